@@ -1,0 +1,42 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Everything else is
+# reachable from them; the virtualenv lives in .venv/ and is reused when present.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck imports unit bench mls-vectors clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m sottovoce.demo
+
+test: $(STAMP) lint typecheck imports unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy src/sottovoce/crypto src/sottovoce/protocol src/sottovoce/mls
+
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) bench/ratchet.py
+
+mls-vectors: $(STAMP)
+	$(PY) -m sottovoce.mls.vectors ../shared/mls-test-vectors
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

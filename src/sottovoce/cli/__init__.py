@@ -1,0 +1,1 @@
+"""The command line a person and an operator use."""

@@ -1,0 +1,62 @@
+"""Hashes, HMAC, HKDF (RFC 5869) and constant-time comparison."""
+
+from __future__ import annotations
+
+import hmac as _stdlib_hmac
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+
+_SHA256 = hashes.SHA256()
+_SHA512 = hashes.SHA512()
+SHA256_LEN = 32
+
+
+def sha256(data: bytes) -> bytes:
+    digest = hashes.Hash(_SHA256)
+    digest.update(data)
+    return digest.finalize()
+
+
+def sha512(data: bytes) -> bytes:
+    digest = hashes.Hash(_SHA512)
+    digest.update(data)
+    return digest.finalize()
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    mac = HMAC(key, _SHA256)
+    mac.update(data)
+    return mac.finalize()
+
+
+def hmac_sha512(key: bytes, data: bytes) -> bytes:
+    mac = HMAC(key, _SHA512)
+    mac.update(data)
+    return mac.finalize()
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    """Compare two MACs or digests without leaking where they differ."""
+    return _stdlib_hmac.compare_digest(a, b)
+
+
+def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:
+    """HKDF-SHA-256 extract-then-expand (RFC 5869 §2)."""
+    return HKDF(algorithm=_SHA256, length=length, salt=salt, info=info).derive(ikm)
+
+
+def hkdf_sha512(ikm: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:
+    """HKDF-SHA-512 extract-then-expand (RFC 5869 §2)."""
+    return HKDF(algorithm=_SHA512, length=length, salt=salt, info=info).derive(ikm)
+
+
+def hkdf_extract_sha256(salt: bytes, ikm: bytes) -> bytes:
+    """HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-Hash(salt, IKM); empty salt means zeros."""
+    return hmac_sha256(salt if salt else bytes(SHA256_LEN), ikm)
+
+
+def hkdf_expand_sha256(prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869 §2.3)."""
+    return HKDFExpand(algorithm=_SHA256, length=length, info=info).derive(prk)

@@ -1,0 +1,1 @@
+"""Delivery notifications between the parts of the server: in-process for one node."""

@@ -1,0 +1,1 @@
+"""Messaging Layer Security (RFC 9420) for groups, sans-I/O."""

@@ -1,0 +1,17 @@
+"""The MLS engine's typed errors. Each names the structure or RFC 9420 rule that failed."""
+
+
+class MLSError(Exception):
+    """Base class for every MLS failure."""
+
+
+class DecodeError(MLSError):
+    """Bytes from the wire do not parse as the expected TLS-presentation structure."""
+
+
+class ValidationError(MLSError):
+    """A well-formed structure breaks an RFC 9420 rule; the message cites the section."""
+
+
+class CryptoFailure(MLSError):
+    """A signature, MAC, AEAD or HPKE operation failed."""

@@ -1,0 +1,1 @@
+"""Sans-I/O engines for one-to-one messaging: PQXDH, Double Ratchet, wire formats."""

@@ -1,0 +1,1 @@
+"""The relay: stores and forwards ciphertext, keeps the key directory. Never decrypts."""

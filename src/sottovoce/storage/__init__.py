@@ -1,0 +1,1 @@
+"""Server-side persistence: one SQLAlchemy schema, SQLite by default, PostgreSQL in production."""
