@@ -1,0 +1,108 @@
+"""Live delivery: a device's WebSocket streams its queue and takes acknowledgements.
+
+The queue is the truth; the socket is a view of it. On connect the device gets its
+backlog, then ``queue_empty``, then each new message as the fan-out wakes this task.
+Nothing leaves the queue until the device acknowledges it, so a dropped connection
+or a crashed node loses nothing: the next connection resends what was not acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from sottovoce.server import limits
+from sottovoce.server.auth import authenticate, today
+from sottovoce.server.problems import Problem
+from sottovoce.server.routes.messages import delivered, prekeys_low
+from sottovoce.server.state import ServerState
+from sottovoce.storage.repository import DeviceRecord
+
+# An ack frame lists at most one fetch's worth of ids.
+MAX_CLIENT_FRAME = 64 * 1024
+POLICY_VIOLATION = 1008
+
+log = logging.getLogger("sottovoce.server.websocket")
+router = APIRouter()
+
+
+@router.websocket("/v1/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    state: ServerState = websocket.app.state.sottovoce
+    path = websocket.url.path + ("?" + websocket.url.query if websocket.url.query else "")
+    try:
+        auth = await authenticate(
+            state.repo,
+            state.nonces,
+            websocket.headers.get("authorization"),
+            "GET",
+            path,
+            b"",
+        )
+    except Problem as exc:
+        await websocket.close(code=POLICY_VIOLATION, reason=exc.detail[:120])
+        return
+    device = auth.device
+    await websocket.accept()
+    await state.record_connection(device.pk, today())
+    reader = asyncio.create_task(_read_acks(websocket, state, device))
+    writer = asyncio.create_task(_stream_queue(websocket, state, device))
+    done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await task
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
+            log.warning("websocket task for device %s ended: %s", device.pk, type(exc).__name__)
+
+
+async def _stream_queue(websocket: WebSocket, state: ServerState, device: DeviceRecord) -> None:
+    sent_up_to = 0
+    announced_empty = False
+    low_announced = False
+    async with state.fanout.subscribe(device.pk) as wake:
+        while True:
+            wake.clear()
+            batch = await state.repo.fetch(device.pk, limits.MAX_FETCH, after_id=sent_up_to)
+            for message in batch:
+                await websocket.send_text(
+                    json.dumps({"type": "message", **delivered(message).model_dump()})
+                )
+                sent_up_to = message.id
+            if len(batch) == limits.MAX_FETCH:
+                continue
+            if not announced_empty:
+                await websocket.send_text('{"type": "queue_empty"}')
+                announced_empty = True
+            if not batch:
+                low = await prekeys_low(state, device.pk)
+                if low and not low_announced:
+                    await websocket.send_text('{"type": "prekeys_low"}')
+                low_announced = low
+            await wake.wait()
+
+
+async def _read_acks(websocket: WebSocket, state: ServerState, device: DeviceRecord) -> None:
+    while True:
+        text = await websocket.receive_text()
+        if len(text) > MAX_CLIENT_FRAME:
+            await websocket.close(code=POLICY_VIOLATION, reason="frame too large")
+            return
+        try:
+            frame = json.loads(text)
+            ids = frame["ids"] if frame.get("type") == "ack" else None
+        except (ValueError, AttributeError, KeyError, TypeError):
+            ids = None
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            await websocket.send_text(
+                json.dumps({"type": "error", "detail": 'expected {"type": "ack", "ids": [int]}'})
+            )
+            continue
+        await state.repo.ack(device.pk, ids[: limits.MAX_FETCH])

@@ -1,0 +1,466 @@
+"""The one storage interface the server uses, over SQLAlchemy 2 async Core.
+
+Handlers never write SQL; they call these methods, each one transaction. The same
+code runs on SQLite (aiosqlite, the embedded default) and PostgreSQL (asyncpg):
+nothing here depends on the engine beyond ``RETURNING`` and standard SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sottovoce.storage import migrate
+from sottovoce.storage.schema import (
+    accounts,
+    devices,
+    one_time_prekeys,
+    queued_messages,
+    signed_prekeys,
+)
+
+SIGNED_EC = "ec"
+KEM_LAST_RESORT = "kem_last_resort"
+ONE_TIME_EC = "ec"
+ONE_TIME_KEM = "kem"
+
+
+class HandleTaken(Exception):
+    """The (app, handle) pair already has an account."""
+
+
+class DuplicatePrekey(Exception):
+    """An upload repeats a one-time prekey id the device already holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    pk: int
+    account_id: int
+    device_id: int
+    identity: bytes
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: int
+    app: str
+    handle: str
+    account_key: bytes
+    device_list: bytes
+    device_list_version: int
+    created_day: int
+    devices: tuple[DeviceRecord, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.handle}@{self.app}"
+
+
+@dataclass(frozen=True, slots=True)
+class PrekeyRecord:
+    key_id: int
+    public: bytes
+    signature: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    device_id: int
+    identity: bytes
+    signed_prekey: PrekeyRecord
+    kem_prekey: PrekeyRecord
+    kem_last_resort: bool
+    one_time_prekey: PrekeyRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    id: int
+    recipient_device_pk: int
+    sender: str
+    sender_device: int
+    message_id: str
+    type: str
+    body: bytes
+    server_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    recipient_device_pk: int
+    type: str
+    body: bytes
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # WAL lets readers (fetches, WebSocket backlogs) run beside the single writer;
+    # NORMAL sync is durable across process crashes in WAL mode.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Repository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str) -> Repository:
+        engine = create_async_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    async def migrate(self) -> None:
+        await migrate.upgrade(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- accounts and devices -------------------------------------------------
+
+    async def create_account(
+        self,
+        *,
+        app: str,
+        handle: str,
+        account_key: bytes,
+        device_list: bytes,
+        device_list_version: int,
+        identity: bytes,
+        day: int,
+    ) -> DeviceRecord:
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    insert(accounts).values(
+                        app=app,
+                        handle=handle,
+                        account_key=account_key,
+                        device_list=device_list,
+                        device_list_version=device_list_version,
+                        created_day=day,
+                        is_minor=False,
+                    )
+                )
+                account_id = int(result.inserted_primary_key[0])
+                result = await conn.execute(
+                    insert(devices).values(
+                        account_id=account_id,
+                        device_id=1,
+                        identity=identity,
+                        created_day=day,
+                        last_seen_day=day,
+                    )
+                )
+                device_pk = int(result.inserted_primary_key[0])
+        except IntegrityError as exc:
+            raise HandleTaken(f"{handle}@{app}") from exc
+        return DeviceRecord(device_pk, account_id, 1, identity, f"{handle}@{app}")
+
+    async def account(self, app: str, handle: str) -> AccountRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(accounts).where(and_(accounts.c.app == app, accounts.c.handle == handle))
+                )
+            ).first()
+            if row is None:
+                return None
+            device_rows = await conn.execute(
+                select(devices).where(devices.c.account_id == row.id).order_by(devices.c.device_id)
+            )
+            address = f"{row.handle}@{row.app}"
+            return AccountRecord(
+                row.id,
+                row.app,
+                row.handle,
+                row.account_key,
+                row.device_list,
+                row.device_list_version,
+                row.created_day,
+                tuple(
+                    DeviceRecord(d.id, row.id, d.device_id, d.identity, address)
+                    for d in device_rows
+                ),
+            )
+
+    async def device(self, app: str, handle: str, device_id: int) -> DeviceRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(devices.c.id, devices.c.account_id, devices.c.identity)
+                    .join(accounts, accounts.c.id == devices.c.account_id)
+                    .where(
+                        and_(
+                            accounts.c.app == app,
+                            accounts.c.handle == handle,
+                            devices.c.device_id == device_id,
+                        )
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return DeviceRecord(row.id, row.account_id, device_id, row.identity, f"{handle}@{app}")
+
+    async def touch_device(self, device_pk: int, day: int) -> None:
+        """Record the coarse last-connection day (DESIGN.md: by day, nothing finer)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(devices)
+                .where(and_(devices.c.id == device_pk, devices.c.last_seen_day != day))
+                .values(last_seen_day=day)
+            )
+
+    # -- prekeys --------------------------------------------------------------
+
+    async def store_prekeys(
+        self,
+        device_pk: int,
+        *,
+        signed_ec: PrekeyRecord | None,
+        kem_last_resort: PrekeyRecord | None,
+        one_time_ec: Sequence[PrekeyRecord],
+        one_time_kem: Sequence[PrekeyRecord],
+    ) -> dict[str, int]:
+        async with self.engine.begin() as conn:
+            for kind, record in ((SIGNED_EC, signed_ec), (KEM_LAST_RESORT, kem_last_resort)):
+                if record is None:
+                    continue
+                await conn.execute(
+                    delete(signed_prekeys).where(
+                        and_(signed_prekeys.c.device_pk == device_pk, signed_prekeys.c.kind == kind)
+                    )
+                )
+                await conn.execute(
+                    insert(signed_prekeys).values(
+                        device_pk=device_pk,
+                        kind=kind,
+                        key_id=record.key_id,
+                        public=record.public,
+                        signature=record.signature,
+                    )
+                )
+            rows = [
+                {
+                    "device_pk": device_pk,
+                    "kind": kind,
+                    "key_id": r.key_id,
+                    "public": r.public,
+                    "signature": r.signature,
+                }
+                for kind, records in ((ONE_TIME_EC, one_time_ec), (ONE_TIME_KEM, one_time_kem))
+                for r in records
+            ]
+            if rows:
+                try:
+                    await conn.execute(insert(one_time_prekeys), rows)
+                except IntegrityError as exc:
+                    raise DuplicatePrekey("a one-time prekey id is already stored") from exc
+            return await self._prekey_counts(conn, device_pk)
+
+    async def prekey_status(self, device_pk: int) -> dict[str, int | None]:
+        async with self.engine.connect() as conn:
+            counts = await self._prekey_counts(conn, device_pk)
+            signed = {
+                row.kind: row.key_id
+                for row in await conn.execute(
+                    select(signed_prekeys.c.kind, signed_prekeys.c.key_id).where(
+                        signed_prekeys.c.device_pk == device_pk
+                    )
+                )
+            }
+        return {
+            **counts,
+            "signed_prekey_id": signed.get(SIGNED_EC),
+            "kem_last_resort_id": signed.get(KEM_LAST_RESORT),
+        }
+
+    @staticmethod
+    async def _prekey_counts(conn: Any, device_pk: int) -> dict[str, int]:
+        rows = await conn.execute(
+            select(one_time_prekeys.c.kind, func.count())
+            .where(one_time_prekeys.c.device_pk == device_pk)
+            .group_by(one_time_prekeys.c.kind)
+        )
+        counts = {kind: int(n) for kind, n in rows}
+        return {
+            "one_time_prekeys": counts.get(ONE_TIME_EC, 0),
+            "kem_one_time_prekeys": counts.get(ONE_TIME_KEM, 0),
+        }
+
+    async def claim_bundles(self, targets: Iterable[DeviceRecord]) -> list[Bundle]:
+        """Hand out one bundle per device; each one-time prekey leaves the table as it
+        is handed out, in a single ``DELETE … RETURNING`` statement, so two concurrent
+        claims can never receive the same key."""
+        bundles = []
+        async with self.engine.begin() as conn:
+            for device in targets:
+                signed = {
+                    row.kind: PrekeyRecord(row.key_id, row.public, row.signature)
+                    for row in await conn.execute(
+                        select(signed_prekeys).where(signed_prekeys.c.device_pk == device.pk)
+                    )
+                }
+                if SIGNED_EC not in signed or KEM_LAST_RESORT not in signed:
+                    continue
+                one_time = await self._take_one_time(conn, device.pk, ONE_TIME_EC)
+                kem = await self._take_one_time(conn, device.pk, ONE_TIME_KEM)
+                bundles.append(
+                    Bundle(
+                        device_id=device.device_id,
+                        identity=device.identity,
+                        signed_prekey=signed[SIGNED_EC],
+                        kem_prekey=kem or signed[KEM_LAST_RESORT],
+                        kem_last_resort=kem is None,
+                        one_time_prekey=one_time,
+                    )
+                )
+        return bundles
+
+    @staticmethod
+    async def _take_one_time(conn: Any, device_pk: int, kind: str) -> PrekeyRecord | None:
+        oldest = (
+            select(one_time_prekeys.c.id)
+            .where(and_(one_time_prekeys.c.device_pk == device_pk, one_time_prekeys.c.kind == kind))
+            .order_by(one_time_prekeys.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        row = (
+            await conn.execute(
+                delete(one_time_prekeys)
+                .where(one_time_prekeys.c.id == oldest)
+                .returning(
+                    one_time_prekeys.c.key_id,
+                    one_time_prekeys.c.public,
+                    one_time_prekeys.c.signature,
+                )
+            )
+        ).first()
+        return None if row is None else PrekeyRecord(row.key_id, row.public, row.signature)
+
+    # -- message queue ---------------------------------------------------------
+
+    async def queue_depths(self, device_pks: Sequence[int]) -> dict[int, int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(queued_messages.c.recipient_device_pk, func.count())
+                .where(queued_messages.c.recipient_device_pk.in_(device_pks))
+                .group_by(queued_messages.c.recipient_device_pk)
+            )
+            return {int(pk): int(n) for pk, n in rows}
+
+    async def enqueue(
+        self,
+        *,
+        sender: DeviceRecord,
+        message_id: str,
+        envelopes: Sequence[Envelope],
+        server_ts: int,
+    ) -> list[QueuedMessage] | None:
+        """Store every envelope in one transaction. Returns ``None`` when this
+        ``(sender device, message_id)`` was stored before (an idempotent retry)."""
+        rows = [
+            {
+                "recipient_device_pk": e.recipient_device_pk,
+                "sender_device_pk": sender.pk,
+                "sender": sender.address,
+                "sender_device": sender.device_id,
+                "message_id": message_id,
+                "type": e.type,
+                "body": e.body,
+                "server_ts": server_ts,
+            }
+            for e in envelopes
+        ]
+        async with self.engine.begin() as conn:
+            seen = (
+                await conn.execute(
+                    select(queued_messages.c.id)
+                    .where(
+                        and_(
+                            queued_messages.c.sender_device_pk == sender.pk,
+                            queued_messages.c.message_id == message_id,
+                        )
+                    )
+                    .limit(1)
+                )
+            ).first()
+            if seen is not None:
+                return None
+            try:
+                result = await conn.execute(
+                    insert(queued_messages).returning(
+                        queued_messages.c.id, queued_messages.c.recipient_device_pk
+                    ),
+                    rows,
+                )
+            except IntegrityError:
+                return None
+            ids = {int(r.recipient_device_pk): int(r.id) for r in result}
+        return [
+            QueuedMessage(
+                ids[e.recipient_device_pk],
+                e.recipient_device_pk,
+                sender.address,
+                sender.device_id,
+                message_id,
+                e.type,
+                e.body,
+                server_ts,
+            )
+            for e in envelopes
+        ]
+
+    async def fetch(self, device_pk: int, limit: int, after_id: int = 0) -> list[QueuedMessage]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(queued_messages)
+                .where(
+                    and_(
+                        queued_messages.c.recipient_device_pk == device_pk,
+                        queued_messages.c.id > after_id,
+                    )
+                )
+                .order_by(queued_messages.c.id)
+                .limit(limit)
+            )
+            return [
+                QueuedMessage(
+                    r.id,
+                    r.recipient_device_pk,
+                    r.sender,
+                    r.sender_device,
+                    r.message_id,
+                    r.type,
+                    r.body,
+                    r.server_ts,
+                )
+                for r in rows
+            ]
+
+    async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(queued_messages).where(
+                    and_(
+                        queued_messages.c.recipient_device_pk == device_pk,
+                        queued_messages.c.id.in_(ids),
+                    )
+                )
+            )
+            return int(result.rowcount or 0)
