@@ -1,1 +1,11 @@
 """The SDK a person's device runs: keys, encrypted local store, sessions, transport."""
+
+from sottovoce.client.client import (
+    Client,
+    Conversation,
+    HistoryEntry,
+    ReceivedMessage,
+    SentMessage,
+)
+
+__all__ = ["Client", "Conversation", "HistoryEntry", "ReceivedMessage", "SentMessage"]

@@ -33,3 +33,8 @@ def verify_prekey_signature(
 ) -> None:
     """Raise ``VerificationError`` unless ``identity`` signed this prekey."""
     identity.verify(signature, prekey_signature_message(kind, key_id, public))
+
+
+def kem_prekey_kind(last_resort: bool) -> PrekeyKind:
+    """The signature domain of an ML-KEM prekey: last-resort (PQSPK) or one-time (PQOPK)."""
+    return PrekeyKind.KEM_LAST_RESORT if last_resort else PrekeyKind.KEM_ONE_TIME
