@@ -127,6 +127,7 @@ class Client:
         argon2: Argon2Parameters | None = None,
     ) -> Client:
         address = str(Address.parse(f"{handle}@{app}"))
+        Store.ensure_absent(profile_dir)
         identity = IdentityKeyPair.generate()
         account_key = SigningKey.generate()
         device_list = DeviceList(address, 1, (DeviceEntry(1, identity.public, _today()),))

@@ -72,6 +72,11 @@ class Store:
         self._vault = vault
         self._depth = 0
 
+    @staticmethod
+    def ensure_absent(directory: Path) -> None:
+        if (directory.expanduser() / PROFILE_FILE).exists():
+            raise ProfileError(f"a profile already exists in {directory}")
+
     @classmethod
     def create(
         cls,
@@ -79,9 +84,8 @@ class Store:
         passphrase: str | None = None,
         argon2: Argon2Parameters | None = None,
     ) -> Store:
+        cls.ensure_absent(directory)
         directory = directory.expanduser()
-        if (directory / PROFILE_FILE).exists():
-            raise ProfileError(f"a profile already exists in {directory}")
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         profile: dict[str, object]
         if passphrase is None:

@@ -93,4 +93,7 @@ queued_messages = Table(
     UniqueConstraint(
         "sender_device_pk", "message_id", "recipient_device_pk", name="uq_queued_idempotency"
     ),
+    # Queue ids must only grow: a device's stream resumes "after id N", and SQLite
+    # would otherwise reuse the id of an acknowledged (deleted) newest row.
+    sqlite_autoincrement=True,
 )

@@ -91,6 +91,7 @@ def upgrade() -> None:
             "recipient_device_pk",
             name="uq_queued_idempotency",
         ),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_queued_messages_recipient_device_pk", "queued_messages", ["recipient_device_pk"]
