@@ -36,7 +36,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(contact_app, name="contact")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass

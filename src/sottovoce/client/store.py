@@ -121,14 +121,15 @@ class Store:
         except (OSError, ValueError) as exc:
             raise ProfileError(f"the profile in {directory} is damaged") from exc
         store = cls._connect(directory, _derive_key(profile, directory, passphrase))
+        # A wrong key derives a different blind index, so the check record is either
+        # not found or fails authentication: both mean the same to the person.
         try:
             check = store.get("check", "check")
-        except ProfileError as exc:
-            store.close()
-            raise ProfileError("wrong passphrase or damaged store") from exc
+        except ProfileError:
+            check = None
         if check != _CHECK:
             store.close()
-            raise ProfileError("the local store is damaged")
+            raise ProfileError("wrong passphrase, or the local store is damaged")
         return store
 
     @classmethod
