@@ -8,6 +8,7 @@ clients hold. A positive control proves the search itself finds what it looks fo
 from __future__ import annotations
 
 import base64
+import contextlib
 from pathlib import Path
 
 from sottovoce.client import Client
@@ -26,10 +27,8 @@ CANARIES = [
 
 def forms(secret: bytes) -> list[bytes]:
     text_forms = [secret, base64.b64encode(secret), secret.hex().encode()]
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         text_forms.append(secret.decode().encode("utf-16-le"))
-    except UnicodeDecodeError:
-        pass
     return text_forms
 
 
