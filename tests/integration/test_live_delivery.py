@@ -1,0 +1,40 @@
+"""Live delivery over the WebSocket keeps working across acknowledgements.
+
+Regression: SQLite reused the id of an acknowledged (deleted) newest queue row,
+so the stream's "after id N" cursor skipped every message sent after an ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sottovoce.client import Client, ReceivedMessage
+from tests.support.live_server import LiveServer
+
+
+async def test_listener_receives_every_message_after_acks(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    a = await Client.create_account(tmp_path / "a", live_server.url, "chat", "alice")
+    b = await Client.create_account(tmp_path / "b", live_server.url, "photos", "bob")
+    await a.send("bob@photos", "first")
+    assert [m.text for m in await b.fetch()] == ["first"]
+    received: list[ReceivedMessage] = []
+
+    async def listen() -> None:
+        async for message in a.listen():
+            received.append(message)
+            if len(received) == 5:
+                return
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)
+    for i in range(5):
+        await b.send("alice@chat", f"live {i}")
+        await asyncio.sleep(0.05)  # let each one be delivered and acknowledged
+    await asyncio.wait_for(listener, timeout=15)
+    assert [m.text for m in received] == [f"live {i}" for i in range(5)]
+    assert [m.text for m in await a.fetch()] == []  # all acknowledged, nothing redelivered
+    await a.close()
+    await b.close()
