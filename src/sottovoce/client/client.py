@@ -318,10 +318,13 @@ class Client:
         devices = parse_device_list(
             unb64(str(pinned["changed_device_list"])), unb64(str(pinned["changed_key"]))
         )
+        old = parse_device_list(unb64(str(pinned["device_list"])), unb64(str(pinned["key"])))
         with self._store.transaction():
-            old = parse_device_list(unb64(str(pinned["device_list"])), unb64(str(pinned["key"])))
+            # Sessions with devices whose identity changed are dead; keep the rest.
             for entry in old.devices:
-                self._store.delete("session", f"{peer}/{entry.device_id}")
+                current = devices.device(entry.device_id)
+                if current is None or current.identity != entry.identity:
+                    self._store.delete("session", f"{peer}/{entry.device_id}")
             self._store.put_json(
                 "contact",
                 peer,
