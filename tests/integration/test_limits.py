@@ -1,0 +1,124 @@
+"""Per-device rate limits and queue depth, on an in-process app with small limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sottovoce.crypto.signing import SigningKey
+from sottovoce.protocol.identity import IdentityKeyPair
+from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
+from sottovoce.protocol.public.request_auth import authorization_header
+from sottovoce.server.app import create_app
+from sottovoce.server.settings import Limits, Settings, database_url
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class Device:
+    """A bare device speaking the API directly (no SDK), for server-side tests."""
+
+    def __init__(self, http: httpx.AsyncClient, handle: str, app: str) -> None:
+        self.http = http
+        self.address = f"{handle}@{app}"
+        self.identity = IdentityKeyPair.generate()
+        self.account_key = SigningKey.generate()
+
+    async def request(self, method: str, path: str, payload: Any = None) -> httpx.Response:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        header = authorization_header(
+            self.identity.signing_key,
+            method,
+            path,
+            self.address,
+            1,
+            body,
+            timestamp_ms=int(time.time() * 1000),
+            nonce_b64=b64(os.urandom(16)),
+        )
+        return await self.http.request(
+            method,
+            path,
+            content=body,
+            headers={"authorization": header, "content-type": "application/json"},
+        )
+
+    async def register(self) -> None:
+        handle, app = self.address.split("@")
+        device_list = DeviceList(self.address, 1, (DeviceEntry(1, self.identity.public, 0),))
+        response = await self.request(
+            "POST",
+            "/v1/accounts",
+            {
+                "app": app,
+                "handle": handle,
+                "account_key": b64(self.account_key.public),
+                "identity": b64(self.identity.public.to_bytes()),
+                "device_list": b64(device_list.sign(self.account_key)),
+            },
+        )
+        assert response.status_code == 201, response.text
+
+    async def send(self, recipient: str, message_id: str) -> httpx.Response:
+        return await self.request(
+            "POST",
+            "/v1/messages",
+            {
+                "message_id": message_id,
+                "recipient": recipient,
+                "envelopes": [{"device_id": 1, "type": "message", "body": b64(b"ciphertext")}],
+            },
+        )
+
+
+@pytest.fixture
+async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        db_url=database_url(str(tmp_path / "server.db")),
+        limits=Limits(max_queue_depth=3, requests_per_second=1.0, request_burst=8),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            yield client
+
+
+async def test_queue_depth_is_bounded_per_device(http: httpx.AsyncClient) -> None:
+    alice, bob, carol = (Device(http, h, "chat") for h in ("alice", "bob", "carol"))
+    for device in (alice, bob, carol):
+        await device.register()
+    for i in range(3):
+        assert (await alice.send("bob@chat", f"m{i}")).status_code == 200
+    full = await carol.send("bob@chat", "one-too-many")
+    assert full.status_code == 429 and full.json()["type"] == "queue-full"
+    assert (await alice.send("carol@chat", "other-queues-unaffected")).status_code == 200
+    fetched = (await bob.request("GET", "/v1/messages")).json()["messages"]
+    assert [m["message_id"] for m in fetched] == ["m0", "m1", "m2"]
+    await bob.request("POST", "/v1/messages/ack", {"ids": [m["id"] for m in fetched]})
+    assert (await carol.send("bob@chat", "room-again")).status_code == 200
+
+
+async def test_request_rate_is_bounded_per_device(http: httpx.AsyncClient) -> None:
+    alice, bob = Device(http, "alice", "chat"), Device(http, "bob", "chat")
+    await alice.register()
+    await bob.register()
+    statuses = [
+        (await alice.request("GET", "/v1/devices/self/prekeys")).status_code for _ in range(12)
+    ]
+    assert statuses[:8] == [200] * 8
+    assert 429 in statuses[8:]
+    limited = await alice.request("GET", "/v1/devices/self/prekeys")
+    assert limited.headers["content-type"].startswith("application/problem+json")
+    assert limited.json()["type"] == "rate-limited"
+    assert (await bob.request("GET", "/v1/devices/self/prekeys")).status_code == 200
