@@ -195,8 +195,7 @@ def primitive_ceilings() -> dict[str, float]:
     sealed = aead.aes_gcm(okm[:32]).seal(okm[32:], padded, ad)
 
     def message_keys() -> aead.Aead:  # KDF_CK, then HKDF-Expand to key and nonce
-        hashing.hmac_sha256(key, b"\x01")
-        hashing.hmac_sha256(key, b"\x02")
+        hashing.hmac_sha256_pair(key, b"\x02", b"\x01")
         okm = hashing.hkdf_expand_sha256(key, info, 44)
         return aead.aes_gcm(okm[:32])
 

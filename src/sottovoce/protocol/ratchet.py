@@ -37,10 +37,7 @@ def kdf_rk(root_key: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
 
 def kdf_ck(chain_key: bytes) -> tuple[bytes, bytes]:
     """§5.2 KDF_CK: (next chain key, message key) = (HMAC(ck, 0x02), HMAC(ck, 0x01))."""
-    return (
-        hashing.hmac_sha256(chain_key, _CHAIN_KEY_SEED),
-        hashing.hmac_sha256(chain_key, _MESSAGE_KEY_SEED),
-    )
+    return hashing.hmac_sha256_pair(chain_key, _CHAIN_KEY_SEED, _MESSAGE_KEY_SEED)
 
 
 def next_chain_key(chain_key: bytes) -> bytes:
