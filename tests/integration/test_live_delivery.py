@@ -38,3 +38,31 @@ async def test_listener_receives_every_message_after_acks(
     assert [m.text for m in await a.fetch()] == []  # all acknowledged, nothing redelivered
     await a.close()
     await b.close()
+
+
+async def test_listener_reconnects_after_a_server_restart(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    a = await Client.create_account(tmp_path / "a", live_server.url, "chat", "alice")
+    b = await Client.create_account(tmp_path / "b", live_server.url, "photos", "bob")
+    received: list[str] = []
+
+    async def listen() -> None:
+        async for message in b.listen():
+            received.append(message.text)
+            if len(received) == 2:
+                return
+
+    listener = asyncio.create_task(listen())
+    await a.send("bob@photos", "before the restart")
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.05)
+    live_server.kill()
+    live_server.start()
+    await a.send("bob@photos", "after the restart")
+    await asyncio.wait_for(listener, timeout=30)
+    assert received == ["before the restart", "after the restart"]
+    await a.close()
+    await b.close()

@@ -463,14 +463,19 @@ class Client:
             backoff = 0.5
             try:
                 async for raw in connection:
-                    frame = json.loads(raw)
+                    try:
+                        frame = json.loads(raw)
+                    except ValueError:
+                        log.warning("ignoring a malformed frame from the server")
+                        continue
                     if frame.get("type") == "prekeys_low":
                         await self.replenish_prekeys()
-                    if frame.get("type") != "message":
+                    if frame.get("type") != "envelope":
                         continue
-                    message, ack = await self._process(frame)
+                    envelope = frame["envelope"]
+                    message, ack = await self._process(envelope)
                     if ack:
-                        await connection.send(json.dumps({"type": "ack", "ids": [frame["id"]]}))
+                        await connection.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
                     if message is not None:
                         yield message
             except (websockets.exceptions.WebSocketException, OSError, NetworkError):

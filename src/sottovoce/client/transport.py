@@ -70,7 +70,7 @@ class Transport:
                 max_size=2**20,
                 open_timeout=REQUEST_TIMEOUT_S,
             )
-        except (OSError, websockets.exceptions.WebSocketException) as exc:
+        except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
             raise NetworkError(f"cannot open the live connection to {self.server_url}") from exc
 
     async def close(self) -> None:

@@ -73,7 +73,7 @@ async def _stream_queue(websocket: WebSocket, state: ServerState, device: Device
             batch = await state.repo.fetch(device.pk, limits.MAX_FETCH, after_id=sent_up_to)
             for message in batch:
                 await websocket.send_text(
-                    json.dumps({"type": "message", **delivered(message).model_dump()})
+                    json.dumps({"type": "envelope", "envelope": delivered(message).model_dump()})
                 )
                 sent_up_to = message.id
             if len(batch) == limits.MAX_FETCH:
