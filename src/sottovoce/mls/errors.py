@@ -15,3 +15,7 @@ class ValidationError(MLSError):
 
 class CryptoFailure(MLSError):
     """A signature, MAC, AEAD or HPKE operation failed."""
+
+
+class KatMismatch(MLSError):
+    """The implementation disagrees with a known-answer test vector."""
