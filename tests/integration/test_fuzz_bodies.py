@@ -3,19 +3,11 @@ every refusal a problem document, and the server keeps serving."""
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import time
-
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sottovoce.crypto.signing import SigningKey
-from sottovoce.protocol.identity import IdentityKeyPair
-from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
-from sottovoce.protocol.public.request_auth import authorization_header
+from tests.support.api_device import ApiDevice
 from tests.support.live_server import LiveServer
 
 ENDPOINTS = [
@@ -46,52 +38,14 @@ json_values = st.recursive(
 )
 
 
-class Signer:
-    """A registered device that signs raw requests exactly as the SDK does."""
-
-    def __init__(self, http: httpx.Client, handle: str) -> None:
-        self.http = http
-        self.address = f"{handle}@chat"
-        self.identity = IdentityKeyPair.generate()
-        account_key = SigningKey.generate()
-        device_list = DeviceList(self.address, 1, (DeviceEntry(1, self.identity.public, 0),))
-        response = self.request(
-            "POST",
-            "/v1/accounts",
-            {
-                "app": "chat",
-                "handle": handle,
-                "account_key": base64.b64encode(account_key.public).decode(),
-                "identity": base64.b64encode(self.identity.public.to_bytes()).decode(),
-                "device_list": base64.b64encode(device_list.sign(account_key)).decode(),
-            },
-        )
-        assert response.status_code == 201, response.text
-
-    def request(self, method: str, path: str, payload: object) -> httpx.Response:
-        body = json.dumps(payload).encode()
-        header = authorization_header(
-            self.identity.signing_key,
-            method,
-            path,
-            self.address,
-            1,
-            body,
-            timestamp_ms=int(time.time() * 1000),
-            nonce_b64=base64.b64encode(os.urandom(16)).decode(),
-        )
-        return self.http.request(
-            method,
-            path,
-            content=body,
-            headers={"authorization": header, "content-type": "application/json"},
-        )
-
-
 def test_arbitrary_json_never_causes_a_server_error(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.url, timeout=30) as http:
-        alice = Signer(http, "alice")
-        Signer(http, "bob")
+        alice, bob = ApiDevice("alice", "chat"), ApiDevice("bob", "chat")
+        for device in (alice, bob):
+            assert (
+                device.request(http, "POST", "/v1/accounts", device.registration()).status_code
+                == 201
+            )
 
         @settings(
             max_examples=200,
@@ -100,7 +54,7 @@ def test_arbitrary_json_never_causes_a_server_error(live_server: LiveServer) -> 
         )
         @given(st.sampled_from(ENDPOINTS), json_values)
         def probe(endpoint: tuple[str, str], payload: object) -> None:
-            response = alice.request(*endpoint, payload)
+            response = alice.request(http, *endpoint, payload)
             assert response.status_code < 500, response.text
             if response.status_code >= 400:
                 assert response.headers["content-type"].startswith("application/problem+json")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,60 +9,23 @@ from typing import Any
 import httpx
 import pytest
 
-from sottovoce.crypto.signing import SigningKey
-from sottovoce.protocol.identity import IdentityKeyPair
-from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
-from sottovoce.protocol.public.request_auth import authorization_header
 from sottovoce.server.app import create_app
 from sottovoce.server.settings import Limits, Settings, database_url
+from tests.support.api_device import ApiDevice, b64
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-class Device:
-    """A bare device speaking the API directly (no SDK), for server-side tests."""
+class Device(ApiDevice):
+    """An ApiDevice bound to one in-process client, with the calls these tests make."""
 
     def __init__(self, http: httpx.AsyncClient, handle: str, app: str) -> None:
+        super().__init__(handle, app)
         self.http = http
-        self.address = f"{handle}@{app}"
-        self.identity = IdentityKeyPair.generate()
-        self.account_key = SigningKey.generate()
 
-    async def request(self, method: str, path: str, payload: Any = None) -> httpx.Response:
-        body = b"" if payload is None else json.dumps(payload).encode()
-        header = authorization_header(
-            self.identity.signing_key,
-            method,
-            path,
-            self.address,
-            1,
-            body,
-            timestamp_ms=int(time.time() * 1000),
-            nonce_b64=b64(os.urandom(16)),
-        )
-        return await self.http.request(
-            method,
-            path,
-            content=body,
-            headers={"authorization": header, "content-type": "application/json"},
-        )
+    async def request(self, method: str, path: str, payload: Any = None) -> httpx.Response:  # type: ignore[override]
+        return await self.arequest(self.http, method, path, payload)
 
     async def register(self) -> None:
-        handle, app = self.address.split("@")
-        device_list = DeviceList(self.address, 1, (DeviceEntry(1, self.identity.public, 0),))
-        response = await self.request(
-            "POST",
-            "/v1/accounts",
-            {
-                "app": app,
-                "handle": handle,
-                "account_key": b64(self.account_key.public),
-                "identity": b64(self.identity.public.to_bytes()),
-                "device_list": b64(device_list.sign(self.account_key)),
-            },
-        )
+        response = await self.request("POST", "/v1/accounts", self.registration())
         assert response.status_code == 201, response.text
 
     async def send(self, recipient: str, message_id: str) -> httpx.Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import time
 from pathlib import Path
 
@@ -17,30 +16,17 @@ import httpx
 import pytest
 
 from sottovoce.client import Client
-from sottovoce.protocol.public.request_auth import authorization_header
+from tests.support import api_device
 from tests.support.live_server import LiveServer
 
 
 def signed_headers(
-    client: Client, method: str, path: str, body: bytes, **overrides: object
+    client: Client, method: str, path: str, body: bytes, timestamp_ms: int | None = None
 ) -> dict[str, str]:
-    """Headers exactly as the SDK signs them, with fields overridable for forgeries."""
-    fields: dict[str, object] = {
-        "timestamp_ms": int(time.time() * 1000),
-        "nonce_b64": base64.b64encode(os.urandom(16)).decode(),
-    }
-    fields.update(overrides)
-    header = authorization_header(
-        client._identity.signing_key,
-        method,
-        path,
-        client.address,
-        client.device_id,
-        body,
-        timestamp_ms=int(str(fields["timestamp_ms"])),
-        nonce_b64=str(fields["nonce_b64"]),
+    """Headers exactly as the SDK signs them, with the client's own key."""
+    return api_device.signed_headers(
+        client._identity.signing_key, client.address, method, path, body, timestamp_ms=timestamp_ms
     )
-    return {"authorization": header, "content-type": "application/json"}
 
 
 def assert_problem(response: httpx.Response, status: int | tuple[int, ...]) -> dict[str, object]:
