@@ -19,3 +19,8 @@ class CryptoFailure(MLSError):
 
 class KatMismatch(MLSError):
     """The implementation disagrees with a known-answer test vector."""
+
+
+class GenerationUnavailable(ValidationError):
+    """A secret-tree key was already used, has left the out-of-order window, or is too
+    far ahead (RFC 9420 §9.2): a replayed, very late or forged message."""

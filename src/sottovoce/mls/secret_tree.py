@@ -1,0 +1,196 @@
+"""The secret tree and its per-sender hash ratchets (RFC 9420 §9).
+
+From the epoch's ``encryption_secret`` at the root, each node's secret derives its
+children's; each leaf's secret starts two hash ratchets, one for handshake and one
+for application messages, whose generations yield one key and nonce each.
+
+§9.2 deletion schedule: a node's secret is dropped as soon as its children exist,
+a leaf's as soon as its ratchets exist, and a ratchet's secret as soon as the next
+one is derived. A key is handed out once and then forgotten, so no (key, nonce)
+pair can protect two messages and a replayed message finds no key. Keys skipped by
+out-of-order delivery are kept in a small bounded window.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sottovoce.mls import tree_math
+from sottovoce.mls.ciphersuite import CipherSuite
+from sottovoce.mls.errors import GenerationUnavailable, ValidationError
+
+# How many generations behind the newest one received a late message may be: keys
+# of skipped generations in that window are kept, older ones erased. The delivery
+# service orders handshake messages, and application messages reorder only across
+# the few in flight at once; 32 covers a burst far beyond that while bounding the
+# keys a ratchet holds to 32 x (Nk + Nn) bytes.
+OUT_OF_ORDER_TOLERANCE = 32
+
+# How far past the next expected generation a message may claim to be. Each step
+# costs one KDF call, so 1,000 bounds the work of one forged or damaged header to
+# about a millisecond while tolerating a large burst of lost messages (the same
+# bound OpenMLS uses by default).
+MAX_FORWARD_DISTANCE = 1_000
+
+# §6.3.2 generation is a uint32: a ratchet has no key past this generation.
+MAX_GENERATION = 0xFFFF_FFFF
+
+
+class RatchetKind(enum.Enum):
+    """§9: the two ratchets of a leaf; each value is the label that starts it."""
+
+    HANDSHAKE = "handshake"
+    APPLICATION = "application"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RatchetKey:
+    """The key and nonce of one ratchet generation (§9.1). ``repr`` hides both."""
+
+    generation: int
+    key: bytes
+    nonce: bytes
+
+    def __repr__(self) -> str:
+        return f"RatchetKey(generation={self.generation})"
+
+
+class HashRatchet:
+    """§9.1 one sender's hash ratchet: generation j's secret gives key_j, nonce_j and
+    the secret of generation j + 1."""
+
+    __slots__ = ("_generation", "_secret", "_skipped", "_suite", "_where")
+
+    def __init__(self, suite: CipherSuite, secret: bytes, where: str) -> None:
+        self._suite = suite
+        self._secret = secret
+        self._generation = 0
+        # generation -> key skipped over but not yet used, oldest first.
+        self._skipped: dict[int, RatchetKey] = {}
+        self._where = where
+
+    @property
+    def generation(self) -> int:
+        """The next generation this ratchet has not derived yet."""
+        return self._generation
+
+    def _derive(self) -> RatchetKey:
+        """Derive the current generation's key and step the secret forward, erasing it."""
+        if self._generation > MAX_GENERATION:
+            raise GenerationUnavailable(f"RFC 9420 §9.1: {self._where} ratchet is exhausted")
+        suite, secret, generation = self._suite, self._secret, self._generation
+        key = RatchetKey(
+            generation,
+            suite.derive_tree_secret(secret, "key", generation, suite.aead_key_len),
+            suite.derive_tree_secret(secret, "nonce", generation, suite.aead_nonce_len),
+        )
+        self._secret = suite.derive_tree_secret(secret, "secret", generation, suite.hash_len)
+        self._generation = generation + 1
+        return key
+
+    def next_key(self) -> RatchetKey:
+        """The key for the next message this ratchet's owner sends."""
+        return self._derive()
+
+    def key_for(self, generation: int) -> RatchetKey:
+        """The key for a received message of ``generation``; each is given out once."""
+        if generation < self._generation:
+            key = self._skipped.pop(generation, None)
+            if key is None:
+                raise GenerationUnavailable(
+                    f"RFC 9420 §9.2: {self._where} generation {generation} was already "
+                    f"used or is older than the {OUT_OF_ORDER_TOLERANCE}-key window"
+                )
+            return key
+        if generation - self._generation > MAX_FORWARD_DISTANCE:
+            raise GenerationUnavailable(
+                f"RFC 9420 §9.2: {self._where} generation {generation} is more than "
+                f"{MAX_FORWARD_DISTANCE} ahead of {self._generation}"
+            )
+        while self._generation < generation:
+            if generation - self._generation <= OUT_OF_ORDER_TOLERANCE:
+                skipped = self._derive()
+                self._skipped[skipped.generation] = skipped
+            else:
+                # Outside the window once ``generation`` is used: step the secret only.
+                self._secret = self._suite.derive_tree_secret(
+                    self._secret, "secret", self._generation, self._suite.hash_len
+                )
+                self._generation += 1
+        key = self._derive()
+        # Keep only keys within the window of the newest generation, oldest first.
+        oldest_kept = generation - OUT_OF_ORDER_TOLERANCE
+        while self._skipped and next(iter(self._skipped)) < oldest_kept:
+            del self._skipped[next(iter(self._skipped))]
+        return key
+
+    def __repr__(self) -> str:
+        return f"HashRatchet({self._where}, generation={self._generation})"
+
+
+class SecretTree:
+    """§9 one epoch's secret tree, derived lazily: only the nodes on the paths to
+    leaves that have sent are ever computed."""
+
+    __slots__ = ("_leaf_count", "_nodes", "_ratchets", "_suite")
+
+    def __init__(self, suite: CipherSuite, encryption_secret: bytes, leaf_count: int) -> None:
+        if len(encryption_secret) != suite.hash_len:
+            raise ValidationError(
+                f"RFC 9420 §9: encryption_secret must be {suite.hash_len} bytes, "
+                f"got {len(encryption_secret)}"
+            )
+        self._suite = suite
+        self._leaf_count = leaf_count
+        # Node index -> secret for nodes whose children are not derived yet (§9.2).
+        self._nodes: dict[int, bytes] = {tree_math.root(leaf_count): encryption_secret}
+        self._ratchets: dict[tuple[int, RatchetKind], HashRatchet] = {}
+
+    @property
+    def leaf_count(self) -> int:
+        return self._leaf_count
+
+    def ratchet(self, leaf: int, kind: RatchetKind) -> HashRatchet:
+        """The ``kind`` ratchet of ``leaf``, deriving the path down to it on first use."""
+        found = self._ratchets.get((leaf, kind))
+        if found is not None:
+            return found
+        if not 0 <= leaf < self._leaf_count:
+            raise ValidationError(
+                f"RFC 9420 §9: leaf {leaf} is outside a tree of {self._leaf_count} leaves"
+            )
+        leaf_secret = self._leaf_secret(leaf)
+        suite = self._suite
+        for each in RatchetKind:
+            secret = suite.expand_with_label(leaf_secret, each.value, b"", suite.hash_len)
+            self._ratchets[(leaf, each)] = HashRatchet(suite, secret, f"leaf {leaf} {each.value}")
+        return self._ratchets[(leaf, kind)]
+
+    def next_key(self, leaf: int, kind: RatchetKind) -> RatchetKey:
+        """The key for our own next message from ``leaf``."""
+        return self.ratchet(leaf, kind).next_key()
+
+    def key_for(self, leaf: int, kind: RatchetKind, generation: int) -> RatchetKey:
+        """The key for a message received from ``leaf`` at ``generation``."""
+        return self.ratchet(leaf, kind).key_for(generation)
+
+    def _leaf_secret(self, leaf: int) -> bytes:
+        """Walk from the root down to the leaf, splitting every stored node on the way
+        into its children (§9: "tree" with context "left" / "right") and erasing it."""
+        target = tree_math.leaf_to_node(leaf)
+        suite = self._suite
+        for node in reversed(tree_math.direct_path(target, self._leaf_count)):
+            secret = self._nodes.pop(node, None)
+            if secret is None:
+                continue
+            self._nodes[tree_math.left(node)] = suite.expand_with_label(
+                secret, "tree", b"left", suite.hash_len
+            )
+            self._nodes[tree_math.right(node)] = suite.expand_with_label(
+                secret, "tree", b"right", suite.hash_len
+            )
+        return self._nodes.pop(target)
+
+    def __repr__(self) -> str:
+        return f"SecretTree({self._suite.name}, leaves={self._leaf_count})"
