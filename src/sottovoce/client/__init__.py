@@ -1,11 +1,6 @@
 """The SDK a person's device runs: keys, encrypted local store, sessions, transport."""
 
-from sottovoce.client.client import (
-    Client,
-    Conversation,
-    HistoryEntry,
-    ReceivedMessage,
-    SentMessage,
-)
+from sottovoce.client.client import Client
+from sottovoce.client.messages import Conversation, HistoryEntry, ReceivedMessage, SentMessage
 
 __all__ = ["Client", "Conversation", "HistoryEntry", "ReceivedMessage", "SentMessage"]

@@ -1,4 +1,14 @@
-"""The Client: one device of one account, usable by any program without the CLI."""
+"""The Client: one device of one account, usable by any program without the CLI.
+
+It ties the pieces together: the encrypted local store (``store``), this
+device's prekeys on the server (``prekey_supply``), contacts pinned on first
+use, one protocol ``Session`` per peer device, and the signed transport.
+
+Two rules keep state consistent when ``send``, ``fetch`` and ``listen`` run
+concurrently in one event loop: a session is read, used and written back with
+no ``await`` in between, and everything a received message changes is written
+in one store transaction that commits before the server is told to forget it.
+"""
 
 from __future__ import annotations
 
@@ -6,112 +16,120 @@ import asyncio
 import base64
 import json
 import logging
-import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
+from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
-from sottovoce.client.content import ContentError, TextContent, decode_content
+from sottovoce.client.backoff import Backoff
+from sottovoce.client.bundles import bundles_from_claim
+from sottovoce.client.content import TextContent, decode_content
+from sottovoce.client.envelope import InboundEnvelope, parse_envelope, queue_id_of
 from sottovoce.client.errors import (
     ClientError,
     IdentityChanged,
     InvalidAddress,
+    InvalidMessage,
+    MalformedResponse,
     NetworkError,
     ProfileError,
     SecurityError,
     ServerError,
     UnknownAccount,
 )
-from sottovoce.client.prekey_store import StorePreKeys
+from sottovoce.client.history import History
+from sottovoce.client.messages import (
+    Conversation,
+    HistoryEntry,
+    ReceivedMessage,
+    SentMessage,
+    datetime_from_ms,
+)
+from sottovoce.client.prekey_supply import PreKeySupply
+from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
-from sottovoce.client.transport import Transport, b64, register, unb64
+from sottovoce.client.transport import Transport
 from sottovoce.crypto.password import Argon2Parameters
 from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
-from sottovoce.protocol.bundle import PreKeyBundle
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.identity import IdentityKeyPair
-from sottovoce.protocol.prekeys import (
-    generate_kem_prekeys,
-    generate_one_time_prekeys,
-    generate_signed_prekey,
-)
 from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList, parse_device_list
-from sottovoce.protocol.session import Session
-from sottovoce.protocol.wire import MessageType, message_type
+from sottovoce.protocol.public.identity import PublicIdentity
+from sottovoce.protocol.session import InboundSession, Session
+from sottovoce.protocol.wire import MessageType, decode_prekey_message, message_type
 
 log = logging.getLogger("sottovoce.client")
 
-# Signal uploads 100 one-time prekeys at a time; the server asks for more below 20.
-PREKEY_BATCH = 100
+FIRST_DEVICE_ID = 1
+# Messages per GET /v1/messages: a page decrypts in well under a second and its
+# acknowledgement fits one small request.
 FETCH_PAGE = 100
-SEND_ATTEMPTS = 3
-MAX_BACKOFF_S = 30.0
+# Device lists change at human pace; needing more refreshes than this within one
+# send means the server keeps contradicting itself.
+STALE_DEVICE_ATTEMPTS = 3
+# Posting one message: with Backoff's doubling from 0.5 s this waits about 15 s
+# in all, enough to ride out a server restart and far inside the ±300 s for
+# which a signed request stays valid.
+POST_ATTEMPTS = 5
+# 128 random bits: no two messages from one device ever share an idempotency key.
+MESSAGE_ID_BYTES = 16
 
-
-@dataclass(frozen=True, slots=True)
-class SentMessage:
-    message_id: str
-    recipient: str
-    text: str
-    sent_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedMessage:
-    message_id: str
-    sender: str
-    sender_device: int
-    text: str
-    sent_at: datetime
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    message_id: str
-    peer: str
-    direction: str
-    text: str
-    timestamp: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    peer: str
-    last_text: str
-    last_timestamp: datetime
-    unread: int
+# Record kinds of the local store.
+_PROFILE = "profile"
+_IDENTITY = "identity"
+_ACCOUNT_KEY = "account_key"
+_CONTACT = "contact"
+_SEEN = "seen"
+_SELF = "self"
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def _today() -> int:
     return int(time.time() // 86_400)
 
 
+def _server_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ClientError(f"the server URL {url!r} must start with http:// or https://")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What became of one delivered envelope: the new message, if any, and the queue
+    id to acknowledge (``None`` keeps it queued on the server)."""
+
+    message: ReceivedMessage | None
+    ack: int | None
+
+
 class Client:
-    def __init__(self, store: Store, profile: dict[str, Any], identity: IdentityKeyPair) -> None:
+    """One device of one account. Create with :meth:`create_account` or :meth:`open`."""
+
+    def __init__(
+        self,
+        store: Store,
+        identity: IdentityKeyPair,
+        transport: Transport,
+    ) -> None:
         self._store = store
-        self._profile = profile
         self._identity = identity
-        self._prekeys = StorePreKeys(store)
-        self._transport = Transport(
-            profile["server_url"], profile["address"], profile["device_id"], identity.signing_key
-        )
+        self._transport = transport
+        self._prekeys = PreKeySupply(store, transport, identity)
+        self._history = History(store)
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -126,51 +144,87 @@ class Client:
         passphrase: str | None = None,
         argon2: Argon2Parameters | None = None,
     ) -> Client:
+        """Create the local profile and its keys, register the account, upload prekeys.
+
+        ``argon2`` overrides the Argon2id costs of a passphrase (tests lower them).
+        If registration fails the new profile is removed again; if only the prekey
+        upload fails the account exists and the next ``fetch`` or ``listen`` uploads.
+        """
         address = str(Address.parse(f"{handle}@{app}"))
+        server_url = _server_url(server_url)
         Store.ensure_absent(profile_dir)
         identity = IdentityKeyPair.generate()
         account_key = SigningKey.generate()
-        device_list = DeviceList(address, 1, (DeviceEntry(1, identity.public, _today()),))
-        await register(
-            server_url,
-            identity.signing_key,
-            address,
-            {
-                "app": app,
-                "handle": handle,
-                "account_key": b64(account_key.public),
-                "identity": b64(identity.public.to_bytes()),
-                "device_list": b64(device_list.sign(account_key)),
-            },
+        device_list = DeviceList(
+            address, 1, (DeviceEntry(FIRST_DEVICE_ID, identity.public, _today()),)
         )
-        store = Store.create(profile_dir, passphrase, argon2)
-        profile = {
-            "address": address,
-            "device_id": 1,
-            "server_url": server_url.rstrip("/"),
-            "next_one_time_id": 1,
-            "next_kem_id": 1,
-            "signed_prekey_id": 1,
-        }
-        with store.transaction():
-            store.put_json("profile", "self", profile)
-            store.put("identity", "self", identity.to_bytes())
-            store.put("account_key", "self", account_key.private_bytes())
-        client = cls(store, profile, identity)
-        await client._upload_initial_prekeys()
+        # Argon2id takes a second on purpose; keep the event loop responsive.
+        store = await asyncio.to_thread(Store.create, profile_dir, passphrase, argon2)
+        transport = Transport(server_url, address, FIRST_DEVICE_ID, identity.signing_key)
+        try:
+            with store.transaction():
+                store.put_json(
+                    _PROFILE,
+                    _SELF,
+                    {"address": address, "device_id": FIRST_DEVICE_ID, "server_url": server_url},
+                )
+                store.put(_IDENTITY, _SELF, identity.to_bytes())
+                store.put(_ACCOUNT_KEY, _SELF, account_key.private_bytes())
+                PreKeySupply.create_initial(store, identity)
+            await _register(
+                transport,
+                {
+                    "app": app,
+                    "handle": handle,
+                    "account_key": sj.b64(account_key.public),
+                    "identity": sj.b64(identity.public.to_bytes()),
+                    "device_list": sj.b64(device_list.sign(account_key)),
+                },
+                account_key.public,
+            )
+        except BaseException:
+            await transport.close()
+            store.discard()
+            raise
+        client = cls(store, identity, transport)
+        try:
+            await client._prekeys.replenish()
+        except BaseException:
+            await client.close()
+            raise
         return client
 
     @classmethod
     async def open(cls, profile_dir: Path, *, passphrase: str | None = None) -> Client:
-        store = Store.open(profile_dir, passphrase)
-        profile = store.get_json("profile", "self")
-        identity = store.get("identity", "self")
-        if profile is None or identity is None:
+        """Unlock an existing profile. Wrong passphrase or damage: :class:`ProfileError`."""
+        store = await asyncio.to_thread(Store.open, profile_dir, passphrase)
+        try:
+            profile = store.get_json(_PROFILE, _SELF)
+            raw_identity = store.get(_IDENTITY, _SELF)
+            if profile is None or raw_identity is None:
+                raise ProfileError(f"the profile in {profile_dir} has no account")
+            try:
+                identity = IdentityKeyPair.from_bytes(raw_identity)
+            except ProtocolError as exc:
+                raise ProfileError(f"the identity in {profile_dir} is damaged") from exc
+            address, device_id, server_url = (
+                profile.get(name) for name in ("address", "device_id", "server_url")
+            )
+            if (
+                not isinstance(address, str)
+                or not isinstance(device_id, int)
+                or not isinstance(server_url, str)
+            ):
+                raise ProfileError(f"the account record in {profile_dir} is damaged")
+        except BaseException:
             store.close()
-            raise ProfileError(f"the profile in {profile_dir} has no account")
-        return cls(store, profile, IdentityKeyPair.from_bytes(identity))
+            raise
+        return cls(store, identity, Transport(server_url, address, device_id, identity.signing_key))
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await self._transport.close()
         self._store.close()
 
@@ -187,99 +241,36 @@ class Client:
 
     @property
     def address(self) -> str:
-        return str(self._profile["address"])
+        return self._transport.address
 
     @property
     def device_id(self) -> int:
-        return int(self._profile["device_id"])
+        return self._transport.device_id
 
     @property
     def server_url(self) -> str:
-        return str(self._profile["server_url"])
+        return self._transport.server_url
 
     def __repr__(self) -> str:
         return f"Client({self.address}, device {self.device_id})"
 
-    # -- prekeys ---------------------------------------------------------------
-
-    async def _upload_initial_prekeys(self) -> None:
-        signed = generate_signed_prekey(self._identity, self._profile["signed_prekey_id"])
-        with self._store.transaction():
-            self._prekeys.save_signed(signed)
-            last_resort_id = self._allocate("next_kem_id", 1)
-            (last_resort,) = generate_kem_prekeys(
-                self._identity, last_resort_id, 1, last_resort=True
-            )
-            self._prekeys.save_kem(last_resort)
-        await self._transport.request(
-            "PUT",
-            "/v1/devices/self/prekeys",
-            {
-                "signed_prekey": {
-                    "id": signed.key_id,
-                    "public": b64(signed.public),
-                    "signature": b64(signed.signature),
-                },
-                "kem_last_resort": {
-                    "id": last_resort.key_id,
-                    "public": b64(last_resort.public),
-                    "signature": b64(last_resort.signature),
-                },
-            },
-        )
-        await self.replenish_prekeys()
-
-    def _allocate(self, counter: str, count: int) -> int:
-        first = int(self._profile[counter])
-        self._profile[counter] = first + count
-        self._store.put_json("profile", "self", self._profile)
-        return first
-
     async def replenish_prekeys(self) -> None:
-        """Top the server's one-time prekeys back up to a full batch of each kind."""
-        status = await self._transport.request("GET", "/v1/devices/self/prekeys")
-        need_ec = PREKEY_BATCH - int(status["one_time_prekeys"])
-        need_kem = PREKEY_BATCH - int(status["kem_one_time_prekeys"])
-        if need_ec <= 0 and need_kem <= 0:
-            return
-        with self._store.transaction():
-            one_time = (
-                generate_one_time_prekeys(self._allocate("next_one_time_id", need_ec), need_ec)
-                if need_ec > 0
-                else []
-            )
-            kem_keys = (
-                generate_kem_prekeys(
-                    self._identity, self._allocate("next_kem_id", need_kem), need_kem
-                )
-                if need_kem > 0
-                else []
-            )
-            for key in one_time:
-                self._prekeys.save_one_time(key)
-            for kem_key in kem_keys:
-                self._prekeys.save_kem(kem_key)
-        await self._transport.request(
-            "PUT",
-            "/v1/devices/self/prekeys",
-            {
-                "one_time_prekeys": [{"id": k.key_id, "public": b64(k.public)} for k in one_time],
-                "kem_one_time_prekeys": [
-                    {"id": k.key_id, "public": b64(k.public), "signature": b64(k.signature)}
-                    for k in kem_keys
-                ],
-            },
-        )
+        """Upload whatever prekeys the server lacks (done on ``prekeys_low`` anyway)."""
+        await self._prekeys.replenish()
 
     # -- contacts: pinning and device lists --------------------------------------
 
     async def _contact(self, address: str, *, refresh: bool = False) -> DeviceList:
-        """The contact's verified device list. The account key is pinned on first
-        contact (trust on first use); a different key later raises IdentityChanged
-        and is kept aside until the user accepts it with :meth:`trust_identity`."""
-        pinned = self._store.get_json("contact", address)
-        if pinned is not None and not refresh and pinned.get("changed_key") is None:
-            return parse_device_list(unb64(str(pinned["device_list"])), unb64(str(pinned["key"])))
+        """The contact's verified device list.
+
+        The account key is pinned on first contact (trust on first use). A
+        different key later raises :class:`IdentityChanged` and is kept aside
+        until the person accepts it with :meth:`trust_identity`; a device list
+        older than one already seen is refused as a replay.
+        """
+        pinned = self._store.get_json(_CONTACT, address)
+        if pinned is not None and not refresh and "changed_key" not in pinned:
+            return _pinned_list(pinned, "key", "device_list")
         target = Address.parse(address)
         try:
             view = await self._transport.request(
@@ -289,304 +280,469 @@ class Client:
             if exc.status == 404:
                 raise UnknownAccount(address) from exc
             raise
-        key, signed_list = unb64(view["account_key"]), unb64(view["device_list"])
+        key = sj.binary(view, "account_key", "account")
+        signed_list = sj.binary(view, "device_list", "account")
         try:
             devices = parse_device_list(signed_list, key)
         except ProtocolError as exc:
             raise SecurityError(f"the server sent a device list for {address} that {exc}") from exc
         if devices.address != address:
-            raise SecurityError(f"the server sent a device list for another account as {address}")
-        if pinned is not None and unb64(str(pinned["key"])) != key:
-            pinned["changed_key"] = b64(key)
-            pinned["changed_device_list"] = b64(signed_list)
-            self._store.put_json("contact", address, pinned)
+            raise SecurityError(f"the server sent another account's device list as {address}")
+        if pinned is not None and sj.unb64(str(pinned.get("key"))) != key:
+            with self._store.transaction():
+                self._store.put_json(
+                    _CONTACT,
+                    address,
+                    {
+                        **pinned,
+                        "changed_key": sj.b64(key),
+                        "changed_device_list": sj.b64(signed_list),
+                    },
+                )
             raise IdentityChanged(address)
-        if pinned is not None and devices.version < int(str(pinned["version"])):
+        if pinned is not None and devices.version < _version(pinned):
             raise SecurityError(f"the server replayed an older device list for {address}")
-        self._store.put_json(
-            "contact",
-            address,
-            {"key": b64(key), "device_list": b64(signed_list), "version": devices.version},
-        )
-        return devices
-
-    def trust_identity(self, peer: str) -> None:
-        """Accept a contact's changed identity after checking it out of band."""
-        pinned = self._store.get_json("contact", str(Address.parse(peer)))
-        if pinned is None or pinned.get("changed_key") is None:
-            raise ClientError(f"the identity of {peer} has not changed; nothing to trust")
-        devices = parse_device_list(
-            unb64(str(pinned["changed_device_list"])), unb64(str(pinned["changed_key"]))
-        )
-        old = parse_device_list(unb64(str(pinned["device_list"])), unb64(str(pinned["key"])))
         with self._store.transaction():
-            # Sessions with devices whose identity changed are dead; keep the rest.
-            for entry in old.devices:
-                current = devices.device(entry.device_id)
-                if current is None or current.identity != entry.identity:
-                    self._store.delete("session", f"{peer}/{entry.device_id}")
             self._store.put_json(
-                "contact",
-                peer,
+                _CONTACT,
+                address,
                 {
-                    "key": pinned["changed_key"],
-                    "device_list": pinned["changed_device_list"],
+                    "address": address,
+                    "key": sj.b64(key),
+                    "device_list": sj.b64(signed_list),
                     "version": devices.version,
                 },
             )
+        return devices
+
+    def trust_identity(self, peer: str) -> None:
+        """Accept a contact's changed identity key after checking it out of band.
+
+        Sessions with devices whose identity changed are deleted (they belong to
+        keys that are gone); messages held on the server arrive on the next fetch.
+        """
+        peer = str(Address.parse(peer))
+        pinned = self._store.get_json(_CONTACT, peer)
+        if pinned is None or "changed_key" not in pinned:
+            raise ClientError(f"the identity of {peer} has not changed; there is nothing to trust")
+        new = _pinned_list(pinned, "changed_key", "changed_device_list")
+        old = _pinned_list(pinned, "key", "device_list")
+        with self._store.transaction():
+            for entry in old.devices:
+                current = new.device(entry.device_id)
+                if current is None or current.identity != entry.identity:
+                    SessionRecord.delete(self._store, peer, entry.device_id)
+            self._store.put_json(
+                _CONTACT,
+                peer,
+                {
+                    "address": peer,
+                    "key": pinned["changed_key"],
+                    "device_list": pinned["changed_device_list"],
+                    "version": new.version,
+                },
+            )
+
+    def pending_identity_changes(self) -> list[str]:
+        """Contacts whose identity key changed and awaits :meth:`trust_identity`;
+        messages from them stay queued on the server until then."""
+        return sorted(
+            str(c["address"])
+            for c in self._store.all_json(_CONTACT)
+            if "changed_key" in c and "address" in c
+        )
 
     # -- sending ---------------------------------------------------------------
 
     async def send(self, recipient: str, text: str) -> SentMessage:
+        """Encrypt ``text`` to every device of ``recipient`` and hand it to the server.
+
+        Returns once the server has stored it. Network failures are retried with
+        the same message id, which the server stores at most once.
+        """
         recipient = str(Address.parse(recipient))
         if recipient == self.address:
             raise InvalidAddress("sending to yourself is not supported yet")
-        message_id = base64.urlsafe_b64encode(random_bytes(16)).decode().rstrip("=")
+        message_id = base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
         sent_at = _now_ms()
         plaintext = TextContent(message_id, text, sent_at).encode()
-        for attempt in range(SEND_ATTEMPTS):
+        for attempt in range(STALE_DEVICE_ATTEMPTS):
             devices = await self._contact(recipient, refresh=attempt > 0)
             envelopes = await self._encrypt_for(recipient, devices, plaintext)
             try:
-                await self._post_message(message_id, recipient, envelopes)
+                await self._post(message_id, recipient, envelopes)
                 break
             except ServerError as exc:
-                if exc.problem_type != "stale-devices" or attempt == SEND_ATTEMPTS - 1:
+                if exc.problem_type != "stale-devices" or attempt == STALE_DEVICE_ATTEMPTS - 1:
                     raise
+                log.info("the device list of %s changed; refreshing it", recipient)
         with self._store.transaction():
-            self._record(recipient, message_id, "out", text, sent_at, read=True)
-        return SentMessage(message_id, recipient, text, _dt(sent_at))
+            self._history.record(recipient, message_id, "out", text, sent_at)
+        return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
 
-    async def _post_message(
-        self, message_id: str, recipient: str, envelopes: list[dict[str, Any]]
-    ) -> None:
-        """Post with retries on network failure; the same message id makes a retry
-        of an already-stored message a no-op on the server."""
+    async def _post(self, message_id: str, recipient: str, envelopes: list[dict[str, Any]]) -> None:
+        """``POST /v1/messages``, retried on network failures and 5xx answers with the
+        same body: the server keys storage on (sender device, message id)."""
         body = {"message_id": message_id, "recipient": recipient, "envelopes": envelopes}
-        for attempt in range(SEND_ATTEMPTS):
+        backoff = Backoff()
+        for attempt in range(POST_ATTEMPTS):
             try:
                 await self._transport.request("POST", "/v1/messages", body)
                 return
-            except NetworkError:
-                if attempt == SEND_ATTEMPTS - 1:
+            except (NetworkError, ServerError) as exc:
+                transient = isinstance(exc, NetworkError) or exc.status >= 500
+                if not transient or attempt == POST_ATTEMPTS - 1:
                     raise
-                await asyncio.sleep(0.2 * 2**attempt)
+                log.info("sending %s failed (%s); retrying", message_id, exc)
+                await asyncio.sleep(backoff.next_delay())
 
     async def _encrypt_for(
         self, recipient: str, devices: DeviceList, plaintext: bytes
     ) -> list[dict[str, Any]]:
-        sessions: dict[int, Session] = {}
-        for entry in devices.devices:
-            raw = self._store.get("session", f"{recipient}/{entry.device_id}")
-            if raw is not None:
-                session = Session.from_bytes(raw)
-                if session.remote_identity == entry.identity:
-                    sessions[entry.device_id] = session
-        missing = [e.device_id for e in devices.devices if e.device_id not in sessions]
-        if missing:
-            sessions.update(await self._start_sessions(recipient, devices, missing))
+        """One envelope per device of ``devices``, sessions started where needed."""
+        missing = [
+            e.device_id
+            for e in devices.devices
+            if _current_with(SessionRecord.load(self._store, recipient, e.device_id), e) is None
+        ]
+        fresh = await self._start_sessions(recipient, devices, missing) if missing else {}
+        # From here to the commit nothing awaits, so a message received meanwhile
+        # cannot have its session update overwritten by this send.
         envelopes = []
         with self._store.transaction():
-            for device_id, session in sorted(sessions.items()):
+            for entry in devices.devices:
+                record = SessionRecord.load(self._store, recipient, entry.device_id)
+                session = _current_with(record, entry) or fresh.get(entry.device_id)
+                if session is None:  # trust_identity ran while the bundles were claimed
+                    raise ClientError(f"the sessions with {recipient} changed; send again")
                 ciphertext = session.encrypt(plaintext)
                 kind = "prekey" if message_type(ciphertext) is MessageType.PREKEY else "message"
-                envelopes.append({"device_id": device_id, "type": kind, "body": b64(ciphertext)})
-                self._store.put("session", f"{recipient}/{device_id}", session.to_bytes())
+                envelopes.append(
+                    {"device_id": entry.device_id, "type": kind, "body": sj.b64(ciphertext)}
+                )
+                # Saved before posting: a crash can never reuse a message key.
+                record.use(session)
+                record.save(self._store)
         return envelopes
 
     async def _start_sessions(
         self, recipient: str, devices: DeviceList, device_ids: list[int]
     ) -> dict[int, Session]:
+        """Claim bundles for ``device_ids`` and run PQXDH as initiator (§3.3)."""
         claim = await self._transport.request(
             "POST", "/v1/keys/claim", {"address": recipient, "device_ids": device_ids}
         )
+        await self._check_claimed_account_key(recipient, claim)
+        bundles = bundles_from_claim(claim, devices, device_ids)
+        absent = sorted(set(device_ids) - bundles.keys())
+        if absent:
+            raise ClientError(f"{recipient} has devices without prekeys on the server: {absent}")
         sessions = {}
-        for raw in claim["bundles"]:
-            entry = devices.device(int(raw["device_id"]))
-            if entry is None or unb64(raw["identity"]) != entry.identity.to_bytes():
-                raise SecurityError(
-                    f"the server sent a key for {recipient} that its owner did not sign"
-                )
-            one_time = raw.get("one_time_prekey")
-            bundle = PreKeyBundle(
-                identity=entry.identity,
-                signed_prekey_id=int(raw["signed_prekey"]["id"]),
-                signed_prekey=unb64(raw["signed_prekey"]["public"]),
-                signed_prekey_signature=unb64(raw["signed_prekey"]["signature"]),
-                kem_prekey_id=int(raw["kem_prekey"]["id"]),
-                kem_prekey=unb64(raw["kem_prekey"]["public"]),
-                kem_prekey_signature=unb64(raw["kem_prekey"]["signature"]),
-                kem_prekey_last_resort=bool(raw["kem_prekey"]["last_resort"]),
-                one_time_prekey_id=None if one_time is None else int(one_time["id"]),
-                one_time_prekey=None if one_time is None else unb64(one_time["public"]),
-            )
+        for device_id, bundle in bundles.items():
             try:
-                sessions[entry.device_id] = Session.initiate(self._identity, bundle)
+                sessions[device_id] = Session.initiate(self._identity, bundle)
             except ProtocolError as exc:
                 raise SecurityError(f"a prekey bundle for {recipient} is invalid: {exc}") from exc
-        absent = set(device_ids) - sessions.keys()
-        if absent:
-            raise ClientError(f"{recipient} has devices without prekeys: {sorted(absent)}")
         return sessions
+
+    async def _check_claimed_account_key(self, recipient: str, claim: dict[str, Any]) -> None:
+        """A claim names the account key too: if it is not the pinned one, the change
+        is recorded and refused like any other (IdentityChanged)."""
+        served = sj.binary(claim, "account_key", "claim")
+        pinned = self._store.get_json(_CONTACT, recipient) or {}
+        if sj.unb64(str(pinned.get("key", ""))) == served:
+            return
+        await self._contact(recipient, refresh=True)
+        raise SecurityError(f"the server named two different account keys for {recipient}")
 
     # -- receiving -------------------------------------------------------------
 
     async def fetch(self) -> list[ReceivedMessage]:
-        """Pull queued messages, decrypt, store, acknowledge; return the new ones."""
+        """Pull queued messages over HTTP, decrypt, store, acknowledge.
+
+        Returns only messages never returned before. If the server becomes
+        unreachable midway, what was already stored is returned and the rest
+        stays queued for the next call.
+        """
         received: list[ReceivedMessage] = []
         while True:
             page = await self._transport.request("GET", f"/v1/messages?limit={FETCH_PAGE}")
-            acks = []
-            for envelope in page["messages"]:
-                message, ack = await self._process(envelope)
-                if ack:
-                    acks.append(int(envelope["id"]))
-                if message is not None:
-                    received.append(message)
+            envelopes = sj.as_list(sj.field(page, "messages", "fetch"), "fetch.messages")
+            acks: list[int] = []
+            interrupted: ClientError | None = None
+            for raw in envelopes:
+                try:
+                    outcome = await self._receive(raw)
+                except (NetworkError, ServerError) as exc:
+                    interrupted = exc
+                    break
+                if outcome.ack is not None:
+                    acks.append(outcome.ack)
+                if outcome.message is not None:
+                    received.append(outcome.message)
             if acks:
-                await self._transport.request("POST", "/v1/messages/ack", {"ids": acks})
-            if page["prekeys_low"]:
-                await self.replenish_prekeys()
-            if not page["more"] or not acks:
+                await self._acknowledge(acks)
+            if interrupted is not None:
+                if not received:
+                    raise interrupted
+                log.warning("fetch stopped early: %s", interrupted)
+                return received
+            if sj.boolean(page, "prekeys_low", "fetch"):
+                await self._replenish_quietly()
+            if not sj.boolean(page, "more", "fetch") or not acks:
                 return received
 
+    async def _acknowledge(self, ids: list[int]) -> None:
+        # Everything acknowledged is committed, so a lost ack only means the server
+        # delivers these again and the dedup marks acknowledge them then.
+        try:
+            await self._transport.request("POST", "/v1/messages/ack", {"ids": ids})
+        except NetworkError as exc:
+            log.warning(
+                "acknowledging %d messages failed (%s); they will be redelivered", len(ids), exc
+            )
+
+    async def _replenish_quietly(self) -> None:
+        """Top up prekeys without failing the caller: messages matter more, and the
+        server keeps saying prekeys_low until an upload succeeds."""
+        try:
+            await self._prekeys.replenish()
+        except ClientError as exc:
+            log.warning("uploading prekeys failed: %s", exc)
+
     async def listen(self) -> AsyncIterator[ReceivedMessage]:
-        """Messages as they arrive over the WebSocket, reconnecting with backoff."""
-        backoff = 0.5
+        """Messages as they arrive over the WebSocket, forever.
+
+        The server first sends the queued backlog, then ``queue_empty``, then new
+        messages live. A broken connection is reopened with exponential backoff
+        and jitter; what was not acknowledged is sent again and dropped here as a
+        duplicate if it was already stored. Only a refused upgrade (e.g. this
+        device is unknown to the server) ends the iteration, with ServerError.
+        """
+        backoff = Backoff()
         while True:
             try:
                 connection = await self._transport.connect_websocket()
-            except NetworkError:
-                await asyncio.sleep(backoff * (1 + random.random()))
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except NetworkError as exc:
+                log.info("live connection unavailable (%s); retrying", exc)
+                await asyncio.sleep(backoff.next_delay())
                 continue
-            backoff = 0.5
             try:
-                async for raw in connection:
-                    try:
-                        frame = json.loads(raw)
-                    except ValueError:
-                        log.warning("ignoring a malformed frame from the server")
-                        continue
-                    if frame.get("type") == "prekeys_low":
-                        await self.replenish_prekeys()
-                    if frame.get("type") != "envelope":
-                        continue
-                    envelope = frame["envelope"]
-                    message, ack = await self._process(envelope)
-                    if ack:
-                        await connection.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
-                    if message is not None:
-                        yield message
-            except (websockets.exceptions.WebSocketException, OSError, NetworkError):
-                await asyncio.sleep(backoff * (1 + random.random()))
+                async for message in self._stream(connection, backoff.reset):
+                    yield message
+            except (ConnectionClosed, OSError, NetworkError, ServerError, MalformedResponse) as exc:
+                log.info("live connection lost (%s); reconnecting", type(exc).__name__)
             finally:
                 await connection.close()
+            await asyncio.sleep(backoff.next_delay())
 
-    async def _process(self, envelope: dict[str, Any]) -> tuple[ReceivedMessage | None, bool]:
-        """Decrypt and store one envelope. Returns the message (if new) and whether to
-        acknowledge it: a message held back for an unaccepted identity change is not
-        acknowledged, so it stays queued on the server until the user decides."""
-        sender, device_id = str(envelope["sender"]), int(envelope["sender_device"])
-        seen_key = f"{sender}/{device_id}/{envelope['message_id']}"
-        if self._store.get("seen", seen_key) is not None:
-            return None, True
+    async def _stream(
+        self, connection: ClientConnection, healthy: Callable[[], None]
+    ) -> AsyncIterator[ReceivedMessage]:
+        """The messages of one WebSocket connection, each acknowledged after commit."""
+        async for raw in connection:
+            try:
+                frame = sj.as_object(json.loads(raw), "frame")
+                kind = sj.string(frame, "type", "frame")
+            except (ValueError, MalformedResponse):
+                log.warning("ignoring a malformed frame from the server")
+                continue
+            if kind == "queue_empty":
+                healthy()
+            elif kind == "prekeys_low":
+                await self._replenish_quietly()
+            elif kind == "error":
+                log.warning("the server rejected a frame: %s", frame.get("detail"))
+            elif kind == "envelope":
+                outcome = await self._receive(frame.get("envelope"))
+                if outcome.ack is not None:
+                    await connection.send(json.dumps({"type": "ack", "ids": [outcome.ack]}))
+                if outcome.message is not None:
+                    yield outcome.message
+
+    async def _receive(self, raw: object) -> _Outcome:
+        """Validate, decrypt and store one delivered envelope.
+
+        Dropped (acknowledged, with a warning that never includes content):
+        malformed, forged or undecryptable envelopes. Held (not acknowledged):
+        messages from a contact whose identity changed. Network and server
+        errors propagate and leave the envelope queued.
+        """
+        queue_id = queue_id_of(raw)
+        if queue_id is None:
+            log.warning("ignoring an envelope without a usable queue id")
+            return _Outcome(None, None)
         try:
-            devices = await self._contact(sender)
-            entry = devices.device(device_id) or (await self._contact(sender, refresh=True)).device(
-                device_id
-            )
+            envelope = parse_envelope(raw)
+        except MalformedResponse as exc:
+            log.warning("dropping a malformed envelope: %s", exc)
+            return _Outcome(None, queue_id)
+        if self._store.get(_SEEN, envelope.dedup_key) is not None:
+            return _Outcome(None, queue_id)
+        try:
+            message = await self._decrypt_and_store(envelope)
         except IdentityChanged:
-            log.warning("holding a message from %s until its new identity is trusted", sender)
-            return None, False
-        except (SecurityError, UnknownAccount) as exc:
-            log.warning("dropping a message: %s", exc)
-            return None, True
+            log.warning(
+                "holding a message from %s until its new identity is trusted", envelope.sender
+            )
+            return _Outcome(None, None)
+        except (SecurityError, UnknownAccount, InvalidMessage, ProtocolError) as exc:
+            log.warning("dropping a message from %s: %s", envelope.sender, exc)
+            return _Outcome(None, queue_id)
+        return _Outcome(message, queue_id)
+
+    async def _sender_device(self, envelope: InboundEnvelope) -> DeviceEntry:
+        """The sender device's entry in its verified device list. The cached list is
+        refreshed once if it lacks the device or names another identity than the
+        message (or our session) claims, e.g. after the sender added a device."""
+        claimed = self._claimed_identity(envelope)
+        entry = (await self._contact(envelope.sender)).device(envelope.sender_device)
+        if entry is None or (claimed is not None and entry.identity != claimed):
+            refreshed = await self._contact(envelope.sender, refresh=True)
+            entry = refreshed.device(envelope.sender_device)
         if entry is None:
-            log.warning("dropping a message from a device %s does not list", sender)
-            return None, True
-        session_key = f"{sender}/{device_id}"
-        raw_session = self._store.get("session", session_key)
-        session = None if raw_session is None else Session.from_bytes(raw_session)
-        body = unb64(str(envelope["body"]))
-        consumed: tuple[int | None, int, bool] | None = None
-        try:
-            if envelope["type"] == "prekey" and (
-                session is None or not session.matches_prekey_message(body)
-            ):
-                inbound = Session.respond(self._identity, self._prekeys, body)
-                session, plaintext = inbound.session, inbound.plaintext
-                consumed = (
+            raise SecurityError(f"{envelope.sender} lists no device {envelope.sender_device}")
+        return entry
+
+    def _claimed_identity(self, envelope: InboundEnvelope) -> PublicIdentity | None:
+        if envelope.kind is MessageType.PREKEY:
+            return PublicIdentity.from_bytes(decode_prekey_message(envelope.body).identity)
+        current = SessionRecord.load(self._store, envelope.sender, envelope.sender_device).current
+        return None if current is None else current.remote_identity
+
+    async def _decrypt_and_store(self, envelope: InboundEnvelope) -> ReceivedMessage | None:
+        entry = await self._sender_device(envelope)
+        # No await from here to the commit (see the module docstring). The dedup mark
+        # is checked again: another fetch or listen may have stored it meanwhile.
+        if self._store.get(_SEEN, envelope.dedup_key) is not None:
+            return None
+        record = SessionRecord.load(self._store, envelope.sender, envelope.sender_device)
+        session, plaintext, inbound = self._open(record, envelope)
+        if session.remote_identity != entry.identity:
+            raise SecurityError(f"{record.name} used an identity its device list does not hold")
+        content = decode_content(plaintext)
+        if content.message_id != envelope.message_id:
+            raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
+        record.use(session)
+        with self._store.transaction():
+            record.save(self._store)
+            if inbound is not None:
+                self._prekeys.keys.consume(
                     inbound.one_time_prekey_id,
                     inbound.kem_prekey_id,
                     inbound.kem_prekey_last_resort,
                 )
-            elif session is None:
-                log.warning("dropping a message from %s: no session to decrypt it", sender)
-                return None, True
-            else:
-                plaintext = session.decrypt(body)
-            if session.remote_identity != entry.identity:
-                raise SecurityError(f"{sender} used a key its device list does not hold")
-            content = decode_content(plaintext)
-        except (ProtocolError, ContentError, SecurityError) as exc:
-            log.warning("dropping an undecryptable message from %s: %s", sender, exc)
-            return None, True
-        received_at = _now_ms()
-        with self._store.transaction():
-            self._store.put("session", session_key, session.to_bytes())
-            if consumed is not None:
-                self._prekeys.consume(*consumed)
-            self._store.put("seen", seen_key, b"1")
-            self._record(sender, content.message_id, "in", content.text, content.sent_at_ms)
-        return (
-            ReceivedMessage(
-                content.message_id,
-                sender,
-                device_id,
-                content.text,
-                _dt(content.sent_at_ms),
-                _dt(received_at),
-            ),
-            True,
+            self._store.put(_SEEN, envelope.dedup_key, b"")
+            self._history.record(
+                envelope.sender, content.message_id, "in", content.text, content.sent_at_ms
+            )
+        return ReceivedMessage(
+            content.message_id,
+            envelope.sender,
+            envelope.sender_device,
+            content.text,
+            datetime_from_ms(content.sent_at_ms),
+            datetime_from_ms(_now_ms()),
         )
+
+    def _open(
+        self, record: SessionRecord, envelope: InboundEnvelope
+    ) -> tuple[Session, bytes, InboundSession | None]:
+        """Decrypt with one of ``record``'s sessions, or start a new one from a PreKey
+        message of a new run (PQXDH §3.4; the InboundSession says which prekeys it used).
+        Nothing is stored here."""
+        if envelope.kind is MessageType.MESSAGE:
+            session, plaintext = _decrypt_with_any(record, envelope.body)
+            return session, plaintext, None
+        known = next(
+            (s for s in record.sessions() if s.matches_prekey_message(envelope.body)), None
+        )
+        if known is not None:
+            # The initiator repeats its PreKey header until it hears back.
+            return known, known.decrypt(envelope.body), None
+        inbound = Session.respond(self._identity, self._prekeys.keys, envelope.body)
+        return inbound.session, inbound.plaintext, inbound
 
     # -- history ---------------------------------------------------------------
 
-    def _record(
-        self, peer: str, message_id: str, direction: str, text: str, ts: int, read: bool = False
-    ) -> None:
-        self._store.append_history(
-            peer, {"id": message_id, "direction": direction, "text": text, "ts": ts}
-        )
-        conversation = self._store.get_json("conversation", peer) or {"unread": 0}
-        unread = 0 if read else int(str(conversation["unread"])) + 1
-        self._store.put_json(
-            "conversation", peer, {"peer": peer, "text": text, "ts": ts, "unread": unread}
-        )
-
     def history(self, peer: str, limit: int = 100) -> list[HistoryEntry]:
+        """The last ``limit`` messages with ``peer``, oldest first; marks them read."""
         peer = str(Address.parse(peer))
-        entries = [
-            HistoryEntry(
-                str(e["id"]), peer, str(e["direction"]), str(e["text"]), _dt(int(str(e["ts"])))
-            )
-            for e in self._store.history(peer, limit)
-        ]
-        conversation = self._store.get_json("conversation", peer)
-        if conversation is not None and conversation.get("unread"):
-            conversation["unread"] = 0
-            with self._store.transaction():
-                self._store.put_json("conversation", peer, conversation)
+        if limit < 1:
+            raise ClientError(f"a history limit must be at least 1, not {limit}")
+        entries = self._history.entries(peer, limit)
+        self._history.mark_read(peer)
         return entries
 
     def conversations(self) -> list[Conversation]:
-        items = [json.loads(raw) for raw in self._store.all("conversation")]
-        return sorted(
-            (
-                Conversation(c["peer"], c["text"], _dt(int(c["ts"])), int(c["unread"]))
-                for c in items
-            ),
-            key=lambda c: c.last_timestamp,
-            reverse=True,
+        """Every conversation, the most recent first."""
+        return self._history.conversations()
+
+
+def _current_with(record: SessionRecord, entry: DeviceEntry) -> Session | None:
+    """The record's current session, if it is with the identity the device list names."""
+    current = record.current
+    return current if current is not None and current.remote_identity == entry.identity else None
+
+
+def _decrypt_with_any(record: SessionRecord, message: bytes) -> tuple[Session, bytes]:
+    """Decrypt with the current session, else with an archived one (see session_record).
+
+    A failed attempt leaves a session unchanged, so trying several is safe; the
+    current session's error is the one reported.
+    """
+    sessions = record.sessions()
+    if not sessions:
+        raise InvalidMessage(f"there is no session with {record.name} to decrypt its message")
+    errors: list[ProtocolError] = []
+    for session in sessions:
+        try:
+            return session, session.decrypt(message)
+        except ProtocolError as exc:
+            errors.append(exc)
+    raise errors[0]
+
+
+def _version(pinned: dict[str, object]) -> int:
+    version = pinned.get("version")
+    if not isinstance(version, int):
+        raise ProfileError("a contact record of the local store is damaged")
+    return version
+
+
+def _pinned_list(pinned: dict[str, object], key_field: str, list_field: str) -> DeviceList:
+    """A device list kept in a contact record, verified again on every load."""
+    try:
+        return parse_device_list(
+            sj.unb64(str(pinned[list_field])), sj.unb64(str(pinned[key_field]))
         )
+    except (KeyError, MalformedResponse, ProtocolError) as exc:
+        raise ProfileError("a contact record of the local store is damaged") from exc
+
+
+async def _register(transport: Transport, payload: dict[str, object], account_key: bytes) -> None:
+    """``POST /v1/accounts``, signed by the new device's key (proof of possession).
+
+    If the answer is lost the request is sent again; the server then says
+    ``handle-taken``, and the account is ours if it holds our account key.
+    """
+    backoff = Backoff()
+    sent = False
+    for attempt in range(POST_ATTEMPTS):
+        try:
+            await transport.request("POST", "/v1/accounts", payload)
+            return
+        except NetworkError:
+            if attempt == POST_ATTEMPTS - 1:
+                raise
+            sent = True
+            await asyncio.sleep(backoff.next_delay())
+        except ServerError as exc:
+            if sent and exc.problem_type == "handle-taken":
+                address = Address.parse(transport.address)
+                view = await transport.request(
+                    "GET", f"/v1/accounts/{address.app}/{address.handle}"
+                )
+                if sj.binary(view, "account_key", "account") == account_key:
+                    return
+            raise

@@ -1,21 +1,29 @@
 """What travels inside the encryption: a small versioned, typed payload.
 
-The server never sees it. Keeping it typed (``kind``) lets receipts, reactions,
-attachments and franking keys join later without a new wire format.
+The server never sees it. The ``kind`` field lets receipts, reactions,
+attachments and franking keys join later without a new wire format; the
+protocol layer pads the encoded payload before encrypting it.
+
+Encoding: compact UTF-8 JSON ``{"v": 1, "kind": "text", "id", "text", "sent_at"}``
+with ``sent_at`` in milliseconds since the Unix epoch on the sender's clock.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
+from sottovoce.client.errors import InvalidMessage
+
 CONTENT_VERSION = 1
-# Matches the protocol's plaintext ceiling with room for the JSON framing.
-MAX_TEXT_CHARS = 64_000
-
-
-class ContentError(ValueError):
-    """A decrypted payload is not a content object this client understands."""
+# One encoded payload must fit one envelope: the relay takes at most 64 KiB of
+# ciphertext per device copy (server.limits.MAX_ENVELOPE_BYTES), and a PreKey
+# message adds about 1.8 KiB of header (ML-KEM-1024 ciphertext, keys, ids) plus up
+# to one 160-byte padding block and the AEAD tag. 60 KiB leaves that room.
+MAX_CONTENT_LEN = 60 * 1024
+# The same message id rules as the relay's idempotency key (docs/api.md).
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +33,10 @@ class TextContent:
     sent_at_ms: int
 
     def encode(self) -> bytes:
-        return json.dumps(
+        """The payload to encrypt; raises :class:`InvalidMessage` for empty or oversized text."""
+        if not self.text:
+            raise InvalidMessage("a message needs some text")
+        data = json.dumps(
             {
                 "v": CONTENT_VERSION,
                 "kind": "text",
@@ -34,19 +45,42 @@ class TextContent:
                 "sent_at": self.sent_at_ms,
             },
             separators=(",", ":"),
+            ensure_ascii=False,
         ).encode()
+        if len(data) > MAX_CONTENT_LEN:
+            raise InvalidMessage(
+                f"the message is {len(data)} bytes once encoded; at most {MAX_CONTENT_LEN} fit"
+            )
+        return data
+
+    def __repr__(self) -> str:
+        return f"TextContent(message_id={self.message_id!r}, text=<{len(self.text)} chars>)"
 
 
 def decode_content(data: bytes) -> TextContent:
+    """Parse a decrypted payload; :class:`InvalidMessage` names what is wrong with it.
+
+    Error messages name the faulty field but never quote a value: it is plaintext.
+    """
+    if not data:
+        raise InvalidMessage("the payload is empty")
+    if len(data) > MAX_CONTENT_LEN:
+        raise InvalidMessage(f"the payload is {len(data)} bytes, more than {MAX_CONTENT_LEN}")
     try:
         obj = json.loads(data)
-    except ValueError as exc:
-        raise ContentError("payload is not JSON") from exc
-    if not isinstance(obj, dict) or obj.get("v") != CONTENT_VERSION:
-        raise ContentError("payload has an unknown version")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidMessage("the payload is not UTF-8 JSON") from exc
+    if not isinstance(obj, dict):
+        raise InvalidMessage("the payload is not a JSON object")
+    if obj.get("v") != CONTENT_VERSION:
+        raise InvalidMessage("the payload has an unknown version")
     if obj.get("kind") != "text":
-        raise ContentError(f"payload kind {obj.get('kind')!r} is not supported")
+        raise InvalidMessage("the payload is of a kind this client does not support")
     text, message_id, sent_at = obj.get("text"), obj.get("id"), obj.get("sent_at")
-    if not isinstance(text, str) or not isinstance(message_id, str) or not isinstance(sent_at, int):
-        raise ContentError("text payload fields have the wrong types")
+    if not isinstance(text, str) or not text:
+        raise InvalidMessage("the payload's text is missing or empty")
+    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+        raise InvalidMessage("the payload's message id is missing or malformed")
+    if not isinstance(sent_at, int) or isinstance(sent_at, bool) or sent_at < 0:
+        raise InvalidMessage("the payload's sent_at is not a non-negative integer")
     return TextContent(message_id, text, sent_at)

@@ -1,4 +1,8 @@
-"""Errors the SDK raises. ``str(error)`` is one sentence a person can act on."""
+"""Errors the SDK raises. ``str(error)`` is one sentence a person can act on.
+
+Messages name what was wrong (a field, a file, an address) and never carry key
+material or message text.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,36 @@ class ClientError(Exception):
 
 
 class ProfileError(ClientError):
-    """The local profile is missing, damaged, or the passphrase is wrong."""
+    """The local profile is missing, locked, damaged, or the passphrase is wrong."""
 
 
 class InvalidAddress(ClientError):
     """An address is not ``handle@app``."""
 
 
+class InvalidMessage(ClientError):
+    """A message to send is empty, too large, or a received payload is malformed."""
+
+
 class NetworkError(ClientError):
-    """The server could not be reached."""
+    """The server could not be reached, or the connection broke mid-request."""
 
 
 class ServerError(ClientError):
-    """The server answered with a problem document."""
+    """The server answered with an RFC 9457 problem document."""
 
     def __init__(
         self, status: int, problem_type: str, detail: str, problem: dict[str, object] | None = None
     ) -> None:
-        super().__init__(f"server refused ({status} {problem_type}): {detail}")
+        super().__init__(f"the server refused ({status} {problem_type}): {detail}")
         self.status = status
         self.problem_type = problem_type
         self.detail = detail
         self.problem = problem or {}
+
+
+class MalformedResponse(ClientError):
+    """The server answered with JSON that does not have the shape docs/api.md gives."""
 
 
 class UnknownAccount(ClientError):
@@ -39,7 +51,11 @@ class UnknownAccount(ClientError):
 
 
 class IdentityChanged(ClientError):
-    """A contact's account key differs from the one pinned on first contact."""
+    """A contact's account key differs from the one pinned on first contact.
+
+    Sending to the contact is refused and messages from it stay queued on the
+    server until :meth:`Client.trust_identity` accepts the new key.
+    """
 
     def __init__(self, address: str) -> None:
         super().__init__(

@@ -12,6 +12,8 @@ KEM = "kem_prekey"
 
 
 class StorePreKeys:
+    """Private prekeys by id; satisfies ``sottovoce.protocol.prekeys.PreKeyStore``."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
@@ -40,7 +42,9 @@ class StorePreKeys:
         self._store.put(KEM, str(key.key_id), key.to_bytes())
 
     def consume(self, one_time_id: int | None, kem_id: int, kem_last_resort: bool) -> None:
-        """Delete what a PQXDH responder used once (PQXDH §3.4: delete one-time keys)."""
+        """Delete the one-time keys a PQXDH responder used (PQXDH §3.4). The last-resort
+        KEM key (PQSPK_B, §2.4) is the fallback for when one-time keys run out, so it
+        stays until replaced."""
         if one_time_id is not None:
             self._store.delete(ONE_TIME, str(one_time_id))
         if not kem_last_resort:

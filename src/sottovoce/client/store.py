@@ -4,16 +4,22 @@ Layout of a profile directory::
 
     profile.json   how the store key is obtained (Argon2id salt and costs, or key file)
     store.key      32 random bytes, mode 0600 — only when no passphrase is used
-    store.db       SQLite: records(kind, lookup, value) and history(seq, peer, value)
+    store.db       SQLite, mode 0600:
+                     records(kind, lookup, value)  one value per (kind, name)
+                     history(seq, peer, value)     messages in arrival order
+
+``kind`` is a fixed word of this SDK (``session``, ``contact``, ...); ``lookup``
+and ``peer`` are blind indexes; ``value`` is sealed with the row's table and key
+as associated data (history rows include their ``seq``, so their order is bound).
 
 Changes that must land together (new session state, consumed prekeys, the message
 and its dedup mark) go through one :meth:`Store.transaction`, so a crash leaves
-either all of them or none.
+either all of them or none; with ``synchronous=FULL`` a finished commit survives
+power loss.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
@@ -22,55 +28,46 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sottovoce.client.errors import ProfileError
-from sottovoce.client.vault import STORE_KEY_LEN, Vault
-from sottovoce.crypto.password import SALT_LEN, Argon2Parameters, argon2id
-from sottovoce.crypto.random import random_bytes
+from sottovoce.client.store_key import (
+    KEY_FILE,
+    PROFILE_FILE,
+    new_store_key,
+    read_profile,
+    unlock,
+    write_profile,
+)
+from sottovoce.client.vault import Vault, row_context
+from sottovoce.crypto.password import Argon2Parameters
 
-PROFILE_FILE = "profile.json"
-KEY_FILE = "store.key"
 DB_FILE = "store.db"
-_CHECK = b"Sottovoce store v1"
+SCHEMA_VERSION = 1
+# How long to wait for another process holding this profile's write lock (the
+# CLI and a long-running listener may share one profile) before giving up.
+BUSY_TIMEOUT_S = 10.0
+_CHECK_KIND = "check"
+_CHECK_VALUE = b"Sottovoce store v1"
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
+CREATE TABLE records (
     kind TEXT NOT NULL, lookup BLOB NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (kind, lookup)
-);
-CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, peer BLOB NOT NULL, value BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS history_peer ON history (peer, seq);
+) WITHOUT ROWID;
+CREATE TABLE history (seq INTEGER PRIMARY KEY, peer BLOB NOT NULL, value BLOB NOT NULL);
+CREATE INDEX history_peer ON history (peer, seq);
 """
 
 
-def _derive_key(profile: dict[str, object], directory: Path, passphrase: str | None) -> bytes:
-    if profile.get("kdf") == "keyfile":
-        if passphrase is not None:
-            raise ProfileError("this profile has no passphrase; open it without one")
-        try:
-            key = (directory / KEY_FILE).read_bytes()
-        except OSError as exc:
-            raise ProfileError(f"cannot read the key file in {directory}") from exc
-        if len(key) != STORE_KEY_LEN:
-            raise ProfileError("the key file is damaged")
-        return key
-    if passphrase is None:
-        raise ProfileError("this profile is locked with a passphrase")
-    params = Argon2Parameters(
-        memory_kib=int(str(profile["memory_kib"])),
-        iterations=int(str(profile["iterations"])),
-        lanes=int(str(profile["lanes"])),
-    )
-    salt = base64.b64decode(str(profile["salt"]))
-    return argon2id(passphrase.encode(), salt, STORE_KEY_LEN, params)
-
-
 class Store:
+    """Sealed records and history over one SQLite connection (one per process)."""
+
     def __init__(self, directory: Path, conn: sqlite3.Connection, vault: Vault) -> None:
         self.directory = directory
         self._conn = conn
         self._vault = vault
         self._depth = 0
+        self._closed = False
+
+    # -- opening --------------------------------------------------------------
 
     @staticmethod
     def ensure_absent(directory: Path) -> None:
@@ -84,65 +81,95 @@ class Store:
         passphrase: str | None = None,
         argon2: Argon2Parameters | None = None,
     ) -> Store:
+        """A new, empty profile. ``argon2`` overrides the RFC 9106 default costs
+        (tests lower them); it is recorded in profile.json for :meth:`open`."""
         cls.ensure_absent(directory)
         directory = directory.expanduser()
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        profile: dict[str, object]
-        if passphrase is None:
-            key = random_bytes(STORE_KEY_LEN)
-            fd = os.open(directory / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(key)
-            profile = {"version": 1, "kdf": "keyfile"}
-        else:
-            params = argon2 or Argon2Parameters()
-            profile = {
-                "version": 1,
-                "kdf": "argon2id",
-                "salt": base64.b64encode(random_bytes(SALT_LEN)).decode(),
-                "memory_kib": params.memory_kib,
-                "iterations": params.iterations,
-                "lanes": params.lanes,
-            }
-            key = _derive_key(profile, directory, passphrase)
-        (directory / PROFILE_FILE).write_text(json.dumps(profile, indent=2))
-        store = cls._connect(directory, key)
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ProfileError(f"cannot create the profile directory {directory}") from exc
+        profile, key = new_store_key(directory, passphrase, argon2)
+        store = cls._connect(directory, key, create=True)
         with store.transaction():
-            store.put("check", "check", _CHECK)
+            store.put(_CHECK_KIND, _CHECK_KIND, _CHECK_VALUE)
+        # profile.json last: until it exists, the directory is not a profile.
+        write_profile(directory, profile)
         return store
 
     @classmethod
     def open(cls, directory: Path, passphrase: str | None = None) -> Store:
+        """Unlock an existing profile; :class:`ProfileError` if it cannot be."""
         directory = directory.expanduser()
-        try:
-            profile = json.loads((directory / PROFILE_FILE).read_text())
-        except FileNotFoundError as exc:
-            raise ProfileError(f"no profile in {directory}; create an account first") from exc
-        except (OSError, ValueError) as exc:
-            raise ProfileError(f"the profile in {directory} is damaged") from exc
-        store = cls._connect(directory, _derive_key(profile, directory, passphrase))
+        key = unlock(directory, read_profile(directory), passphrase)
+        store = cls._connect(directory, key, create=False)
         # A wrong key derives a different blind index, so the check record is either
         # not found or fails authentication: both mean the same to the person.
         try:
-            check = store.get("check", "check")
+            check = store.get(_CHECK_KIND, _CHECK_KIND)
         except ProfileError:
             check = None
-        if check != _CHECK:
+        if check != _CHECK_VALUE:
             store.close()
             raise ProfileError("wrong passphrase, or the local store is damaged")
         return store
 
     @classmethod
-    def _connect(cls, directory: Path, key: bytes) -> Store:
-        conn = sqlite3.connect(directory / DB_FILE, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        os.chmod(directory / DB_FILE, 0o600)
+    def _connect(cls, directory: Path, key: bytes, *, create: bool) -> Store:
+        path = directory / DB_FILE
+        if create:
+            # Create the file ourselves so it is 0600 from its first byte; SQLite
+            # gives its -wal and -shm files the same mode.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as exc:
+                raise ProfileError(
+                    f"cannot create {path} ({exc.strerror}); remove a half-created profile first"
+                ) from exc
+        elif not path.exists():
+            raise ProfileError(f"the local store {path} is missing")
+        # check_same_thread=False: Client.open unlocks (Argon2id) in a worker thread
+        # and then uses the connection from the event loop; never from two at once.
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            # Overwrite deleted rows (consumed prekeys, superseded ratchet states)
+            # instead of leaving them in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if create:
+                conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            elif version != SCHEMA_VERSION:
+                raise ProfileError(f"the local store {path} has unknown schema version {version}")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ProfileError(f"{path} is damaged or not a Sottovoce store") from exc
+        except ProfileError:
+            conn.close()
+            raise
         return cls(directory, conn, Vault(key))
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Fold the write-ahead log back into the database and truncate it, so old
+        # page images do not linger in store.db-wal (a no-op while another process
+        # still reads the log; the last one to close truncates it).
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+
+    def discard(self) -> None:
+        """Close and delete a profile this process has just created, when the account
+        it was made for could not be registered: it holds nothing anyone needs."""
+        self.close()
+        for name in (PROFILE_FILE, KEY_FILE, DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm"):
+            (self.directory / name).unlink(missing_ok=True)
+
+    # -- transactions ---------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -154,7 +181,10 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise ProfileError("the local store is busy: another program has it open") from exc
         self._depth = 1
         try:
             yield
@@ -166,6 +196,10 @@ class Store:
         finally:
             self._depth = 0
 
+    def _writing(self) -> None:
+        if not self._depth:
+            raise RuntimeError("store writes belong inside Store.transaction()")
+
     # -- records --------------------------------------------------------------
 
     def get(self, kind: str, name: str) -> bytes | None:
@@ -173,16 +207,18 @@ class Store:
         row = self._conn.execute(
             "SELECT value FROM records WHERE kind = ? AND lookup = ?", (kind, lookup)
         ).fetchone()
-        return None if row is None else self._vault.open(kind, lookup, row[0])
+        return None if row is None else self._vault.open(row_context(kind, lookup), row[0])
 
     def put(self, kind: str, name: str, value: bytes) -> None:
+        self._writing()
         lookup = self._vault.index(kind, name)
         self._conn.execute(
             "INSERT OR REPLACE INTO records (kind, lookup, value) VALUES (?, ?, ?)",
-            (kind, lookup, self._vault.seal(kind, lookup, value)),
+            (kind, lookup, self._vault.seal(row_context(kind, lookup), value)),
         )
 
     def delete(self, kind: str, name: str) -> None:
+        self._writing()
         self._conn.execute(
             "DELETE FROM records WHERE kind = ? AND lookup = ?",
             (kind, self._vault.index(kind, name)),
@@ -192,34 +228,56 @@ class Store:
         rows = self._conn.execute(
             "SELECT lookup, value FROM records WHERE kind = ?", (kind,)
         ).fetchall()
-        return [self._vault.open(kind, lookup, value) for lookup, value in rows]
+        return [self._vault.open(row_context(kind, lookup), value) for lookup, value in rows]
 
     def get_json(self, kind: str, name: str) -> dict[str, object] | None:
         raw = self.get(kind, name)
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else _json_object(raw, kind)
 
     def put_json(self, kind: str, name: str, value: dict[str, object]) -> None:
         self.put(kind, name, json.dumps(value, separators=(",", ":")).encode())
 
+    def all_json(self, kind: str) -> list[dict[str, object]]:
+        return [_json_object(raw, kind) for raw in self.all(kind)]
+
     # -- history --------------------------------------------------------------
 
     def append_history(self, peer: str, entry: dict[str, object]) -> None:
+        self._writing()
         peer_index = self._vault.index("history", peer)
+        # Inside BEGIN IMMEDIATE nobody else can insert, so max + 1 is ours.
+        (seq,) = self._conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM history").fetchone()
+        value = json.dumps(entry, separators=(",", ":")).encode()
         self._conn.execute(
-            "INSERT INTO history (peer, value) VALUES (?, ?)",
-            (
-                peer_index,
-                self._vault.seal("history", peer_index, json.dumps(entry).encode()),
-            ),
+            "INSERT INTO history (seq, peer, value) VALUES (?, ?, ?)",
+            (seq, peer_index, self._vault.seal(_history_context(peer_index, seq), value)),
         )
 
     def history(self, peer: str, limit: int) -> list[dict[str, object]]:
+        """The last ``limit`` entries with ``peer``, oldest first."""
         peer_index = self._vault.index("history", peer)
         rows = self._conn.execute(
-            "SELECT value FROM history WHERE peer = ? ORDER BY seq DESC LIMIT ?",
+            "SELECT seq, value FROM history WHERE peer = ? ORDER BY seq DESC LIMIT ?",
             (peer_index, limit),
         ).fetchall()
-        return [json.loads(self._vault.open("history", peer_index, r[0])) for r in reversed(rows)]
+        return [
+            _json_object(self._vault.open(_history_context(peer_index, seq), value), "history")
+            for seq, value in reversed(rows)
+        ]
 
     def __repr__(self) -> str:
         return f"Store({self.directory})"
+
+
+def _history_context(peer_index: bytes, seq: int) -> bytes:
+    return row_context("history", peer_index, seq.to_bytes(8, "big"))
+
+
+def _json_object(raw: bytes, kind: str) -> dict[str, object]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ProfileError(f"a {kind} record of the local store is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise ProfileError(f"a {kind} record of the local store is not a JSON object")
+    return value

@@ -1,8 +1,15 @@
-"""Signed HTTP requests and the WebSocket, as docs/api.md defines them."""
+"""Signed HTTP requests and the WebSocket, as docs/api.md defines them.
+
+Every request carries a ``Sottovoce-Signature`` header made with this device's
+Ed25519 identity key over method, path, address, device, timestamp, a fresh
+nonce and the body's hash (``protocol.public.request_auth``). Failures become
+SDK errors: :class:`NetworkError` when the server cannot be reached,
+:class:`ServerError` for its problem documents, :class:`MalformedResponse` for
+an answer that is not a JSON object.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -11,20 +18,37 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from sottovoce.client.errors import NetworkError, ServerError
+from sottovoce.client.errors import MalformedResponse, NetworkError, ServerError
+from sottovoce.client.server_json import b64
 from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.public.request_auth import NONCE_LEN, authorization_header
 
+# One round trip, generous for a slow mobile link, yet far inside the ±300 s the
+# server accepts a signed request's timestamp, so retries stay valid.
 REQUEST_TIMEOUT_S = 15.0
+# One WebSocket frame carries one delivered envelope: at most 64 KiB of ciphertext
+# (server.limits.MAX_ENVELOPE_BYTES), base64-inflated by 4/3, plus JSON framing.
+MAX_FRAME_BYTES = 1024 * 1024
+WEBSOCKET_PATH = "/v1/ws"
+# The upgrade's 4xx answers that retrying cannot fix (authentication refused).
+_RETRYABLE_UPGRADE_STATUSES = frozenset({408, 429})
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.b64decode(text, validate=True)
+def _server_error(response: httpx.Response) -> ServerError:
+    """An RFC 9457 problem document as a ServerError (or the bare status if it is not one)."""
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    if not isinstance(problem, dict):
+        return ServerError(response.status_code, "error", response.reason_phrase or "error")
+    return ServerError(
+        response.status_code,
+        str(problem.get("type", "error")),
+        str(problem.get("detail", response.reason_phrase)),
+        problem,
+    )
 
 
 class Transport:
@@ -47,8 +71,9 @@ class Transport:
             nonce_b64=b64(random_bytes(NONCE_LEN)),
         )
 
-    async def request(self, method: str, path: str, payload: Any = None) -> Any:
-        body = b"" if payload is None else json.dumps(payload).encode()
+    async def request(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        """One signed request; ``path`` includes the query, exactly as it is signed."""
+        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         headers = {"authorization": self._authorization(method, path, body)}
         if payload is not None:
             headers["content-type"] = "application/json"
@@ -57,45 +82,40 @@ class Transport:
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
         if response.status_code >= 400:
-            raise problem_error(response)
-        return response.json()
+            raise _server_error(response)
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise MalformedResponse(f"the answer to {method} {path} is not JSON") from exc
+        if not isinstance(answer, dict):
+            raise MalformedResponse(f"the answer to {method} {path} is not a JSON object")
+        return answer
 
     async def connect_websocket(self) -> ClientConnection:
-        path = "/v1/ws"
-        url = "ws" + self.server_url[len("http") :] + path
+        """The authenticated live connection. A refused upgrade that retrying cannot
+        fix raises :class:`ServerError`; anything transient :class:`NetworkError`."""
+        url = "ws" + self.server_url.removeprefix("http") + WEBSOCKET_PATH
         try:
             return await websockets.connect(
                 url,
-                additional_headers={"authorization": self._authorization("GET", path, b"")},
-                max_size=2**20,
+                additional_headers={
+                    "authorization": self._authorization("GET", WEBSOCKET_PATH, b"")
+                },
+                max_size=MAX_FRAME_BYTES,
                 open_timeout=REQUEST_TIMEOUT_S,
             )
-        except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+        except websockets.exceptions.InvalidStatus as exc:
+            status = exc.response.status_code
+            if 400 <= status < 500 and status not in _RETRYABLE_UPGRADE_STATUSES:
+                raise ServerError(
+                    status, "websocket-refused", "the server refused the live connection"
+                ) from exc
+            raise NetworkError(f"the live connection to {self.server_url} failed") from exc
+        except (OSError, websockets.exceptions.WebSocketException) as exc:
             raise NetworkError(f"cannot open the live connection to {self.server_url}") from exc
 
     async def close(self) -> None:
         await self._http.aclose()
 
-
-def problem_error(response: httpx.Response) -> ServerError:
-    try:
-        problem = response.json()
-    except ValueError:
-        problem = None
-    if not isinstance(problem, dict):
-        return ServerError(response.status_code, "error", response.reason_phrase)
-    return ServerError(
-        response.status_code,
-        str(problem.get("type", "error")),
-        str(problem.get("detail", response.reason_phrase)),
-        problem,
-    )
-
-
-async def register(server_url: str, key: SigningKey, address: str, payload: Any) -> Any:
-    """``POST /v1/accounts``, signed by the new device's key (proof of possession)."""
-    transport = Transport(server_url, address, 1, key)
-    try:
-        return await transport.request("POST", "/v1/accounts", payload)
-    finally:
-        await transport.close()
+    def __repr__(self) -> str:
+        return f"Transport({self.server_url}, {self.address}, device {self.device_id})"

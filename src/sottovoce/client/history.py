@@ -1,0 +1,96 @@
+"""Message history and the conversation list, kept in the encrypted local store.
+
+Entries are appended in the order this device saw them (its own sends, and
+receipts in commit order); timestamps are the sender's ``sent_at``. Each peer
+also has a ``conversation`` record with the last message and an unread count,
+so the conversation list is read without scanning all history.
+"""
+
+from __future__ import annotations
+
+from sottovoce.client.errors import ProfileError
+from sottovoce.client.messages import Conversation, Direction, HistoryEntry, datetime_from_ms
+from sottovoce.client.store import Store
+
+CONVERSATION = "conversation"
+
+
+def _text(entry: dict[str, object], name: str) -> str:
+    value = entry.get(name)
+    if not isinstance(value, str):
+        raise ProfileError(f"a history record of the local store lacks {name!r}")
+    return value
+
+
+def _integer(entry: dict[str, object], name: str) -> int:
+    value = entry.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProfileError(f"a history record of the local store lacks {name!r}")
+    return value
+
+
+def _direction(entry: dict[str, object]) -> Direction:
+    value = entry.get("direction")
+    if value == "in":
+        return "in"
+    if value == "out":
+        return "out"
+    raise ProfileError("a history record of the local store has no valid direction")
+
+
+class History:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def record(
+        self, peer: str, message_id: str, direction: Direction, text: str, ts_ms: int
+    ) -> None:
+        """Append one message; runs inside the caller's transaction, so a received
+        message is in history exactly when its dedup mark and session state are."""
+        self._store.append_history(
+            peer, {"id": message_id, "direction": direction, "text": text, "ts": ts_ms}
+        )
+        previous = self._store.get_json(CONVERSATION, peer)
+        unread = 0 if previous is None else _integer(previous, "unread")
+        self._store.put_json(
+            CONVERSATION,
+            peer,
+            {
+                "peer": peer,
+                "text": text,
+                "ts": ts_ms,
+                # Sending is reading: a reply means the person has seen the thread.
+                "unread": 0 if direction == "out" else unread + 1,
+            },
+        )
+
+    def entries(self, peer: str, limit: int) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(
+                _text(e, "id"),
+                peer,
+                _direction(e),
+                _text(e, "text"),
+                datetime_from_ms(_integer(e, "ts")),
+            )
+            for e in self._store.history(peer, limit)
+        ]
+
+    def mark_read(self, peer: str) -> None:
+        conversation = self._store.get_json(CONVERSATION, peer)
+        if conversation is not None and conversation.get("unread"):
+            with self._store.transaction():
+                self._store.put_json(CONVERSATION, peer, {**conversation, "unread": 0})
+
+    def conversations(self) -> list[Conversation]:
+        """Every conversation, the most recent first."""
+        items = [
+            Conversation(
+                _text(c, "peer"),
+                _text(c, "text"),
+                datetime_from_ms(_integer(c, "ts")),
+                _integer(c, "unread"),
+            )
+            for c in self._store.all_json(CONVERSATION)
+        ]
+        return sorted(items, key=lambda c: c.last_timestamp, reverse=True)
