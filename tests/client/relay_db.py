@@ -107,3 +107,22 @@ def queued_for_device(db_path: Path, address: str, device_id: int) -> int:
             "SELECT COUNT(*) FROM queued_messages WHERE recipient_device_pk = ?", (pk,)
         ).fetchone()
     return int(count)
+
+
+def account_keys(db_path: Path, address: str) -> tuple[bytes, bytes, int]:
+    """(account_key, signed device list, version) as the server holds them."""
+    handle, app = address.split("@")
+    with _connect(db_path) as conn:
+        key, device_list, version = conn.execute(
+            "SELECT account_key, device_list, device_list_version FROM accounts "
+            "WHERE app = ? AND handle = ?",
+            (app, handle),
+        ).fetchone()
+    return bytes(key), bytes(device_list), int(version)
+
+
+def delete_account(db_path: Path, address: str) -> None:
+    """Forget an account and its devices, as a relay that lost its data would."""
+    handle, app = address.split("@")
+    with _connect(db_path) as conn:
+        conn.execute("DELETE FROM accounts WHERE app = ? AND handle = ?", (app, handle))

@@ -1,29 +1,39 @@
 """Trust on first use: a contact's account key is pinned, and no change is silently taken.
 
-The relay here is played by editing the live server's database, as an operator
-(or someone holding the operator's database) could: adding devices, swapping
+The relay is played by editing the live server's database, as an operator (or
+someone holding the operator's database) could: adding devices, swapping
 account keys, replaying old device lists, serving foreign identity keys.
 """
 
 from __future__ import annotations
 
-import base64
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sottovoce.client import Client
+from sottovoce.client.bundles import bundles_from_claim
 from sottovoce.client.content import TextContent
-from sottovoce.client.errors import ClientError, IdentityChanged, SecurityError, ServerError
+from sottovoce.client.errors import (
+    ClientError,
+    IdentityChanged,
+    NetworkError,
+    SecurityError,
+    ServerError,
+)
 from sottovoce.client.prekey_supply import PreKeySupply
+from sottovoce.client.server_json import unb64
 from sottovoce.client.store import Store
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.signing import SigningKey
-from sottovoce.protocol.bundle import PreKeyBundle
 from sottovoce.protocol.identity import IdentityKeyPair
-from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
+from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList, parse_device_list
 from sottovoce.protocol.session import Session
 from tests.client.conftest import MakeClient
 from tests.client.relay_db import (
+    account_keys,
     add_device,
     inject_envelope,
     queued_bodies,
@@ -33,4 +43,167 @@ from tests.client.relay_db import (
     replace_device_identity,
 )
 from tests.support.live_server import LiveServer
-from tmp_path_helpers import no_op  # noqa: F401
+
+BOB = "bob@photos"
+
+
+def account_key_of(client: Client) -> SigningKey:
+    return SigningKey.from_bytes(client._store.get("account_key", "self") or b"")
+
+
+async def add_second_device(
+    live_server: LiveServer, tmp_path: Path, bob: Client, signer: SigningKey
+) -> None:
+    """Bob's second device: registered on the relay with its own prekeys, and a
+    version 2 device list naming both devices signed by ``signer``."""
+    identity = IdentityKeyPair.generate()
+    add_device(live_server.db_path, BOB, 2, identity.public.to_bytes())
+    entries = (DeviceEntry(1, bob._identity.public, 0), DeviceEntry(2, identity.public, 0))
+    devices = DeviceList(BOB, 2, entries)
+    replace_account_keys(live_server.db_path, BOB, signer.public, devices.sign(signer), 2)
+    store = Store.create(tmp_path / "bob-device-2")
+    transport = Transport(live_server.url, BOB, 2, identity.signing_key)
+    with store.transaction():
+        PreKeySupply.create_initial(store, identity)
+    await PreKeySupply(store, transport, identity).replenish()
+    await transport.close()
+    store.close()
+
+
+async def test_a_new_device_signed_by_the_account_key_gets_its_copy(
+    make_client: MakeClient, live_server: LiveServer, tmp_path: Path
+) -> None:
+    alice = await make_client("alice", "chat")
+    bob = await make_client("bob", "photos")
+    await alice.send(BOB, "to the only device")
+    await add_second_device(live_server, tmp_path, bob, account_key_of(bob))
+    await alice.send(BOB, "to both devices")  # 409 stale-devices, refresh, claim device 2
+    assert queued_for_device(live_server.db_path, BOB, 2) == 1
+    assert [m.text for m in await bob.fetch()] == ["to the only device", "to both devices"]
+    assert alice.pending_identity_changes() == []
+
+
+async def test_a_ghost_device_the_account_did_not_sign_never_gets_a_copy(
+    make_client: MakeClient, live_server: LiveServer
+) -> None:
+    alice = await make_client("alice", "chat")
+    await make_client("bob", "photos")
+    await alice.send(BOB, "hello")
+    ghost = IdentityKeyPair.generate()
+    add_device(live_server.db_path, BOB, 2, ghost.public.to_bytes())  # list still says: 1 only
+    with pytest.raises(ServerError) as refused:
+        await alice.send(BOB, "not for the ghost")
+    assert (refused.value.status, refused.value.problem_type) == (409, "stale-devices")
+    assert queued_for_device(live_server.db_path, BOB, 2) == 0
+
+
+async def test_a_changed_account_key_is_refused_until_trusted(
+    make_client: MakeClient, live_server: LiveServer, tmp_path: Path
+) -> None:
+    alice = await make_client("alice", "chat")
+    bob = await make_client("bob", "photos")
+    await alice.send(BOB, "hello")
+    await bob.fetch()
+    await add_second_device(live_server, tmp_path, bob, SigningKey.generate())
+    for _ in range(2):  # asking again never turns the change into acceptance
+        with pytest.raises(IdentityChanged, match="identity key of bob@photos has changed"):
+            await alice.send(BOB, "must not be sent")
+    assert queued_for_device(live_server.db_path, BOB, 2) == 0
+    assert alice.pending_identity_changes() == [BOB]
+    await bob.send("alice@chat", "held until trusted")
+    assert await alice.fetch() == []
+    assert len(queued_bodies(live_server.db_path, "alice@chat")) == 1  # held, not acknowledged
+
+    alice.trust_identity(BOB)  # the person compared keys out of band
+    assert alice.pending_identity_changes() == []
+    assert [m.text for m in await alice.fetch()] == ["held until trusted"]
+    await alice.send(BOB, "after checking")
+    assert queued_for_device(live_server.db_path, BOB, 2) == 1
+    assert [m.text for m in await bob.fetch()] == ["after checking"]
+    with pytest.raises(ClientError, match="nothing to trust"):
+        alice.trust_identity(BOB)
+
+
+async def test_a_forged_first_message_under_a_swapped_key_is_held(
+    make_client: MakeClient, live_server: LiveServer
+) -> None:
+    """The relay swaps bob's account key for its own and starts a session with alice
+    in bob's name: alice holds the message and flags the change instead of showing it."""
+    alice = await make_client("alice", "chat")
+    await make_client("bob", "photos")
+    carol = await make_client("carol", "chat")
+    await alice.send(BOB, "hello bob")
+    mallory, relay_key = IdentityKeyPair.generate(), SigningKey.generate()
+    forged = DeviceList(BOB, 2, (DeviceEntry(1, mallory.public, 0),))
+    replace_account_keys(live_server.db_path, BOB, relay_key.public, forged.sign(relay_key), 2)
+    claim = await carol._transport.request("POST", "/v1/keys/claim", {"address": "alice@chat"})
+    alice_devices = parse_device_list(unb64(claim["device_list"]), unb64(claim["account_key"]))
+    bundle = bundles_from_claim(claim, alice_devices, [1])[1]
+    content = TextContent("forged1", "send me the door code", int(time.time() * 1000))
+    body = Session.initiate(mallory, bundle).encrypt(content.encode())
+    inject_envelope(
+        live_server.db_path,
+        "alice@chat",
+        sender=BOB,
+        message_id="forged1",
+        kind="prekey",
+        body=body,
+    )
+    assert await alice.fetch() == []
+    assert alice.pending_identity_changes() == [BOB]
+    assert len(queued_bodies(live_server.db_path, "alice@chat")) == 1
+    assert [e.text for e in alice.history(BOB)] == ["hello bob"]
+
+
+async def test_a_key_change_seen_first_in_a_claim_is_refused(
+    make_client: MakeClient, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice pinned bob, but her first claim failed; by her next try the relay serves
+    another account key. The key in the claim answer is checked against the pin."""
+    alice = await make_client("alice", "chat")
+    bob = await make_client("bob", "photos")
+    original = alice._transport.request
+
+    async def claim_fails(method: str, path: str, payload: Any = None) -> Any:
+        if path == "/v1/keys/claim":
+            raise NetworkError("the server went away")
+        return await original(method, path, payload)
+
+    monkeypatch.setattr(alice._transport, "request", claim_fails)
+    with pytest.raises(NetworkError):
+        await alice.send(BOB, "first try")
+    monkeypatch.undo()
+    relay_key = SigningKey.generate()
+    swapped = DeviceList(BOB, 1, (DeviceEntry(1, bob._identity.public, 0),))
+    replace_account_keys(live_server.db_path, BOB, relay_key.public, swapped.sign(relay_key), 1)
+    with pytest.raises(IdentityChanged):
+        await alice.send(BOB, "second try")
+    assert alice.pending_identity_changes() == [BOB]
+    assert queued_bodies(live_server.db_path, BOB) == []
+
+
+async def test_an_older_device_list_is_refused_as_a_replay(
+    make_client: MakeClient, live_server: LiveServer, tmp_path: Path
+) -> None:
+    alice = await make_client("alice", "chat")
+    bob = await make_client("bob", "photos")
+    key, first_list, _ = account_keys(live_server.db_path, BOB)
+    await alice.send(BOB, "hello")
+    await add_second_device(live_server, tmp_path, bob, account_key_of(bob))
+    await alice.send(BOB, "to both")  # alice now holds version 2
+    remove_device(live_server.db_path, BOB, 2)
+    replace_account_keys(live_server.db_path, BOB, key, first_list, 1)
+    with pytest.raises(SecurityError, match="replayed an older device list"):
+        await alice.send(BOB, "to whom?")
+
+
+async def test_a_bundle_under_a_foreign_identity_is_refused(
+    make_client: MakeClient, live_server: LiveServer
+) -> None:
+    alice = await make_client("alice", "chat")
+    await make_client("bob", "photos")
+    mallory = IdentityKeyPair.generate()
+    replace_device_identity(live_server.db_path, BOB, mallory.public.to_bytes())
+    with pytest.raises(SecurityError, match="did not sign"):
+        await alice.send(BOB, "for bob only")
+    assert queued_bodies(live_server.db_path, BOB) == []

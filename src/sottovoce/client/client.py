@@ -2,7 +2,8 @@
 
 It ties the pieces together: the encrypted local store (``store``), this
 device's prekeys on the server (``prekey_supply``), contacts pinned on first
-use, one protocol ``Session`` per peer device, and the signed transport.
+use (``contacts``), the sessions with each peer device (``session_record``),
+and the signed transport. All network I/O of the SDK starts here.
 
 Two rules keep state consistent when ``send``, ``fetch`` and ``listen`` run
 concurrently in one event loop: a session is read, used and written back with
@@ -30,6 +31,7 @@ from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
 from sottovoce.client.backoff import Backoff
 from sottovoce.client.bundles import bundles_from_claim
+from sottovoce.client.contacts import ContactBook, verify_view
 from sottovoce.client.content import TextContent, decode_content
 from sottovoce.client.envelope import InboundEnvelope, parse_envelope, queue_id_of
 from sottovoce.client.errors import (
@@ -53,6 +55,7 @@ from sottovoce.client.messages import (
     datetime_from_ms,
 )
 from sottovoce.client.prekey_supply import PreKeySupply
+from sottovoce.client.session_cipher import claimed_identity, decrypt, sending_session
 from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
 from sottovoce.client.transport import Transport
@@ -61,10 +64,9 @@ from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.identity import IdentityKeyPair
-from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList, parse_device_list
-from sottovoce.protocol.public.identity import PublicIdentity
-from sottovoce.protocol.session import InboundSession, Session
-from sottovoce.protocol.wire import MessageType, decode_prekey_message, message_type
+from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
+from sottovoce.protocol.session import Session
+from sottovoce.protocol.wire import MessageType, message_type
 
 log = logging.getLogger("sottovoce.client")
 
@@ -75,9 +77,9 @@ FETCH_PAGE = 100
 # Device lists change at human pace; needing more refreshes than this within one
 # send means the server keeps contradicting itself.
 STALE_DEVICE_ATTEMPTS = 3
-# Posting one message: with Backoff's doubling from 0.5 s this waits about 15 s
-# in all, enough to ride out a server restart and far inside the ±300 s for
-# which a signed request stays valid.
+# Posting one message (and registering): with Backoff's doubling from 0.5 s the
+# retries wait 4-8 s in all, enough to ride out a server restart, and each
+# attempt is signed afresh within the server's ±300 s window.
 POST_ATTEMPTS = 5
 # 128 random bits: no two messages from one device ever share an idempotency key.
 MESSAGE_ID_BYTES = 16
@@ -86,7 +88,6 @@ MESSAGE_ID_BYTES = 16
 _PROFILE = "profile"
 _IDENTITY = "identity"
 _ACCOUNT_KEY = "account_key"
-_CONTACT = "contact"
 _SEEN = "seen"
 _SELF = "self"
 
@@ -129,6 +130,7 @@ class Client:
         self._transport = transport
         self._prekeys = PreKeySupply(store, transport, identity)
         self._history = History(store)
+        self._contacts = ContactBook(store)
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -261,16 +263,12 @@ class Client:
     # -- contacts: pinning and device lists --------------------------------------
 
     async def _contact(self, address: str, *, refresh: bool = False) -> DeviceList:
-        """The contact's verified device list.
-
-        The account key is pinned on first contact (trust on first use). A
-        different key later raises :class:`IdentityChanged` and is kept aside
-        until the person accepts it with :meth:`trust_identity`; a device list
-        older than one already seen is refused as a replay.
-        """
-        pinned = self._store.get_json(_CONTACT, address)
-        if pinned is not None and not refresh and "changed_key" not in pinned:
-            return _pinned_list(pinned, "key", "device_list")
+        """The contact's verified device list: the pinned one, unless ``refresh`` or a
+        pending identity change sends us to the server, whose answer then goes
+        through the pinning policy (``contacts``)."""
+        pinned = None if refresh else self._contacts.device_list(address)
+        if pinned is not None:
+            return pinned
         target = Address.parse(address)
         try:
             view = await self._transport.request(
@@ -282,75 +280,19 @@ class Client:
             raise
         key = sj.binary(view, "account_key", "account")
         signed_list = sj.binary(view, "device_list", "account")
-        try:
-            devices = parse_device_list(signed_list, key)
-        except ProtocolError as exc:
-            raise SecurityError(f"the server sent a device list for {address} that {exc}") from exc
-        if devices.address != address:
-            raise SecurityError(f"the server sent another account's device list as {address}")
-        if pinned is not None and sj.unb64(str(pinned.get("key"))) != key:
-            with self._store.transaction():
-                self._store.put_json(
-                    _CONTACT,
-                    address,
-                    {
-                        **pinned,
-                        "changed_key": sj.b64(key),
-                        "changed_device_list": sj.b64(signed_list),
-                    },
-                )
-            raise IdentityChanged(address)
-        if pinned is not None and devices.version < _version(pinned):
-            raise SecurityError(f"the server replayed an older device list for {address}")
-        with self._store.transaction():
-            self._store.put_json(
-                _CONTACT,
-                address,
-                {
-                    "address": address,
-                    "key": sj.b64(key),
-                    "device_list": sj.b64(signed_list),
-                    "version": devices.version,
-                },
-            )
+        devices = verify_view(address, key, signed_list)
+        self._contacts.observe(address, key, signed_list, devices)
         return devices
 
     def trust_identity(self, peer: str) -> None:
-        """Accept a contact's changed identity key after checking it out of band.
-
-        Sessions with devices whose identity changed are deleted (they belong to
-        keys that are gone); messages held on the server arrive on the next fetch.
-        """
-        peer = str(Address.parse(peer))
-        pinned = self._store.get_json(_CONTACT, peer)
-        if pinned is None or "changed_key" not in pinned:
-            raise ClientError(f"the identity of {peer} has not changed; there is nothing to trust")
-        new = _pinned_list(pinned, "changed_key", "changed_device_list")
-        old = _pinned_list(pinned, "key", "device_list")
-        with self._store.transaction():
-            for entry in old.devices:
-                current = new.device(entry.device_id)
-                if current is None or current.identity != entry.identity:
-                    SessionRecord.delete(self._store, peer, entry.device_id)
-            self._store.put_json(
-                _CONTACT,
-                peer,
-                {
-                    "address": peer,
-                    "key": pinned["changed_key"],
-                    "device_list": pinned["changed_device_list"],
-                    "version": new.version,
-                },
-            )
+        """Accept a contact's changed identity key after the person checked it with
+        them. Messages held on the server meanwhile arrive on the next fetch."""
+        self._contacts.trust(str(Address.parse(peer)))
 
     def pending_identity_changes(self) -> list[str]:
         """Contacts whose identity key changed and awaits :meth:`trust_identity`;
-        messages from them stay queued on the server until then."""
-        return sorted(
-            str(c["address"])
-            for c in self._store.all_json(_CONTACT)
-            if "changed_key" in c and "address" in c
-        )
+        sending to them is refused and their messages wait on the server until then."""
+        return self._contacts.pending_changes()
 
     # -- sending ---------------------------------------------------------------
 
@@ -403,7 +345,7 @@ class Client:
         missing = [
             e.device_id
             for e in devices.devices
-            if _current_with(SessionRecord.load(self._store, recipient, e.device_id), e) is None
+            if sending_session(SessionRecord.load(self._store, recipient, e.device_id), e) is None
         ]
         fresh = await self._start_sessions(recipient, devices, missing) if missing else {}
         # From here to the commit nothing awaits, so a message received meanwhile
@@ -412,7 +354,7 @@ class Client:
         with self._store.transaction():
             for entry in devices.devices:
                 record = SessionRecord.load(self._store, recipient, entry.device_id)
-                session = _current_with(record, entry) or fresh.get(entry.device_id)
+                session = sending_session(record, entry) or fresh.get(entry.device_id)
                 if session is None:  # trust_identity ran while the bundles were claimed
                     raise ClientError(f"the sessions with {recipient} changed; send again")
                 ciphertext = session.encrypt(plaintext)
@@ -448,9 +390,7 @@ class Client:
     async def _check_claimed_account_key(self, recipient: str, claim: dict[str, Any]) -> None:
         """A claim names the account key too: if it is not the pinned one, the change
         is recorded and refused like any other (IdentityChanged)."""
-        served = sj.binary(claim, "account_key", "claim")
-        pinned = self._store.get_json(_CONTACT, recipient) or {}
-        if sj.unb64(str(pinned.get("key", ""))) == served:
+        if sj.binary(claim, "account_key", "claim") == self._contacts.pinned_key(recipient):
             return
         await self._contact(recipient, refresh=True)
         raise SecurityError(f"the server named two different account keys for {recipient}")
@@ -595,7 +535,8 @@ class Client:
         """The sender device's entry in its verified device list. The cached list is
         refreshed once if it lacks the device or names another identity than the
         message (or our session) claims, e.g. after the sender added a device."""
-        claimed = self._claimed_identity(envelope)
+        record = SessionRecord.load(self._store, envelope.sender, envelope.sender_device)
+        claimed = claimed_identity(record, envelope.kind, envelope.body)
         entry = (await self._contact(envelope.sender)).device(envelope.sender_device)
         if entry is None or (claimed is not None and entry.identity != claimed):
             refreshed = await self._contact(envelope.sender, refresh=True)
@@ -604,12 +545,6 @@ class Client:
             raise SecurityError(f"{envelope.sender} lists no device {envelope.sender_device}")
         return entry
 
-    def _claimed_identity(self, envelope: InboundEnvelope) -> PublicIdentity | None:
-        if envelope.kind is MessageType.PREKEY:
-            return PublicIdentity.from_bytes(decode_prekey_message(envelope.body).identity)
-        current = SessionRecord.load(self._store, envelope.sender, envelope.sender_device).current
-        return None if current is None else current.remote_identity
-
     async def _decrypt_and_store(self, envelope: InboundEnvelope) -> ReceivedMessage | None:
         entry = await self._sender_device(envelope)
         # No await from here to the commit (see the module docstring). The dedup mark
@@ -617,20 +552,19 @@ class Client:
         if self._store.get(_SEEN, envelope.dedup_key) is not None:
             return None
         record = SessionRecord.load(self._store, envelope.sender, envelope.sender_device)
-        session, plaintext, inbound = self._open(record, envelope)
-        if session.remote_identity != entry.identity:
+        opened = decrypt(record, self._identity, self._prekeys.keys, envelope.kind, envelope.body)
+        if opened.session.remote_identity != entry.identity:
             raise SecurityError(f"{record.name} used an identity its device list does not hold")
-        content = decode_content(plaintext)
+        content = decode_content(opened.plaintext)
         if content.message_id != envelope.message_id:
             raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
-        record.use(session)
         with self._store.transaction():
             record.save(self._store)
-            if inbound is not None:
+            if opened.inbound is not None:
                 self._prekeys.keys.consume(
-                    inbound.one_time_prekey_id,
-                    inbound.kem_prekey_id,
-                    inbound.kem_prekey_last_resort,
+                    opened.inbound.one_time_prekey_id,
+                    opened.inbound.kem_prekey_id,
+                    opened.inbound.kem_prekey_last_resort,
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
             self._history.record(
@@ -644,24 +578,6 @@ class Client:
             datetime_from_ms(content.sent_at_ms),
             datetime_from_ms(_now_ms()),
         )
-
-    def _open(
-        self, record: SessionRecord, envelope: InboundEnvelope
-    ) -> tuple[Session, bytes, InboundSession | None]:
-        """Decrypt with one of ``record``'s sessions, or start a new one from a PreKey
-        message of a new run (PQXDH §3.4; the InboundSession says which prekeys it used).
-        Nothing is stored here."""
-        if envelope.kind is MessageType.MESSAGE:
-            session, plaintext = _decrypt_with_any(record, envelope.body)
-            return session, plaintext, None
-        known = next(
-            (s for s in record.sessions() if s.matches_prekey_message(envelope.body)), None
-        )
-        if known is not None:
-            # The initiator repeats its PreKey header until it hears back.
-            return known, known.decrypt(envelope.body), None
-        inbound = Session.respond(self._identity, self._prekeys.keys, envelope.body)
-        return inbound.session, inbound.plaintext, inbound
 
     # -- history ---------------------------------------------------------------
 
@@ -677,47 +593,6 @@ class Client:
     def conversations(self) -> list[Conversation]:
         """Every conversation, the most recent first."""
         return self._history.conversations()
-
-
-def _current_with(record: SessionRecord, entry: DeviceEntry) -> Session | None:
-    """The record's current session, if it is with the identity the device list names."""
-    current = record.current
-    return current if current is not None and current.remote_identity == entry.identity else None
-
-
-def _decrypt_with_any(record: SessionRecord, message: bytes) -> tuple[Session, bytes]:
-    """Decrypt with the current session, else with an archived one (see session_record).
-
-    A failed attempt leaves a session unchanged, so trying several is safe; the
-    current session's error is the one reported.
-    """
-    sessions = record.sessions()
-    if not sessions:
-        raise InvalidMessage(f"there is no session with {record.name} to decrypt its message")
-    errors: list[ProtocolError] = []
-    for session in sessions:
-        try:
-            return session, session.decrypt(message)
-        except ProtocolError as exc:
-            errors.append(exc)
-    raise errors[0]
-
-
-def _version(pinned: dict[str, object]) -> int:
-    version = pinned.get("version")
-    if not isinstance(version, int):
-        raise ProfileError("a contact record of the local store is damaged")
-    return version
-
-
-def _pinned_list(pinned: dict[str, object], key_field: str, list_field: str) -> DeviceList:
-    """A device list kept in a contact record, verified again on every load."""
-    try:
-        return parse_device_list(
-            sj.unb64(str(pinned[list_field])), sj.unb64(str(pinned[key_field]))
-        )
-    except (KeyError, MalformedResponse, ProtocolError) as exc:
-        raise ProfileError("a contact record of the local store is damaged") from exc
 
 
 async def _register(transport: Transport, payload: dict[str, object], account_key: bytes) -> None:
