@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sottovoce.crypto import hashing
 from sottovoce.mls.ciphersuite import SUITES, CipherSuite, CipherSuiteId, cipher_suite
 from sottovoce.mls.errors import CryptoFailure, ValidationError
 
@@ -120,3 +121,10 @@ def test_verify_mac_is_a_typed_failure() -> None:
     suite.verify_mac(b"key", b"data", tag, "membership_tag")
     with pytest.raises(CryptoFailure, match="membership_tag does not verify"):
         suite.verify_mac(b"key", b"data", tag[:-1] + bytes([tag[-1] ^ 1]), "membership_tag")
+
+
+@pytest.mark.parametrize("length", [1, 12, 16, 31, 32, 33, 64, 100])
+def test_one_block_expand_matches_full_hkdf_expand(length: int) -> None:
+    prk, info = bytes(range(32)), b"some KDFLabel"
+    expected = hashing.hkdf_expand_sha256(prk, info, length)
+    assert cipher_suite(1).expand(prk, info, length) == expected

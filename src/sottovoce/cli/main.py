@@ -1,269 +1,314 @@
-"""``sottovoce``: the command line for people (accounts, messages) and operators (server)."""
+"""``sottovoce``: the command line for people (accounts, messages) and operators (server).
+
+Each person-facing command opens the profile, does one thing through the SDK
+(``sottovoce.client``) and closes it again, so several terminals can share a
+profile. Failures of any kind become one line on stderr (``failures``); what
+other people wrote is shown literally, never interpreted (``render``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
+from sottovoce.cli.failures import Failed, OneLineErrors
+from sottovoce.cli.profile import PROFILE_ENV, Profile, default_profile
+from sottovoce.cli.render import (
+    ConversationRow,
+    MessageRow,
+    StderrLog,
+    conversation_table,
+    identity_warning,
+    live_line,
+    message_table,
+    out,
+    plain,
+    when,
+)
 from sottovoce.client import Client
-from sottovoce.client.errors import ClientError
+from sottovoce.client.errors import ServerError, UnknownAccount
+from sottovoce.server.settings import DEFAULT_DB, Settings, database_url
 
 T = TypeVar("T")
 
-DEFAULT_PROFILE = (
-    Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    / "sottovoce"
-    / "default"
-)
+# `sottovoce server` starts like `python -m sottovoce.server` when not told otherwise.
+SERVER_DEFAULTS = Settings()
+# A screenful of the latest messages; --limit shows more.
+HISTORY_DEFAULT_LIMIT = 50
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Sottovoce: end-to-end encrypted messaging across apps.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 account_app = typer.Typer(help="Create and inspect this device's account.", no_args_is_help=True)
-contact_app = typer.Typer(help="Manage contacts' identity keys.", no_args_is_help=True)
+contact_app = typer.Typer(help="Check and accept contacts' identity keys.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(contact_app, name="contact")
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
-@dataclass
-class Options:
-    profile: Path
-    passphrase: str | None
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
-def run(action: Callable[[], Awaitable[T]]) -> T:
-    """Run one async command; every expected failure becomes one line on stderr."""
-    try:
-        return asyncio.run(action())
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
+def _show_sdk_logs(verbose: bool) -> None:
+    """SDK warnings (a message dropped, held or not yet acknowledged) on stderr; with
+    --verbose its progress too. Installed once per invocation, replacing an earlier one."""
+    logger = logging.getLogger("sottovoce")
+    for handler in [h for h in logger.handlers if isinstance(h, StderrLog)]:
+        logger.removeHandler(handler)
+    handler = StderrLog(logging.DEBUG if verbose else logging.WARNING)
+    logger.addHandler(handler)
+    if verbose:
+        logger.setLevel(logging.DEBUG)
 
 
 @app.callback()
 def main(
     ctx: typer.Context,
     profile: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            envvar="SOTTOVOCE_PROFILE", help="Profile directory holding this device's keys."
+            envvar=PROFILE_ENV,
+            help="Profile directory holding this device's keys and messages.",
+            show_default="$XDG_DATA_HOME/sottovoce/default",
         ),
-    ] = DEFAULT_PROFILE,
+    ] = None,
     passphrase_file: Annotated[
         Path | None,
-        typer.Option(help="File whose first line is the profile passphrase."),
+        typer.Option(
+            help="File whose first line unlocks the profile (else $SOTTOVOCE_PASSPHRASE, "
+            "else the profile's key file).",
+        ),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the SDK's progress on stderr.")
+    ] = False,
 ) -> None:
-    passphrase = os.environ.get("SOTTOVOCE_PASSPHRASE")
-    if passphrase_file is not None:
-        try:
-            passphrase = passphrase_file.read_text().splitlines()[0]
-        except (OSError, IndexError):
-            raise fail(f"cannot read a passphrase from {passphrase_file}") from None
-    ctx.obj = Options(profile, passphrase)
+    # The server configures its own logging (sottovoce.server.run).
+    if ctx.invoked_subcommand != "server":
+        _show_sdk_logs(verbose)
+    ctx.obj = Profile((profile or default_profile()).expanduser(), passphrase_file)
 
 
-async def _open(options: Options) -> Client:
-    return await Client.open(options.profile, passphrase=options.passphrase)
+def _with_client(ctx: typer.Context, action: Callable[[Client], Awaitable[T]]) -> T:
+    """Open the profile, run ``action`` on its client, close it again."""
+    profile: Profile = ctx.obj
+
+    async def opened() -> T:
+        async with await Client.open(profile.directory, passphrase=profile.passphrase()) as client:
+            try:
+                return await action(client)
+            except UnknownAccount as exc:
+                raise Failed(f"{exc.address} does not exist on {client.server_url}") from None
+
+    return asyncio.run(opened())
+
+
+def _warn_about_identity_changes(addresses: list[str]) -> None:
+    if addresses:
+        out.print(identity_warning(addresses))
 
 
 @app.command()
 def server(
-    db: Annotated[str, typer.Option(help="SQLite path or database URL.")] = "sottovoce-server.db",
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    apps: Annotated[str, typer.Option(help="Comma-separated app names served.")] = "chat,photos",
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    db: Annotated[
+        str, typer.Option(help="SQLite file (or sqlite:/// database URL) to keep state in.")
+    ] = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = SERVER_DEFAULTS.host,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port to listen on.")
+    ] = SERVER_DEFAULTS.port,
+    apps: Annotated[str, typer.Option(help="Comma-separated names of the apps served.")] = (
+        ",".join(SERVER_DEFAULTS.apps)
+    ),
+    log_level: Annotated[LogLevel, typer.Option(help="Server log verbosity.")] = LogLevel.info,
 ) -> None:
-    """Run the relay server (embedded SQLite by default)."""
+    """Run the relay server (an embedded SQLite file by default)."""
+    # Imported here: the server stack (FastAPI, SQLAlchemy, uvicorn) is only
+    # needed by this command, and loading it would slow every other one.
     from sottovoce.server.run import serve
-    from sottovoce.server.settings import Settings, database_url
 
     try:
         settings = Settings(
             db_url=database_url(db),
             host=host,
             port=port,
-            apps=tuple(a.strip() for a in apps.split(",") if a.strip()),
-            log_level=log_level,
+            apps=tuple(name.strip() for name in apps.split(",") if name.strip()),
+            log_level=log_level.value,
         )
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise Failed(str(exc)) from None
     serve(settings)
 
 
 @account_app.command("create")
 def account_create(
     ctx: typer.Context,
-    server_url: Annotated[str, typer.Option("--server", help="Server URL.")],
-    app_name: Annotated[str, typer.Option("--app", help="App namespace, e.g. chat.")],
-    handle: Annotated[str, typer.Option(help="Handle, unique within the app.")],
+    server_url: Annotated[
+        str, typer.Option("--server", help="Server URL, e.g. http://127.0.0.1:8000.")
+    ],
+    app_name: Annotated[str, typer.Option("--app", help="The app to join, e.g. chat.")],
+    handle: Annotated[str, typer.Option(help="Your handle, unique within the app.")],
 ) -> None:
     """Create an account and this device's keys in the profile directory."""
-    options: Options = ctx.obj
+    profile: Profile = ctx.obj
 
-    async def action() -> str:
-        client = await Client.create_account(
-            options.profile, server_url, app_name, handle, passphrase=options.passphrase
-        )
+    async def create() -> str:
+        try:
+            client = await Client.create_account(
+                profile.directory, server_url, app_name, handle, passphrase=profile.passphrase()
+            )
+        except ServerError as exc:
+            if exc.problem_type == "handle-taken":
+                raise Failed(f"{handle}@{app_name} is already taken on {server_url}") from None
+            if exc.problem_type == "unknown-app":
+                raise Failed(f"{server_url} serves no app named {app_name!r}") from None
+            raise
         await client.close()
         return client.address
 
-    address = run(action)
-    out.print(f"created [bold]{address}[/] (device 1) in {options.profile}", highlight=False)
+    address = asyncio.run(create())
+    out.print(
+        Text.assemble(
+            "created ", plain(address, "bold"), f" (device 1); its keys are in {profile.directory}"
+        )
+    )
 
 
 @account_app.command("show")
 def account_show(ctx: typer.Context) -> None:
     """Show this profile's address, device and server."""
-    options: Options = ctx.obj
 
-    async def action() -> tuple[str, int, str]:
-        async with await _open(options) as client:
-            return client.address, client.device_id, client.server_url
+    async def show(client: Client) -> tuple[str, int, str, list[str]]:
+        return (
+            client.address,
+            client.device_id,
+            client.server_url,
+            client.pending_identity_changes(),
+        )
 
-    address, device_id, server_url = run(action)
-    out.print(f"{address} device {device_id} on {server_url}", highlight=False)
+    address, device_id, server_url, changed = _with_client(ctx, show)
+    out.print(Text.assemble(plain(address, "bold"), f" device {device_id} on {server_url}"))
+    _warn_about_identity_changes(changed)
 
 
 @app.command()
 def send(
     ctx: typer.Context,
     recipient: Annotated[str, typer.Argument(help="handle@app of the recipient.")],
-    text: Annotated[str, typer.Argument(help="The message.")],
+    text: Annotated[str, typer.Argument(help="The message (use -- before one starting with -).")],
 ) -> None:
     """Send an end-to-end encrypted message."""
-    options: Options = ctx.obj
 
-    async def action() -> str:
-        async with await _open(options) as client:
-            return (await client.send(recipient, text)).message_id
+    async def deliver(client: Client) -> str:
+        return when((await client.send(recipient, text)).sent_at)
 
-    message_id = run(action)
-    out.print(f"sent to {recipient} (id {message_id})", highlight=False)
-
-
-def _print_messages(title: str, rows: list[tuple[str, str, str]]) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("when")
-    table.add_column("who")
-    table.add_column("message")
-    for when, who, text in rows:
-        table.add_row(when, who, text)
-    out.print(table)
+    sent_at = _with_client(ctx, deliver)
+    out.print(Text.assemble("sent to ", plain(recipient, "bold"), f" at {sent_at}"))
 
 
 @app.command()
 def inbox(ctx: typer.Context) -> None:
-    """Fetch and show new messages."""
-    options: Options = ctx.obj
+    """Fetch, decrypt and show new messages."""
 
-    async def action() -> list[tuple[str, str, str]]:
-        async with await _open(options) as client:
-            messages = await client.fetch()
-        return [(m.sent_at.strftime("%Y-%m-%d %H:%M"), m.sender, m.text) for m in messages]
+    async def fetch(client: Client) -> tuple[list[MessageRow], list[str]]:
+        messages = await client.fetch()
+        rows = [(m.sent_at, m.sender, m.text) for m in messages]
+        return rows, client.pending_identity_changes()
 
-    rows = run(action)
-    if not rows:
+    rows, changed = _with_client(ctx, fetch)
+    if rows:
+        out.print(message_table(f"{len(rows)} new message(s)", rows))
+    else:
         out.print("no new messages")
-        return
-    _print_messages(f"{len(rows)} new message(s)", rows)
+    _warn_about_identity_changes(changed)
 
 
 @app.command()
 def listen(ctx: typer.Context) -> None:
     """Stay connected and print messages as they arrive (Ctrl-C to stop)."""
-    options: Options = ctx.obj
 
-    async def action() -> None:
-        async with await _open(options) as client:
-            out.print(f"listening as {client.address}…", highlight=False)
-            async for message in client.listen():
-                out.print(
-                    f"[dim]{message.sent_at:%H:%M:%S}[/] [bold]{message.sender}[/]: {message.text}",
-                    highlight=False,
-                )
+    async def follow(client: Client) -> None:
+        _warn_about_identity_changes(client.pending_identity_changes())
+        # One fetch first: an unreachable server is reported at once instead of
+        # being retried in silence, and whatever waited is shown before "listening".
+        for message in await client.fetch():
+            out.print(live_line(message.sent_at, message.sender, message.text))
+        out.print(Text.assemble("listening as ", plain(client.address, "bold"), " (Ctrl-C stops)"))
+        async for message in client.listen():
+            out.print(live_line(message.sent_at, message.sender, message.text))
 
-    run(action)
+    _with_client(ctx, follow)
 
 
 @app.command()
 def history(
     ctx: typer.Context,
     peer: Annotated[str, typer.Argument(help="handle@app of the other person.")],
-    limit: Annotated[int, typer.Option(help="How many recent messages.")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=1, help="How many of the latest messages.")
+    ] = HISTORY_DEFAULT_LIMIT,
 ) -> None:
-    """Show the conversation with one person, from the local encrypted store."""
-    options: Options = ctx.obj
+    """Show the conversation with one person, from this device's encrypted store."""
 
-    async def action() -> list[tuple[str, str, str]]:
-        async with await _open(options) as client:
-            entries = client.history(peer, limit)
-            me = client.address
+    async def read(client: Client) -> list[MessageRow]:
         return [
-            (e.timestamp.strftime("%Y-%m-%d %H:%M"), me if e.direction == "out" else peer, e.text)
-            for e in entries
+            (e.timestamp, client.address if e.direction == "out" else e.peer, e.text)
+            for e in client.history(peer, limit)
         ]
 
-    rows = run(action)
-    if not rows:
-        out.print(f"no messages with {peer}", highlight=False)
-        return
-    _print_messages(f"conversation with {peer}", rows)
+    rows = _with_client(ctx, read)
+    if rows:
+        out.print(message_table(f"conversation with {peer}", rows))
+    else:
+        out.print(Text.assemble("no messages with ", plain(peer)))
 
 
 @app.command()
 def conversations(ctx: typer.Context) -> None:
-    """List conversations, newest first, with unread counts."""
-    options: Options = ctx.obj
+    """List conversations, the most recent first."""
 
-    async def action() -> list[tuple[str, str, str, int]]:
-        async with await _open(options) as client:
-            return [
-                (c.peer, c.last_timestamp.strftime("%Y-%m-%d %H:%M"), c.last_text, c.unread)
-                for c in client.conversations()
-            ]
+    async def read(client: Client) -> tuple[list[ConversationRow], list[str]]:
+        rows = [(c.peer, c.last_timestamp, c.last_text, c.unread) for c in client.conversations()]
+        return rows, client.pending_identity_changes()
 
-    rows = run(action)
-    table = Table(title="conversations", title_justify="left")
-    for column in ("with", "last", "message", "unread"):
-        table.add_column(column)
-    for peer, when, text, unread in rows:
-        table.add_row(peer, when, text, str(unread) if unread else "")
-    out.print(table)
+    rows, changed = _with_client(ctx, read)
+    if rows:
+        out.print(conversation_table(rows))
+    else:
+        out.print("no conversations yet")
+    _warn_about_identity_changes(changed)
 
 
 @contact_app.command("trust")
 def contact_trust(
     ctx: typer.Context,
-    peer: Annotated[str, typer.Argument(help="handle@app whose new identity you checked.")],
+    peer: Annotated[str, typer.Argument(help="handle@app whose new identity key you checked.")],
 ) -> None:
-    """Accept a contact's changed identity key after checking it with them."""
-    options: Options = ctx.obj
+    """Accept a contact's changed identity key, after checking it with them."""
 
-    async def action() -> None:
-        async with await _open(options) as client:
-            client.trust_identity(peer)
+    async def trust(client: Client) -> None:
+        client.trust_identity(peer)
 
-    run(action)
-    out.print(f"now trusting the new identity of {peer}", highlight=False)
+    _with_client(ctx, trust)
+    out.print(
+        Text.assemble(
+            "now trusting the new identity key of ",
+            plain(peer, "bold"),
+            "; messages held meanwhile arrive with the next `sottovoce inbox`",
+        )
+    )

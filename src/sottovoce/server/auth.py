@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.public import request_auth
 from sottovoce.protocol.public.identity import PublicIdentity
-from sottovoce.server.limits import CLOCK_SKEW_MS
+from sottovoce.server.limits import CLOCK_SKEW_MS, MAX_DEVICE_ID
 from sottovoce.server.problems import Problem
 from sottovoce.storage.repository import DeviceRecord, Repository
 
@@ -99,7 +99,8 @@ async def authenticate(
 ) -> Authenticated:
     parsed = parse_header(header)
     app, handle = split_address(parsed.address)
-    device = await repo.device(app, handle, parsed.device_id)
+    in_range = 1 <= parsed.device_id <= MAX_DEVICE_ID
+    device = await repo.device(app, handle, parsed.device_id) if in_range else None
     if device is None:
         raise Problem(401, "unknown-device", f"{parsed.address} has no device {parsed.device_id}")
     check_signature(parsed, device.identity, nonces, method, path_with_query, body)

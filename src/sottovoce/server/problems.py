@@ -48,5 +48,9 @@ async def handle_validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def handle_http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    # FastAPI raises a bare 400 when it cannot parse a body at all (nesting or a
+    # number too large for the JSON decoder): to the client that is a malformed body.
+    kind = {400: "malformed-body", 404: "not-found", 405: "method-not-allowed"}.get(
+        exc.status_code, "http-error"
+    )
     return problem_response(exc.status_code, kind, str(exc.detail))

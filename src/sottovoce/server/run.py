@@ -10,12 +10,23 @@ from sottovoce.server.app import create_app
 from sottovoce.server.settings import Settings
 
 
+class _NoClientAddresses(logging.Filter):
+    """Uvicorn logs every WebSocket handshake with the client's IP address and port,
+    even with the access log off; that is a record of who connected from where."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith('%s - "WebSocket ')
+
+
 def serve(settings: Settings) -> None:
-    """Run until interrupted. The access log is off: request lines would record who
-    fetched what and when, which DESIGN.md does not let the server keep."""
+    """Run until interrupted. The access log is off and handshake lines are dropped:
+    request lines would record who fetched what, when and from where, which
+    DESIGN.md does not let the server keep."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # uvicorn.run reconfigures this logger's level and handlers but keeps its filters.
+    logging.getLogger("uvicorn.error").addFilter(_NoClientAddresses())
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -38,6 +38,10 @@ class DuplicatePrekey(Exception):
     """An upload repeats a one-time prekey id the device already holds."""
 
 
+class QueueFull(Exception):
+    """A recipient device's queue is at its bound; the sender should retry later."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
     pk: int
@@ -353,15 +357,6 @@ class Repository:
 
     # -- message queue ---------------------------------------------------------
 
-    async def queue_depths(self, device_pks: Sequence[int]) -> dict[int, int]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(queued_messages.c.recipient_device_pk, func.count())
-                .where(queued_messages.c.recipient_device_pk.in_(device_pks))
-                .group_by(queued_messages.c.recipient_device_pk)
-            )
-            return {int(pk): int(n) for pk, n in rows}
-
     async def enqueue(
         self,
         *,
@@ -369,9 +364,12 @@ class Repository:
         message_id: str,
         envelopes: Sequence[Envelope],
         server_ts: int,
+        max_queue_depth: int,
     ) -> list[QueuedMessage] | None:
         """Store every envelope in one transaction. Returns ``None`` when this
-        ``(sender device, message_id)`` was stored before (an idempotent retry)."""
+        ``(sender device, message_id)`` was stored before (an idempotent retry), even
+        if the queues are full by now; raises :class:`QueueFull` when a recipient
+        device already holds ``max_queue_depth`` messages."""
         rows = [
             {
                 "recipient_device_pk": e.recipient_device_pk,
@@ -400,6 +398,18 @@ class Repository:
             ).first()
             if seen is not None:
                 return None
+            depths = await conn.execute(
+                select(func.count())
+                .select_from(queued_messages)
+                .where(
+                    queued_messages.c.recipient_device_pk.in_(
+                        [e.recipient_device_pk for e in envelopes]
+                    )
+                )
+                .group_by(queued_messages.c.recipient_device_pk)
+            )
+            if any(n >= max_queue_depth for (n,) in depths):
+                raise QueueFull(f"a recipient device holds {max_queue_depth} messages")
             try:
                 result = await conn.execute(
                     insert(queued_messages).returning(

@@ -24,6 +24,16 @@ NONCE_LEN = 16
 # The header carries five short fields; anything longer is not ours.
 MAX_HEADER_LEN = 1024
 _FIELD = re.compile(r'\s*([a-z]+)="([^"]*)"\s*(?:,|$)')
+_REQUIRED = frozenset({"address", "device", "timestamp", "nonce", "signature"})
+# docs/api.md "Names": handle@app. The signed message joins fields with "\n", so
+# only this alphabet may appear in the address a signature covers.
+_ADDRESS = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}@[a-z][a-z0-9-]{0,31}")
+# Device ids are u32 (protocol.public.device_list); timestamps are milliseconds
+# since the epoch, 13 digits until the year 2286. Only canonical decimal forms are
+# accepted, so the header says exactly what ``signing_message`` renders.
+_DEVICE = re.compile(r"[1-9][0-9]{0,9}")
+_TIMESTAMP = re.compile(r"0|[1-9][0-9]{0,15}")
+MAX_DEVICE_ID = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,24 +111,40 @@ def parse_authorization_header(value: str) -> ParsedAuthorization:
             raise DecodeError(f"authorization header repeats {name}")
         fields[name] = field_value
         pos = match.end()
-    missing = {"address", "device", "timestamp", "nonce", "signature"} - fields.keys()
+    missing = _REQUIRED - fields.keys()
     if missing:
         raise DecodeError(f"authorization header lacks {', '.join(sorted(missing))}")
-    try:
-        device_id = int(fields["device"])
-        timestamp_ms = int(fields["timestamp"])
-    except ValueError as exc:
-        raise DecodeError("authorization device and timestamp must be integers") from exc
-    try:
-        nonce = base64.b64decode(fields["nonce"], validate=True)
-        signature = base64.b64decode(fields["signature"], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise DecodeError("authorization nonce or signature is not base64") from exc
+    unknown = fields.keys() - _REQUIRED
+    if unknown:
+        raise DecodeError(f"authorization header has unknown field {sorted(unknown)[0]}")
+    if not _ADDRESS.fullmatch(fields["address"]):
+        raise DecodeError("authorization address is not handle@app")
+    if not _DEVICE.fullmatch(fields["device"]) or int(fields["device"]) > MAX_DEVICE_ID:
+        raise DecodeError(f"authorization device must be an integer from 1 to {MAX_DEVICE_ID}")
+    if not _TIMESTAMP.fullmatch(fields["timestamp"]):
+        raise DecodeError("authorization timestamp must be milliseconds as a decimal integer")
+    nonce = _b64_field(fields["nonce"], "nonce")
+    signature = _b64_field(fields["signature"], "signature")
     if len(nonce) != NONCE_LEN:
-        raise DecodeError(f"authorization nonce must be {NONCE_LEN} bytes")
+        raise DecodeError(f"authorization nonce must be {NONCE_LEN} bytes, got {len(nonce)}")
+    if len(signature) != signing.SIGNATURE_LEN:
+        raise DecodeError(
+            f"authorization signature must be {signing.SIGNATURE_LEN} bytes, got {len(signature)}"
+        )
     return ParsedAuthorization(
-        fields["address"], device_id, timestamp_ms, fields["nonce"], signature
+        fields["address"],
+        int(fields["device"]),
+        int(fields["timestamp"]),
+        fields["nonce"],
+        signature,
     )
+
+
+def _b64_field(value: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"authorization {name} is not base64") from exc
 
 
 def verify_request(

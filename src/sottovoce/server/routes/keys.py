@@ -64,7 +64,14 @@ class ClaimRequest(BaseModel):
 class KeyView(BaseModel):
     id: int
     public: str
-    signature: str | None = None
+    signature: str
+
+
+class OneTimeKeyView(BaseModel):
+    """PQXDH's one-time curve prekeys are unsigned (§2.4): just ``{id, public}``."""
+
+    id: int
+    public: str
 
 
 class KemKeyView(BaseModel):
@@ -79,7 +86,7 @@ class BundleView(BaseModel):
     identity: str
     signed_prekey: KeyView
     kem_prekey: KemKeyView
-    one_time_prekey: KeyView | None
+    one_time_prekey: OneTimeKeyView | None
 
 
 class ClaimResponse(BaseModel):
@@ -198,7 +205,9 @@ async def claim(
             ),
             one_time_prekey=None
             if b.one_time_prekey is None
-            else KeyView(id=b.one_time_prekey.key_id, public=b64encode(b.one_time_prekey.public)),
+            else OneTimeKeyView(
+                id=b.one_time_prekey.key_id, public=b64encode(b.one_time_prekey.public)
+            ),
         )
         for b in bundles
     ]

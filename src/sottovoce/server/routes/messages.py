@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator
@@ -15,7 +15,7 @@ from sottovoce.server.problems import Problem
 from sottovoce.server.routes.accounts import lookup_account
 from sottovoce.server.routes.dependencies import authenticated_device
 from sottovoce.server.state import ServerState, server_state
-from sottovoce.storage.repository import DeviceRecord, Envelope, QueuedMessage
+from sottovoce.storage.repository import DeviceRecord, Envelope, QueuedMessage, QueueFull
 
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -63,8 +63,12 @@ class FetchResult(BaseModel):
     prekeys_low: bool
 
 
+# Strict: a JSON string or boolean is not a queue id, whatever Python would coerce.
+QueueId = Annotated[int, Field(ge=1, le=limits.MAX_QUEUE_ID, strict=True)]
+
+
 class AckRequest(BaseModel):
-    ids: list[int] = Field(max_length=limits.MAX_FETCH)
+    ids: list[QueueId] = Field(max_length=limits.MAX_FETCH)
 
 
 class AckResult(BaseModel):
@@ -126,14 +130,18 @@ async def send(
         )
         for i, e in enumerate(body.envelopes)
     ]
-    depths = await state.repo.queue_depths([e.recipient_device_pk for e in envelopes])
-    if any(n >= lim.max_queue_depth for n in depths.values()):
+    try:
+        stored = await state.repo.enqueue(
+            sender=sender,
+            message_id=body.message_id,
+            envelopes=envelopes,
+            server_ts=now_ms(),
+            max_queue_depth=lim.max_queue_depth,
+        )
+    except QueueFull as exc:
         raise Problem(
             429, "queue-full", f"{account.address} has too many undelivered messages; retry later"
-        )
-    stored = await state.repo.enqueue(
-        sender=sender, message_id=body.message_id, envelopes=envelopes, server_ts=now_ms()
-    )
+        ) from exc
     if stored is None:
         return SendResult(message_id=body.message_id, stored=0, duplicate=True)
     for message in stored:

@@ -100,9 +100,15 @@ async def _read_acks(websocket: WebSocket, state: ServerState, device: DeviceRec
             ids = frame["ids"] if frame.get("type") == "ack" else None
         except (ValueError, AttributeError, KeyError, TypeError):
             ids = None
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        if not isinstance(ids, list) or not all(_is_queue_id(i) for i in ids):
             await websocket.send_text(
                 json.dumps({"type": "error", "detail": 'expected {"type": "ack", "ids": [int]}'})
             )
             continue
         await state.repo.ack(device.pk, ids[: limits.MAX_FETCH])
+
+
+def _is_queue_id(value: object) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limits.MAX_QUEUE_ID
+    )

@@ -1,0 +1,46 @@
+"""`make demo` runs clean on a fresh server, and says FAIL when the server learns something."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sottovoce import demo
+
+DEMO_TIMEOUT_S = 60.0  # the brief: well under a minute; a healthy run takes seconds
+
+
+def test_the_demo_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sottovoce.demo"],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every check passed" in result.stdout
+    assert "PASS: all 5 messages, once each" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+async def leak_a_text_into_the_log(stage: demo.Stage) -> None:
+    """A careless server: logs one message's text."""
+    with stage.server.log_path.open("a", encoding="utf-8") as log:
+        log.write(f"DEBUG relaying {stage.exchanges[0].text}\n")
+
+
+def test_the_demo_fails_when_plaintext_reaches_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    acts = list(demo.ACTS)
+    acts.insert(acts.index(demo.check_server_learned_nothing), leak_a_text_into_the_log)
+    monkeypatch.setattr(demo, "ACTS", acts)
+    assert demo.main() == 1
+    shown = capsys.readouterr().out
+    assert "is in server.log (raw)" in shown
+    assert "every check passed" not in shown
