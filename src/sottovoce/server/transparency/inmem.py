@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
 
 from sottovoce.protocol.public.merkle import HASH_LEN
 
@@ -33,11 +32,10 @@ class InMemoryLeafStore:
         return bytes(self._data[start : self._ends[index]])
 
     def extend(self, leaves: Sequence[bytes]) -> None:
-        ends = accumulate((len(leaf) for leaf in leaves), initial=len(self._data))
-        next(ends)  # the running total starts at the current end, which is not a new leaf's
-        new_ends = array("Q", ends)
-        self._data += b"".join(leaves)
-        self._ends += new_ends
+        data, ends = self._data, self._ends
+        for leaf in leaves:
+            data += leaf
+            ends.append(len(data))
 
 
 class InMemoryNodeStore:

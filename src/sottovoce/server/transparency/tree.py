@@ -26,8 +26,9 @@ from sottovoce.protocol.public.merkle import (
 from sottovoce.server.transparency.errors import OutOfRange, StoreCorrupted
 from sottovoce.server.transparency.storage import LeafStore, NodeStore
 
-# One level per bit of a u64 tree size, plus the level of a full 2^64-leaf root.
-_LEVELS = 65
+# Complete subtrees of a tree of at most 2^64 - 1 leaves have at most 2^63 leaves:
+# levels 0 to 63, one per bit of the u64 tree size.
+_LEVELS = 64
 
 
 class MerkleTree:
@@ -46,7 +47,7 @@ class MerkleTree:
                 raise StoreCorrupted(
                     f"level {level} holds {count} nodes, {size} leaves make only {size >> level}"
                 )
-        # The largest prefix of the leaves whose every complete subtree is stored.
+        # The longest prefix of the leaves whose complete subtrees are all stored.
         covered = min(size, *(((count + 1) << level) - 1 for level, count in enumerate(counts)))
         self._size = covered
         self._frontier = [
@@ -139,8 +140,9 @@ class MerkleTree:
     def _append(self, leaves: Sequence[bytes], already_stored: Sequence[int] = ()) -> None:
         """Hash ``leaves`` onto the frontier, then write leaves, then each level's new nodes.
 
-        When reopening, ``already_stored`` holds the node count per level; new
-        nodes that a crash had already written are checked instead of rewritten.
+        When reopening, ``already_stored`` holds the node count per level and
+        the leaves are stored already; new nodes that a crash had already
+        written are checked instead of written again.
         """
         start = self._size
         end = start + len(leaves)
@@ -164,21 +166,30 @@ class MerkleTree:
                 new_nodes[level].append(current)
             frontier[level] = current
             index += 1
-        if not already_stored:
+        if already_stored:
+            self._skip_stored_nodes(start, new_nodes, already_stored)
+        else:
             self._leaves.extend(leaves)
         for level, hashes in enumerate(new_nodes):
-            first_new = start >> level
-            stored = already_stored[level] - first_new if already_stored else 0
+            if hashes:
+                self._nodes.extend(level, b"".join(hashes))
+        self._frontier = frontier
+        self._size = end
+        self._root = None
+
+    def _skip_stored_nodes(
+        self, start: int, new_nodes: list[list[bytes]], already_stored: Sequence[int]
+    ) -> None:
+        """Drop from ``new_nodes`` those already in the store, checking each equals its copy."""
+        for level, hashes in enumerate(new_nodes):
+            first_new = start >> level  # the index of hashes[0] at this level
+            stored = already_stored[level] - first_new
             for offset in range(stored):
                 if self._nodes.node(level, first_new + offset) != hashes[offset]:
                     raise StoreCorrupted(
                         f"stored node {first_new + offset} at level {level} is wrong"
                     )
-            if len(hashes) > stored:
-                self._nodes.extend(level, b"".join(hashes[stored:]))
-        self._frontier = frontier
-        self._size = end
-        self._root = None
+            del hashes[:stored]
 
     def _root_from_frontier(self) -> bytes:
         """Fold the frontier from the smallest (rightmost) subtree up: RFC 9162's split order."""
