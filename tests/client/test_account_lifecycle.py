@@ -186,7 +186,7 @@ async def test_a_refused_live_connection_ends_listen_with_a_server_error(
     with pytest.raises(ServerError) as refused:
         async with aclosing(bob.listen()) as stream:
             await anext(stream)
-    assert refused.value.status == 403
+    assert refused.value.status == 401
 
 
 async def test_profiles_reopen_only_with_the_right_passphrase(

@@ -18,7 +18,9 @@ from tests.support.api_device import b64, signed_headers
 ACCOUNTS = "/v1/accounts"
 
 
-def with_device_list(device: Device, devices: DeviceList, key: SigningKey | None = None) -> dict:
+def with_device_list(
+    device: Device, devices: DeviceList, key: SigningKey | None = None
+) -> dict[str, str]:
     return {**device.registration(), "device_list": b64(devices.sign(key or device.account_key))}
 
 

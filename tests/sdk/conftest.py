@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -85,6 +87,17 @@ async def texts(client: Client) -> list[str]:
     return [m.text for m in await client.fetch()]
 
 
+@asynccontextmanager
+async def listening(client: Client) -> AsyncIterator[AsyncGenerator[ReceivedMessage, None]]:
+    """``client.listen()``, closed (and its WebSocket with it) when the block ends."""
+    stream = client.listen()
+    assert isinstance(stream, AsyncGenerator)
+    try:
+        yield stream
+    finally:
+        await stream.aclose()
+
+
 async def take(
     stream: AsyncIterator[ReceivedMessage], count: int, timeout_s: float = WAIT_S
 ) -> list[ReceivedMessage]:
@@ -101,8 +114,14 @@ async def take(
     return await asyncio.wait_for(collect(), timeout_s)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = WAIT_S) -> None:
+async def eventually(check: Callable[[], object], timeout_s: float = WAIT_S) -> None:
+    """Wait until ``check()`` (which may be a coroutine function) is true."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)

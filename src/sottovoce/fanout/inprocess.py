@@ -1,9 +1,8 @@
-"""Wake-ups for connected devices within one server process.
+"""Wake-ups for connected devices within one server process (:class:`Fanout`).
 
 The fan-out carries no message content: it only tells a device's WebSocket task
 that its queue has something new, and the task reads the queue itself. That keeps
-delivery at-least-once through the durable queue whatever the fan-out does, and
-lets a cross-node implementation (Redis pub/sub) publish the same tiny signal.
+delivery at-least-once through the durable queue whatever the fan-out does.
 """
 
 from __future__ import annotations
@@ -11,14 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
-
-
-class Fanout(Protocol):
-    async def publish(self, device_pk: int) -> None: ...
-
-    def subscribe(self, device_pk: int) -> AbstractAsyncContextManager[asyncio.Event]: ...
+from contextlib import asynccontextmanager
 
 
 class InProcessFanout:
@@ -43,6 +35,3 @@ class InProcessFanout:
                 listeners.discard(event)
                 if not listeners:
                     del self._listeners[device_pk]
-
-    def connected(self, device_pk: int) -> bool:
-        return bool(self._listeners.get(device_pk))

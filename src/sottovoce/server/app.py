@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sottovoce import __version__
 from sottovoce.server.body_limit import BodyLimitMiddleware
-from sottovoce.server.problems import Problem, handle_http, handle_problem, handle_validation
+from sottovoce.server.problems import (
+    PROBLEM_RESPONSES,
+    Problem,
+    handle_http,
+    handle_problem,
+    handle_unexpected,
+    handle_validation,
+)
+from sottovoce.server.retention import sweep_forever
 from sottovoce.server.routes import accounts, keys, messages, websocket
 from sottovoce.server.settings import Settings
 from sottovoce.server.state import ServerState
@@ -28,14 +37,18 @@ class Apps(BaseModel):
 
 
 def create_app(settings: Settings) -> FastAPI:
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         repo = Repository.connect(settings.db_url)
         await repo.migrate()
         app.state.sottovoce = ServerState(settings=settings, repo=repo)
+        sweeper = asyncio.create_task(sweep_forever(repo, settings.retention))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await repo.close()
 
     app = FastAPI(
@@ -48,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)
+    app.add_exception_handler(Exception, handle_unexpected)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
@@ -58,5 +72,5 @@ def create_app(settings: Settings) -> FastAPI:
         return Apps(apps=list(settings.apps))
 
     for module in (accounts, keys, messages, websocket):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
     return app

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import heapq
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.public import request_auth
 from sottovoce.protocol.public.identity import PublicIdentity
-from sottovoce.server.limits import CLOCK_SKEW_MS, MAX_DEVICE_ID
+from sottovoce.server import limits
 from sottovoce.server.problems import Problem
 from sottovoce.storage.repository import DeviceRecord, Repository
 
@@ -23,25 +24,42 @@ def today() -> int:
 
 
 class NonceCache:
-    """Nonces seen within the clock-skew window, per device, so no request is accepted
-    twice. Held in memory: a restart forgets it, but then the window (±5 minutes) is
-    all a replay could use, and the timestamp check still bounds it."""
+    """The nonces of accepted requests, so that none is accepted twice (docs/api.md).
 
-    def __init__(self, window_ms: int = CLOCK_SKEW_MS, max_entries: int = 1_000_000) -> None:
-        self._seen: OrderedDict[tuple[str, int, str], int] = OrderedDict()
+    A nonce is kept until its request's timestamp leaves the skew window; from then
+    on the timestamp check refuses a replay by itself. Held in memory: a restart
+    forgets it, which a replay could only exploit within that same window. When
+    full, new requests are refused rather than an unexpired nonce forgotten.
+    """
+
+    def __init__(
+        self,
+        window_ms: int = limits.NONCE_WINDOW_MS,
+        max_entries: int = limits.MAX_REMEMBERED_NONCES,
+    ) -> None:
         self._window_ms = window_ms
         self._max_entries = max_entries
+        self._expires: dict[tuple[str, int, str], int] = {}
+        self._by_expiry: list[tuple[int, tuple[str, int, str]]] = []
 
-    def check_and_remember(self, address: str, device_id: int, nonce: str, now: int) -> bool:
-        while self._seen:
-            key, expires = next(iter(self._seen.items()))
-            if expires > now and len(self._seen) < self._max_entries:
-                break
-            del self._seen[key]
+    def __len__(self) -> int:
+        return len(self._expires)
+
+    def check_and_remember(
+        self, address: str, device_id: int, nonce: str, timestamp_ms: int, now_ms: int
+    ) -> bool:
+        """False if this device already used ``nonce`` within the window."""
+        while self._by_expiry and self._by_expiry[0][0] < now_ms:
+            _, key = heapq.heappop(self._by_expiry)
+            del self._expires[key]
         key = (address, device_id, nonce)
-        if key in self._seen:
+        if key in self._expires:
             return False
-        self._seen[key] = now + 2 * self._window_ms
+        if len(self._expires) >= self._max_entries:
+            raise Problem(503, "busy", "the server is at its replay-cache bound; retry shortly")
+        expires = timestamp_ms + self._window_ms
+        self._expires[key] = expires
+        heapq.heappush(self._by_expiry, (expires, key))
         return True
 
 
@@ -55,6 +73,17 @@ def split_address(address: str) -> tuple[str, str]:
     if not sep or not handle or not app:
         raise Problem(400, "malformed-address", f"address {address!r} is not handle@app")
     return app, handle
+
+
+# Distinct identities whose verified signing key is kept: every active device of a
+# small community, so a request costs one signature check, not two.
+IDENTITY_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)
+def signing_key_of(identity: bytes) -> bytes:
+    """The Ed25519 key of a stored public identity, its binding checked once."""
+    return PublicIdentity.from_bytes(identity).sign_public
 
 
 def parse_header(value: str | None) -> request_auth.ParsedAuthorization:
@@ -77,15 +106,19 @@ def check_signature(
     """Timestamp window, signature, then nonce — in that order, so an attacker cannot
     burn a victim's nonces with unsigned junk."""
     now = now_ms()
-    if abs(now - parsed.timestamp_ms) > CLOCK_SKEW_MS:
-        raise Problem(401, "stale-request", "request timestamp is outside the ±300 s window")
-    try:
-        request_auth.verify_request(
-            parsed, PublicIdentity.from_bytes(identity).sign_public, method, path_with_query, body
+    if abs(now - parsed.timestamp_ms) > limits.CLOCK_SKEW_MS:
+        raise Problem(
+            401,
+            "stale-request",
+            f"request timestamp is more than {limits.CLOCK_SKEW_MS // 1000} s off the server clock",
         )
+    try:
+        request_auth.verify_request(parsed, signing_key_of(identity), method, path_with_query, body)
     except ProtocolError as exc:
         raise Problem(401, "bad-signature", str(exc)) from exc
-    if not nonces.check_and_remember(parsed.address, parsed.device_id, parsed.nonce_b64, now):
+    if not nonces.check_and_remember(
+        parsed.address, parsed.device_id, parsed.nonce_b64, parsed.timestamp_ms, now
+    ):
         raise Problem(401, "replayed-request", "this request nonce was already used")
 
 
@@ -99,8 +132,7 @@ async def authenticate(
 ) -> Authenticated:
     parsed = parse_header(header)
     app, handle = split_address(parsed.address)
-    in_range = 1 <= parsed.device_id <= MAX_DEVICE_ID
-    device = await repo.device(app, handle, parsed.device_id) if in_range else None
+    device = await repo.device(app, handle, parsed.device_id)
     if device is None:
         raise Problem(401, "unknown-device", f"{parsed.address} has no device {parsed.device_id}")
     check_signature(parsed, device.identity, nonces, method, path_with_query, body)

@@ -9,6 +9,9 @@ from sottovoce.server.problems import Problem
 
 
 def b64decode(value: str, field: str, *, max_len: int | None = None) -> bytes:
+    # Refuse an oversized field before decoding it: base64 is 4 characters per 3 bytes.
+    if max_len is not None and len(value) > 4 * ((max_len + 2) // 3):
+        raise Problem(413, "field-too-large", f"{field} exceeds {max_len} bytes")
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -38,10 +38,12 @@ MAX_QUEUE_ID = 2**63 - 1
 
 # -- WebSocket -------------------------------------------------------------------
 
-# Server-to-client frames carry one envelope: MAX_ENVELOPE_BYTES base64-inflated
-# plus framing, well under 1 MiB. Uvicorn refuses larger client frames outright.
+# The largest frame uvicorn takes from a client before closing the connection
+# (1009). It matches the SDK's own receive bound (client.transport.MAX_FRAME_BYTES),
+# sized for one envelope frame: MAX_ENVELOPE_BYTES base64-inflated plus framing.
 MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024
-# A client frame is an ack of at most MAX_FETCH ids of at most 19 digits.
+# What a client legitimately sends is an ack of at most MAX_FETCH ids of at most
+# 19 digits (~10 KiB); a larger frame closes the connection (1008).
 MAX_CLIENT_FRAME_BYTES = 64 * 1024
 
 # -- request rate --------------------------------------------------------------

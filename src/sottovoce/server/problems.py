@@ -7,9 +7,28 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 §3.1 members; some problems add their own (``missing``, ``extra``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+# Declared on every router so that /openapi.json shows the error shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": "A problem document naming the fault",
+        "content": {PROBLEM_JSON: {"schema": ProblemDocument.model_json_schema()}},
+    },
+}
 
 
 class Problem(Exception):
@@ -44,6 +63,12 @@ async def handle_validation(_: Request, exc: Exception) -> JSONResponse:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
         parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
     return problem_response(422, "malformed-body", "; ".join(parts))
+
+
+async def handle_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    """A bug, not bad input: answer in the same shape, saying nothing of the cause
+    (uvicorn logs the traceback for the operator)."""
+    return problem_response(500, "internal-error", "the server failed to handle this request")
 
 
 async def handle_http(_: Request, exc: Exception) -> JSONResponse:

@@ -6,6 +6,7 @@ import logging
 
 import uvicorn
 
+from sottovoce.server import limits
 from sottovoce.server.app import create_app
 from sottovoce.server.settings import Settings
 
@@ -33,5 +34,5 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
-        ws_max_size=1024 * 1024,
+        ws_max_size=limits.MAX_WEBSOCKET_MESSAGE_BYTES,
     )

@@ -36,6 +36,20 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long the server keeps what it may hold (DESIGN.md: minimum by default)."""
+
+    undelivered_days: int = limits.UNDELIVERED_RETENTION_DAYS
+    sweep_interval_s: float = limits.RETENTION_SWEEP_INTERVAL_S
+
+    def __post_init__(self) -> None:
+        if self.undelivered_days < 1:
+            raise ValueError("undelivered messages must be kept at least one day")
+        if self.sweep_interval_s <= 0:
+            raise ValueError("the retention sweep interval must be positive")
+
+
+@dataclass(frozen=True)
 class Settings:
     db_url: str = database_url(DEFAULT_DB)
     host: str = "127.0.0.1"
@@ -43,10 +57,11 @@ class Settings:
     apps: tuple[str, ...] = ("chat", "photos")
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
+    retention: Retention = field(default_factory=Retention)
 
     def __post_init__(self) -> None:
         for app in self.apps:
-            if not APP_NAME.match(app):
+            if not APP_NAME.fullmatch(app):
                 raise ValueError(f"app name {app!r} must match {APP_NAME.pattern}")
         if not self.apps:
             raise ValueError("the server needs at least one app")

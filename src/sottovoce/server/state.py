@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from sottovoce.fanout.base import Fanout
 from sottovoce.fanout.inprocess import InProcessFanout
 from sottovoce.server.auth import NonceCache
 from sottovoce.server.settings import Settings
@@ -36,7 +37,7 @@ class RateLimiter:
 class ServerState:
     settings: Settings
     repo: Repository
-    fanout: InProcessFanout = field(default_factory=InProcessFanout)
+    fanout: Fanout = field(default_factory=InProcessFanout)
     nonces: NonceCache = field(default_factory=NonceCache)
     rate: RateLimiter = field(init=False)
     _seen_day: dict[int, int] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, insert, select, update
+from sqlalchemy import Select, and_, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -103,6 +103,27 @@ class Envelope:
     body: bytes
 
 
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no primary key for an insert")
+    return int(key[0])
+
+
+def _queued_copy(sender_device_pk: int, message_id: str) -> Select[tuple[int]]:
+    """Any still-queued copy of one sent message: the idempotency key's look-up."""
+    return (
+        select(queued_messages.c.id)
+        .where(
+            and_(
+                queued_messages.c.sender_device_pk == sender_device_pk,
+                queued_messages.c.message_id == message_id,
+            )
+        )
+        .limit(1)
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     # WAL lets readers (fetches, WebSocket backlogs) run beside the single writer;
     # NORMAL sync is durable across process crashes in WAL mode.
@@ -120,7 +141,9 @@ class Repository:
 
     @classmethod
     def connect(cls, url: str) -> Repository:
-        engine = create_async_engine(url)
+        # hide_parameters: a database error's message must not quote the statement's
+        # values (ciphertext, addresses, keys) into an exception or a log line.
+        engine = create_async_engine(url, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine)
@@ -157,7 +180,7 @@ class Repository:
                         is_minor=False,
                     )
                 )
-                account_id = int(result.inserted_primary_key[0])
+                account_id = _inserted_id(result)
                 result = await conn.execute(
                     insert(devices).values(
                         account_id=account_id,
@@ -167,7 +190,7 @@ class Repository:
                         last_seen_day=day,
                     )
                 )
-                device_pk = int(result.inserted_primary_key[0])
+                device_pk = _inserted_id(result)
         except IntegrityError as exc:
             raise HandleTaken(f"{handle}@{app}") from exc
         return DeviceRecord(device_pk, account_id, 1, identity, f"{handle}@{app}")
@@ -335,11 +358,16 @@ class Repository:
 
     @staticmethod
     async def _take_one_time(conn: Any, device_pk: int, kind: str) -> PrekeyRecord | None:
+        # SQLite runs the statement under its single write lock. On PostgreSQL, SKIP
+        # LOCKED lets a concurrent claim take the next key instead of waiting for,
+        # then losing, the row another claim is deleting (the clause is dropped on
+        # SQLite, which has no row locks).
         oldest = (
             select(one_time_prekeys.c.id)
             .where(and_(one_time_prekeys.c.device_pk == device_pk, one_time_prekeys.c.kind == kind))
             .order_by(one_time_prekeys.c.id)
             .limit(1)
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         row = (
@@ -356,6 +384,12 @@ class Repository:
         return None if row is None else PrekeyRecord(row.key_id, row.public, row.signature)
 
     # -- message queue ---------------------------------------------------------
+
+    async def sent_before(self, sender_device_pk: int, message_id: str) -> bool:
+        """Whether ``(sender device, message_id)`` is still queued for any device."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_queued_copy(sender_device_pk, message_id))).first()
+        return row is not None
 
     async def enqueue(
         self,
@@ -384,18 +418,7 @@ class Repository:
             for e in envelopes
         ]
         async with self.engine.begin() as conn:
-            seen = (
-                await conn.execute(
-                    select(queued_messages.c.id)
-                    .where(
-                        and_(
-                            queued_messages.c.sender_device_pk == sender.pk,
-                            queued_messages.c.message_id == message_id,
-                        )
-                    )
-                    .limit(1)
-                )
-            ).first()
+            seen = (await conn.execute(_queued_copy(sender.pk, message_id))).first()
             if seen is not None:
                 return None
             depths = await conn.execute(
@@ -460,6 +483,14 @@ class Repository:
                 )
                 for r in rows
             ]
+
+    async def expire_undelivered(self, before_ms: int) -> int:
+        """Delete queued messages that arrived before ``before_ms`` (retention)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(queued_messages).where(queued_messages.c.server_ts < before_ms)
+            )
+            return int(result.rowcount or 0)
 
     async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
         if not ids:

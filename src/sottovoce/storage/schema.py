@@ -22,6 +22,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Row ids that only ever grow and are never reused: 64-bit on PostgreSQL; on SQLite
+# the column must be spelled INTEGER to alias the (already 64-bit) rowid.
+GrowingId = BigInteger().with_variant(Integer, "sqlite")
+
 accounts = Table(
     "accounts",
     metadata,
@@ -63,7 +67,7 @@ signed_prekeys = Table(
 one_time_prekeys = Table(
     "one_time_prekeys",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", GrowingId, primary_key=True, autoincrement=True),
     Column("device_pk", Integer, ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("key_id", BigInteger, nullable=False),
@@ -75,7 +79,7 @@ one_time_prekeys = Table(
 queued_messages = Table(
     "queued_messages",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", GrowingId, primary_key=True, autoincrement=True),
     Column(
         "recipient_device_pk",
         Integer,
@@ -89,7 +93,8 @@ queued_messages = Table(
     Column("message_id", String(64), nullable=False),
     Column("type", String(16), nullable=False),
     Column("body", LargeBinary, nullable=False),
-    Column("server_ts", BigInteger, nullable=False),
+    # Arrival time in ms: shown to the recipient, and what retention expires by.
+    Column("server_ts", BigInteger, nullable=False, index=True),
     UniqueConstraint(
         "sender_device_pk", "message_id", "recipient_device_pk", name="uq_queued_idempotency"
     ),

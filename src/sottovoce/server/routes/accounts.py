@@ -7,9 +7,11 @@ import re
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from sottovoce.crypto import signing
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.public.device_list import parse_device_list
 from sottovoce.protocol.public.identity import PUBLIC_IDENTITY_LEN, PublicIdentity
+from sottovoce.server import limits
 from sottovoce.server.auth import (
     check_signature,
     parse_header,
@@ -22,8 +24,7 @@ from sottovoce.server.routes.dependencies import authenticated_device, path_with
 from sottovoce.server.state import ServerState, server_state
 from sottovoce.storage.repository import AccountRecord, DeviceRecord, HandleTaken
 
-HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-MAX_DEVICE_LIST_BYTES = 8 * 1024
+HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
 router = APIRouter()
 
@@ -50,7 +51,7 @@ class AccountView(BaseModel):
 def check_names(state: ServerState, app: str, handle: str) -> None:
     if app not in state.settings.apps:
         raise Problem(404, "unknown-app", f"this server does not serve the app {app!r}")
-    if not HANDLE.match(handle):
+    if not HANDLE.fullmatch(handle):
         raise Problem(400, "bad-handle", f"handle must match {HANDLE.pattern}")
 
 
@@ -60,9 +61,11 @@ async def create_account(
 ) -> AccountCreated:
     check_names(state, body.app, body.handle)
     address = f"{body.handle}@{body.app}"
-    account_key = b64decode(body.account_key, "account_key", max_len=32)
+    account_key = b64decode(body.account_key, "account_key", max_len=signing.PUBLIC_KEY_LEN)
+    if len(account_key) != signing.PUBLIC_KEY_LEN:
+        raise Problem(400, "bad-keys", f"account_key must be {signing.PUBLIC_KEY_LEN} bytes")
     identity_bytes = b64decode(body.identity, "identity", max_len=PUBLIC_IDENTITY_LEN)
-    device_list = b64decode(body.device_list, "device_list", max_len=MAX_DEVICE_LIST_BYTES)
+    device_list = b64decode(body.device_list, "device_list", max_len=limits.MAX_DEVICE_LIST_BYTES)
     try:
         identity = PublicIdentity.from_bytes(identity_bytes)
         devices = parse_device_list(device_list, account_key)

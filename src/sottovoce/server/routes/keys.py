@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from sottovoce.crypto import signing
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.public.identity import PublicIdentity
 from sottovoce.protocol.public.prekeys import PrekeyKind, verify_prekey_signature
@@ -18,20 +19,18 @@ from sottovoce.storage.repository import DeviceRecord, DuplicatePrekey, PrekeyRe
 
 X25519_LEN = 32
 MLKEM1024_LEN = 1568
-SIGNATURE_LEN = 64
-MAX_KEY_ID = 2**32 - 1
 
 router = APIRouter()
 
 
 class SignedKey(BaseModel):
-    id: int = Field(ge=0, le=MAX_KEY_ID)
+    id: int = Field(ge=0, le=limits.MAX_KEY_ID)
     public: str = Field(max_length=4096)
     signature: str = Field(max_length=128)
 
 
 class UnsignedKey(BaseModel):
-    id: int = Field(ge=0, le=MAX_KEY_ID)
+    id: int = Field(ge=0, le=limits.MAX_KEY_ID)
     public: str = Field(max_length=64)
 
 
@@ -103,6 +102,10 @@ def _signed(
     signature = b64decode(key.signature, f"{field}.signature")
     if len(public) != key_len:
         raise Problem(400, "bad-prekey", f"{field}.public must be {key_len} bytes")
+    if len(signature) != signing.SIGNATURE_LEN:
+        raise Problem(
+            400, "bad-prekey-signature", f"{field}.signature must be {signing.SIGNATURE_LEN} bytes"
+        )
     try:
         verify_prekey_signature(identity, kind, key.id, public, signature)
     except ProtocolError as exc:

@@ -17,13 +17,13 @@ from sottovoce.server.routes.dependencies import authenticated_device
 from sottovoce.server.state import ServerState, server_state
 from sottovoce.storage.repository import DeviceRecord, Envelope, QueuedMessage, QueueFull
 
-MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 router = APIRouter()
 
 
 class EnvelopeIn(BaseModel):
-    device_id: int = Field(ge=1)
+    device_id: int = Field(ge=1, le=limits.MAX_DEVICE_ID)
     type: Literal["prekey", "message"]
     body: str = Field(min_length=1)
 
@@ -36,7 +36,7 @@ class SendMessage(BaseModel):
     @field_validator("message_id")
     @classmethod
     def _message_id(cls, value: str) -> str:
-        if not MESSAGE_ID.match(value):
+        if not MESSAGE_ID.fullmatch(value):
             raise ValueError("message_id must be 1-64 characters of [A-Za-z0-9_-]")
         return value
 
@@ -108,7 +108,14 @@ async def send(
             f"a message carries at most {lim.max_envelopes_per_message} envelopes",
         )
     account = await lookup_account(state, body.recipient)
-    by_device = {d.device_id: d for d in account.devices}
+    # A retry is answered as one even if the recipient's devices changed since the
+    # first attempt was stored: the stored copies stand, and re-sending to the new
+    # device set is a new message with a new id.
+    if await state.repo.sent_before(sender.pk, body.message_id):
+        return SendResult(message_id=body.message_id, stored=0, duplicate=True)
+    # Copies for the sender's own other devices go to its own address; the sending
+    # device itself is never a recipient.
+    by_device = {d.device_id: d for d in account.devices if d.pk != sender.pk}
     named = [e.device_id for e in body.envelopes]
     if len(set(named)) != len(named):
         raise Problem(400, "duplicate-envelope", "two envelopes name the same device")

@@ -17,13 +17,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from sottovoce.server import limits
 from sottovoce.server.auth import authenticate, today
-from sottovoce.server.problems import Problem
+from sottovoce.server.problems import Problem, problem_response
 from sottovoce.server.routes.messages import delivered, prekeys_low
 from sottovoce.server.state import ServerState
 from sottovoce.storage.repository import DeviceRecord
 
-# An ack frame lists at most one fetch's worth of ids.
-MAX_CLIENT_FRAME = 64 * 1024
+# RFC 6455 §7.4.1: the endpoint received a message that violates its policy.
 POLICY_VIOLATION = 1008
 
 log = logging.getLogger("sottovoce.server.websocket")
@@ -43,8 +42,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             path,
             b"",
         )
+        if not state.rate.allow(auth.device.pk):
+            raise Problem(429, "rate-limited", "too many requests from this device; slow down")
     except Problem as exc:
-        await websocket.close(code=POLICY_VIOLATION, reason=exc.detail[:120])
+        await _refuse(websocket, exc)
         return
     device = auth.device
     await websocket.accept()
@@ -58,9 +59,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await task
     for task in done:
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
-            log.warning("websocket task for device %s ended: %s", device.pk, type(exc).__name__)
+        failure = task.exception()
+        if failure is not None and not isinstance(failure, WebSocketDisconnect | RuntimeError):
+            log.warning("a websocket task ended with %s", type(failure).__name__)
+
+
+async def _refuse(websocket: WebSocket, problem: Problem) -> None:
+    """Answer a refused upgrade with an HTTP problem document (the ASGI WebSocket
+    denial response, which uvicorn supports), so the client sees 401 or 429."""
+    await websocket.send_denial_response(
+        problem_response(problem.status, problem.kind, problem.detail, problem.extra)
+    )
 
 
 async def _stream_queue(websocket: WebSocket, state: ServerState, device: DeviceRecord) -> None:
@@ -92,7 +101,7 @@ async def _stream_queue(websocket: WebSocket, state: ServerState, device: Device
 async def _read_acks(websocket: WebSocket, state: ServerState, device: DeviceRecord) -> None:
     while True:
         text = await websocket.receive_text()
-        if len(text) > MAX_CLIENT_FRAME:
+        if len(text) > limits.MAX_CLIENT_FRAME_BYTES:
             await websocket.close(code=POLICY_VIOLATION, reason="frame too large")
             return
         try:

@@ -12,6 +12,9 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# 64-bit ids off SQLite; on SQLite INTEGER, the alias of its 64-bit rowid.
+GROWING_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -56,7 +59,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "one_time_prekeys",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", GROWING_ID, primary_key=True, autoincrement=True),
         sa.Column(
             "device_pk",
             sa.Integer,
@@ -71,7 +74,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "queued_messages",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", GROWING_ID, primary_key=True, autoincrement=True),
         sa.Column(
             "recipient_device_pk",
             sa.Integer,

@@ -1,0 +1,23 @@
+"""The fan-out interface: a wake-up signal per device, no content.
+
+A publisher says "device N's queue grew"; whoever holds that device's live
+connection re-reads the durable queue. The in-process implementation serves one
+node; a cross-node one (Redis pub/sub) publishes the same signal on a channel per
+device, so the server needs no change to run on many nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class Fanout(Protocol):
+    async def publish(self, device_pk: int) -> None:
+        """Wake every live connection of this device (if any)."""
+        ...
+
+    def subscribe(self, device_pk: int) -> AbstractAsyncContextManager[asyncio.Event]:
+        """While inside, the event is set whenever the device is published."""
+        ...

@@ -1,0 +1,41 @@
+"""Dropping what the server may no longer keep (DESIGN.md: retention defaults to the minimum).
+
+Acknowledged messages are deleted at once by the ack itself; this sweep removes
+the ones no device ever collected, once they are older than the configured
+retention. The last-connection day needs no sweep: each device keeps only one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sottovoce.server.auth import now_ms
+from sottovoce.server.settings import Retention
+from sottovoce.storage.repository import Repository
+
+MS_PER_DAY = 86_400_000
+
+log = logging.getLogger("sottovoce.server.retention")
+
+
+async def sweep_once(repo: Repository, retention: Retention, now: int) -> int:
+    """Delete undelivered messages older than the retention; return how many."""
+    return await repo.expire_undelivered(now - retention.undelivered_days * MS_PER_DAY)
+
+
+async def sweep_forever(repo: Repository, retention: Retention) -> None:
+    """Run :func:`sweep_once` at start and then every ``retention.sweep_interval_s``."""
+    while True:
+        try:
+            dropped = await sweep_once(repo, retention, now_ms())
+        except Exception as exc:  # a failed sweep is retried at the next interval
+            log.warning("retention sweep failed: %s", type(exc).__name__)
+        else:
+            if dropped:
+                log.info(
+                    "dropped %d undelivered messages older than %d days",
+                    dropped,
+                    retention.undelivered_days,
+                )
+        await asyncio.sleep(retention.sweep_interval_s)

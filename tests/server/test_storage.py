@@ -1,0 +1,150 @@
+"""The storage layer on its own: migrations, what the tables may hold, retention."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from sottovoce.server.retention import MS_PER_DAY, sweep_once
+from sottovoce.server.settings import Retention, database_url
+from sottovoce.storage.repository import DeviceRecord, Envelope, Repository
+from sottovoce.storage.schema import metadata, queued_messages
+from tests.support.device import BareDevice
+
+# DESIGN.md's list of what the server may know, as columns (docs/server.md explains
+# each). A new column must be argued for there before it is added here.
+ALLOWED_COLUMNS = {
+    "accounts": {
+        "id",
+        "app",
+        "handle",
+        "account_key",
+        "device_list",
+        "device_list_version",
+        "created_day",
+        "is_minor",
+    },
+    "devices": {"id", "account_id", "device_id", "identity", "created_day", "last_seen_day"},
+    "signed_prekeys": {"device_pk", "kind", "key_id", "public", "signature"},
+    "one_time_prekeys": {"id", "device_pk", "kind", "key_id", "public", "signature"},
+    "queued_messages": {
+        "id",
+        "recipient_device_pk",
+        "sender_device_pk",
+        "sender",
+        "sender_device",
+        "message_id",
+        "type",
+        "body",
+        "server_ts",
+    },
+}
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
+    repository = Repository.connect(database_url(str(tmp_path / "store.db")))
+    await repository.migrate()
+    try:
+        yield repository
+    finally:
+        await repository.close()
+
+
+async def new_device(repo: Repository, handle: str) -> DeviceRecord:
+    device = BareDevice(handle)
+    return await repo.create_account(
+        app="chat",
+        handle=handle,
+        account_key=device.account_key.public,
+        device_list=device.device_list(),
+        device_list_version=1,
+        identity=device.identity.to_bytes(),
+        day=20_000,
+    )
+
+
+async def test_migrations_build_exactly_the_declared_schema(repo: Repository) -> None:
+    async with repo.engine.connect() as conn:
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+        tables = await conn.run_sync(
+            lambda sync: {
+                name: {c["name"] for c in inspect(sync).get_columns(name)}
+                for name in inspect(sync).get_table_names()
+                if name != "alembic_version"
+            }
+        )
+        journal = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+    assert version == "0002"
+    assert diff == []
+    assert tables == ALLOWED_COLUMNS
+    assert journal == "wal"
+    # Running them again (every server start does) changes nothing.
+    await repo.migrate()
+
+
+async def test_retention_drops_only_undelivered_messages_past_it(repo: Repository) -> None:
+    alice = await new_device(repo, "alice")
+    bob = await new_device(repo, "bob")
+    now = 1_000 * MS_PER_DAY
+    for message_id, age_ms in [("old", 30 * MS_PER_DAY + 1), ("edge", 30 * MS_PER_DAY), ("new", 0)]:
+        stored = await repo.enqueue(
+            sender=alice,
+            message_id=message_id,
+            envelopes=[Envelope(bob.pk, "message", b"c")],
+            server_ts=now - age_ms,
+            max_queue_depth=10,
+        )
+        assert stored is not None
+    assert await sweep_once(repo, Retention(undelivered_days=30), now) == 1
+    assert [m.message_id for m in await repo.fetch(bob.pk, 10)] == ["edge", "new"]
+    assert await sweep_once(repo, Retention(undelivered_days=30), now) == 0
+
+
+async def test_a_database_error_never_quotes_stored_values(repo: Repository) -> None:
+    async with repo.engine.begin() as conn:
+        with pytest.raises(IntegrityError) as failure:
+            await conn.execute(
+                insert(queued_messages).values(
+                    recipient_device_pk=404,
+                    sender_device_pk=1,
+                    sender="secret-sender@chat",
+                    sender_device=1,
+                    message_id="m",
+                    type="message",
+                    body=b"SECRET-CIPHERTEXT",
+                    server_ts=1,
+                )
+            )
+    assert "FOREIGN KEY" in str(failure.value)
+    assert "SECRET" not in str(failure.value) and "secret" not in str(failure.value)
+
+
+async def test_queue_ids_are_never_reused(repo: Repository) -> None:
+    """A WebSocket resumes "after id N": an acknowledged newest id must not come back."""
+    alice = await new_device(repo, "alice")
+    bob = await new_device(repo, "bob")
+
+    async def send(message_id: str) -> int:
+        stored = await repo.enqueue(
+            sender=alice,
+            message_id=message_id,
+            envelopes=[Envelope(bob.pk, "message", b"c")],
+            server_ts=1,
+            max_queue_depth=10,
+        )
+        assert stored is not None
+        return stored[0].id
+
+    first = await send("one")
+    assert await repo.ack(bob.pk, [first]) == 1
+    assert await send("two") > first
