@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports unit bench mls-vectors clean
+.PHONY: demo test lint typecheck imports unit bench mls-vectors clean system
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,10 +13,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Debian packages the tests and demo use (tools/debian-packages.txt), installed when missing.
+system:
+	tools/system-packages
+
+demo: system $(STAMP)
 	$(PY) -m sottovoce.demo
 
-test: $(STAMP) lint typecheck imports unit
+test: system $(STAMP) lint typecheck imports unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -128,3 +128,11 @@ def test_one_block_expand_matches_full_hkdf_expand(length: int) -> None:
     prk, info = bytes(range(32)), b"some KDFLabel"
     expected = hashing.hkdf_expand_sha256(prk, info, length)
     assert cipher_suite(1).expand(prk, info, length) == expected
+
+
+@ALL_SUITES
+def test_key_and_nonce_pair_equals_two_expansions(suite: CipherSuite) -> None:
+    secret, context = bytes(range(32)), b"\x00\x00\x00\x07"
+    key, nonce = suite.expand_key_and_nonce(secret, context, "key", "nonce")
+    assert key == suite.expand_with_label(secret, "key", context, suite.aead_key_len)
+    assert nonce == suite.expand_with_label(secret, "nonce", context, suite.aead_nonce_len)

@@ -133,3 +133,14 @@ def test_reprs_show_no_key_material() -> None:
     assert repr(key) == "RatchetKey(generation=0)"
     assert key.key.hex() not in repr(key)
     assert repr(tree()) == f"SecretTree({SUITE.name}, leaves=8)"
+
+
+def test_peek_leaves_the_key_until_it_is_consumed() -> None:
+    receiver = tree()
+    ratchet = receiver.ratchet(4, APPLICATION)
+    first = ratchet.peek(3)
+    assert ratchet.peek(3) == first
+    ratchet.consume(3)
+    with pytest.raises(GenerationUnavailable):
+        ratchet.peek(3)
+    assert ratchet.peek(1) == tree().key_for(4, APPLICATION, 1)

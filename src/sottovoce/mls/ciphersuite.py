@@ -65,19 +65,15 @@ class CipherSuite:
 
     id: CipherSuiteId
     hpke_aead: hpke.AeadId
+    # §5.1: Nk and Nn, the AEAD key and nonce lengths (fields, not properties: the
+    # per-message derivations read them several times per message).
+    aead_key_len: int
+    aead_nonce_len: int
 
-    # §5.1: Nh is the hash (and KDF) output length; Nk and Nn the AEAD key and nonce.
+    # §5.1: Nh is the hash (and KDF) output length.
     hash_len: int = hashing.SHA256_LEN
     signature_public_len: int = signing.PUBLIC_KEY_LEN
     hpke_public_len: int = hpke.NPK
-
-    @property
-    def aead_key_len(self) -> int:
-        return self.hpke_aead.key_len
-
-    @property
-    def aead_nonce_len(self) -> int:
-        return self.hpke_aead.nonce_len
 
     @property
     def name(self) -> str:
@@ -119,6 +115,22 @@ class CipherSuite:
             raise ValueError(f"ExpandWithLabel length out of range: {length}")
         kdf_label = _kdf_label_prefix(label, length) + encode_vector(context)
         return self.expand(secret, kdf_label, length)
+
+    def expand_key_and_nonce(
+        self, secret: bytes, context: bytes, key_label: str, nonce_label: str
+    ) -> tuple[bytes, bytes]:
+        """ExpandWithLabel of an AEAD key (Nk) and nonce (Nn) from one secret and context.
+
+        Every per-message derivation (§6.3.2 sender data, §9.1 ratchet keys) takes this
+        shape; both one-block expansions share the HMAC keyed with ``secret``.
+        """
+        encoded_context = encode_vector(context)
+        key_info = _kdf_label_prefix(key_label, self.aead_key_len) + encoded_context
+        nonce_info = _kdf_label_prefix(nonce_label, self.aead_nonce_len) + encoded_context
+        key, nonce = hashing.hmac_sha256_pair(
+            secret, key_info + _FIRST_BLOCK, nonce_info + _FIRST_BLOCK
+        )
+        return key[: self.aead_key_len], nonce[: self.aead_nonce_len]
 
     def derive_secret(self, secret: bytes, label: str | bytes) -> bytes:
         """§8 DeriveSecret: ExpandWithLabel(secret, label, "", Nh)."""
@@ -270,14 +282,19 @@ class CipherSuite:
         return self.keyed_aead(key).seal(nonce, plaintext, aad)
 
 
+def _suite(suite_id: CipherSuiteId, aead_id: hpke.AeadId) -> CipherSuite:
+    return CipherSuite(suite_id, aead_id, aead_id.key_len, aead_id.nonce_len)
+
+
 SUITES: dict[int, CipherSuite] = {
-    CipherSuiteId.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519: CipherSuite(
-        CipherSuiteId.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, hpke.AeadId.AES_128_GCM
-    ),
-    CipherSuiteId.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519: CipherSuite(
-        CipherSuiteId.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
-        hpke.AeadId.CHACHA20_POLY1305,
-    ),
+    suite_id: _suite(suite_id, aead_id)
+    for suite_id, aead_id in (
+        (CipherSuiteId.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, hpke.AeadId.AES_128_GCM),
+        (
+            CipherSuiteId.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
+            hpke.AeadId.CHACHA20_POLY1305,
+        ),
+    )
 }
 
 

@@ -144,9 +144,7 @@ def sender_data_key_and_nonce(
     of it when shorter), so each message's sender data gets its own key.
     """
     sample = ciphertext[: suite.hash_len]
-    key = suite.expand_with_label(sender_data_secret, "key", sample, suite.aead_key_len)
-    nonce = suite.expand_with_label(sender_data_secret, "nonce", sample, suite.aead_nonce_len)
-    return key, nonce
+    return suite.expand_key_and_nonce(sender_data_secret, sample, "key", "nonce")
 
 
 def _check_len(suite: CipherSuite, what: str, secret: bytes) -> None:

@@ -80,50 +80,61 @@ class HashRatchet:
         if self._generation > MAX_GENERATION:
             raise GenerationUnavailable(f"RFC 9420 §9.1: {self._where} ratchet is exhausted")
         suite, secret, generation = self._suite, self._secret, self._generation
-        key = RatchetKey(
-            generation,
-            suite.derive_tree_secret(secret, "key", generation, suite.aead_key_len),
-            suite.derive_tree_secret(secret, "nonce", generation, suite.aead_nonce_len),
-        )
-        self._secret = suite.derive_tree_secret(secret, "secret", generation, suite.hash_len)
+        # §9.1 DeriveTreeSecret(secret, "key" / "nonce" / "secret", generation, ...).
+        context = generation.to_bytes(4, "big")
+        key, nonce = suite.expand_key_and_nonce(secret, context, "key", "nonce")
+        self._secret = suite.expand_with_label(secret, "secret", context, suite.hash_len)
         self._generation = generation + 1
-        return key
+        return RatchetKey(generation, key, nonce)
 
     def next_key(self) -> RatchetKey:
         """The key for the next message this ratchet's owner sends."""
         return self._derive()
 
+    def peek(self, generation: int) -> RatchetKey:
+        """The key of a received message's ``generation``, left available until
+        :meth:`consume`: a message that fails to decrypt must not burn the key of the
+        genuine message with the same generation."""
+        if generation >= self._generation:
+            self._advance_to(generation)
+        key = self._skipped.get(generation)
+        if key is None:
+            raise GenerationUnavailable(
+                f"RFC 9420 §9.2: {self._where} generation {generation} was already "
+                f"used or is older than the {OUT_OF_ORDER_TOLERANCE}-key window"
+            )
+        return key
+
+    def consume(self, generation: int) -> None:
+        """Erase the key of ``generation`` once its message has been opened (§9.2)."""
+        self._skipped.pop(generation, None)
+
     def key_for(self, generation: int) -> RatchetKey:
-        """The key for a received message of ``generation``; each is given out once."""
-        if generation < self._generation:
-            key = self._skipped.pop(generation, None)
-            if key is None:
-                raise GenerationUnavailable(
-                    f"RFC 9420 §9.2: {self._where} generation {generation} was already "
-                    f"used or is older than the {OUT_OF_ORDER_TOLERANCE}-key window"
-                )
-            return key
+        """The key of a received message's ``generation``, handed out exactly once."""
+        key = self.peek(generation)
+        self.consume(generation)
+        return key
+
+    def _advance_to(self, generation: int) -> None:
+        """Derive up to ``generation``, keeping the keys within the window behind it."""
         if generation - self._generation > MAX_FORWARD_DISTANCE:
             raise GenerationUnavailable(
                 f"RFC 9420 §9.2: {self._where} generation {generation} is more than "
                 f"{MAX_FORWARD_DISTANCE} ahead of {self._generation}"
             )
-        while self._generation < generation:
-            if generation - self._generation <= OUT_OF_ORDER_TOLERANCE:
-                skipped = self._derive()
-                self._skipped[skipped.generation] = skipped
+        oldest_kept = generation - OUT_OF_ORDER_TOLERANCE
+        while self._generation <= generation:
+            if self._generation >= oldest_kept:
+                key = self._derive()
+                self._skipped[key.generation] = key
             else:
-                # Outside the window once ``generation`` is used: step the secret only.
+                # Outside the window behind ``generation``: step the secret only.
                 self._secret = self._suite.derive_tree_secret(
                     self._secret, "secret", self._generation, self._suite.hash_len
                 )
                 self._generation += 1
-        key = self._derive()
-        # Keep only keys within the window of the newest generation, oldest first.
-        oldest_kept = generation - OUT_OF_ORDER_TOLERANCE
-        while self._skipped and next(iter(self._skipped)) < oldest_kept:
+        while next(iter(self._skipped)) < oldest_kept:
             del self._skipped[next(iter(self._skipped))]
-        return key
 
     def __repr__(self) -> str:
         return f"HashRatchet({self._where}, generation={self._generation})"
@@ -172,7 +183,7 @@ class SecretTree:
         return self.ratchet(leaf, kind).next_key()
 
     def key_for(self, leaf: int, kind: RatchetKind, generation: int) -> RatchetKey:
-        """The key for a message received from ``leaf`` at ``generation``."""
+        """The key for a message received from ``leaf`` at ``generation``, used up."""
         return self.ratchet(leaf, kind).key_for(generation)
 
     def _leaf_secret(self, leaf: int) -> bytes:
