@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.live_server import LiveServer
 
+# Starts PostgreSQL and Redis when the run selects them, and stops them at the end.
+pytest_plugins = ["tests.support.services"]
+
 
 def _running(directory: Path) -> Iterator[LiveServer]:
     server = LiveServer(directory)

@@ -36,6 +36,8 @@ from rich.text import Text
 
 from sottovoce.client import Client, ReceivedMessage
 from sottovoce.client.errors import ClientError
+from sottovoce.demo_legal import a_lawful_request
+from sottovoce.demo_safety import a_stranger_is_reported
 from sottovoce.server.process import ServerProcess
 from sottovoce.storage.repository import ONE_TIME_EC, ONE_TIME_KEM
 
@@ -176,6 +178,13 @@ class Stage:
             CIPHERTEXT_TAIL_BYTES,
             exchange.message_id,
         )
+        if not rows:  # sealed: queued under a fresh delivery id, naming nobody (docs/safety.md)
+            rows = self.query(
+                "SELECT sender, type, length(body), substr(body, 1, ?), substr(body, -?) "
+                "FROM queued_messages WHERE type = 'sealed' ORDER BY id DESC LIMIT 1",
+                CIPHERTEXT_HEAD_BYTES,
+                CIPHERTEXT_TAIL_BYTES,
+            )
         for sender, kind, size, head, tail in rows:
             exchange.stored = StoredCopy(sender, kind, size, head, tail)
 
@@ -290,8 +299,9 @@ def _server_cell(exchange: Exchange) -> Text:
     if exchange.stored is None:
         return Text("relayed live over the WebSocket;\ndeleted once acknowledged", style="dim")
     stored = exchange.stored
+    sender = stored.sender or "a sender the server does not know"
     return Text.assemble(
-        f"{stored.kind} envelope from {stored.sender}, {stored.size:,} bytes\n",
+        f"{stored.kind} envelope from {sender}, {stored.size:,} bytes\n",
         (f"{stored.head.hex(' ')} … {stored.tail.hex(' ')}", "cyan"),
     )
 
@@ -426,15 +436,57 @@ async def check_server_learned_nothing(stage: Stage) -> None:
         )
 
 
+async def sealed_between_contacts(stage: Stage) -> None:
+    _act(
+        "Sealed sender between contacts",
+        "demo-a and demo-b have written to each other, so each holds the other's profile "
+        "key: their messages now travel sealed, and the server stores no sender.",
+    )
+    exchange = await stage.send("demo-a", "demo-b@photos", "Sealed: the server can't tell it's me.")
+    rows = stage.query(
+        "SELECT id, message_id, sender, sender_device, sender_device_pk, type, length(body), "
+        "length(commitment), length(franking_tag) FROM queued_messages ORDER BY id DESC LIMIT 1"
+    )
+    table = Table(title="the server's row for it (queued_messages)", title_justify="left")
+    table.add_column("column", style="bold")
+    table.add_column("stored")
+    names = ("id", "message_id", "sender", "sender_device", "sender_device_pk", "type")
+    for row in rows:
+        for name, value in zip(names, row[:6], strict=True):
+            table.add_row(name, repr(value))
+        for name, size in zip(("body", "commitment", "franking_tag"), row[6:], strict=True):
+            table.add_row(name, f"{size} bytes")
+    console.print(table)
+    sender = stage.people["demo-a"]
+    identity = sender._identity.public
+    needles = [sender.address.encode(), b"demo-a", identity.sign_public, identity.dh_public]
+    stored = stage.query("SELECT * FROM queued_messages ORDER BY id DESC LIMIT 1")
+    columns = [v if isinstance(v, bytes) else str(v).encode() for v in stored[0]]
+    named = [n for n in needles for column in columns if n in column]
+    if not rows or rows[0][5] != "sealed" or rows[0][1] == exchange.message_id or named:
+        stage.failures.append("the server's row for a sealed message names its sender")
+        console.print("[bold red]FAIL[/]: the stored row identifies the sender")
+    else:
+        console.print(
+            "[bold green]PASS[/]: type 'sealed', no sender in any column (address, handle, "
+            "identity keys), a delivery id unlike the message's own"
+        )
+    how = "sealed; opened on demo-b's device, sender certificate checked against the session"
+    stage.receive("demo-b", await stage.people["demo-b"].fetch(), how)
+
+
 ACTS: list[Act] = [
     two_people_two_apps,
     write_while_offline,
     come_online,
     reply_while_offline,
     listen_live,
+    sealed_between_contacts,
     side_by_side,
     check_every_message_arrived,
     check_server_learned_nothing,
+    a_stranger_is_reported,  # after the search: a report reveals its text on purpose
+    a_lawful_request,  # a warrant answered with what exists (docs/legal.md)
 ]
 
 

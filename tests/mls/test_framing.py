@@ -14,16 +14,21 @@ import pytest
 
 from sottovoce.mls import framing
 from sottovoce.mls.ciphersuite import SUITES, CipherSuite, cipher_suite
-from sottovoce.mls.codec import Reader, Writer
-from sottovoce.mls.errors import CryptoFailure, DecodeError, GenerationUnavailable, ValidationError
-from sottovoce.mls.framing import (
-    ContentType,
-    EncryptedContent,
-    PrivateHeader,
-    SenderData,
-    WireFormat,
-)
+from sottovoce.mls.errors import CryptoFailure, DecodeError, GenerationUnavailable
+from sottovoce.mls.framing import EncryptedContent, PrivateHeader
 from sottovoce.mls.secret_tree import SecretTree
+from sottovoce.mls.wire.framing import (
+    FramedContent,
+    FramedContentAuthData,
+    PrivateMessage,
+    PrivateMessageContent,
+    Sender,
+    SenderData,
+    framed_content_tbs,
+)
+from sottovoce.mls.wire.group_context import GroupContext
+from sottovoce.mls.wire.message import MLSMessage
+from sottovoce.mls.wire.registry import ContentType, SenderType, WireFormat
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "mls-test-vectors"
 ALL_SUITES = pytest.mark.parametrize("suite", list(SUITES.values()), ids=lambda s: s.name)
@@ -39,64 +44,49 @@ def protection_cases() -> list[dict[str, Any]]:
 
 def group_context(case: dict[str, Any]) -> bytes:
     """§8.1 GroupContext with empty extensions, from the vector's fields."""
-    return bytes(
-        Writer()
-        .uint16(framing.MLS10)
-        .uint16(case["cipher_suite"])
-        .vector(bytes.fromhex(case["group_id"]))
-        .uint64(case["epoch"])
-        .vector(bytes.fromhex(case["tree_hash"]))
-        .vector(bytes.fromhex(case["confirmed_transcript_hash"]))
-        .vector(b"")
+    context = GroupContext(
+        case["cipher_suite"],
+        bytes.fromhex(case["group_id"]),
+        case["epoch"],
+        bytes.fromhex(case["tree_hash"]),
+        bytes.fromhex(case["confirmed_transcript_hash"]),
     )
+    return bytes(context)
 
 
 def member_application_content(
     group_id: bytes, epoch: int, leaf: int, ad: bytes, data: bytes
-) -> bytes:
-    """§6 FramedContent from a member (sender_type 1) carrying application data."""
-    return bytes(
-        Writer()
-        .vector(group_id)
-        .uint64(epoch)
-        .uint8(1)
-        .uint32(leaf)
-        .vector(ad)
-        .uint8(ContentType.APPLICATION)
-        .vector(data)
-    )
+) -> FramedContent:
+    """§6 FramedContent from a member carrying application data."""
+    return FramedContent(group_id, epoch, Sender.member(leaf), ad, data)
 
 
 @pytest.mark.parametrize("case", protection_cases(), ids=lambda c: f"suite{c['cipher_suite']}")
 def test_official_application_private_message_opens_and_verifies(case: dict[str, Any]) -> None:
     suite = cipher_suite(case["cipher_suite"])
-    reader = Reader(bytes.fromhex(case["application_priv"]))
-    assert (reader.uint16(), reader.uint16()) == (framing.MLS10, WireFormat.PRIVATE_MESSAGE)
-    group_id, epoch = reader.vector(), reader.uint64()
-    content_type = ContentType(reader.uint8())
-    authenticated_data = reader.vector()
-    encrypted = EncryptedContent(reader.vector(), reader.vector())
-    reader.finish()
+    message = MLSMessage.from_bytes(bytes.fromhex(case["application_priv"])).body
+    assert isinstance(message, PrivateMessage)
+    group_id, epoch = message.group_id, message.epoch
+    authenticated_data = message.authenticated_data
+    encrypted = EncryptedContent.of(message)
 
-    header = PrivateHeader(group_id, epoch, content_type, authenticated_data)
+    header = PrivateHeader.of(message)
     sender = framing.decrypt_sender_data(
         suite, bytes.fromhex(case["sender_data_secret"]), header, encrypted
     )
     assert sender.leaf_index == 1
     tree = SecretTree(suite, bytes.fromhex(case["encryption_secret"]), 2)
     plaintext = framing.decrypt_content(suite, tree, sender, header, encrypted.ciphertext)
-    content = Reader(plaintext)
-    application_data, signature = content.vector(), content.vector()
-    framing.check_padding(content.raw(content.remaining))
+    content = PrivateMessageContent.from_bytes(plaintext, ContentType.APPLICATION)
+    application_data, signature = content.content, content.auth.signature
+    assert isinstance(application_data, bytes)
     assert application_data == bytes.fromhex(case["application"])
 
     framed = member_application_content(group_id, epoch, 1, authenticated_data, application_data)
-    tbs = framing.framed_content_tbs(WireFormat.PRIVATE_MESSAGE, framed, group_context(case))
+    tbs = framed_content_tbs(WireFormat.PRIVATE_MESSAGE, framed, group_context(case))
     framing.verify_content(suite, bytes.fromhex(case["signature_pub"]), tbs, signature)
     with pytest.raises(CryptoFailure):
-        public_tbs = framing.framed_content_tbs(
-            WireFormat.PUBLIC_MESSAGE, framed, group_context(case)
-        )
+        public_tbs = framed_content_tbs(WireFormat.PUBLIC_MESSAGE, framed, group_context(case))
         framing.verify_content(suite, bytes.fromhex(case["signature_pub"]), public_tbs, signature)
 
 
@@ -196,46 +186,50 @@ def test_reuse_guard_changes_the_nonce() -> None:
 )
 def test_malformed_sender_data_is_a_decode_error(data: bytes, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
-        SenderData.decode(data)
+        SenderData.from_bytes(data)
 
 
 def test_sender_data_encoding() -> None:
-    encoded = SenderData(5, 258, b"\xaa\xbb\xcc\xdd").encode()
+    encoded = bytes(SenderData(5, 258, b"\xaa\xbb\xcc\xdd"))
     assert encoded.hex() == "0000000500000102aabbccdd"
-    assert SenderData.decode(encoded) == SenderData(5, 258, b"\xaa\xbb\xcc\xdd")
-    with pytest.raises(ValidationError, match="reuse_guard must be 4 bytes"):
-        SenderData(0, 0, b"abc").encode()
+    assert SenderData.from_bytes(encoded) == SenderData(5, 258, b"\xaa\xbb\xcc\xdd")
+    with pytest.raises(ValueError, match="reuse_guard must be 4 bytes"):
+        SenderData(0, 0, b"abc")
 
 
 def test_padding_fills_to_the_block_with_zeros_and_is_checked() -> None:
     assert framing.padded(b"x" * 32) == b"x" * 32
     assert framing.padded(b"x" * 33) == b"x" * 33 + bytes(31)
     assert framing.padded(b"") == b""
-    framing.check_padding(bytes(40))
-    with pytest.raises(ValidationError, match="padding is not all zeros"):
-        framing.check_padding(bytes(10) + b"\x01")
+    content = bytes(PrivateMessageContent(b"hi", FramedContentAuthData(b"sig")))
+    decoded = PrivateMessageContent.from_bytes(framing.padded(content), ContentType.APPLICATION)
+    assert decoded.padding == 32 - len(content)
+    with pytest.raises(DecodeError, match="padding is not all zeros"):
+        PrivateMessageContent.from_bytes(content + bytes(10) + b"\x01", ContentType.APPLICATION)
 
 
 @ALL_SUITES
 def test_membership_tag_and_signature_bind_the_content(suite: CipherSuite) -> None:
     key = suite.generate_signature_key()
     content = member_application_content(GROUP_ID, EPOCH, 0, b"", b"hello")
-    tbs = framing.framed_content_tbs(WireFormat.PUBLIC_MESSAGE, content, b"context")
+    tbs = framed_content_tbs(WireFormat.PUBLIC_MESSAGE, content, b"context")
     signature = framing.sign_content(suite, key, tbs)
-    auth = framing.encode_auth(signature, None)
+    auth = FramedContentAuthData(signature)
     membership_key = bytes(32)
     tag = framing.membership_tag(suite, membership_key, tbs, auth)
     framing.verify_membership_tag(suite, membership_key, tbs, auth, tag)
     with pytest.raises(CryptoFailure, match=r"§6\.2: membership_tag"):
         framing.verify_membership_tag(suite, bytes(31) + b"\x01", tbs, auth, tag)
-    other_context = framing.framed_content_tbs(WireFormat.PUBLIC_MESSAGE, content, b"other")
+    other_context = framed_content_tbs(WireFormat.PUBLIC_MESSAGE, content, b"other")
     with pytest.raises(CryptoFailure):
         framing.verify_content(suite, key.public, other_context, signature)
     framing.verify_content(suite, key.public, tbs, signature)
 
 
 def test_auth_data_encoding_carries_the_tag_only_for_commits() -> None:
-    assert framing.encode_auth(b"sig", None).hex() == "03" + b"sig".hex()
-    assert framing.encode_auth(b"sig", b"tag").hex() == "03" + b"sig".hex() + "03" + b"tag".hex()
-    external = framing.framed_content_tbs(WireFormat.PUBLIC_MESSAGE, b"content", None)
-    assert external == b"\x00\x01\x00\x01content"
+    assert bytes(FramedContentAuthData(b"sig")).hex() == "03" + b"sig".hex()
+    tagged = FramedContentAuthData(b"sig", b"tag")
+    assert bytes(tagged).hex() == "03" + b"sig".hex() + "03" + b"tag".hex()
+    content = FramedContent(b"g", 0, Sender(SenderType.NEW_MEMBER_PROPOSAL), b"", b"x")
+    external = framed_content_tbs(WireFormat.PUBLIC_MESSAGE, content, None)
+    assert external == b"\x00\x01\x00\x01" + bytes(content)

@@ -9,13 +9,8 @@ from hypothesis import strategies as st
 from sottovoce.mls.ciphersuite import cipher_suite
 from sottovoce.mls.codec import Reader
 from sottovoce.mls.errors import DecodeError, ValidationError
-from sottovoce.mls.psk import (
-    MAX_PSKS,
-    PreSharedKeyId,
-    PskType,
-    ResumptionPskUsage,
-    psk_secret,
-)
+from sottovoce.mls.psk import MAX_PSKS, psk_secret
+from sottovoce.mls.wire.psk import PreSharedKeyId, PskType, ResumptionPskUsage
 
 SUITE = cipher_suite(1)
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from sottovoce.mls import key_schedule, transcript, welcome
 from sottovoce.mls.ciphersuite import SUITES, CipherSuite
 from sottovoce.mls.errors import CryptoFailure
+from sottovoce.mls.wire.group_context import GroupContext
+from sottovoce.mls.wire.group_info import GroupInfo
 
 ALL_SUITES = pytest.mark.parametrize("suite", list(SUITES.values()), ids=lambda s: s.name)
 GROUP_CONTEXT = b"encoded GroupContext"
 CONFIRMED = bytes(range(32))
+
+
+def group_info(suite: CipherSuite, tag: bytes = bytes(32)) -> GroupInfo:
+    context = GroupContext(suite.id, b"group", 3, bytes(32), CONFIRMED)
+    return GroupInfo(context, (), tag, signer=0)
 
 
 @ALL_SUITES
@@ -19,9 +28,8 @@ def test_a_new_member_opens_what_the_committer_sealed(suite: CipherSuite) -> Non
     epoch = key_schedule.epoch_secrets_from_joiner(suite, joiner, psk_secret, GROUP_CONTEXT)
     tag = transcript.confirmation_tag(suite, epoch.confirmation_key, CONFIRMED)
     signer = suite.generate_signature_key()
-    group_info_tbs = b"GroupInfoTBS bytes"
-    signature = welcome.sign_group_info(suite, signer, group_info_tbs)
-    encrypted_info = welcome.encrypt_group_info(suite, epoch.welcome_secret, group_info_tbs)
+    signed_info = group_info(suite, tag).signed(suite, signer)
+    encrypted_info = welcome.encrypt_group_info(suite, epoch.welcome_secret, bytes(signed_info))
     init_key = suite.generate_hpke_key_pair()
     kem_output, sealed = welcome.encrypt_group_secrets(
         suite, init_key.public, encrypted_info, b"GroupSecrets bytes"
@@ -31,7 +39,7 @@ def test_a_new_member_opens_what_the_committer_sealed(suite: CipherSuite) -> Non
     assert opened == b"GroupSecrets bytes"
     welcome_secret = key_schedule.welcome_secret(suite, joiner, psk_secret)
     info = welcome.decrypt_group_info(suite, welcome_secret, encrypted_info)
-    welcome.verify_group_info(suite, signer.public, info, signature)
+    GroupInfo.from_bytes(info).verify_signature(suite, signer.public)
     joined = welcome.joiner_epoch(suite, joiner, psk_secret, GROUP_CONTEXT, CONFIRMED, tag)
     assert joined == epoch
 
@@ -56,13 +64,13 @@ def test_group_info_needs_the_right_welcome_secret() -> None:
 def test_forged_group_info_signature_is_rejected() -> None:
     suite = SUITES[1]
     signer, impostor = suite.generate_signature_key(), suite.generate_signature_key()
-    signature = welcome.sign_group_info(suite, impostor, b"tbs")
+    forged = group_info(suite).signed(suite, impostor)
     with pytest.raises(CryptoFailure, match="GroupInfoTBS signature"):
-        welcome.verify_group_info(suite, signer.public, b"tbs", signature)
+        forged.verify_signature(suite, signer.public)
     # A signature over the same bytes with another label does not pass either.
-    other_label = suite.sign_with_label(signer, "FramedContentTBS", b"tbs")
+    other_label = suite.sign_with_label(signer, "FramedContentTBS", forged.tbs())
     with pytest.raises(CryptoFailure):
-        welcome.verify_group_info(suite, signer.public, b"tbs", other_label)
+        replace(forged, signature=other_label).verify_signature(suite, signer.public)
 
 
 def test_wrong_confirmation_tag_or_psk_stops_the_join() -> None:

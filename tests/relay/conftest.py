@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from sottovoce.server.app import create_app
-from sottovoce.server.settings import Limits, Settings, database_url
+from sottovoce.server.settings import Limits, Settings
+from tests.support import services
 from tests.support.live_server import LiveServer
 
 
@@ -21,7 +22,11 @@ async def in_process(db: Path, limits: Limits | None = None) -> AsyncIterator[ht
     ``raise_app_exceptions=False``: a crash inside the app must show up as the 500
     a real client would see, so tests can assert it never happens.
     """
-    settings = Settings(db_url=database_url(str(db)), limits=limits or Limits())
+    settings = Settings(
+        db_url=services.test_database_url(db),
+        redis_url=services.test_redis_url(),
+        limits=limits or Limits(),
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -53,6 +53,8 @@ async def test_a_delivered_message_has_the_documented_shape(pair: tuple[Device, 
         "type",
         "body",
         "server_ts",
+        "commitment",
+        "franking_tag",
     }
     assert (first["message_id"], first["sender"], first["sender_device"]) == (
         "first",

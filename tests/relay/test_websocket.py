@@ -120,6 +120,8 @@ async def test_backlog_then_queue_empty_then_live_messages(
             "type",
             "body",
             "server_ts",
+            "commitment",
+            "franking_tag",
         }
         assert (backlog[0]["sender"], backlog[0]["type"]) == (alice.address, "message")
         await alice.send(bob.address, "live")

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from sottovoce.server.app import create_app
-from sottovoce.server.settings import Limits, Settings, database_url
+from sottovoce.server.settings import Limits, Settings
 from sottovoce.server.state import ServerState
+from tests.support import services
 
 
 @dataclass
@@ -31,7 +32,13 @@ async def in_process(db: Path, limits: Limits | None = None) -> AsyncIterator[Re
     A crash inside the app must show up as the 500 a real client would see
     (``raise_app_exceptions=False``), so tests can assert it never happens.
     """
-    app = create_app(Settings(db_url=database_url(str(db)), limits=limits or Limits()))
+    app = create_app(
+        Settings(
+            db_url=services.test_database_url(db),
+            redis_url=services.test_redis_url(),
+            limits=limits or Limits(),
+        )
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:

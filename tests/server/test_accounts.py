@@ -22,6 +22,8 @@ async def test_a_new_account_is_device_1_and_can_be_looked_up(relay: Relay) -> N
 
     bob = await BareDevice(app="photos").register(relay.http)
     view = (await bob.call(relay.http, "GET", f"/v1/accounts/chat/{alice.handle}")).json()
+    # The log's proofs ride along (tests/devices/test_transparency_api.py checks them).
+    assert view.pop("transparency").keys() == {"salt", "head", "account_key", "device_list"}
     assert view == {
         "address": alice.address,
         "account_key": b64(alice.account_key.public),

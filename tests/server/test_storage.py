@@ -44,6 +44,14 @@ ALLOWED_COLUMNS = {
         "body",
         "server_ts",
     },
+    # Groups (docs/server.md, docs/groups.md): KeyPackages are public keys, and a
+    # group's id, epoch and member devices are its membership as MLS exposes it.
+    "mls_key_packages": {"id", "device_pk", "cipher_suite", "last_resort", "key_package"},
+    "mls_groups": {"id", "group_id", "epoch", "last_commit_device_pk", "last_commit_message_id"},
+    "mls_group_members": {"group_pk", "device_pk"},
+    # Idempotency after acknowledgement (docs/operations.md): an opaque digest of
+    # (sender device, random message id) and the hour it expires.
+    "send_receipts": {"digest", "expires_hour"},
 }
 
 

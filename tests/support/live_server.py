@@ -1,6 +1,22 @@
-"""The server process the tests start (the same launcher the demo uses)."""
+"""The server process the tests start (the same launcher the demo uses), on the
+engine the run selects (tests/support/services.py: SQLite, or PostgreSQL and Redis)."""
 
-from sottovoce.server.process import ServerProcess as LiveServer
-from sottovoce.server.process import free_port
+from __future__ import annotations
+
+from pathlib import Path
+
+from sottovoce.server.process import ServerProcess, free_port
+from tests.support import services
+
+
+class LiveServer(ServerProcess):
+    """A fresh SQLite file, or a fresh PostgreSQL database, per server."""
+
+    def __init__(self, directory: Path, apps: str = "chat,photos") -> None:
+        db_url = None
+        if services.selected_engine() == "postgresql":
+            db_url = services.postgres().create_database()
+        super().__init__(directory, apps, db_url=db_url, redis_url=services.test_redis_url())
+
 
 __all__ = ["LiveServer", "free_port"]

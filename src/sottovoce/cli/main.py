@@ -18,7 +18,9 @@ from typing import Annotated, TypeVar
 import typer
 from rich.text import Text
 
+from sottovoce.cli import reports, safety
 from sottovoce.cli.failures import Failed, OneLineErrors
+from sottovoce.cli.legal import legal_app
 from sottovoce.cli.profile import PROFILE_ENV, Profile, default_profile
 from sottovoce.cli.render import (
     ConversationRow,
@@ -54,6 +56,7 @@ account_app = typer.Typer(help="Create and inspect this device's account.", no_a
 contact_app = typer.Typer(help="Check and accept contacts' identity keys.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(contact_app, name="contact")
+app.add_typer(legal_app, name="legal")  # lawful requests (docs/legal.md)
 
 
 class LogLevel(StrEnum):
@@ -126,29 +129,47 @@ def _warn_about_identity_changes(addresses: list[str]) -> None:
 @app.command()
 def server(
     db: Annotated[
-        str, typer.Option(help="SQLite file (or sqlite:/// database URL) to keep state in.")
+        str,
+        typer.Option(
+            help="SQLite file, or database URL (sqlite:///…, postgresql://user@host/db)."
+        ),
     ] = DEFAULT_DB,
+    redis: Annotated[
+        str | None,
+        typer.Option(help="Redis URL (redis://host:port/0): run as one of many nodes."),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = SERVER_DEFAULTS.host,
     port: Annotated[
         int, typer.Option(min=1, max=65535, help="Port to listen on.")
     ] = SERVER_DEFAULTS.port,
-    apps: Annotated[str, typer.Option(help="Comma-separated names of the apps served.")] = (
-        ",".join(SERVER_DEFAULTS.apps)
-    ),
+    apps: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated names of the apps served; name:minors for an app that "
+            "marks minors (docs/safety.md)."
+        ),
+    ] = ",".join(SERVER_DEFAULTS.apps),
+    app_policy: Annotated[
+        Path | None, typer.Option(help="TOML file of per-app minor policies (docs/safety.md).")
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Server log verbosity.")] = LogLevel.info,
 ) -> None:
     """Run the relay server (an embedded SQLite file by default)."""
     # Imported here: the server stack (FastAPI, SQLAlchemy, uvicorn) is only
     # needed by this command, and loading it would slow every other one.
+    from sottovoce.server.abuse.policy import served_apps
     from sottovoce.server.run import serve
 
     try:
+        served, policies = served_apps(apps, app_policy)
         settings = Settings(
             db_url=database_url(db),
             host=host,
             port=port,
-            apps=tuple(name.strip() for name in apps.split(",") if name.strip()),
+            apps=served,
+            app_policies=policies,
             log_level=log_level.value,
+            redis_url=redis,
         )
     except ValueError as exc:
         raise Failed(str(exc)) from None
@@ -163,6 +184,9 @@ def account_create(
     ],
     app_name: Annotated[str, typer.Option("--app", help="The app to join, e.g. chat.")],
     handle: Annotated[str, typer.Option(help="Your handle, unique within the app.")],
+    minor: Annotated[
+        bool, typer.Option("--minor", help="A minor's account, on an app that marks minors.")
+    ] = False,
 ) -> None:
     """Create an account and this device's keys in the profile directory."""
     profile: Profile = ctx.obj
@@ -170,7 +194,12 @@ def account_create(
     async def create() -> str:
         try:
             client = await Client.create_account(
-                profile.directory, server_url, app_name, handle, passphrase=profile.passphrase()
+                profile.directory,
+                server_url,
+                app_name,
+                handle,
+                passphrase=profile.passphrase(),
+                minor=minor,
             )
         except ServerError as exc:
             if exc.problem_type == "handle-taken":
@@ -225,16 +254,26 @@ def send(
 def inbox(ctx: typer.Context) -> None:
     """Fetch, decrypt and show new messages."""
 
-    async def fetch(client: Client) -> tuple[list[MessageRow], list[str]]:
+    async def fetch(client: Client) -> tuple[list[MessageRow], list[MessageRow], list[str]]:
         messages = await client.fetch()
-        rows = [(m.sent_at, m.sender, m.text) for m in messages]
-        return rows, client.pending_identity_changes()
+        rows: list[MessageRow] = []
+        requested: list[MessageRow] = []
+        for m in messages:
+            # Message requests (strangers' first messages) are shown apart.
+            (requested if client.is_request(m.sender) else rows).append(
+                (m.sent_at, m.sender, safety.labelled(m.text, m.forwarded))
+            )
+        return rows, requested, client.pending_identity_changes()
 
-    rows, changed = _with_client(ctx, fetch)
+    rows, requested, changed = _with_client(ctx, fetch)
     if rows:
         out.print(message_table(f"{len(rows)} new message(s)", rows))
-    else:
+    elif not requested:
         out.print("no new messages")
+    if requested:
+        title = f"{len(requested)} new message(s) in message requests"
+        out.print(message_table(title, requested))
+        out.print(safety.request_hint())
     _warn_about_identity_changes(changed)
 
 
@@ -262,12 +301,19 @@ def history(
     limit: Annotated[
         int, typer.Option(min=1, help="How many of the latest messages.")
     ] = HISTORY_DEFAULT_LIMIT,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Show message ids (for forward and report).")
+    ] = False,
 ) -> None:
     """Show the conversation with one person, from this device's encrypted store."""
 
     async def read(client: Client) -> list[MessageRow]:
         return [
-            (e.timestamp, client.address if e.direction == "out" else e.peer, e.text)
+            (
+                e.timestamp,
+                client.address if e.direction == "out" else e.peer,
+                (f"{e.message_id}  " if ids else "") + safety.labelled(e.text, e.forwarded),
+            )
             for e in client.history(peer, limit)
         ]
 
@@ -283,7 +329,11 @@ def conversations(ctx: typer.Context) -> None:
     """List conversations, the most recent first."""
 
     async def read(client: Client) -> tuple[list[ConversationRow], list[str]]:
-        rows = [(c.peer, c.last_timestamp, c.last_text, c.unread) for c in client.conversations()]
+        rows = [
+            (c.peer, c.last_timestamp, c.last_text, c.unread)
+            for c in client.conversations()
+            if not c.request  # listed by `sottovoce requests`
+        ]
         return rows, client.pending_identity_changes()
 
     rows, changed = _with_client(ctx, read)
@@ -312,3 +362,9 @@ def contact_trust(
             "; messages held meanwhile arrive with the next `sottovoce inbox`",
         )
     )
+
+
+# Requests, block, unblock, blocked, forward and moderation (docs/safety.md).
+safety.register(app, _with_client)
+# Reporting received messages with their franking (docs/safety.md).
+reports.register(app, _with_client)

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,10 +29,20 @@ from websockets.exceptions import ConnectionClosed
 
 from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
+from sottovoce.client.alerts import Alert, Alerts, SecurityAlert
 from sottovoce.client.backoff import Backoff
+from sottovoce.client.blocklist import BlockedAccount, BlockList
 from sottovoce.client.bundles import bundles_from_claim
-from sottovoce.client.contacts import ContactBook, verify_view
+from sottovoce.client.contacts import CONTACT, ContactBook, verify_view
 from sottovoce.client.content import TextContent, decode_content
+from sottovoce.client.devices import (
+    OWN_DEVICES,
+    DeviceInfo,
+    OwnDevices,
+    PendingLink,
+    Provisioned,
+    contact_records,
+)
 from sottovoce.client.envelope import InboundEnvelope, parse_envelope, queue_id_of
 from sottovoce.client.errors import (
     ClientError,
@@ -46,6 +56,9 @@ from sottovoce.client.errors import (
     ServerError,
     UnknownAccount,
 )
+from sottovoce.client.forwarding import forward_targets
+from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
+from sottovoce.client.groups import GROUP_TYPES, Groups
 from sottovoce.client.history import History
 from sottovoce.client.messages import (
     Conversation,
@@ -54,17 +67,25 @@ from sottovoce.client.messages import (
     SentMessage,
     datetime_from_ms,
 )
+from sottovoce.client.operator_notice import is_operator_notice, receive_operator_notice
 from sottovoce.client.prekey_supply import PreKeySupply
-from sottovoce.client.session_cipher import claimed_identity, decrypt, sending_session
+from sottovoce.client.requests import MessageRequest, MessageRequests
+from sottovoce.client.safety import Verifications, safety_number
+from sottovoce.client.sealed import SealedSender, check_sender_identity
+from sottovoce.client.session_cipher import Decrypted, claimed_identity, decrypt, sending_session
 from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
+from sottovoce.client.sync_content import decode_transcript, encode_transcript
+from sottovoce.client.transparency import LogMonitor, Lookup
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.password import Argon2Parameters
 from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.errors import ProtocolError
+from sottovoce.protocol.franking import FrankedPlaintext
 from sottovoce.protocol.identity import IdentityKeyPair
 from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
+from sottovoce.protocol.safety_number import SafetyNumber
 from sottovoce.protocol.session import Session
 from sottovoce.protocol.wire import MessageType, message_type
 
@@ -83,6 +104,8 @@ STALE_DEVICE_ATTEMPTS = 3
 POST_ATTEMPTS = 5
 # 128 random bits: no two messages from one device ever share an idempotency key.
 MESSAGE_ID_BYTES = 16
+# How far back in each conversation forward() looks for the message it is given.
+FORWARD_SEARCH_DEPTH = 1_000
 
 # Record kinds of the local store.
 _PROFILE = "profile"
@@ -90,6 +113,10 @@ _IDENTITY = "identity"
 _ACCOUNT_KEY = "account_key"
 _SEEN = "seen"
 _SELF = "self"
+
+
+def _new_message_id() -> str:
+    return base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
 
 
 def _now_ms() -> int:
@@ -105,6 +132,15 @@ def _server_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ClientError(f"the server URL {url!r} must start with http:// or https://")
     return url
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyStatus:
+    """This account as the server sees it (``GET /v1/safety``)."""
+
+    minor: bool
+    standing: str
+    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +167,24 @@ class Client:
         self._prekeys = PreKeySupply(store, transport, identity)
         self._history = History(store)
         self._contacts = ContactBook(store)
+        self._blocklist = BlockList(store)
+        self._requests = MessageRequests(store, self._history)
+        # Linked devices, key transparency and safety numbers (docs/transparency.md).
+        raw_account_key = store.get(_ACCOUNT_KEY, _SELF)
+        if raw_account_key is None:
+            raise ProfileError(f"the profile in {store.directory} has no account key")
+        self._account_key = SigningKey.from_bytes(raw_account_key)
+        self._alerts = Alerts(store)
+        self._kt = LogMonitor(store, transport, self._alerts, self._account_key.public)
+        self._own = OwnDevices(store, transport, self._account_key, self._kt, self._alerts)
+        self._verifications = Verifications(store)
+        # Sealed sender and franking (docs/safety.md).
+        self._sealed = SealedSender(store, transport, identity)
+        self._evidence = FrankingEvidence(store, transport.device_id)
+        # Groups on MLS (docs/groups.md); messages a group rebase fetched wait here
+        # for the next fetch().
+        self._groups = Groups(store, transport, identity.signing_key, self._contact, self._catch_up)
+        self._caught_up: list[ReceivedMessage] = []
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -145,10 +199,12 @@ class Client:
         *,
         passphrase: str | None = None,
         argon2: Argon2Parameters | None = None,
+        minor: bool = False,
     ) -> Client:
         """Create the local profile and its keys, register the account, upload prekeys.
 
         ``argon2`` overrides the Argon2id costs of a passphrase (tests lower them).
+        ``minor`` marks a minor's account, on an app that marks minors (docs/safety.md).
         If registration fails the new profile is removed again; if only the prekey
         upload fails the account exists and the next ``fetch`` or ``listen`` uploads.
         """
@@ -172,6 +228,7 @@ class Client:
                 )
                 store.put(_IDENTITY, _SELF, identity.to_bytes())
                 store.put(_ACCOUNT_KEY, _SELF, account_key.private_bytes())
+                store.put(OWN_DEVICES, _SELF, device_list.sign(account_key))
                 PreKeySupply.create_initial(store, identity)
             await _register(
                 transport,
@@ -181,6 +238,7 @@ class Client:
                     "account_key": sj.b64(account_key.public),
                     "identity": sj.b64(identity.public.to_bytes()),
                     "device_list": sj.b64(device_list.sign(account_key)),
+                    **({"minor": True} if minor else {}),
                 },
                 account_key.public,
             )
@@ -190,6 +248,73 @@ class Client:
             raise
         client = cls(store, identity, transport)
         try:
+            await client._kt.pin_log_key()
+            client._kt.record_own_list(device_list.sign(account_key), device_list.version)
+            await client._prekeys.replenish()
+            await client._groups.key_packages.replenish()
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    @classmethod
+    async def begin_link(cls, server_url: str) -> PendingLink:
+        """Start linking this machine as a new device of an existing account: show
+        ``pending.code_text`` (or its QR code) to a device of the account, which runs
+        :meth:`accept_link`, then call :meth:`finish_link`."""
+        # The new device has no account yet: these requests carry a throwaway signature.
+        transport = Transport(_server_url(server_url), "", 0, SigningKey.generate())
+        try:
+            return await PendingLink.begin(transport)
+        except BaseException:
+            await transport.close()
+            raise
+
+    @classmethod
+    async def finish_link(
+        cls,
+        pending: PendingLink,
+        profile_dir: Path,
+        server_url: str,
+        *,
+        passphrase: str | None = None,
+        argon2: Argon2Parameters | None = None,
+    ) -> Client:
+        """Wait for the provisioning message, then create this device's profile."""
+        server_url = _server_url(server_url)
+        Store.ensure_absent(profile_dir)
+        try:
+            provisioned: Provisioned = await pending.wait()
+        finally:
+            await pending.close()
+        store = await asyncio.to_thread(Store.create, profile_dir, passphrase, argon2)
+        identity = pending.identity
+        try:
+            with store.transaction():
+                store.put_json(
+                    _PROFILE,
+                    _SELF,
+                    {
+                        "address": provisioned.address,
+                        "device_id": provisioned.device_id,
+                        "server_url": server_url,
+                    },
+                )
+                store.put(_IDENTITY, _SELF, identity.to_bytes())
+                store.put(_ACCOUNT_KEY, _SELF, provisioned.account_key.private_bytes())
+                store.put(OWN_DEVICES, _SELF, provisioned.device_list)
+                for record in provisioned.contacts:
+                    store.put_json(CONTACT, str(record.get("address")), record)
+                PreKeySupply.create_initial(store, identity)
+        except BaseException:
+            store.discard()
+            raise
+        transport = Transport(
+            server_url, provisioned.address, provisioned.device_id, identity.signing_key
+        )
+        client = cls(store, identity, transport)
+        try:
+            client._kt.adopt(provisioned.transparency)
             await client._prekeys.replenish()
         except BaseException:
             await client.close()
@@ -250,6 +375,11 @@ class Client:
         return self._transport.device_id
 
     @property
+    def groups(self) -> Groups:
+        """This device's groups: create, add, remove, leave, send (docs/groups.md)."""
+        return self._groups
+
+    @property
     def server_url(self) -> str:
         return self._transport.server_url
 
@@ -266,6 +396,8 @@ class Client:
         """The contact's verified device list: the pinned one, unless ``refresh`` or a
         pending identity change sends us to the server, whose answer then goes
         through the pinning policy (``contacts``)."""
+        if address == self.address:
+            return await self._own.refresh() if refresh else self._own.current()
         pinned = None if refresh else self._contacts.device_list(address)
         if pinned is not None:
             return pinned
@@ -280,7 +412,22 @@ class Client:
             raise
         key = sj.binary(view, "account_key", "account")
         signed_list = sj.binary(view, "device_list", "account")
-        devices = verify_view(address, key, signed_list)
+        try:
+            devices = verify_view(address, key, signed_list)
+        except SecurityError as exc:
+            # A device the account key did not sign: a ghost. Nothing is encrypted to it.
+            raise self._alerts.raise_alert("ghost-device", address, str(exc)) from exc
+        transparency = sj.child(view, "transparency", "account")
+        await self._kt.verify(
+            Lookup(
+                address,
+                key,
+                signed_list,
+                devices,
+                transparency,
+                self._contacts.pinned_key(address),
+            )
+        )
         self._contacts.observe(address, key, signed_list, devices)
         return devices
 
@@ -296,36 +443,122 @@ class Client:
 
     # -- sending ---------------------------------------------------------------
 
-    async def send(self, recipient: str, text: str) -> SentMessage:
+    async def send(self, recipient: str, text: str, *, forwarded: int = 0) -> SentMessage:
         """Encrypt ``text`` to every device of ``recipient`` and hand it to the server.
 
         Returns once the server has stored it. Network failures are retried with
-        the same message id, which the server stores at most once.
+        the same message id, which the server stores at most once. Writing to
+        someone whose message request is open accepts it. ``forwarded`` is the
+        forward count :meth:`forward` passes on (``client.forwarding``).
         """
         recipient = str(Address.parse(recipient))
         if recipient == self.address:
             raise InvalidAddress("sending to yourself is not supported yet")
-        message_id = base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
+        message_id = _new_message_id()
         sent_at = _now_ms()
-        plaintext = TextContent(message_id, text, sent_at).encode()
+        plaintext = TextContent(message_id, text, sent_at, forwarded).encode()
+        franked = FrankedPlaintext.new(plaintext, self._sealed.profile_key())
         for attempt in range(STALE_DEVICE_ATTEMPTS):
             devices = await self._contact(recipient, refresh=attempt > 0)
-            envelopes = await self._encrypt_for(recipient, devices, plaintext)
+            self._check_verified(recipient, devices)
+            envelopes = await self._encrypt_for(recipient, devices, franked.to_bytes())
+            own_envelopes = await self._copies_for_own_devices(
+                recipient, plaintext, refresh=attempt > 0
+            )
             try:
-                await self._post(message_id, recipient, envelopes)
+                await self._deliver(
+                    message_id, recipient, devices, envelopes, own_envelopes, franked
+                )
                 break
             except ServerError as exc:
                 if exc.problem_type != "stale-devices" or attempt == STALE_DEVICE_ATTEMPTS - 1:
                     raise
                 log.info("the device list of %s changed; refreshing it", recipient)
         with self._store.transaction():
-            self._history.record(recipient, message_id, "out", text, sent_at)
+            self._requests.accept(recipient)
+            self._history.record(recipient, message_id, "out", text, sent_at, forwarded)
         return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
 
-    async def _post(self, message_id: str, recipient: str, envelopes: list[dict[str, Any]]) -> None:
+    async def _deliver(
+        self,
+        message_id: str,
+        recipient: str,
+        devices: DeviceList,
+        envelopes: list[dict[str, Any]],
+        own_envelopes: list[dict[str, Any]],
+        franked: FrankedPlaintext,
+    ) -> None:
+        """Sealed to a contact whose profile key we hold (under a fresh delivery id, so
+        the server cannot link it to the signed copies for our own devices), else
+        unsealed, naming us: a stranger's first message is a message request."""
+        await self._sealed.publish_access_key()
+        if self._sealed.contact_key(recipient) is not None:
+            certificate = await self._sealed.certificate()
+            if await self._sealed.send(
+                message_id=_new_message_id(),
+                recipient=recipient,
+                devices=devices,
+                envelopes=envelopes,
+                certificate=certificate,
+                commitment=franked.commitment(certificate),
+            ):
+                if own_envelopes:
+                    await self._post(message_id, self.address, own_envelopes)
+                return
+        await self._post(
+            message_id, recipient, envelopes, own_envelopes, commitment=franked.commitment()
+        )
+
+    async def report(self, message_ids: list[str], reason: str) -> FiledReport:
+        """Report received messages: their content, franking keys and tags go to the
+        server, which verifies they were delivered to us and stores the report."""
+        return await file_report(self._transport, self._evidence, message_ids, reason)
+
+    async def rotate_profile_key(self) -> None:
+        """A new profile key (after blocking someone): whoever holds the old one can
+        no longer send us sealed messages; contacts learn the new one from our next
+        message to them."""
+        await self._sealed.rotate_profile_key()
+
+    def _check_verified(self, recipient: str, devices: DeviceList) -> None:
+        """A contact marked verified whose safety number changed blocks sending."""
+        key = self._contacts.pinned_key(recipient)
+        if key is not None:
+            self._verifications.check_sendable(recipient, key, devices)
+
+    async def _copies_for_own_devices(
+        self, recipient: str, payload: bytes, *, refresh: bool
+    ) -> list[dict[str, Any]]:
+        """Sent transcripts for this account's other devices (``sync_content``)."""
+        own = await self._contact(self.address, refresh=refresh)
+        others = DeviceList(
+            own.address, own.version, tuple(d for d in own.devices if d.device_id != self.device_id)
+        )
+        if not others.devices:
+            return []
+        return await self._encrypt_for(self.address, others, encode_transcript(recipient, payload))
+
+    async def _post(
+        self,
+        message_id: str,
+        recipient: str,
+        envelopes: list[dict[str, Any]],
+        own_envelopes: list[dict[str, Any]] | None = None,
+        *,
+        commitment: bytes | None = None,
+    ) -> None:
         """``POST /v1/messages``, retried on network failures and 5xx answers with the
-        same body: the server keys storage on (sender device, message id)."""
-        body = {"message_id": message_id, "recipient": recipient, "envelopes": envelopes}
+        same body: the server keys storage on (sender device, message id). One request
+        carries the recipient's copies and those for this account's other devices."""
+        body: dict[str, Any] = {
+            "message_id": message_id,
+            "recipient": recipient,
+            "envelopes": envelopes,
+        }
+        if own_envelopes:
+            body["own_envelopes"] = own_envelopes
+        if commitment is not None:
+            body["commitment"] = sj.b64(commitment)
         backoff = Backoff()
         for attempt in range(POST_ATTEMPTS):
             try:
@@ -390,7 +623,12 @@ class Client:
     async def _check_claimed_account_key(self, recipient: str, claim: dict[str, Any]) -> None:
         """A claim names the account key too: if it is not the pinned one, the change
         is recorded and refused like any other (IdentityChanged)."""
-        if sj.binary(claim, "account_key", "claim") == self._contacts.pinned_key(recipient):
+        expected = (
+            self._account_key.public
+            if recipient == self.address
+            else self._contacts.pinned_key(recipient)
+        )
+        if sj.binary(claim, "account_key", "claim") == expected:
             return
         await self._contact(recipient, refresh=True)
         raise SecurityError(f"the server named two different account keys for {recipient}")
@@ -404,7 +642,8 @@ class Client:
         unreachable midway, what was already stored is returned and the rest
         stays queued for the next call.
         """
-        received: list[ReceivedMessage] = []
+        received, self._caught_up = self._caught_up, []
+        await self.check_transparency()
         while True:
             page = await self._transport.request("GET", f"/v1/messages?limit={FETCH_PAGE}")
             envelopes = sj.as_list(sj.field(page, "messages", "fetch"), "fetch.messages")
@@ -429,6 +668,8 @@ class Client:
                 return received
             if sj.boolean(page, "prekeys_low", "fetch"):
                 await self._replenish_quietly()
+            if page.get("key_packages_low") is True:
+                await self._replenish_key_packages_quietly()
             if not sj.boolean(page, "more", "fetch") or not acks:
                 return received
 
@@ -449,6 +690,33 @@ class Client:
             await self._prekeys.replenish()
         except ClientError as exc:
             log.warning("uploading prekeys failed: %s", exc)
+
+    async def _replenish_key_packages_quietly(self) -> None:
+        try:
+            await self._groups.key_packages.replenish()
+        except ClientError as exc:
+            log.warning("uploading KeyPackages failed: %s", exc)
+
+    async def _catch_up(self) -> None:
+        """Process everything queued for this device (a group rebase needs the commit
+        that won); what it returns is handed out by the next :meth:`fetch`."""
+        self._caught_up.extend(await self.fetch())
+
+    async def _receive_group(self, raw: object, queue_id: int) -> _Outcome:
+        event, acknowledge = await self._groups.receive(raw)
+        message = None
+        if event is not None and event.message is not None:
+            m = event.message
+            message = ReceivedMessage(
+                m.message_id,
+                m.sender,
+                m.sender_device,
+                m.text,
+                m.sent_at,
+                datetime_from_ms(_now_ms()),
+                group=m.group,
+            )
+        return _Outcome(message, queue_id if acknowledge else None)
 
     async def listen(self) -> AsyncIterator[ReceivedMessage]:
         """Messages as they arrive over the WebSocket, forever.
@@ -491,6 +759,8 @@ class Client:
                 healthy()
             elif kind == "prekeys_low":
                 await self._replenish_quietly()
+            elif kind == "key_packages_low":
+                await self._replenish_key_packages_quietly()
             elif kind == "error":
                 log.warning("the server rejected a frame: %s", frame.get("detail"))
             elif kind == "envelope":
@@ -512,12 +782,33 @@ class Client:
         if queue_id is None:
             log.warning("ignoring an envelope without a usable queue id")
             return _Outcome(None, None)
+        if isinstance(raw, dict) and raw.get("type") in GROUP_TYPES:
+            return await self._receive_group(raw, queue_id)
+        if is_operator_notice(raw):  # signed by the operator, not encrypted (docs/legal.md)
+            try:
+                notice = await receive_operator_notice(
+                    self._store, self._transport, self.address, raw  # type: ignore[arg-type]
+                )
+            except (SecurityError, MalformedResponse) as exc:
+                log.warning("dropping an operator notice: %s", exc)
+                return _Outcome(None, queue_id)
+            return _Outcome(notice, queue_id)
         try:
             envelope = parse_envelope(raw)
         except MalformedResponse as exc:
             log.warning("dropping a malformed envelope: %s", exc)
             return _Outcome(None, queue_id)
+        if envelope.sealed:
+            try:
+                envelope = await self._sealed.open(envelope)
+            except (SecurityError, MalformedResponse) as exc:
+                log.warning("dropping a sealed message: %s", exc)
+                return _Outcome(None, queue_id)
         if self._store.get(_SEEN, envelope.dedup_key) is not None:
+            return _Outcome(None, queue_id)
+        if self._blocklist.is_blocked(envelope.sender):
+            # Dropped unread: a blocked account's sessions are never touched.
+            log.info("dropping a message from a blocked account")
             return _Outcome(None, queue_id)
         try:
             message = await self._decrypt_and_store(envelope)
@@ -555,7 +846,52 @@ class Client:
         opened = decrypt(record, self._identity, self._prekeys.keys, envelope.kind, envelope.body)
         if opened.session.remote_identity != entry.identity:
             raise SecurityError(f"{record.name} used an identity its device list does not hold")
-        content = decode_content(opened.plaintext)
+        if envelope.sender == self.address:
+            self._store_transcript(envelope, record, opened)
+            return None
+        check_sender_identity(envelope, opened.session.remote_identity)
+        franked = open_franked(envelope, opened.plaintext, envelope.sender_certificate or b"")
+        content = decode_content(franked.content)
+        # A sealed message's outer id is a fresh delivery id (see _deliver).
+        if not envelope.sealed and content.message_id != envelope.message_id:
+            raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
+        with self._store.transaction():
+            self._sealed.learn(envelope.sender, franked.profile_key)
+            self._evidence.keep(content.message_id, envelope, franked, envelope.sender_certificate)
+            record.save(self._store)
+            if opened.inbound is not None:
+                self._prekeys.keys.consume(
+                    opened.inbound.one_time_prekey_id,
+                    opened.inbound.kem_prekey_id,
+                    opened.inbound.kem_prekey_last_resort,
+                )
+            self._store.put(_SEEN, envelope.dedup_key, b"")
+            # A stranger's first message opens a message request (client.requests).
+            self._requests.incoming(envelope.sender, _now_ms())
+            self._history.record(
+                envelope.sender,
+                content.message_id,
+                "in",
+                content.text,
+                content.sent_at_ms,
+                content.forwarded,
+            )
+        return ReceivedMessage(
+            content.message_id,
+            envelope.sender,
+            envelope.sender_device,
+            content.text,
+            datetime_from_ms(content.sent_at_ms),
+            datetime_from_ms(_now_ms()),
+            content.forwarded,
+        )
+
+    def _store_transcript(
+        self, envelope: InboundEnvelope, record: SessionRecord, opened: Decrypted
+    ) -> None:
+        """A message this account sent from another of its devices: sent history."""
+        transcript = decode_transcript(opened.plaintext)
+        content = transcript.content
         if content.message_id != envelope.message_id:
             raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
         with self._store.transaction():
@@ -568,16 +904,60 @@ class Client:
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
             self._history.record(
-                envelope.sender, content.message_id, "in", content.text, content.sent_at_ms
+                transcript.destination, content.message_id, "out", content.text, content.sent_at_ms
             )
-        return ReceivedMessage(
-            content.message_id,
-            envelope.sender,
-            envelope.sender_device,
-            content.text,
-            datetime_from_ms(content.sent_at_ms),
-            datetime_from_ms(_now_ms()),
-        )
+
+    # -- linked devices, key transparency, safety numbers ----------------------------
+
+    async def check_transparency(self) -> None:
+        """Follow the log to its newest head and check this account's own entries.
+
+        Whatever is wrong is recorded as an alert (:meth:`security_alerts`) and raised
+        as :class:`SecurityAlert` by the operation that depends on it; here it is only
+        logged, so that messages can still be fetched."""
+        try:
+            await self._kt.sync()
+        except SecurityAlert as exc:
+            log.warning("%s", exc)
+
+    def security_alerts(self) -> list[Alert]:
+        """Alerts not yet dismissed, oldest first (``client.alerts``)."""
+        return self._alerts.unseen()
+
+    def dismiss_alerts(self, alerts: list[Alert]) -> None:
+        self._alerts.dismiss(alerts)
+
+    async def devices(self, *, refresh: bool = True) -> list[DeviceInfo]:
+        """This account's devices, as its account key signed them."""
+        if refresh:
+            await self._own.refresh()
+        return self._own.info()
+
+    async def accept_link(self, code: str) -> int:
+        """Add the device showing ``code`` to this account; returns its device id."""
+        return await self._own.accept_link(code, contact_records(self._store))
+
+    async def remove_device(self, device_id: int) -> None:
+        """Remove a device: its queue is deleted and nobody encrypts to it any more."""
+        await self._own.remove(device_id)
+
+    async def safety_number(self, peer: str) -> SafetyNumber:
+        """The safety number with ``peer``, from freshly verified device lists."""
+        peer = str(Address.parse(peer))
+        devices = await self._contact(peer, refresh=True)
+        key = self._contacts.pinned_key(peer)
+        if key is None or self._contacts.device_list(peer) is None:
+            raise IdentityChanged(peer)
+        own = await self._own.refresh()
+        return safety_number(self.address, self._account_key.public, own, peer, key, devices)
+
+    def mark_verified(self, peer: str, number: SafetyNumber) -> None:
+        """Record that the person compared ``number`` with ``peer``; a later change of
+        the peer's keys or devices then blocks sending until confirmed again."""
+        self._verifications.mark(str(Address.parse(peer)), number)
+
+    def is_verified(self, peer: str) -> bool:
+        return self._verifications.is_verified(str(Address.parse(peer)))
 
     # -- history ---------------------------------------------------------------
 
@@ -591,8 +971,106 @@ class Client:
         return entries
 
     def conversations(self) -> list[Conversation]:
-        """Every conversation, the most recent first."""
-        return self._history.conversations()
+        """Every conversation, the most recent first. Open message requests are marked
+        ``request`` (and listed by :meth:`requests`): show them apart."""
+        return [
+            replace(c, request=True) if self._requests.is_request(c.peer) else c
+            for c in self._history.conversations()
+        ]
+
+    # -- safety: message requests, blocks, forwarding (docs/safety.md) ------------
+
+    def requests(self) -> list[MessageRequest]:
+        """Conversations strangers started that await accept, delete or block."""
+        return self._requests.pending()
+
+    def is_request(self, peer: str) -> bool:
+        return self._requests.is_request(str(Address.parse(peer)))
+
+    async def accept_request(self, peer: str) -> None:
+        """Move ``peer``'s request into the conversations. A minor's account also
+        tells the server, which from then on lets that adult reach it."""
+        peer = str(Address.parse(peer))
+        if not self._requests.is_request(peer):
+            raise ClientError(f"there is no message request from {peer}")
+        if (await self.safety_status()).minor:
+            await self._transport.request("PUT", f"/v1/connections/{peer}")
+        with self._store.transaction():
+            self._requests.accept(peer)
+
+    def delete_request(self, peer: str) -> None:
+        """Drop ``peer``'s request and its messages; a new message opens a new one."""
+        peer = str(Address.parse(peer))
+        with self._store.transaction():
+            self._requests.delete(peer)
+
+    async def block(self, peer: str, *, report: bool = False) -> None:
+        """Block ``peer``: whatever any of its devices sends is dropped unread, and an
+        open request from it is deleted. ``report`` also tells the server ("block
+        and report"), which then stops delivering its unsealed messages to us and
+        counts the block as an abuse signal; a plain block stays on this device."""
+        peer = str(Address.parse(peer))
+        if peer == self.address:
+            raise InvalidAddress("you cannot block yourself")
+        if report:
+            await self._transport.request("PUT", f"/v1/blocks/{peer}")
+        elif (await self.safety_status()).minor:
+            await self._withdraw_connection(peer)
+        with self._store.transaction():
+            self._blocklist.add(peer, reported=report, now_ms=_now_ms())
+            if self._requests.is_request(peer):
+                self._requests.delete(peer)
+        # As Signal does: a new profile key, so the blocked account's copy of the old
+        # one no longer lets it send sealed; it can only write unsealed, naming itself.
+        self._sealed.forget(peer)
+        await self._sealed.rotate_profile_key()
+
+    async def _withdraw_connection(self, peer: str) -> None:
+        try:
+            await self._transport.request("DELETE", f"/v1/connections/{peer}")
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+
+    async def unblock(self, peer: str) -> None:
+        """Let ``peer``'s messages through again (a reported block is withdrawn)."""
+        peer = str(Address.parse(peer))
+        block = self._blocklist.get(peer)
+        if block is None:
+            raise ClientError(f"{peer} is not blocked")
+        if block.reported:
+            await self._transport.request("DELETE", f"/v1/blocks/{peer}")
+        with self._store.transaction():
+            self._blocklist.remove(peer)
+
+    def blocked(self) -> list[BlockedAccount]:
+        return self._blocklist.all()
+
+    async def safety_status(self) -> SafetyStatus:
+        """Whether the server holds this account as a minor's, and its standing."""
+        answer = await self._transport.request("GET", "/v1/safety")
+        reason = answer.get("reason")
+        return SafetyStatus(
+            sj.boolean(answer, "minor", "safety"),
+            sj.string(answer, "standing", "safety"),
+            reason if isinstance(reason, str) else None,
+        )
+
+    def find_message(self, message_id: str) -> HistoryEntry:
+        """A message of this device's history by its id (the most recent chats first)."""
+        for conversation in self._history.conversations():
+            for entry in self._history.entries(conversation.peer, FORWARD_SEARCH_DEPTH):
+                if entry.message_id == message_id:
+                    return entry
+        raise ClientError(f"no message {message_id} in this device's history")
+
+    async def forward(self, message_id: str, targets: list[str]) -> list[SentMessage]:
+        """Send the text of message ``message_id`` on to each chat in ``targets``,
+        its forward count one higher; a highly forwarded message goes to at most
+        five chats at once (``client.forwarding``)."""
+        entry = self.find_message(message_id)
+        checked = forward_targets(entry.forwarded, targets, self.address)
+        return [await self.send(t, entry.text, forwarded=entry.forwarded + 1) for t in checked]
 
 
 async def _register(transport: Transport, payload: dict[str, object], account_key: bytes) -> None:

@@ -5,7 +5,8 @@ attachments and franking keys join later without a new wire format; the
 protocol layer pads the encoded payload before encrypting it.
 
 Encoding: compact UTF-8 JSON ``{"v": 1, "kind": "text", "id", "text", "sent_at"}``
-with ``sent_at`` in milliseconds since the Unix epoch on the sender's clock.
+with ``sent_at`` in milliseconds since the Unix epoch on the sender's clock, and
+``"fwd": n`` when the text was forwarded n times before (``client.forwarding``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ CONTENT_VERSION = 1
 MAX_CONTENT_LEN = 60 * 1024
 # The same message id rules as the relay's idempotency key (docs/api.md).
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A forward count is shown as "forwarded" or "forwarded many times"; beyond this a
+# larger number means nothing more, so a peer cannot make us parse huge integers.
+MAX_FORWARD_COUNT = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class TextContent:
     message_id: str
     text: str
     sent_at_ms: int
+    forwarded: int = 0
 
     def encode(self) -> bytes:
         """The payload to encrypt; raises :class:`InvalidMessage` for empty or oversized text."""
@@ -43,6 +48,7 @@ class TextContent:
                 "id": self.message_id,
                 "text": self.text,
                 "sent_at": self.sent_at_ms,
+                **({"fwd": self.forwarded} if self.forwarded else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -83,4 +89,11 @@ def decode_content(data: bytes) -> TextContent:
         raise InvalidMessage("the payload's message id is missing or malformed")
     if not isinstance(sent_at, int) or isinstance(sent_at, bool) or sent_at < 0:
         raise InvalidMessage("the payload's sent_at is not a non-negative integer")
-    return TextContent(message_id, text, sent_at)
+    forwarded = obj.get("fwd", 0)
+    if (
+        not isinstance(forwarded, int)
+        or isinstance(forwarded, bool)
+        or not 0 <= forwarded <= MAX_FORWARD_COUNT
+    ):
+        raise InvalidMessage("the payload's forward count is not a small non-negative integer")
+    return TextContent(message_id, text, sent_at, forwarded)

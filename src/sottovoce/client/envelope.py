@@ -3,7 +3,9 @@
 The server is not trusted with content, nor to be well-formed: the fields of
 ``{id, message_id, sender, sender_device, type, body, server_ts}`` (docs/api.md)
 are validated here, and the declared ``type`` must agree with the protocol
-wire prefix of ``body``.
+wire prefix of ``body``. A ``sealed`` envelope names no sender: ``client.sealed``
+opens it into the inner envelope, which does. ``commitment`` and
+``franking_tag`` are the message's franking (docs/safety.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sottovoce.client.address import Address
 from sottovoce.client.content import MESSAGE_ID
 from sottovoce.client.errors import InvalidAddress, MalformedResponse
 from sottovoce.protocol.errors import ProtocolError
+from sottovoce.protocol.sealed_sender import MAX_SEALED_LEN
 from sottovoce.protocol.wire import MAX_MESSAGE_LEN, MessageType, message_type
 
 _TYPES = {"prekey": MessageType.PREKEY, "message": MessageType.MESSAGE}
@@ -30,6 +33,12 @@ class InboundEnvelope:
     kind: MessageType
     body: bytes
     server_ts: int
+    commitment: bytes | None = None
+    franking_tag: bytes | None = None
+    # Until client.sealed opens it: no sender, and ``kind`` is only a placeholder.
+    sealed: bool = False
+    # Once opened: the sender certificate that named the sender (verified).
+    sender_certificate: bytes | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -63,6 +72,16 @@ def parse_envelope(raw: object) -> InboundEnvelope:
     message_id = sj.string(obj, "message_id", _WHERE)
     if not MESSAGE_ID.match(message_id):
         raise MalformedResponse("envelope.message_id is not 1-64 characters of [A-Za-z0-9_-]")
+    commitment = None if obj.get("commitment") is None else sj.binary(obj, "commitment", _WHERE)
+    tag = None if obj.get("franking_tag") is None else sj.binary(obj, "franking_tag", _WHERE)
+    if obj.get("type") == "sealed":
+        body = sj.binary(obj, "body", _WHERE)
+        if not 0 < len(body) <= MAX_SEALED_LEN:
+            raise MalformedResponse("envelope.body is not a sealed envelope's size")
+        server_ts = sj.integer(obj, "server_ts", _WHERE)
+        return InboundEnvelope(
+            queue_id, message_id, "", 0, MessageType.MESSAGE, body, server_ts, commitment, tag, True
+        )
     try:
         sender = str(Address.parse(sj.string(obj, "sender", _WHERE)))
     except InvalidAddress as exc:
@@ -90,4 +109,6 @@ def parse_envelope(raw: object) -> InboundEnvelope:
         kind,
         body,
         sj.integer(obj, "server_ts", _WHERE),
+        commitment,
+        tag,
     )

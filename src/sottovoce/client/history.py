@@ -43,13 +43,21 @@ class History:
         self._store = store
 
     def record(
-        self, peer: str, message_id: str, direction: Direction, text: str, ts_ms: int
+        self,
+        peer: str,
+        message_id: str,
+        direction: Direction,
+        text: str,
+        ts_ms: int,
+        forwarded: int = 0,
     ) -> None:
         """Append one message; runs inside the caller's transaction, so a received
         message is in history exactly when its dedup mark and session state are."""
-        self._store.append_history(
-            peer, {"id": message_id, "direction": direction, "text": text, "ts": ts_ms}
-        )
+        entry: dict[str, object] = {"id": message_id, "direction": direction, "text": text}
+        entry["ts"] = ts_ms
+        if forwarded:
+            entry["fwd"] = forwarded
+        self._store.append_history(peer, entry)
         previous = self._store.get_json(CONVERSATION, peer)
         unread = 0 if previous is None else _integer(previous, "unread")
         self._store.put_json(
@@ -72,6 +80,7 @@ class History:
                 _direction(e),
                 _text(e, "text"),
                 datetime_from_ms(_integer(e, "ts")),
+                _integer(e, "fwd") if "fwd" in e else 0,
             )
             for e in self._store.history(peer, limit)
         ]

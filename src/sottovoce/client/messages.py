@@ -29,6 +29,10 @@ class ReceivedMessage:
     text: str = field(repr=False)
     sent_at: datetime
     received_at: datetime
+    # Times the text was forwarded before reaching us (``client.forwarding.label``).
+    forwarded: int = 0
+    # The local name of the group it was sent to (``client.groups``); None one to one.
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class HistoryEntry:
     direction: Direction
     text: str = field(repr=False)
     timestamp: datetime
+    forwarded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,8 @@ class Conversation:
     last_text: str = field(repr=False)
     last_timestamp: datetime
     unread: int
+    # A stranger started it and it awaits accept, delete or block (``client.requests``).
+    request: bool = False
 
 
 def datetime_from_ms(ms: int) -> datetime:

@@ -253,6 +253,14 @@ class Store:
             (seq, peer_index, self._vault.seal(_history_context(peer_index, seq), value)),
         )
 
+    def delete_history(self, peer: str) -> int:
+        """Remove every entry with ``peer`` (a deleted message request); how many."""
+        self._writing()
+        cursor = self._conn.execute(
+            "DELETE FROM history WHERE peer = ?", (self._vault.index("history", peer),)
+        )
+        return cursor.rowcount
+
     def history(self, peer: str, limit: int) -> list[dict[str, object]]:
         """The last ``limit`` entries with ``peer``, oldest first."""
         peer_index = self._vault.index("history", peer)

@@ -51,6 +51,18 @@ def _server_error(response: httpx.Response) -> ServerError:
     )
 
 
+def _json_answer(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise _server_error(response)
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise MalformedResponse(f"the answer to {method} {path} is not JSON") from exc
+    if not isinstance(answer, dict):
+        raise MalformedResponse(f"the answer to {method} {path} is not a JSON object")
+    return answer
+
+
 class Transport:
     def __init__(self, server_url: str, address: str, device_id: int, key: SigningKey) -> None:
         self.server_url = server_url.rstrip("/")
@@ -81,15 +93,20 @@ class Transport:
             response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
-        if response.status_code >= 400:
-            raise _server_error(response)
+        return _json_answer(response, method, path)
+
+    async def unsigned_request(
+        self, method: str, path: str, payload: Any, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """A request that does not say who makes it (a sealed send, ``client.sealed``):
+        no signature, authorised by ``headers`` alone."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {**headers, "content-type": "application/json"}
         try:
-            answer = response.json()
-        except ValueError as exc:
-            raise MalformedResponse(f"the answer to {method} {path} is not JSON") from exc
-        if not isinstance(answer, dict):
-            raise MalformedResponse(f"the answer to {method} {path} is not a JSON object")
-        return answer
+            response = await self._http.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
+        return _json_answer(response, method, path)
 
     async def connect_websocket(self) -> ClientConnection:
         """The authenticated live connection. A refused upgrade that retrying cannot

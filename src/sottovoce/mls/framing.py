@@ -6,28 +6,28 @@ PublicMessage adds a membership tag (§6.2) that only current members can comput
 A PrivateMessage (§6.3) encrypts the content under the sender's ratchet key and the
 sender's identity under a key sampled from that ciphertext (§6.3.2).
 
-This module works on encoded structures: the FramedContent body (application data,
-Proposal or Commit) is handed in already encoded, so framing needs no knowledge of
-proposals or commits. Every check raises a typed :class:`MLSError` naming the rule.
+The structures are :mod:`sottovoce.mls.wire.framing`'s (FramedContentTBS is
+``wire.framing.framed_content_tbs``); this module holds the cryptography on them.
+Every check raises a typed :class:`MLSError` naming the rule.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from sottovoce.crypto import random, signing
 from sottovoce.mls.ciphersuite import CipherSuite
-from sottovoce.mls.codec import Reader, Writer, encode_vector
+from sottovoce.mls.codec import encode_vector
 from sottovoce.mls.errors import ValidationError
 from sottovoce.mls.key_schedule import sender_data_key_and_nonce
 from sottovoce.mls.secret_tree import RatchetKind, SecretTree
-
-# §6: ProtocolVersion mls10.
-MLS10 = 1
-
-# §6.3.1: the random value XORed into the first bytes of every content nonce.
-REUSE_GUARD_LEN = 4
+from sottovoce.mls.wire.framing import (
+    REUSE_GUARD_LEN,
+    FramedContentAuthData,
+    PrivateMessage,
+    SenderData,
+)
+from sottovoce.mls.wire.registry import ContentType, WireFormat
 
 # §6.3.1 leaves the amount of padding to the application. Padding every plaintext
 # to a multiple of 32 bytes hides exact lengths (a short reply and a two-word one
@@ -35,24 +35,11 @@ REUSE_GUARD_LEN = 4
 PADDING_BLOCK = 32
 
 
-class WireFormat(enum.IntEnum):
-    """§17.2 Table 8: the wire formats framing produces and reads."""
-
-    PUBLIC_MESSAGE = 0x0001
-    PRIVATE_MESSAGE = 0x0002
-
-
-class ContentType(enum.IntEnum):
-    """§6 ContentType."""
-
-    APPLICATION = 1
-    PROPOSAL = 2
-    COMMIT = 3
-
-    @property
-    def ratchet(self) -> RatchetKind:
-        """§6.3.1: application data uses the application ratchet, the rest handshake."""
-        return RatchetKind.APPLICATION if self is ContentType.APPLICATION else RatchetKind.HANDSHAKE
+def ratchet_kind(content_type: ContentType) -> RatchetKind:
+    """§6.3.1: application data uses the application ratchet, the rest handshake."""
+    if content_type is ContentType.APPLICATION:
+        return RatchetKind.APPLICATION
+    return RatchetKind.HANDSHAKE
 
 
 def check_wire_format(wire_format: WireFormat, content_type: ContentType) -> None:
@@ -62,17 +49,6 @@ def check_wire_format(wire_format: WireFormat, content_type: ContentType) -> Non
 
 
 # --- content authentication (§6.1, §6.2) -----------------------------------------------
-
-
-def framed_content_tbs(
-    wire_format: WireFormat, framed_content: bytes, group_context: bytes | None
-) -> bytes:
-    """§6.1 FramedContentTBS. ``group_context`` is the encoded GroupContext for member
-    and new_member_commit senders, ``None`` for external and new_member_proposal."""
-    tbs = Writer().uint16(MLS10).uint16(wire_format).raw(framed_content)
-    if group_context is not None:
-        tbs.raw(group_context)
-    return bytes(tbs)
 
 
 def sign_content(suite: CipherSuite, key: signing.SigningKey, tbs: bytes) -> bytes:
@@ -87,48 +63,25 @@ def verify_content(
     suite.verify_with_label(public, "FramedContentTBS", tbs, signature)
 
 
-def encode_auth(signature: bytes, confirmation_tag: bytes | None) -> bytes:
-    """§6.1 FramedContentAuthData; the confirmation tag is present for commits only."""
-    auth = encode_vector(signature)
-    return auth if confirmation_tag is None else auth + encode_vector(confirmation_tag)
-
-
-def membership_tag(suite: CipherSuite, membership_key: bytes, tbs: bytes, auth: bytes) -> bytes:
+def membership_tag(
+    suite: CipherSuite, membership_key: bytes, tbs: bytes, auth: FramedContentAuthData
+) -> bytes:
     """§6.2: MAC(membership_key, AuthenticatedContentTBM{content_tbs, auth})."""
-    return suite.mac(membership_key, tbs + auth)
+    return suite.mac(membership_key, tbs + bytes(auth))
 
 
 def verify_membership_tag(
-    suite: CipherSuite, membership_key: bytes, tbs: bytes, auth: bytes, tag: bytes
+    suite: CipherSuite,
+    membership_key: bytes,
+    tbs: bytes,
+    auth: FramedContentAuthData,
+    tag: bytes,
 ) -> None:
     """§6.2: recompute the membership tag and compare in constant time."""
-    suite.verify_mac(membership_key, tbs + auth, tag, "RFC 9420 §6.2: membership_tag")
+    suite.verify_mac(membership_key, tbs + bytes(auth), tag, "RFC 9420 §6.2: membership_tag")
 
 
-# --- sender data (§6.3.2) ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SenderData:
-    """§6.3.2 SenderData: which leaf sent, at which generation, with which reuse guard."""
-
-    leaf_index: int
-    generation: int
-    reuse_guard: bytes
-
-    def encode(self) -> bytes:
-        if len(self.reuse_guard) != REUSE_GUARD_LEN:
-            raise ValidationError(f"RFC 9420 §6.3.2: reuse_guard must be {REUSE_GUARD_LEN} bytes")
-        return bytes(Writer().uint32(self.leaf_index).uint32(self.generation).raw(self.reuse_guard))
-
-    @classmethod
-    def decode(cls, data: bytes) -> SenderData:
-        reader = Reader(data)
-        leaf_index = reader.uint32("SenderData.leaf_index")
-        generation = reader.uint32("SenderData.generation")
-        reuse_guard = reader.raw(REUSE_GUARD_LEN, "SenderData.reuse_guard")
-        reader.finish("SenderData")
-        return cls(leaf_index, generation, reuse_guard)
+# --- sender data and content encryption (§6.3) -------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +94,12 @@ class PrivateHeader:
     epoch: int
     content_type: ContentType
     authenticated_data: bytes
+
+    @classmethod
+    def of(cls, message: PrivateMessage) -> PrivateHeader:
+        return cls(
+            message.group_id, message.epoch, message.content_type, message.authenticated_data
+        )
 
     def sender_data_aad(self) -> bytes:
         """§6.3.2 SenderDataAAD: group_id<V>, uint64 epoch, uint8 content_type."""
@@ -161,9 +120,6 @@ def _guarded_nonce(nonce: bytes, reuse_guard: bytes) -> bytes:
     return head.to_bytes(REUSE_GUARD_LEN, "big") + nonce[REUSE_GUARD_LEN:]
 
 
-# --- PrivateMessage encryption (§6.3) ---------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class EncryptedContent:
     """The two encrypted fields of a PrivateMessage."""
@@ -171,16 +127,14 @@ class EncryptedContent:
     encrypted_sender_data: bytes
     ciphertext: bytes
 
+    @classmethod
+    def of(cls, message: PrivateMessage) -> EncryptedContent:
+        return cls(message.encrypted_sender_data, message.ciphertext)
+
 
 def padded(content_and_auth: bytes, padding_block: int = PADDING_BLOCK) -> bytes:
     """§6.3.1 PrivateMessageContent padding: zero bytes up to a multiple of the block."""
     return content_and_auth + bytes(-len(content_and_auth) % padding_block)
-
-
-def check_padding(padding: bytes) -> None:
-    """§6.3.1: a receiver MUST reject padding with any non-zero byte."""
-    if padding.count(0) != len(padding):
-        raise ValidationError("RFC 9420 §6.3.1: PrivateMessageContent padding is not all zeros")
 
 
 def encrypt_content(
@@ -199,9 +153,9 @@ def encrypt_content(
     nonce should this state ever be restored from a stale copy. ``reuse_guard`` may be
     fixed only by tests that need a reproducible message.
     """
-    key = secret_tree.next_key(leaf_index, header.content_type.ratchet)
+    key = secret_tree.next_key(leaf_index, ratchet_kind(header.content_type))
     guard = reuse_guard if reuse_guard is not None else random.random_bytes(REUSE_GUARD_LEN)
-    sender_data = SenderData(leaf_index, key.generation, guard).encode()
+    sender_data = bytes(SenderData(leaf_index, key.generation, guard))
     ciphertext = suite.aead_seal(
         key.key,
         _guarded_nonce(key.nonce, guard),
@@ -228,7 +182,7 @@ def decrypt_sender_data(
         encrypted.encrypted_sender_data,
         "RFC 9420 §6.3.2: encrypted_sender_data",
     )
-    return SenderData.decode(sender_data)
+    return SenderData.from_bytes(sender_data)
 
 
 def decrypt_content(
@@ -244,7 +198,7 @@ def decrypt_content(
     (§6.3.2). The key is erased only once the content authenticates, so a forged
     message cannot burn the key of the genuine one.
     """
-    ratchet = secret_tree.ratchet(sender_data.leaf_index, header.content_type.ratchet)
+    ratchet = secret_tree.ratchet(sender_data.leaf_index, ratchet_kind(header.content_type))
     key = ratchet.peek(sender_data.generation)
     plaintext = suite.aead_open(
         key.key,

@@ -1,11 +1,11 @@
 """Known answers for message protection: message-protection.json (RFC 9420 §6).
 
 Each case carries a Proposal, a Commit and application data with their protected
-forms. The messages are read field by field with the codec; the body of a proposal
-or commit is checked byte for byte against the raw value the vector gives, which is
-the "produces the raw proposal / commit" check. Signatures, membership tags, sender
-data and content encryption are those of :mod:`sottovoce.mls.framing`. As the
-vectors ask, member 1 of a two-member secret tree is the sender.
+forms. The messages decode as :mod:`sottovoce.mls.wire` structures; the body they
+carry must re-encode to the raw value the vector gives (the "produces the raw
+proposal / commit" check). Signatures, membership tags, sender data and content
+encryption are those of :mod:`sottovoce.mls.framing`. As the vectors ask, member 1
+of a two-member secret tree is the sender.
 """
 
 from __future__ import annotations
@@ -16,24 +16,35 @@ from typing import Any
 
 from sottovoce.mls import framing
 from sottovoce.mls.ciphersuite import CipherSuite, cipher_suite
-from sottovoce.mls.codec import Reader, Writer
 from sottovoce.mls.errors import KatMismatch, MLSError
-from sottovoce.mls.framing import ContentType, EncryptedContent, PrivateHeader, WireFormat
+from sottovoce.mls.framing import EncryptedContent, PrivateHeader
 from sottovoce.mls.secret_tree import SecretTree
+from sottovoce.mls.wire.commit import Commit
+from sottovoce.mls.wire.framing import (
+    Content,
+    FramedContent,
+    FramedContentAuthData,
+    PrivateMessage,
+    PrivateMessageContent,
+    PublicMessage,
+    Sender,
+    framed_content_tbs,
+)
+from sottovoce.mls.wire.group_context import GroupContext
+from sottovoce.mls.wire.message import MLSMessage
+from sottovoce.mls.wire.proposals import Proposal
+from sottovoce.mls.wire.registry import ContentType, WireFormat
 
 FILE = "message-protection.json"
 
 _SENDER_LEAF = 1
 _LEAF_COUNT = 2
-# §6 Sender: sender_type member.
-_SENDER_MEMBER = 1
 
 
 @dataclass(frozen=True)
 class _Group:
     suite: CipherSuite
-    group_id: bytes
-    epoch: int
+    context: GroupContext
     group_context: bytes
     signature_priv: bytes
     signature_pub: bytes
@@ -44,23 +55,17 @@ class _Group:
 
 def _group(case: Mapping[str, Any]) -> _Group:
     suite = cipher_suite(int(case["cipher_suite"]))
-    group_id = bytes.fromhex(case["group_id"])
-    epoch = int(case["epoch"])
-    group_context = bytes(
-        Writer()
-        .uint16(framing.MLS10)
-        .uint16(suite.id)
-        .vector(group_id)
-        .uint64(epoch)
-        .vector(bytes.fromhex(case["tree_hash"]))
-        .vector(bytes.fromhex(case["confirmed_transcript_hash"]))
-        .vector(b"")
+    context = GroupContext(
+        suite.id,
+        bytes.fromhex(case["group_id"]),
+        int(case["epoch"]),
+        bytes.fromhex(case["tree_hash"]),
+        bytes.fromhex(case["confirmed_transcript_hash"]),
     )
     return _Group(
         suite,
-        group_id,
-        epoch,
-        group_context,
+        context,
+        bytes(context),
         bytes.fromhex(case["signature_priv"]),
         bytes.fromhex(case["signature_pub"]),
         bytes.fromhex(case["encryption_secret"]),
@@ -69,143 +74,113 @@ def _group(case: Mapping[str, Any]) -> _Group:
     )
 
 
-def _body(content_type: ContentType, raw: bytes) -> bytes:
-    """The FramedContent select: application data is a vector, the others are inline."""
-    return bytes(Writer().vector(raw)) if content_type is ContentType.APPLICATION else raw
+def _content(content_type: ContentType, raw: bytes) -> Content:
+    if content_type is ContentType.PROPOSAL:
+        return Proposal.from_bytes(raw)
+    if content_type is ContentType.COMMIT:
+        return Commit.from_bytes(raw)
+    return raw
 
 
-def _framed_content(group: _Group, content_type: ContentType, ad: bytes, raw: bytes) -> bytes:
-    """§6 FramedContent from member ``_SENDER_LEAF``."""
-    header = Writer().vector(group.group_id).uint64(group.epoch)
-    header.uint8(_SENDER_MEMBER).uint32(_SENDER_LEAF).vector(ad).uint8(content_type)
-    return bytes(header) + _body(content_type, raw)
-
-
-def _read_auth(reader: Reader, content_type: ContentType) -> tuple[bytes, bytes | None]:
-    signature = reader.vector("FramedContentAuthData.signature")
-    tag = reader.vector("confirmation_tag") if content_type is ContentType.COMMIT else None
-    return signature, tag
-
-
-def _expect_body(reader: Reader, content_type: ContentType, raw: bytes) -> None:
-    if reader.raw(len(_body(content_type, raw)), "content") != _body(content_type, raw):
+def _expect_body(content: Content, content_type: ContentType, raw: bytes) -> None:
+    body = content if isinstance(content, bytes) else bytes(content)
+    if content != _content(content_type, raw) or body != raw:
         raise KatMismatch(f"message-protection: {content_type.name} content differs")
 
 
-def _mls_message(reader: Reader, wire_format: WireFormat) -> None:
-    if reader.uint16("MLSMessage.version") != framing.MLS10:
-        raise KatMismatch("message-protection: MLSMessage is not mls10")
-    if reader.uint16("MLSMessage.wire_format") != wire_format:
-        raise KatMismatch(f"message-protection: expected a {wire_format.name}")
+def _framed(group: _Group, ad: bytes, content: Content) -> FramedContent:
+    context = group.context
+    return FramedContent(context.group_id, context.epoch, Sender.member(_SENDER_LEAF), ad, content)
 
 
 def _unprotect_public(
     group: _Group, message: bytes, content_type: ContentType, raw: bytes
 ) -> bytes:
     """§6.2: verify a PublicMessage's membership tag and signature; return its tag."""
-    reader = Reader(message)
-    _mls_message(reader, WireFormat.PUBLIC_MESSAGE)
-    start = reader.remaining
-    reader.vector("FramedContent.group_id")
-    reader.uint64("FramedContent.epoch")
-    if (reader.uint8("Sender.sender_type"), reader.uint32("Sender.leaf_index")) != (
-        _SENDER_MEMBER,
-        _SENDER_LEAF,
-    ):
-        raise KatMismatch("message-protection: PublicMessage sender")
-    ad = reader.vector("FramedContent.authenticated_data")
-    if ContentType(reader.uint8("FramedContent.content_type")) is not content_type:
-        raise KatMismatch("message-protection: PublicMessage content type")
-    _expect_body(reader, content_type, raw)
-    framed = message[4 : 4 + start - reader.remaining]
-    auth_start = reader.remaining
-    signature, confirmation_tag = _read_auth(reader, content_type)
-    auth = message[len(message) - auth_start : len(message) - reader.remaining]
-    membership_tag = reader.vector("PublicMessage.membership_tag")
-    reader.finish("PublicMessage")
-    if framed != _framed_content(group, content_type, ad, raw):
-        raise KatMismatch("message-protection: PublicMessage FramedContent")
-    tbs = framing.framed_content_tbs(WireFormat.PUBLIC_MESSAGE, framed, group.group_context)
+    body = MLSMessage.from_bytes(message).body
+    if not isinstance(body, PublicMessage) or body.membership_tag is None:
+        raise KatMismatch("message-protection: expected a PublicMessage from a member")
+    content = body.content
+    if content.sender != Sender.member(_SENDER_LEAF) or content.content_type is not content_type:
+        raise KatMismatch("message-protection: PublicMessage sender or content type")
+    _expect_body(content.content, content_type, raw)
+    if content != _framed(group, content.authenticated_data, content.content):
+        raise KatMismatch("message-protection: PublicMessage group or epoch")
+    tbs = framed_content_tbs(WireFormat.PUBLIC_MESSAGE, content, group.group_context)
     suite = group.suite
-    framing.verify_membership_tag(suite, group.membership_key, tbs, auth, membership_tag)
-    framing.verify_content(suite, group.signature_pub, tbs, signature)
-    return b"" if confirmation_tag is None else confirmation_tag
+    framing.verify_membership_tag(suite, group.membership_key, tbs, body.auth, body.membership_tag)
+    framing.verify_content(suite, group.signature_pub, tbs, body.auth.signature)
+    return body.auth.confirmation_tag or b""
+
+
+def _sign(group: _Group, wire_format: WireFormat, content: FramedContent) -> tuple[bytes, bytes]:
+    tbs = framed_content_tbs(wire_format, content, group.group_context)
+    suite = group.suite
+    return tbs, framing.sign_content(suite, suite.signature_key(group.signature_priv), tbs)
 
 
 def _protect_public(
     group: _Group, content_type: ContentType, raw: bytes, confirmation_tag: bytes | None
 ) -> bytes:
     framing.check_wire_format(WireFormat.PUBLIC_MESSAGE, content_type)
-    suite = group.suite
-    framed = _framed_content(group, content_type, b"", raw)
-    tbs = framing.framed_content_tbs(WireFormat.PUBLIC_MESSAGE, framed, group.group_context)
-    signature = framing.sign_content(suite, suite.signature_key(group.signature_priv), tbs)
-    auth = framing.encode_auth(signature, confirmation_tag)
-    tag = framing.membership_tag(suite, group.membership_key, tbs, auth)
-    header = Writer().uint16(framing.MLS10).uint16(WireFormat.PUBLIC_MESSAGE)
-    return bytes(header) + framed + auth + bytes(Writer().vector(tag))
+    content = _framed(group, b"", _content(content_type, raw))
+    tbs, signature = _sign(group, WireFormat.PUBLIC_MESSAGE, content)
+    auth = FramedContentAuthData(signature, confirmation_tag)
+    tag = framing.membership_tag(group.suite, group.membership_key, tbs, auth)
+    return bytes(MLSMessage(PublicMessage(content, auth, tag)))
 
 
 def _unprotect_private(
     group: _Group, tree: SecretTree, message: bytes, content_type: ContentType, raw: bytes
 ) -> None:
-    """§6.3: open a PrivateMessage, check its padding and the sender's signature."""
-    reader = Reader(message)
-    _mls_message(reader, WireFormat.PRIVATE_MESSAGE)
-    group_id = reader.vector("PrivateMessage.group_id")
-    epoch = reader.uint64("PrivateMessage.epoch")
-    if ContentType(reader.uint8("PrivateMessage.content_type")) is not content_type:
-        raise KatMismatch("message-protection: PrivateMessage content type")
-    ad = reader.vector("PrivateMessage.authenticated_data")
-    encrypted = EncryptedContent(
-        reader.vector("PrivateMessage.encrypted_sender_data"),
-        reader.vector("PrivateMessage.ciphertext"),
-    )
-    reader.finish("PrivateMessage")
-    if (group_id, epoch) != (group.group_id, group.epoch):
+    """§6.3: open a PrivateMessage (its padding checked on decoding), verify the signature."""
+    body = MLSMessage.from_bytes(message).body
+    if not isinstance(body, PrivateMessage) or body.content_type is not content_type:
+        raise KatMismatch("message-protection: expected a PrivateMessage of this content type")
+    if (body.group_id, body.epoch) != (group.context.group_id, group.context.epoch):
         raise KatMismatch("message-protection: PrivateMessage group or epoch")
     suite = group.suite
-    header = PrivateHeader(group_id, epoch, content_type, ad)
+    header = PrivateHeader.of(body)
+    encrypted = EncryptedContent.of(body)
     sender = framing.decrypt_sender_data(suite, group.sender_data_secret, header, encrypted)
     if sender.leaf_index != _SENDER_LEAF:
         raise KatMismatch("message-protection: PrivateMessage sender leaf")
     plaintext = framing.decrypt_content(suite, tree, sender, header, encrypted.ciphertext)
-    content = Reader(plaintext)
-    _expect_body(content, content_type, raw)
-    signature, _ = _read_auth(content, content_type)
-    framing.check_padding(content.raw(content.remaining, "padding"))
-    framed = _framed_content(group, content_type, ad, raw)
-    tbs = framing.framed_content_tbs(WireFormat.PRIVATE_MESSAGE, framed, group.group_context)
-    framing.verify_content(suite, group.signature_pub, tbs, signature)
+    private = PrivateMessageContent.from_bytes(plaintext, content_type)
+    _expect_body(private.content, content_type, raw)
+    tbs = framed_content_tbs(
+        WireFormat.PRIVATE_MESSAGE,
+        _framed(group, body.authenticated_data, private.content),
+        group.group_context,
+    )
+    framing.verify_content(suite, group.signature_pub, tbs, private.auth.signature)
 
 
 def _protect_private(
     group: _Group, tree: SecretTree, content_type: ContentType, raw: bytes, tag: bytes | None
 ) -> bytes:
-    suite = group.suite
-    framed = _framed_content(group, content_type, b"", raw)
-    tbs = framing.framed_content_tbs(WireFormat.PRIVATE_MESSAGE, framed, group.group_context)
-    signature = framing.sign_content(suite, suite.signature_key(group.signature_priv), tbs)
-    plaintext = framing.padded(_body(content_type, raw) + framing.encode_auth(signature, tag))
+    content = _framed(group, b"", _content(content_type, raw))
+    _, signature = _sign(group, WireFormat.PRIVATE_MESSAGE, content)
+    private = PrivateMessageContent(content.content, FramedContentAuthData(signature, tag))
+    context = group.context
+    header = PrivateHeader(context.group_id, context.epoch, content_type, b"")
     encrypted = framing.encrypt_content(
-        suite,
+        group.suite,
         tree,
         group.sender_data_secret,
         leaf_index=_SENDER_LEAF,
-        header=PrivateHeader(group.group_id, group.epoch, content_type, b""),
-        plaintext=plaintext,
+        header=header,
+        plaintext=framing.padded(bytes(private)),
     )
-    return bytes(
-        Writer()
-        .uint16(framing.MLS10)
-        .uint16(WireFormat.PRIVATE_MESSAGE)
-        .vector(group.group_id)
-        .uint64(group.epoch)
-        .uint8(content_type)
-        .vector(b"")
-        .vector(encrypted.encrypted_sender_data)
-        .vector(encrypted.ciphertext)
+    message = PrivateMessage(
+        context.group_id,
+        context.epoch,
+        content_type,
+        b"",
+        encrypted.encrypted_sender_data,
+        encrypted.ciphertext,
     )
+    return bytes(MLSMessage(message))
 
 
 def _check_kind(group: _Group, case: Mapping[str, Any], name: str, kind: ContentType) -> None:

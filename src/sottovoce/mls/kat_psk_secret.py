@@ -8,7 +8,8 @@ from typing import Any
 from sottovoce.mls.ciphersuite import cipher_suite
 from sottovoce.mls.codec import Reader
 from sottovoce.mls.errors import KatMismatch
-from sottovoce.mls.psk import PreSharedKeyId, psk_secret
+from sottovoce.mls.psk import psk_secret
+from sottovoce.mls.wire.psk import PreSharedKeyId
 
 FILE = "psk_secret.json"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sottovoce.mls import tree_math
 from sottovoce.mls.ciphersuite import CipherSuite
+from sottovoce.mls.codec import Reader, Writer
 from sottovoce.mls.errors import GenerationUnavailable, ValidationError
 
 # How many generations behind the newest one received a late message may be: keys
@@ -139,6 +140,29 @@ class HashRatchet:
     def __repr__(self) -> str:
         return f"HashRatchet({self._where}, generation={self._generation})"
 
+    def encode(self, writer: Writer) -> None:
+        """The ratchet's state for a member's encrypted store: secret, generation and
+        the keys kept for late messages. Never sent anywhere."""
+        writer.vector(self._secret).uint32(min(self._generation, MAX_GENERATION))
+        writer.uint8(1 if self._generation > MAX_GENERATION else 0)
+        writer.uint16(len(self._skipped))
+        for key in self._skipped.values():
+            writer.uint32(key.generation).vector(key.key).vector(key.nonce)
+
+    @classmethod
+    def decode(cls, suite: CipherSuite, reader: Reader, where: str) -> HashRatchet:
+        ratchet = cls(suite, reader.vector("HashRatchet.secret"), where)
+        ratchet._generation = reader.uint32("HashRatchet.generation") + reader.uint8(
+            "HashRatchet.exhausted"
+        )
+        for _ in range(reader.uint16("HashRatchet.skipped")):
+            generation = reader.uint32("RatchetKey.generation")
+            key = RatchetKey(
+                generation, reader.vector("RatchetKey.key"), reader.vector("RatchetKey.nonce")
+            )
+            ratchet._skipped[generation] = key
+        return ratchet
+
 
 class SecretTree:
     """§9 one epoch's secret tree, derived lazily: only the nodes on the paths to
@@ -205,3 +229,36 @@ class SecretTree:
 
     def __repr__(self) -> str:
         return f"SecretTree({self._suite.name}, leaves={self._leaf_count})"
+
+    def encode(self, writer: Writer) -> None:
+        """The tree's state for a member's encrypted store (§9.2: only the secrets not
+        yet erased)."""
+        writer.uint32(self._leaf_count).uint32(len(self._nodes))
+        for node, secret in self._nodes.items():
+            writer.uint32(node).vector(secret)
+        writer.uint32(len(self._ratchets))
+        for (leaf, kind), ratchet in self._ratchets.items():
+            writer.uint32(leaf).uint8(0 if kind is RatchetKind.HANDSHAKE else 1)
+            ratchet.encode(writer)
+
+    @classmethod
+    def decode(cls, suite: CipherSuite, reader: Reader) -> SecretTree:
+        tree = cls.__new__(cls)
+        tree._suite = suite
+        tree._leaf_count = reader.uint32("SecretTree.leaf_count")
+        tree._nodes = {}
+        for _ in range(reader.uint32("SecretTree.nodes")):
+            node = reader.uint32("SecretTree.node")
+            tree._nodes[node] = reader.vector("SecretTree.secret")
+        tree._ratchets = {}
+        for _ in range(reader.uint32("SecretTree.ratchets")):
+            leaf = reader.uint32("SecretTree.leaf")
+            kind = (
+                RatchetKind.HANDSHAKE
+                if reader.uint8("RatchetKind") == 0
+                else (RatchetKind.APPLICATION)
+            )
+            tree._ratchets[(leaf, kind)] = HashRatchet.decode(
+                suite, reader, f"leaf {leaf} {kind.value}"
+            )
+        return tree

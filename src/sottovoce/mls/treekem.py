@@ -8,20 +8,26 @@ sent to the members below the copath child, encrypted with EncryptWithLabel unde
 "UpdatePathNode" and the provisional GroupContext (§7.6), so one member learns
 exactly the secrets of its own ancestors.
 
-This module holds the derivations and the per-member private state; walking the
-ratchet tree (filtered direct paths, resolutions, merging an UpdatePath) belongs to
-the tree itself.
+This module holds the derivations, the per-member private state, and the two
+operations on a :class:`~sottovoce.mls.ratchet_tree.RatchetTree`:
+:func:`create_update_path` (a committer's) and :func:`process_update_path` (every
+other member's), plus :func:`install_path_secret` for a member joining by Welcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 
-from sottovoce.crypto import dh, random
+from sottovoce.crypto import dh, random, signing
 from sottovoce.mls import tree_math
 from sottovoce.mls.ciphersuite import CipherSuite
 from sottovoce.mls.errors import ValidationError
+from sottovoce.mls.ratchet_tree import RatchetTree, subtree_leaves
+from sottovoce.mls.wire.hpke import HPKECiphertext
+from sottovoce.mls.wire.leaf_node import LeafNode
+from sottovoce.mls.wire.registry import LeafNodeSource
+from sottovoce.mls.wire.update_path import UpdatePath, UpdatePathNode
 
 # §7.6: the EncryptWithLabel label of every path secret ciphertext.
 UPDATE_PATH_NODE_LABEL = "UpdatePathNode"
@@ -169,6 +175,13 @@ class TreePrivateKeys:
         for node, key_pair in zip(nodes, key_pairs, strict=True):
             self._keys[node] = key_pair
 
+    def copy(self) -> TreePrivateKeys:
+        """An independent copy, for a provisional state that may be dropped."""
+        other = TreePrivateKeys.__new__(TreePrivateKeys)
+        other.leaf_index = self.leaf_index
+        other._keys = dict(self._keys)
+        return other
+
     def forget(self, nodes: Iterable[int]) -> None:
         """§7.5: erase keys of nodes an UpdatePath blanked or replaced."""
         for node in nodes:
@@ -176,3 +189,203 @@ class TreePrivateKeys:
 
     def __repr__(self) -> str:
         return f"TreePrivateKeys(leaf={self.leaf_index}, nodes={self.nodes})"
+
+
+# --- UpdatePaths on the ratchet tree (§7.5, §7.6) ----------------------------------------
+
+GroupContextFor = Callable[[bytes], bytes]
+"""Given the tree hash after the UpdatePath is merged, the encoded provisional
+GroupContext that path secrets are encrypted under (§7.6)."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CreatedPath:
+    """What a committer gets from :func:`create_update_path`.
+
+    ``path_secrets`` maps each node of the filtered direct path to its path secret:
+    a Welcome gives each new member the one of the lowest node above both it and
+    the committer (§12.4.3.1).
+    """
+
+    update_path: UpdatePath
+    commit_secret: bytes
+    path_secrets: dict[int, bytes]
+
+    def __repr__(self) -> str:
+        return f"CreatedPath(nodes={sorted(self.path_secrets)})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ProcessedPath:
+    """What a receiver gets from :func:`process_update_path`: the commit secret, and
+    the path secret it decrypted for ``node``."""
+
+    commit_secret: bytes
+    node: int
+    path_secret: bytes
+
+    def __repr__(self) -> str:
+        return f"ProcessedPath(node={self.node})"
+
+
+def _recipients(tree: RatchetTree, copath_child: int, excluded: Collection[int]) -> list[int]:
+    """§7.6: the resolution of the copath child without the leaves added by this commit."""
+    return [
+        node
+        for node in tree.resolution(copath_child)
+        if node & 1 or tree_math.node_to_leaf(node) not in excluded
+    ]
+
+
+def _encryption_key(tree: RatchetTree, node: int) -> bytes:
+    value = tree.node(node)
+    assert value is not None
+    return value.encryption_key
+
+
+def create_update_path(
+    tree: RatchetTree,
+    keys: TreePrivateKeys,
+    leaf: LeafNode,
+    signing_key: signing.SigningKey,
+    group_id: bytes,
+    group_context_for: GroupContextFor,
+    *,
+    excluded: Collection[int] = (),
+    leaf_secret: bytes | None = None,
+) -> CreatedPath:
+    """§7.5, §12.4.2: refresh the committer's leaf and filtered direct path in ``tree``
+    (the provisional tree, with this commit's proposals applied) and encrypt each path
+    secret to the copath's resolution, leaving out the new members in ``excluded``.
+
+    ``leaf`` is the committer's new leaf as it wants it (credential, capabilities,
+    extensions); its encryption key, source, parent hash and signature are set here.
+    ``keys`` learns the new private keys. ``leaf_secret`` is fixed only by tests.
+    """
+    suite = tree.suite
+    leaf_index = keys.leaf_index
+    pairs = tree.filtered_path_and_copath(leaf_index)
+    fresh = FreshPath.generate(suite, len(pairs), leaf_secret=leaf_secret)
+    key_pairs = fresh.path.key_pairs(suite)
+    parent_hash = tree.merge_path(leaf_index, [pair.public for pair in key_pairs])
+    new_leaf = replace(
+        leaf,
+        encryption_key=fresh.leaf_key_pair.public,
+        leaf_node_source=LeafNodeSource.COMMIT,
+        lifetime=None,
+        parent_hash=parent_hash,
+    ).signed(suite, signing_key, group_id, leaf_index)
+    tree.set_leaf(leaf_index, new_leaf)
+    context = group_context_for(tree.tree_hash())
+    nodes = []
+    for (_, copath_child), secret, key_pair in zip(
+        pairs, fresh.path.secrets, key_pairs, strict=True
+    ):
+        recipients = [_encryption_key(tree, n) for n in _recipients(tree, copath_child, excluded)]
+        ciphertexts = encrypt_path_secret(suite, secret, recipients, context)
+        nodes.append(
+            UpdatePathNode(key_pair.public, tuple(HPKECiphertext(*c) for c in ciphertexts))
+        )
+    keys.forget(tree_math.direct_path(tree_math.leaf_to_node(leaf_index), tree.n_leaves))
+    keys.set_leaf(fresh.leaf_key_pair)
+    path_nodes = [parent for parent, _ in pairs]
+    keys.set_path(path_nodes, key_pairs)
+    return CreatedPath(
+        UpdatePath(new_leaf, tuple(nodes)),
+        fresh.path.commit_secret,
+        dict(zip(path_nodes, fresh.path.secrets, strict=True)),
+    )
+
+
+def process_update_path(
+    tree: RatchetTree,
+    keys: TreePrivateKeys,
+    sender: int,
+    update_path: UpdatePath,
+    group_context_for: GroupContextFor,
+    *,
+    excluded: Collection[int] = (),
+) -> ProcessedPath:
+    """§7.5: merge ``update_path`` from leaf ``sender`` into ``tree`` (the provisional
+    tree, with this commit's proposals applied), check the new leaf's parent hash
+    (§7.9.2), decrypt the one path secret meant for us and derive the rest.
+
+    Validating the new leaf itself (§7.3, source commit) is the caller's. ``tree``
+    is changed even when this fails, so it must be a copy the caller can drop;
+    ``keys`` changes only on success.
+    """
+    suite = tree.suite
+    me = keys.leaf_index
+    if sender == me:
+        raise ValidationError("RFC 9420 §12.4.2: a member does not process its own UpdatePath")
+    pairs = tree.filtered_path_and_copath(sender)
+    if len(pairs) != len(update_path.nodes):
+        raise ValidationError(
+            f"RFC 9420 §7.6: UpdatePath has {len(update_path.nodes)} nodes, the filtered "
+            f"direct path of leaf {sender} has {len(pairs)}"
+        )
+    position = None
+    for index, ((_, copath_child), path_node) in enumerate(
+        zip(pairs, update_path.nodes, strict=True)
+    ):
+        recipients = _recipients(tree, copath_child, excluded)
+        if len(path_node.encrypted_path_secret) != len(recipients):
+            raise ValidationError(
+                f"RFC 9420 §7.6: {len(path_node.encrypted_path_secret)} ciphertexts for the "
+                f"{len(recipients)} nodes of the resolution of node {copath_child}"
+            )
+        if position is None and me in subtree_leaves(copath_child):
+            holder = next((n for n in recipients if keys.key_pair(n) is not None), None)
+            if holder is None:
+                raise ValidationError(
+                    f"RFC 9420 §7.5: no private key for the resolution of node {copath_child}"
+                )
+            position = (index, holder)
+    if position is None:
+        raise ValidationError(f"RFC 9420 §7.5: leaf {me} is not below the path of leaf {sender}")
+
+    public_keys = [path_node.encryption_key for path_node in update_path.nodes]
+    parent_hash = tree.merge_path(sender, public_keys)
+    if update_path.leaf_node.leaf_node_source is not LeafNodeSource.COMMIT or (
+        update_path.leaf_node.parent_hash != parent_hash
+    ):
+        raise ValidationError(
+            "RFC 9420 §7.9.2: the UpdatePath leaf's parent_hash does not match its path"
+        )
+    tree.set_leaf(sender, update_path.leaf_node)
+    context = group_context_for(tree.tree_hash())
+
+    index, holder = position
+    holder_key = keys.key_pair(holder)
+    assert holder_key is not None
+    sealed = update_path.nodes[index].encrypted_path_secret[
+        _recipients(tree, pairs[index][1], excluded).index(holder)
+    ]
+    path_secret = decrypt_path_secret(
+        suite, holder_key, context, sealed.kem_output, sealed.ciphertext
+    )
+    path = PathSecrets.chain(suite, path_secret, len(pairs) - index)
+    path_nodes = [parent for parent, _ in pairs[index:]]
+    key_pairs = check_public_keys(suite, path_nodes, path, public_keys[index:])
+    keys.forget(tree_math.direct_path(tree_math.leaf_to_node(sender), tree.n_leaves))
+    keys.set_path(path_nodes, key_pairs)
+    return ProcessedPath(path.commit_secret, pairs[index][0], path_secret)
+
+
+def install_path_secret(
+    tree: RatchetTree, keys: TreePrivateKeys, committer: int, node: int, path_secret: bytes
+) -> bytes:
+    """§12.4.3.1: a new member's keys from the Welcome's path secret for ``node``, the
+    lowest node of the committer's filtered direct path above the new member; the
+    secrets of the nodes above it follow (§7.4). Every derived public key must be the
+    tree's. Returns the commit secret the chain ends in."""
+    path_nodes = tree.filtered_direct_path(committer)
+    if node not in path_nodes:
+        raise ValidationError(
+            f"RFC 9420 §12.4.3.1: node {node} is not on the committer's filtered direct path"
+        )
+    path_nodes = path_nodes[path_nodes.index(node) :]
+    path = PathSecrets.chain(tree.suite, path_secret, len(path_nodes))
+    public_keys = [_encryption_key(tree, n) for n in path_nodes]
+    keys.set_path(path_nodes, check_public_keys(tree.suite, path_nodes, path, public_keys))
+    return path.commit_secret

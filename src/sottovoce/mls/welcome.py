@@ -6,19 +6,19 @@ secret, PSK ids) are encrypted to each new member's KeyPackage init key with
 EncryptWithLabel "Welcome", bound to that very encrypted GroupInfo. A joiner trusts
 the GroupInfo only after its signature and confirmation tag verify.
 
-The functions take and return encoded structures; decoding them is the wire layer's.
+The functions take and return encoded structures; the structures themselves, and
+the GroupInfo signature, are :mod:`sottovoce.mls.wire.welcome` and
+:mod:`sottovoce.mls.wire.group_info`.
 """
 
 from __future__ import annotations
 
-from sottovoce.crypto import dh, signing
+from sottovoce.crypto import dh
 from sottovoce.mls import key_schedule, transcript
 from sottovoce.mls.ciphersuite import CipherSuite
 
 # §12.4.3.1: the EncryptWithLabel label of GroupSecrets.
 WELCOME_LABEL = "Welcome"
-# §12.4.3: the SignWithLabel label of a GroupInfo signature.
-GROUP_INFO_LABEL = "GroupInfoTBS"
 
 
 def welcome_key_and_nonce(suite: CipherSuite, welcome_secret: bytes) -> tuple[bytes, bytes]:
@@ -61,21 +61,6 @@ def decrypt_group_secrets(
     return suite.decrypt_with_label(
         init_key_pair, WELCOME_LABEL, encrypted_group_info, kem_output, ciphertext
     )
-
-
-def sign_group_info(suite: CipherSuite, key: signing.SigningKey, group_info_tbs: bytes) -> bytes:
-    """§12.4.3: SignWithLabel(., "GroupInfoTBS", GroupInfoTBS)."""
-    return suite.sign_with_label(key, GROUP_INFO_LABEL, group_info_tbs)
-
-
-def verify_group_info(
-    suite: CipherSuite,
-    signer_public: bytes | signing.VerifyingKey,
-    group_info_tbs: bytes,
-    signature: bytes,
-) -> None:
-    """§12.4.3: the GroupInfo signature by the leaf at ``signer``; raises CryptoFailure."""
-    suite.verify_with_label(signer_public, GROUP_INFO_LABEL, group_info_tbs, signature)
 
 
 def joiner_epoch(

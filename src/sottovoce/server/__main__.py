@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from sottovoce.server import limits
+from sottovoce.server.abuse.policy import served_apps
 from sottovoce.server.run import serve
 from sottovoce.server.settings import DEFAULT_DB, Retention, Settings, database_url
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sottovoce.server")
-    parser.add_argument("--db", default=DEFAULT_DB, help="SQLite path or database URL")
+    parser.add_argument("--db", default=DEFAULT_DB, help="SQLite path or database URL (postgresql://user@host/db)")
+    parser.add_argument(
+        "--redis", default=None, help="Redis URL (redis://host:port/db) to run as one of many nodes"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--apps", default="chat,photos", help="comma-separated app names")
+    parser.add_argument(
+        "--apps",
+        default="chat,photos",
+        help="comma-separated app names; name:minors for an app that marks minors",
+    )
+    parser.add_argument(
+        "--app-policy", type=Path, default=None, help="TOML file of per-app minor policies"
+    )
+    parser.add_argument(
+        "--legal-dir",
+        type=Path,
+        default=None,
+        help="directory of the operator's legal key and policy (default: 'legal' beside the db)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--retention-days",
@@ -24,13 +42,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
+        apps, policies = served_apps(args.apps, args.app_policy)
         settings = Settings(
             db_url=database_url(args.db),
             host=args.host,
             port=args.port,
-            apps=tuple(a.strip() for a in args.apps.split(",") if a.strip()),
+            apps=apps,
+            app_policies=policies,
             log_level=args.log_level,
             retention=Retention(undelivered_days=args.retention_days),
+            redis_url=args.redis,
+            legal_dir=args.legal_dir,
         )
     except ValueError as exc:
         parser.error(str(exc))

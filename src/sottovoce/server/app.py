@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sottovoce import __version__
+from sottovoce.server import cluster
 from sottovoce.server.body_limit import BodyLimitMiddleware
 from sottovoce.server.problems import (
     PROBLEM_RESPONSES,
@@ -22,10 +23,26 @@ from sottovoce.server.problems import (
     handle_validation,
 )
 from sottovoce.server.retention import sweep_forever
-from sottovoce.server.routes import accounts, keys, messages, websocket
+from sottovoce.server.routes import (
+    accounts,
+    devices,
+    groups,
+    key_packages,
+    keys,
+    messages,
+    moderation,
+    reports,
+    sealed,
+    transparency,
+    websocket,
+)
+from sottovoce.server.routes import legal as legal_routes
+from sottovoce.server.routes import metrics as metrics_route
 from sottovoce.server.settings import Settings
 from sottovoce.server.state import ServerState
+from sottovoce.server.transparency import directory as key_directory
 from sottovoce.storage.repository import Repository
+from sottovoce.storage.transparency import TransparencyStore
 
 
 class Health(BaseModel):
@@ -42,11 +59,24 @@ def create_app(settings: Settings) -> FastAPI:
         repo = Repository.connect(settings.db_url)
         await repo.migrate()
         app.state.sottovoce = ServerState(settings=settings, repo=repo)
+        # Key transparency (issue 3): the log, loaded, with its epoch timer.
+        directory = await key_directory.KeyDirectory.open(
+            TransparencyStore(repo.engine), key_directory.configured_key(settings.transparency)
+        )
+        app.state.sottovoce.directory = directory
+        epochs = asyncio.create_task(
+            directory.publish_forever(settings.transparency.epoch_interval_s)
+        )
         sweeper = asyncio.create_task(sweep_forever(repo, settings.retention))
+        # Lawful requests (issue 5): user notices whose non-disclosure period ended.
+        notices = asyncio.create_task(legal_routes.deliver_notices_forever(app.state.sottovoce))
         try:
-            yield
+            async with cluster.joined(app.state.sottovoce):  # Redis, with many nodes
+                yield
         finally:
+            epochs.cancel()
             sweeper.cancel()
+            notices.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await repo.close()
@@ -71,6 +101,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def list_apps() -> Apps:
         return Apps(apps=list(settings.apps))
 
-    for module in (accounts, keys, messages, websocket):
+    routers = (accounts, keys, messages, websocket, devices, transparency, groups, key_packages)
+    routers += (moderation,)
+    routers += (sealed, reports)  # sealed sender and franking (docs/safety.md)
+    routers += (metrics_route,)  # GET /metrics for Prometheus (docs/operations.md)
+    routers += (legal_routes,)  # lawful requests and /transparency (docs/legal.md)
+    for module in routers:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     return app

@@ -12,6 +12,7 @@ from sottovoce.protocol.public import request_auth
 from sottovoce.protocol.public.identity import PublicIdentity
 from sottovoce.server import limits
 from sottovoce.server.problems import Problem
+from sottovoce.server.shared_limits import SharedLimits
 from sottovoce.storage.repository import DeviceRecord, Repository
 
 
@@ -41,6 +42,8 @@ class NonceCache:
         self._max_entries = max_entries
         self._expires: dict[tuple[str, int, str], int] = {}
         self._by_expiry: list[tuple[int, tuple[str, int, str]]] = []
+        # With Redis (many nodes), a nonce must also be new to every other node.
+        self.shared: SharedLimits | None = None
 
     def __len__(self) -> int:
         return len(self._expires)
@@ -136,4 +139,11 @@ async def authenticate(
     if device is None:
         raise Problem(401, "unknown-device", f"{parsed.address} has no device {parsed.device_id}")
     check_signature(parsed, device.identity, nonces, method, path_with_query, body)
+    if nonces.shared is not None and not await nonces.shared.first_use(
+        parsed.address,
+        parsed.device_id,
+        parsed.nonce_b64,
+        parsed.timestamp_ms + limits.NONCE_WINDOW_MS - now_ms(),
+    ):
+        raise Problem(401, "replayed-request", "this request nonce was already used")
     return Authenticated(device)

@@ -35,6 +35,10 @@ MAX_FETCH = 500
 # Queue ids are database row ids: SQLite INTEGER and PostgreSQL BIGINT hold signed
 # 64 bits, so a larger number names no message and must not reach the database.
 MAX_QUEUE_ID = 2**63 - 1
+# Messages one WebSocket has sent and not had acknowledged: the stream pauses there
+# until acks make room. It bounds the per-connection set of ids the stream skips
+# (an ``IN (...)`` list, like MAX_FETCH) and what a stalled client holds unread.
+MAX_IN_FLIGHT = 500
 
 # -- WebSocket -------------------------------------------------------------------
 
@@ -95,3 +99,120 @@ MAX_DEVICE_ID = 2**32 - 1
 UNDELIVERED_RETENTION_DAYS = 30
 # How often the retention sweep runs; deletion is at most this late.
 RETENTION_SWEEP_INTERVAL_S = 3_600
+
+# -- groups (MLS Delivery Service) -------------------------------------------------
+
+# KeyPackages per upload and held per device: each is claimed once, by one person
+# adding this device to one group, so a device needs about as many as it has new
+# groups between two top-ups (the client keeps ~50). A last-resort KeyPackage,
+# reused when these run out (RFC 9420 §16.8), is held beside them and not counted.
+MAX_KEY_PACKAGES_PER_UPLOAD = 100
+MAX_KEY_PACKAGES_HELD = 200
+KEY_PACKAGE_LOW_WATERMARK = 10
+# One KeyPackage: a leaf node with an X25519 init and encryption key, an Ed25519
+# signature key, a credential naming handle@app/device, capabilities and
+# lifetime (~350 bytes); room for extensions, bounded well below an envelope.
+MAX_KEY_PACKAGE_BYTES = 8 * 1024
+# Member devices of one group. A commit is fanned out in one transaction with one
+# queue row per member device; 1,000 is the group size MLS's logarithmic costs are
+# benchmarked at here (bench/mls.py) and far above what a family or team group needs.
+MAX_GROUP_DEVICES = 1_000
+# Devices one commit may add: every device of one account (MAX_CLAIM_DEVICES) times
+# the few accounts a person adds at once.
+MAX_DEVICES_PER_COMMIT = 64
+# A group id is chosen by its creator at random (the SDK uses 32 bytes).
+MAX_GROUP_ID_BYTES = 64
+# A commit with an UpdatePath in a 1,000-member group (log2 = 10 path nodes, each
+# HPKE-encrypted to its copath resolution) and a Welcome carrying the ratchet tree
+# (~1,000 leaves of ~300 bytes) both stay below this; delivered base64-inflated in
+# one WebSocket frame it still fits MAX_WEBSOCKET_MESSAGE_BYTES (1 MiB).
+MAX_HANDSHAKE_BYTES = 512 * 1024
+# A group application message is an envelope: the same bound as one-to-one.
+MAX_GROUP_MESSAGE_BYTES = MAX_ENVELOPE_BYTES
+# Groups listed in one answer of GET /v1/groups.
+MAX_GROUPS_LISTED = 500
+
+# -- linked devices and key transparency (issue 3) ---------------------------------
+
+# One signed tree head per epoch: a key change is provable to everyone within a
+# few seconds, and a quiet log signs nothing (heads are signed only after appends).
+TRANSPARENCY_EPOCH_S = 3.0
+# Log entries per GET /v1/transparency/entries: a monitoring client catches up on
+# ~100 KiB per page.
+MAX_LOG_ENTRIES_PER_PAGE = 1_000
+# A linking code is shown on the new device and typed or scanned within minutes;
+# the relayed provisioning message is dropped after this.
+PROVISIONING_TTL_S = 600
+# How long GET /v1/provisioning/{id} waits for the message before answering 204.
+PROVISIONING_WAIT_S = 25.0
+# The provisioning message carries the account key, the device list and the
+# contacts (each ~1 KiB): 256 KiB is room for a few hundred contacts.
+MAX_PROVISIONING_BYTES = 256 * 1024
+# Channels open at once on one node: each holds at most one message in memory.
+MAX_PROVISIONING_CHANNELS = 1_000
+
+# -- safety controls (docs/safety.md) ---------------------------------------------
+
+# An account younger than this many days is "new": spam and grooming accounts are
+# mostly made for the purpose and used at once, so new accounts get the tighter
+# bounds below until they have existed a week.
+NEW_ACCOUNT_DAYS = 7
+# Distinct accounts one account may start unsealed (non-contact) conversations
+# with per day. A person meets a few new people a day; a spammer needs hundreds.
+# Counted per node in memory and forgotten at the end of the day.
+NEW_RECIPIENTS_PER_DAY = 100
+NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT = 20
+# A restricted account (by an operator, or automatically on reports) may still
+# answer the few people it already talks to, but barely reach strangers.
+NEW_RECIPIENTS_PER_DAY_RESTRICTED = 2
+# Groups one account may create per day: people make a handful; a raid needs many.
+GROUPS_PER_DAY = 20
+GROUPS_PER_DAY_NEW_ACCOUNT = 5
+GROUPS_PER_DAY_RESTRICTED = 0
+# Reports within this many days count towards automatic action; older ones have
+# either been acted on by a person or were not part of a pattern.
+REPORT_WINDOW_DAYS = 30
+# Distinct accounts whose verified reports or reported blocks name one account
+# within the window: at this many it is restricted, at the second suspended until
+# an operator reviews it. One angry contact cannot act alone; a pattern does.
+RESTRICT_AFTER_REPORTERS = 3
+SUSPEND_AFTER_REPORTERS = 5
+
+# -- legal requests (server.legal, docs/legal.md) ------------------------------------
+
+# A legal request names a few accounts and categories and carries two signatures:
+# a few KiB. 64 KiB leaves room for long legal-basis text and refuses anything
+# that could only be an attempt to fill memory or the audit chain.
+MAX_LEGAL_DOCUMENT_BYTES = 64 * 1024
+# The document's shape is three levels deep (document → request → accounts → one
+# account); more than this is not a request but a parser attack.
+MAX_LEGAL_DOCUMENT_DEPTH = 6
+# A request must name specific accounts: more than this is a bulk request, which
+# the operator refuses whatever the process (docs/legal.md "No bulk requests").
+MAX_ACCOUNTS_PER_LEGAL_REQUEST = 10
+# Free-text fields (legal basis, emergency justification) fit a paragraph.
+MAX_LEGAL_TEXT_LEN = 2_000
+# Authorities' and requests' clocks may be off by a few minutes.
+LEGAL_CLOCK_SKEW_S = 300
+# 18 U.S.C. § 2703(f)(2): a preservation lasts 90 days, renewable once by a new request.
+MAX_PRESERVATION_DAYS = 90
+# How often the server looks for notices whose non-disclosure period has ended.
+LEGAL_NOTICE_INTERVAL_S = 3_600
+
+# -- sealed sender and franking (docs/safety.md) -------------------------------------
+
+# A sender certificate is valid this long (Signal's are valid for a day too): long
+# enough that a client fetches one a day, short enough that a removed device's
+# certificate soon stops being accepted by recipients.
+SENDER_CERTIFICATE_LIFETIME_MS = 24 * 3_600_000
+# Sealed sends are not signed, so the per-device bucket cannot apply; each
+# recipient account gets its own bucket instead: a busy conversation stays far
+# below it, while a contact flooding one person with sealed messages is slowed.
+SEALED_SENDS_PER_SECOND_PER_RECIPIENT = 20.0
+SEALED_SEND_BURST_PER_RECIPIENT = 100
+# One report reveals a few messages of one conversation around the abuse.
+MAX_MESSAGES_PER_REPORT = 20
+# A reason is a short, free-form sentence chosen by the reporter.
+MAX_REPORT_REASON_LEN = 500
+# Revealed content of one message: at most one envelope's worth of plaintext.
+MAX_REPORTED_CONTENT_BYTES = MAX_ENVELOPE_BYTES

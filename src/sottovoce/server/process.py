@@ -25,11 +25,21 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m sottovoce.server`` with its own SQLite file and captured log."""
+    """``python -m sottovoce.server`` with its own SQLite file (or the database
+    ``db_url`` names, and Redis when ``redis_url`` is given) and captured log."""
 
-    def __init__(self, directory: Path, apps: str = "chat,photos") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        apps: str = "chat,photos",
+        *,
+        db_url: str | None = None,
+        redis_url: str | None = None,
+    ) -> None:
         self.directory = directory
         self.db_path = directory / "server.db"
+        self.db_url = db_url
+        self.redis_url = redis_url
         self.log_path = directory / "server.log"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,11 +55,12 @@ class ServerProcess:
                 "-m",
                 "sottovoce.server",
                 "--db",
-                str(self.db_path),
+                self.db_url or str(self.db_path),
                 "--port",
                 str(self.port),
                 "--apps",
                 self.apps,
+                *(["--redis", self.redis_url] if self.redis_url else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,6 +12,8 @@ import logging
 
 from sottovoce.server.auth import now_ms
 from sottovoce.server.settings import Retention
+from sottovoce.storage import receipts
+from sottovoce.storage.legal import LegalStore
 from sottovoce.storage.repository import Repository
 
 MS_PER_DAY = 86_400_000
@@ -20,8 +22,14 @@ log = logging.getLogger("sottovoce.server.retention")
 
 
 async def sweep_once(repo: Repository, retention: Retention, now: int) -> int:
-    """Delete undelivered messages older than the retention; return how many."""
-    return await repo.expire_undelivered(now - retention.undelivered_days * MS_PER_DAY)
+    """Delete undelivered messages older than the retention; return how many. Send
+    receipts past their window (storage.receipts) go in the same sweep."""
+    await receipts.expire(repo.engine, now)
+    # A legal preservation freezes deletion of the named accounts' records (docs/legal.md).
+    preserved = await LegalStore(repo.engine).preserved_device_pks(now // MS_PER_DAY)
+    return await repo.expire_undelivered(
+        now - retention.undelivered_days * MS_PER_DAY, keep=preserved
+    )
 
 
 async def sweep_forever(repo: Repository, retention: Retention) -> None:

@@ -9,9 +9,14 @@ from fastapi import Request
 
 from sottovoce.fanout.base import Fanout
 from sottovoce.fanout.inprocess import InProcessFanout
+from sottovoce.server.abuse.controls import SafetyControls
 from sottovoce.server.auth import NonceCache
+from sottovoce.server.provisioning import ProvisioningRelay
 from sottovoce.server.settings import Settings
+from sottovoce.server.shared_limits import SharedLimits
+from sottovoce.server.transparency.directory import KeyDirectory
 from sottovoce.storage.repository import Repository
+from sottovoce.storage.safety import SafetyStore
 
 
 class RateLimiter:
@@ -21,6 +26,17 @@ class RateLimiter:
         self._rate = rate
         self._burst = float(burst)
         self._buckets: dict[int, tuple[float, float]] = {}
+        # With Redis (many nodes), one bucket per device across every node.
+        self.shared: SharedLimits | None = None
+
+    async def admit(self, device_pk: int) -> bool:
+        """:meth:`allow`, counted across nodes when Redis is configured (and per node
+        while Redis cannot answer)."""
+        if self.shared is not None:
+            allowed = await self.shared.allow(device_pk)
+            if allowed is not None:
+                return allowed
+        return self.allow(device_pk)
 
     def allow(self, device_pk: int) -> bool:
         now = time.monotonic()
@@ -40,6 +56,11 @@ class ServerState:
     fanout: Fanout = field(default_factory=InProcessFanout)
     nonces: NonceCache = field(default_factory=NonceCache)
     rate: RateLimiter = field(init=False)
+    # Minors, reported blocks, stranger and group rate limits, standing (docs/safety.md).
+    safety: SafetyControls = field(init=False)
+    # Set by the app's lifespan once the log is loaded (issue 3: key transparency).
+    directory: KeyDirectory | None = None
+    provisioning: ProvisioningRelay = field(default_factory=ProvisioningRelay)
     _seen_day: dict[int, int] = field(default_factory=dict)
 
     async def record_connection(self, device_pk: int, day: int) -> None:
@@ -52,8 +73,16 @@ class ServerState:
         self.rate = RateLimiter(
             self.settings.limits.requests_per_second, self.settings.limits.request_burst
         )
+        self.safety = SafetyControls(SafetyStore(self.repo.engine), self.settings.app_policies)
 
 
 def server_state(request: Request) -> ServerState:
     state: ServerState = request.app.state.sottovoce
     return state
+
+
+def key_directory(request: Request) -> KeyDirectory:
+    directory = server_state(request).directory
+    if directory is None:
+        raise RuntimeError("the key directory is not loaded")
+    return directory

@@ -7,7 +7,7 @@ nothing here depends on the engine beyond ``RETURNING`` and standard SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sottovoce.storage import migrate
+from sottovoce.storage import migrate, receipts
 from sottovoce.storage.schema import (
     accounts,
     devices,
@@ -94,6 +94,9 @@ class QueuedMessage:
     type: str
     body: bytes
     server_ts: int
+    # Franking (docs/safety.md): the sender's commitment and the server's tag over it.
+    commitment: bytes | None = None
+    franking_tag: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,8 @@ class Envelope:
     recipient_device_pk: int
     type: str
     body: bytes
+    commitment: bytes | None = None
+    franking_tag: bytes | None = None
 
 
 def _inserted_id(result: Any) -> int:
@@ -135,6 +140,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+# Each node holds a pool of PostgreSQL connections: enough for its concurrent
+# requests on two cores, few enough that many nodes stay far below the server's
+# max_connections. pre_ping finds connections a PostgreSQL restart cut (one cheap
+# round trip at checkout) so the first request after a restart does not fail.
+POSTGRESQL_POOL: dict[str, Any] = {
+    "pool_size": 10,
+    "max_overflow": 10,
+    "pool_pre_ping": True,
+    "pool_timeout": 10,
+}
+
+
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -143,7 +160,10 @@ class Repository:
     def connect(cls, url: str) -> Repository:
         # hide_parameters: a database error's message must not quote the statement's
         # values (ciphertext, addresses, keys) into an exception or a log line.
-        engine = create_async_engine(url, hide_parameters=True)
+        if url.startswith("postgresql"):
+            engine = create_async_engine(url, hide_parameters=True, **POSTGRESQL_POOL)
+        else:
+            engine = create_async_engine(url, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine)
@@ -166,6 +186,7 @@ class Repository:
         device_list_version: int,
         identity: bytes,
         day: int,
+        is_minor: bool = False,
     ) -> DeviceRecord:
         try:
             async with self.engine.begin() as conn:
@@ -177,7 +198,7 @@ class Repository:
                         device_list=device_list,
                         device_list_version=device_list_version,
                         created_day=day,
-                        is_minor=False,
+                        is_minor=is_minor,
                     )
                 )
                 account_id = _inserted_id(result)
@@ -386,15 +407,16 @@ class Repository:
     # -- message queue ---------------------------------------------------------
 
     async def sent_before(self, sender_device_pk: int, message_id: str) -> bool:
-        """Whether ``(sender device, message_id)`` is still queued for any device."""
+        """Whether ``(sender device, message_id)`` is still queued for any device, or
+        was accepted within the receipt window (storage.receipts)."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(_queued_copy(sender_device_pk, message_id))).first()
-        return row is not None
+            return row is not None or await receipts.exists(conn, sender_device_pk, message_id)
 
     async def enqueue(
         self,
         *,
-        sender: DeviceRecord,
+        sender: DeviceRecord | None,
         message_id: str,
         envelopes: Sequence[Envelope],
         server_ts: int,
@@ -403,23 +425,31 @@ class Repository:
         """Store every envelope in one transaction. Returns ``None`` when this
         ``(sender device, message_id)`` was stored before (an idempotent retry), even
         if the queues are full by now; raises :class:`QueueFull` when a recipient
-        device already holds ``max_queue_depth`` messages."""
+        device already holds ``max_queue_depth`` messages. ``sender`` is ``None`` for
+        a sealed message: its rows then hold no sender at all ('' and 0)."""
+        sender_pk = 0 if sender is None else sender.pk
+        sender_address = "" if sender is None else sender.address
+        sender_device = 0 if sender is None else sender.device_id
         rows = [
             {
                 "recipient_device_pk": e.recipient_device_pk,
-                "sender_device_pk": sender.pk,
-                "sender": sender.address,
-                "sender_device": sender.device_id,
+                "sender_device_pk": sender_pk,
+                "sender": sender_address,
+                "sender_device": sender_device,
                 "message_id": message_id,
                 "type": e.type,
                 "body": e.body,
                 "server_ts": server_ts,
+                "commitment": e.commitment,
+                "franking_tag": e.franking_tag,
             }
             for e in envelopes
         ]
         async with self.engine.begin() as conn:
-            seen = (await conn.execute(_queued_copy(sender.pk, message_id))).first()
+            seen = (await conn.execute(_queued_copy(sender_pk, message_id))).first()
             if seen is not None:
+                return None
+            if not await receipts.record(conn, sender_pk, message_id, server_ts):
                 return None
             depths = await conn.execute(
                 select(func.count())
@@ -447,12 +477,14 @@ class Repository:
             QueuedMessage(
                 ids[e.recipient_device_pk],
                 e.recipient_device_pk,
-                sender.address,
-                sender.device_id,
+                sender_address,
+                sender_device,
                 message_id,
                 e.type,
                 e.body,
                 server_ts,
+                e.commitment,
+                e.franking_tag,
             )
             for e in envelopes
         ]
@@ -480,17 +512,47 @@ class Repository:
                     r.type,
                     r.body,
                     r.server_ts,
+                    r.commitment,
+                    r.franking_tag,
                 )
                 for r in rows
             ]
 
-    async def expire_undelivered(self, before_ms: int) -> int:
-        """Delete queued messages that arrived before ``before_ms`` (retention)."""
+    async def expire_undelivered(self, before_ms: int, keep: Collection[int] = ()) -> int:
+        """Delete queued messages that arrived before ``before_ms`` (retention), except
+        those for the devices in ``keep`` (under a legal preservation)."""
+        condition = queued_messages.c.server_ts < before_ms
+        if keep:
+            condition = and_(condition, queued_messages.c.recipient_device_pk.notin_(list(keep)))
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(queued_messages).where(queued_messages.c.server_ts < before_ms)
-            )
+            result = await conn.execute(delete(queued_messages).where(condition))
             return int(result.rowcount or 0)
+
+    async def fetch_unsent(
+        self, device_pk: int, limit: int, in_flight: Collection[int]
+    ) -> list[QueuedMessage]:
+        """The oldest queued messages of a device but those in ``in_flight`` (already
+        on their way over its connection, not yet acknowledged)."""
+        query = select(queued_messages).where(queued_messages.c.recipient_device_pk == device_pk)
+        if in_flight:
+            query = query.where(queued_messages.c.id.not_in(list(in_flight)))
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query.order_by(queued_messages.c.id).limit(limit))
+            return [
+                QueuedMessage(
+                    r.id,
+                    r.recipient_device_pk,
+                    r.sender,
+                    r.sender_device,
+                    r.message_id,
+                    r.type,
+                    r.body,
+                    r.server_ts,
+                    r.commitment,
+                    r.franking_tag,
+                )
+                for r in rows
+            ]
 
     async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
         if not ids:

@@ -21,7 +21,9 @@ from sottovoce.server.auth import (
 from sottovoce.server.encoding import b64decode, b64encode
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device, path_with_query
-from sottovoce.server.state import ServerState, server_state
+from sottovoce.server.routes.transparency import TransparencyView, transparency_view
+from sottovoce.server.state import ServerState, key_directory, server_state
+from sottovoce.server.transparency.directory import KeyDirectory
 from sottovoce.storage.repository import AccountRecord, DeviceRecord, HandleTaken
 
 HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
@@ -35,6 +37,9 @@ class CreateAccount(BaseModel):
     account_key: str = Field(max_length=64, description="base64 Ed25519 public key")
     identity: str = Field(max_length=256, description="base64 PublicIdentity")
     device_list: str = Field(max_length=12_000, description="base64 signed DeviceList v1")
+    minor: bool = Field(
+        default=False, description="the app marks this account a minor's (docs/safety.md)"
+    )
 
 
 class AccountCreated(BaseModel):
@@ -46,6 +51,8 @@ class AccountView(BaseModel):
     address: str
     account_key: str
     device_list: str
+    # The log entries of this key and list with their proofs (docs/transparency.md).
+    transparency: TransparencyView
 
 
 def check_names(state: ServerState, app: str, handle: str) -> None:
@@ -60,6 +67,8 @@ async def create_account(
     body: CreateAccount, request: Request, state: ServerState = Depends(server_state)
 ) -> AccountCreated:
     check_names(state, body.app, body.handle)
+    if body.minor and not state.safety.policy(body.app).marks_minors:
+        raise Problem(400, "app-does-not-mark-minors", f"the app {body.app!r} marks no minors")
     address = f"{body.handle}@{body.app}"
     account_key = b64decode(body.account_key, "account_key", max_len=signing.PUBLIC_KEY_LEN)
     if len(account_key) != signing.PUBLIC_KEY_LEN:
@@ -89,7 +98,7 @@ async def create_account(
         parsed, identity_bytes, state.nonces, "POST", path_with_query(request), await request.body()
     )
     try:
-        await state.repo.create_account(
+        created = await state.repo.create_account(
             app=body.app,
             handle=body.handle,
             account_key=account_key,
@@ -97,9 +106,13 @@ async def create_account(
             device_list_version=1,
             identity=identity_bytes,
             day=today(),
+            is_minor=body.minor,
         )
     except HandleTaken as exc:
         raise Problem(409, "handle-taken", f"{address} already exists") from exc
+    await key_directory(request).account_created(
+        created.account_id, address, account_key, device_list, 1
+    )
     return AccountCreated(address=address, device_id=1)
 
 
@@ -107,16 +120,19 @@ async def create_account(
 async def get_account(
     app: str,
     handle: str,
-    _: DeviceRecord = Depends(authenticated_device),
+    requester: DeviceRecord = Depends(authenticated_device),
     state: ServerState = Depends(server_state),
+    directory: KeyDirectory = Depends(key_directory),
 ) -> AccountView:
     account = await state.repo.account(app, handle)
     if account is None:
         raise Problem(404, "unknown-account", f"{handle}@{app} does not exist")
+    await state.safety.require_reachable(requester, account, "adults_may_find")
     return AccountView(
         address=account.address,
         account_key=b64encode(account.account_key),
         device_list=b64encode(account.device_list),
+        transparency=await transparency_view(directory, account.id),
     )
 
 

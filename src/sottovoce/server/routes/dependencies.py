@@ -27,7 +27,8 @@ async def authenticated_device(
         path_with_query(request),
         body,
     )
-    if not state.rate.allow(auth.device.pk):
+    if not await state.rate.admit(auth.device.pk):
         raise Problem(429, "rate-limited", "too many requests from this device; slow down")
     await state.record_connection(auth.device.pk, today())
+    await state.safety.refuse_if_suspended(auth.device)
     return auth.device

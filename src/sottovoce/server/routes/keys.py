@@ -180,10 +180,11 @@ async def prekey_status(
 @router.post("/v1/keys/claim", response_model=ClaimResponse)
 async def claim(
     body: ClaimRequest,
-    _: DeviceRecord = Depends(authenticated_device),
+    claimer: DeviceRecord = Depends(authenticated_device),
     state: ServerState = Depends(server_state),
 ) -> ClaimResponse:
     account = await lookup_account(state, body.address)
+    await state.safety.require_reachable(claimer, account, "adults_may_contact")
     targets = [
         d for d in account.devices if body.device_ids is None or d.device_id in body.device_ids
     ]

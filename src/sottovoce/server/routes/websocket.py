@@ -15,9 +15,10 @@ import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from sottovoce.server import limits
+from sottovoce.server import limits, metrics
 from sottovoce.server.auth import authenticate, today
 from sottovoce.server.problems import Problem, problem_response
+from sottovoce.server.routes.key_packages import key_packages_low
 from sottovoce.server.routes.messages import delivered, prekeys_low
 from sottovoce.server.state import ServerState
 from sottovoce.storage.repository import DeviceRecord
@@ -42,17 +43,23 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             path,
             b"",
         )
-        if not state.rate.allow(auth.device.pk):
+        if not await state.rate.admit(auth.device.pk):
             raise Problem(429, "rate-limited", "too many requests from this device; slow down")
+        await state.safety.refuse_if_suspended(auth.device)
     except Problem as exc:
         await _refuse(websocket, exc)
         return
     device = auth.device
     await websocket.accept()
     await state.record_connection(device.pk, today())
-    reader = asyncio.create_task(_read_acks(websocket, state, device))
-    writer = asyncio.create_task(_stream_queue(websocket, state, device))
-    done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    window = _Window()
+    reader = asyncio.create_task(_read_acks(websocket, state, device, window))
+    writer = asyncio.create_task(_stream_queue(websocket, state, device, window))
+    metrics.CONNECTIONS.inc()
+    try:
+        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        metrics.CONNECTIONS.dec()
     for task in pending:
         task.cancel()
     for task in pending:
@@ -72,20 +79,48 @@ async def _refuse(websocket: WebSocket, problem: Problem) -> None:
     )
 
 
-async def _stream_queue(websocket: WebSocket, state: ServerState, device: DeviceRecord) -> None:
-    sent_up_to = 0
+class _Window:
+    """What this connection sent and the device has not acknowledged yet.
+
+    The stream resends nothing in it and reads everything else still queued, not
+    "everything after the last id sent": on PostgreSQL concurrent sends commit out
+    of id order, so a row with a lower id can appear after a higher one was sent.
+    At most ``MAX_IN_FLIGHT`` are outstanding; an ack makes room and wakes the stream.
+    """
+
+    def __init__(self) -> None:
+        self.in_flight: set[int] = set()
+        self.wake: asyncio.Event | None = None
+
+    def acknowledged(self, ids: list[int]) -> None:
+        full = len(self.in_flight) >= limits.MAX_IN_FLIGHT
+        self.in_flight.difference_update(ids)
+        if full and self.wake is not None:
+            self.wake.set()
+
+
+async def _stream_queue(
+    websocket: WebSocket, state: ServerState, device: DeviceRecord, window: _Window
+) -> None:
     announced_empty = False
     low_announced = False
+    few_announced = False
     async with state.fanout.subscribe(device.pk) as wake:
+        window.wake = wake
         while True:
             wake.clear()
-            batch = await state.repo.fetch(device.pk, limits.MAX_FETCH, after_id=sent_up_to)
+            room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(window.in_flight))
+            batch = await state.repo.fetch_unsent(device.pk, room, window.in_flight) if room else []
             for message in batch:
                 await websocket.send_text(
                     json.dumps({"type": "envelope", "envelope": delivered(message).model_dump()})
                 )
-                sent_up_to = message.id
-            if len(batch) == limits.MAX_FETCH:
+                window.in_flight.add(message.id)
+            metrics.delivered(batch)
+            if not room or len(batch) == room:
+                if room:
+                    continue
+                await wake.wait()  # the window is full until acks arrive
                 continue
             if not announced_empty:
                 await websocket.send_text('{"type": "queue_empty"}')
@@ -95,10 +130,16 @@ async def _stream_queue(websocket: WebSocket, state: ServerState, device: Device
                 if low and not low_announced:
                     await websocket.send_text('{"type": "prekeys_low"}')
                 low_announced = low
+                few = await key_packages_low(state, device.pk)
+                if few and not few_announced:
+                    await websocket.send_text('{"type": "key_packages_low"}')
+                few_announced = few
             await wake.wait()
 
 
-async def _read_acks(websocket: WebSocket, state: ServerState, device: DeviceRecord) -> None:
+async def _read_acks(
+    websocket: WebSocket, state: ServerState, device: DeviceRecord, window: _Window
+) -> None:
     while True:
         text = await websocket.receive_text()
         if len(text) > limits.MAX_CLIENT_FRAME_BYTES:
@@ -114,7 +155,8 @@ async def _read_acks(websocket: WebSocket, state: ServerState, device: DeviceRec
                 json.dumps({"type": "error", "detail": 'expected {"type": "ack", "ids": [int]}'})
             )
             continue
-        await state.repo.ack(device.pk, ids[: limits.MAX_FETCH])
+        metrics.ACKNOWLEDGED.inc(await state.repo.ack(device.pk, ids[: limits.MAX_FETCH]))
+        window.acknowledged(ids[: limits.MAX_FETCH])
 
 
 def _is_queue_id(value: object) -> bool:

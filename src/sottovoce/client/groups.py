@@ -1,0 +1,730 @@
+"""Groups on MLS (RFC 9420) through the server as Delivery Service (docs/groups.md).
+
+Every device is its own MLS member, named by its credential ``handle@app/device``
+and signing with its identity key, so a member is a device of an account whose
+signed device list the client checks. The server orders commits: it accepts one
+per epoch and answers any other with 409 ``stale-epoch``; the losing client then
+processes what is queued for it (the winning commit among it) and builds its
+commit or message again on the new epoch (:meth:`Groups._rebasing`).
+
+State is kept per group in the encrypted local store: the serialized MLS state
+(``mls_group``), the local name (``mls_group_name``) and the counters of the
+self-update policy. Every group operation runs under one lock, and a group's state
+is loaded, changed and saved with the dedup mark of the message that changed it in
+one store transaction, so concurrent ``send``, ``fetch`` and ``listen`` never
+overwrite each other's state and a crash never applies a message twice.
+
+Post-compromise security: a member that has sent :data:`UPDATE_AFTER_MESSAGES`
+messages, or last committed :data:`UPDATE_AFTER_S` ago, first commits an Update
+(a commit with an UpdatePath, §12.4) before its next message, replacing its leaf
+and path secrets; an attacker who copied the device's state earlier cannot follow
+the group past that commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sottovoce.client import server_json as sj
+from sottovoce.client.address import Address
+from sottovoce.client.backoff import Backoff
+from sottovoce.client.errors import (
+    ClientError,
+    MalformedResponse,
+    NetworkError,
+    ProfileError,
+    SecurityError,
+    ServerError,
+)
+from sottovoce.client.group_content import GroupContent, check_group_name, decode_group_content
+from sottovoce.client.group_engine import (
+    CommitApplied,
+    Decrypted,
+    EngineError,
+    GroupState,
+    Member,
+    ProposalReceived,
+    check_key_package,
+)
+from sottovoce.client.key_package_supply import CIPHER_SUITE, KeyPackageSupply
+from sottovoce.client.messages import datetime_from_ms
+from sottovoce.client.store import Store
+from sottovoce.client.transport import Transport
+from sottovoce.crypto.random import random_bytes
+from sottovoce.crypto.signing import SigningKey
+from sottovoce.mls.group.credentials import DeviceIdentity
+from sottovoce.protocol.public.device_list import DeviceList
+
+log = logging.getLogger("sottovoce.client.groups")
+
+# The queue types of group messages (docs/api.md, Groups).
+GROUP_TYPES = frozenset({"mls-commit", "mls-welcome", "mls-proposal", "mls-application"})
+# Self-update policy (module docstring): an Update commit after this many messages
+# sent by this device in a group, or this long after its last commit there.
+# Signal-like usage sends far fewer than 100 messages a day per group, so a busy
+# group heals within a day; a quiet one within a week.
+UPDATE_AFTER_MESSAGES = 100
+UPDATE_AFTER_S = 7 * 24 * 3600
+# Rebase attempts of one operation: each loses only to a commit that another member
+# got in first, so more than this in a row means the group is flooded with commits.
+REBASE_ATTEMPTS = 8
+# A commit whose answer was lost is posted again (same message id) this many times.
+POST_ATTEMPTS = 5
+GROUP_ID_BYTES = 32
+MESSAGE_ID_BYTES = 16
+
+_GROUP = "mls_group"
+_NAME = "mls_group_name"
+_SEEN = "seen"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _new_id() -> str:
+    return base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
+
+
+def path_id(group_id: bytes) -> str:
+    return base64.urlsafe_b64encode(group_id).decode().rstrip("=")
+
+
+def history_peer(group_id: bytes) -> str:
+    """The local history key of a group (never an address: it has no ``@``)."""
+    return f"group:{group_id.hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    name: str
+    group_id: bytes
+    epoch: int
+    members: tuple[str, ...]
+    """Member accounts (``handle@app``), sorted."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMessage:
+    message_id: str
+    group: str
+    sender: str
+    sender_device: int
+    text: str = field(repr=False)
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEvent:
+    """A change to a group this device should show: ``joined``, ``left`` (the
+    device was removed), ``renamed``; ``message`` is set for a received text."""
+
+    kind: str
+    group: str
+    group_id: bytes
+    actor: str | None = None
+    message: GroupMessage | None = None
+
+
+@dataclass(slots=True)
+class _Record:
+    """One group in the local store."""
+
+    group_id: bytes
+    name: str
+    state: GroupState
+    sent_since_update: int
+    last_commit_ms: int
+    departed: list[str]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "group_id": sj.b64(self.group_id),
+            "name": self.name,
+            "state": sj.b64(self.state.to_bytes()),
+            "sent_since_update": self.sent_since_update,
+            "last_commit_ms": self.last_commit_ms,
+            "departed": self.departed,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, object]) -> _Record:
+        try:
+            departed = obj.get("departed", [])
+            if not isinstance(departed, list) or not all(isinstance(d, str) for d in departed):
+                raise MalformedResponse("departed")
+            return cls(
+                sj.binary(obj, "group_id", "group"),
+                sj.string(obj, "name", "group"),
+                GroupState.from_bytes(sj.binary(obj, "state", "group")),
+                sj.integer(obj, "sent_since_update", "group"),
+                sj.integer(obj, "last_commit_ms", "group"),
+                list(departed),
+            )
+        except (MalformedResponse, EngineError) as exc:
+            raise ProfileError("a group record of the local store is damaged") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupEnvelope:
+    queue_id: int
+    message_id: str
+    sender: str
+    sender_device: int
+    type: str
+    body: bytes
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.sender}/{self.sender_device}/{self.message_id}"
+
+
+def parse_group_envelope(raw: object) -> _GroupEnvelope:
+    obj = sj.as_object(raw, "envelope")
+    kind = sj.string(obj, "type", "envelope")
+    if kind not in GROUP_TYPES:
+        raise MalformedResponse("envelope.type is not a group message type")
+    sender = sj.string(obj, "sender", "envelope")
+    try:
+        sender = str(Address.parse(sender))
+    except ClientError as exc:
+        raise MalformedResponse("envelope.sender is not an address") from exc
+    device = sj.integer(obj, "sender_device", "envelope")
+    message_id = sj.string(obj, "message_id", "envelope")
+    if device < 1 or not message_id or "/" in message_id or len(message_id) > 64:
+        raise MalformedResponse("envelope.sender_device or message_id is malformed")
+    return _GroupEnvelope(
+        sj.integer(obj, "id", "envelope"),
+        message_id,
+        sender,
+        device,
+        kind,
+        sj.binary(obj, "body", "envelope"),
+    )
+
+
+class Groups:
+    """The groups of one device. Made by :class:`~sottovoce.client.client.Client`,
+    which hands it what it needs: the store, the transport, this device's identity,
+    the verified device list of any account (``device_list``) and a way to process
+    everything queued for this device (``catch_up``, used to rebase)."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        signer: SigningKey,
+        device_list: Callable[..., Awaitable[DeviceList]],
+        catch_up: Callable[[], Awaitable[object]],
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._signer = signer
+        self._device_list = device_list
+        self._catch_up = catch_up
+        self.identity = DeviceIdentity(transport.address, transport.device_id)
+        self.key_packages = KeyPackageSupply(store, transport, self.identity, signer)
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    # -- the lock: one group operation at a time, re-entered by the rebase ----------
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield
+            return
+        async with self._lock:
+            self._owner = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    # -- records --------------------------------------------------------------------
+
+    def _load(self, group_id: bytes) -> _Record | None:
+        obj = self._store.get_json(_GROUP, group_id.hex())
+        return None if obj is None else _Record.from_json(obj)
+
+    def _save(self, record: _Record) -> None:
+        self._store.put_json(_GROUP, record.group_id.hex(), record.to_json())
+        self._store.put(_NAME, record.name, record.group_id)
+
+    def _forget(self, record: _Record) -> None:
+        self._store.delete(_GROUP, record.group_id.hex())
+        if self._store.get(_NAME, record.name) == record.group_id:
+            self._store.delete(_NAME, record.name)
+
+    def _by_name(self, name: str) -> _Record:
+        group_id = self._store.get(_NAME, name)
+        record = None if group_id is None else self._load(group_id)
+        if record is None:
+            raise ClientError(f"there is no group named {name!r} on this device")
+        return record
+
+    def _free_name(self, wanted: str, group_id: bytes) -> str:
+        """``wanted``, or ``wanted-2``, ``wanted-3``… if another group has it here."""
+        name, n = wanted, 1
+        while (holder := self._store.get(_NAME, name)) is not None and holder != group_id:
+            n += 1
+            name = f"{wanted[:60]}-{n}"
+        return name
+
+    @staticmethod
+    def _info(record: _Record) -> GroupInfo:
+        accounts = sorted({m.identity.address for m in record.state.members()})
+        return GroupInfo(record.name, record.group_id, record.state.epoch, tuple(accounts))
+
+    def list(self) -> list[GroupInfo]:
+        """Every group this device is a member of, by name."""
+        records = [_Record.from_json(obj) for obj in self._store.all_json(_GROUP)]
+        return sorted((self._info(r) for r in records), key=lambda g: g.name)
+
+    def info(self, name: str) -> GroupInfo:
+        return self._info(self._by_name(name))
+
+    def history(self, name: str, limit: int = 100) -> list[GroupMessage]:
+        record = self._by_name(name)
+        entries = self._store.history(history_peer(record.group_id), limit)
+        return [
+            GroupMessage(
+                str(e["id"]),
+                record.name,
+                str(e["sender"]),
+                int(str(e["device"])),
+                str(e["text"]),
+                datetime_from_ms(int(str(e["ts"]))),
+            )
+            for e in entries
+        ]
+
+    # -- creating, adding, removing, leaving ------------------------------------------
+
+    async def create(self, name: str) -> GroupInfo:
+        """A new group with this device as its only member, then this account's other
+        devices, if it has any."""
+        check_group_name(name)
+        async with self._exclusive():
+            if self._store.get(_NAME, name) is not None:
+                raise ClientError(f"a group named {name!r} exists on this device")
+            group_id = random_bytes(GROUP_ID_BYTES)
+            state = GroupState.create(group_id, self.identity, self._signer)
+            await self._transport.request("POST", "/v1/groups", {"group_id": sj.b64(group_id)})
+            record = _Record(group_id, name, state, 0, _now_ms(), [])
+            with self._store.transaction():
+                self._save(record)
+            own = await self._device_list(self.identity.address)
+            if len(own.devices) > 1:
+                await self._add_accounts(group_id, [self.identity.address])
+            return self.info(name)
+
+    async def add(self, name: str, *addresses: str) -> GroupInfo:
+        """Add every device of each account in ``addresses`` in one commit, each with
+        a KeyPackage claimed from the directory and checked against the account's
+        verified device list."""
+        wanted = [str(Address.parse(a)) for a in addresses]
+        if not wanted:
+            raise ClientError("name at least one account to add")
+        async with self._exclusive():
+            record = self._by_name(name)
+            present = {m.identity.address for m in record.state.members()}
+            already = sorted(set(wanted) & present)
+            if already:
+                raise ClientError(f"{', '.join(already)} already in {name!r}")
+            await self._add_accounts(record.group_id, wanted)
+            await self._announce_name(record.group_id)
+            return self.info(name)
+
+    async def _add_accounts(self, group_id: bytes, addresses: list[str]) -> None:
+        packages: list[bytes] = []
+        added: list[dict[str, object]] = []
+        for address in dict.fromkeys(addresses):
+            for device_id, data in (await self._claim(address)).items():
+                packages.append(data)
+                added.append({"address": address, "device_id": device_id})
+        await self._commit(group_id, adds=packages, added=added)
+
+    async def _claim(self, address: str) -> dict[int, bytes]:
+        """A checked KeyPackage for every device of ``address`` (but this one)."""
+        devices = await self._device_list(address)
+        claim = await self._transport.request(
+            "POST", "/v1/key-packages/claim", {"address": address, "cipher_suite": CIPHER_SUITE}
+        )
+        claimed = sj.as_list(sj.field(claim, "key_packages", "claim"), "claim.key_packages")
+        packages: dict[int, bytes] = {}
+        for raw in claimed:
+            item = sj.as_object(raw, "claim.key_packages[]")
+            device_id = sj.integer(item, "device_id", "claim.key_packages[]")
+            entry = devices.device(device_id)
+            if entry is None:
+                raise SecurityError(
+                    f"the server offered a KeyPackage for an unlisted device of {address}"
+                )
+            data = sj.binary(item, "key_package", "claim.key_packages[]")
+            try:
+                check_key_package(
+                    data, DeviceIdentity(address, device_id), entry.identity.sign_public
+                )
+            except EngineError as exc:
+                raise SecurityError(f"a KeyPackage of {address} is invalid: {exc}") from exc
+            packages[device_id] = data
+        wanted = {
+            e.device_id for e in devices.devices if (address, e.device_id) != self._self_key()
+        }
+        missing = sorted(wanted - packages.keys())
+        if missing:
+            raise ClientError(f"{address} has devices without KeyPackages on the server: {missing}")
+        return packages
+
+    def _self_key(self) -> tuple[str, int]:
+        return (self.identity.address, self.identity.device_id)
+
+    async def remove(self, name: str, address: str) -> GroupInfo:
+        """Remove every device of ``address`` from the group."""
+        address = str(Address.parse(address))
+        if address == self.identity.address:
+            raise ClientError("to take yourself out of a group, leave it")
+        async with self._exclusive():
+            record = self._by_name(name)
+            if address not in {m.identity.address for m in record.state.members()}:
+                raise ClientError(f"{address} is not in {name!r}")
+            await self._commit(
+                record.group_id, remove=lambda member: member.identity.address == address
+            )
+            return self.info(name)
+
+    async def leave(self, name: str) -> None:
+        """Propose this device's removal (a member commits it) and forget the group.
+        The server stops delivering the group to this device at once."""
+        async with self._exclusive():
+            for _ in range(REBASE_ATTEMPTS):
+                record = self._by_name(name)
+                message = record.state.propose_self_remove()
+                try:
+                    await self._post_message(record, "proposal", message, leave=True)
+                    break
+                except _Stale:
+                    await self._rebase()
+            else:
+                raise ClientError(f"the group {name!r} kept changing; try again")
+            with self._store.transaction():
+                self._forget(record)
+
+    async def update(self, name: str) -> GroupInfo:
+        """Commit an Update for this device now (post-compromise security)."""
+        async with self._exclusive():
+            record = self._by_name(name)
+            await self._self_update(record.group_id)
+            return self.info(name)
+
+    async def _self_update(self, group_id: bytes) -> None:
+        # A commit without proposals still carries an UpdatePath (§12.4): fresh
+        # leaf and path secrets for this device.
+        await self._commit(group_id)
+
+    async def _announce_name(self, group_id: bytes) -> None:
+        record = self._load(group_id)
+        if record is not None:
+            await self._send_content(
+                group_id, GroupContent("name", _new_id(), record.name, _now_ms())
+            )
+
+    # -- commits and messages through the server, rebased on 409 -----------------------
+
+    async def _commit(
+        self,
+        group_id: bytes,
+        *,
+        adds: list[bytes] | None = None,
+        added: list[dict[str, object]] | None = None,
+        remove: Callable[[Member], bool] = lambda _: False,
+    ) -> None:
+        """Build a commit on the current epoch (adding ``adds``, removing the members
+        ``remove`` picks and any that asked to leave), post it, and merge it once
+        the server accepted it; on ``stale-epoch`` process what is queued and build
+        it again on the new epoch."""
+        for _ in range(REBASE_ATTEMPTS):
+            record = self._load(group_id)
+            if record is None:
+                raise ClientError("this device is no longer in that group")
+            leaving = [
+                m
+                for m in record.state.members()
+                if (remove(m) or str(m.identity) in record.departed) and m.identity != self.identity
+            ]
+            pending = record.state.commit(adds=adds or [], removes=[m.leaf for m in leaving])
+            body: dict[str, Any] = {
+                "message_id": _new_id(),
+                "epoch": record.state.epoch,
+                "commit": sj.b64(pending.commit),
+                "added": added or [],
+                "removed": [
+                    {"address": m.identity.address, "device_id": m.identity.device_id}
+                    for m in pending.removed
+                ],
+            }
+            if pending.welcome is not None:
+                body["welcome"] = sj.b64(pending.welcome)
+            try:
+                await self._post(f"/v1/groups/{path_id(group_id)}/commits", body)
+            except _Stale:
+                await self._rebase()
+                continue
+            record.state.merge(pending)
+            record.sent_since_update = 0
+            record.last_commit_ms = _now_ms()
+            self._prune_departed(record)
+            with self._store.transaction():
+                self._save(record)
+            return
+        raise ClientError("the group kept changing while this device committed; try again")
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        """Post a commit or message. A lost answer is retried with the same body and
+        message id, which the server recognises as what it already accepted;
+        ``stale-epoch`` raises :class:`_Stale`."""
+        backoff = Backoff()
+        for attempt in range(POST_ATTEMPTS):
+            try:
+                await self._transport.request("POST", path, body)
+                return
+            except ServerError as exc:
+                if exc.problem_type == "stale-epoch":
+                    raise _Stale from exc
+                if exc.status < 500 or attempt == POST_ATTEMPTS - 1:
+                    raise
+            except NetworkError:
+                if attempt == POST_ATTEMPTS - 1:
+                    raise
+            await asyncio.sleep(backoff.next_delay())
+
+    @staticmethod
+    def _prune_departed(record: _Record) -> None:
+        present = {str(m.identity) for m in record.state.members()}
+        record.departed = [d for d in record.departed if d in present]
+
+    def _departed_still_present(self, record: _Record) -> list[Any]:
+        return [m for m in record.state.members() if str(m.identity) in record.departed]
+
+    async def _rebase(self) -> None:
+        log.info("another member committed first; processing its commit")
+        await self._catch_up()
+
+    async def send(self, name: str, text: str) -> GroupMessage:
+        """Encrypt ``text`` for the group and hand it to the server; first an Update
+        commit if the self-update policy asks for one."""
+        content = GroupContent("text", _new_id(), text, _now_ms())
+        content.encode()
+        async with self._exclusive():
+            record = self._by_name(name)
+            elapsed_ms = _now_ms() - record.last_commit_ms
+            if (
+                record.sent_since_update >= UPDATE_AFTER_MESSAGES
+                or elapsed_ms >= UPDATE_AFTER_S * 1000
+                or self._departed_still_present(record)
+            ):
+                await self._self_update(record.group_id)
+            await self._send_content(record.group_id, content)
+            with self._store.transaction():
+                self._store.append_history(
+                    history_peer(record.group_id),
+                    {
+                        "id": content.message_id,
+                        "sender": self.identity.address,
+                        "device": self.identity.device_id,
+                        "text": text,
+                        "ts": content.sent_at_ms,
+                    },
+                )
+            return GroupMessage(
+                content.message_id,
+                record.name,
+                self.identity.address,
+                self.identity.device_id,
+                text,
+                datetime_from_ms(content.sent_at_ms),
+            )
+
+    async def _send_content(self, group_id: bytes, content: GroupContent) -> None:
+        plaintext = content.encode()
+        message_id = _new_id()
+        for _ in range(REBASE_ATTEMPTS):
+            record = self._load(group_id)
+            if record is None:
+                raise ClientError("this device is no longer in that group")
+            # Protecting advances this device's sending ratchet: saved before the
+            # post, so a crash never reuses a key (RFC 9420 §9.1).
+            message = record.state.protect(plaintext)
+            record.sent_since_update += 1
+            with self._store.transaction():
+                self._save(record)
+            try:
+                await self._post_message(record, "application", message, message_id=message_id)
+                return
+            except _Stale:
+                await self._rebase()
+                message_id = _new_id()
+        raise ClientError("the group kept changing while this device sent; try again")
+
+    async def _post_message(
+        self,
+        record: _Record,
+        kind: str,
+        message: bytes,
+        *,
+        leave: bool = False,
+        message_id: str | None = None,
+    ) -> None:
+        body = {
+            "message_id": message_id or _new_id(),
+            "epoch": record.state.epoch,
+            "type": kind,
+            "message": sj.b64(message),
+            "leave": leave,
+        }
+        await self._post(f"/v1/groups/{path_id(record.group_id)}/messages", body)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def receive(self, raw: object) -> tuple[GroupEvent | None, bool]:
+        """Process one delivered group message. Returns the event to show, if any, and
+        whether to acknowledge it: yes, unless the network failed while checking it."""
+        try:
+            envelope = parse_group_envelope(raw)
+        except MalformedResponse as exc:
+            log.warning("dropping a malformed group message: %s", exc)
+            return None, True
+        async with self._exclusive():
+            if self._store.get(_SEEN, envelope.dedup_key) is not None:
+                return None, True
+            try:
+                event = await self._apply(envelope)
+            except (NetworkError, ServerError):
+                return None, False
+            except (EngineError, ClientError) as exc:
+                log.warning("dropping a group message from %s: %s", envelope.sender, exc)
+                with self._store.transaction():
+                    self._store.put(_SEEN, envelope.dedup_key, b"")
+                return None, True
+            if event is not None and event.kind == "departure":
+                await self._maybe_commit_departure(event.group_id)
+                return None, True
+            return event, True
+
+    async def _vouched(self, member: DeviceIdentity, signature_key: bytes) -> None:
+        """§5.3.1: the account's verified device list vouches for this signature key."""
+        entry = (await self._device_list(member.address)).device(member.device_id)
+        if entry is None or entry.identity.sign_public != signature_key:
+            entry = (await self._device_list(member.address, refresh=True)).device(member.device_id)
+        if entry is None or entry.identity.sign_public != signature_key:
+            raise SecurityError(f"{member} signs with a key its device list does not hold")
+
+    async def _apply(self, envelope: _GroupEnvelope) -> GroupEvent | None:
+        """Process one message on the group's state in memory, check every new signer
+        against its account's device list, then save the state with the message's
+        dedup mark in one transaction. The lock keeps anyone else off the group."""
+        if envelope.type == "mls-welcome":
+            return await self._join(envelope)
+        group_id = GroupState.message_group_id(envelope.body)
+        record = self._load(group_id)
+        if record is None:
+            raise SecurityError("it is for a group this device is not in")
+        sender = DeviceIdentity(envelope.sender, envelope.sender_device)
+        known = {m.identity: m.signature_key for m in record.state.members()}
+        outcome = record.state.process(envelope.body)
+        if outcome.sender is not None and outcome.sender != sender:
+            raise SecurityError("its MLS sender is not the device the server names")
+        if isinstance(outcome, CommitApplied):
+            for member in outcome.added:
+                await self._vouched(member.identity, member.signature_key)
+        if isinstance(outcome, Decrypted) and known.get(sender) != outcome.signature_key:
+            await self._vouched(sender, outcome.signature_key)
+        event: GroupEvent | None = None
+        with self._store.transaction():
+            self._store.put(_SEEN, envelope.dedup_key, b"")
+            if isinstance(outcome, CommitApplied) and outcome.removed_self:
+                self._forget(record)
+                return GroupEvent("left", record.name, group_id, envelope.sender)
+            if isinstance(outcome, ProposalReceived) and outcome.self_remove:
+                record.departed.append(str(sender))
+                event = GroupEvent("departure", record.name, group_id, envelope.sender)
+            if isinstance(outcome, Decrypted):
+                event = self._content(record, envelope, outcome.plaintext)
+            self._prune_departed(record)
+            self._save(record)
+        return event
+
+    def _content(self, record: _Record, envelope: _GroupEnvelope, plaintext: bytes) -> GroupEvent:
+        content = decode_group_content(plaintext)
+        if content.kind == "name":
+            if record.name.startswith("group-"):
+                self._store.delete(_NAME, record.name)
+                record.name = self._free_name(content.value, record.group_id)
+            return GroupEvent("renamed", record.name, record.group_id, envelope.sender)
+        self._store.append_history(
+            history_peer(record.group_id),
+            {
+                "id": content.message_id,
+                "sender": envelope.sender,
+                "device": envelope.sender_device,
+                "text": content.value,
+                "ts": content.sent_at_ms,
+            },
+        )
+        message = GroupMessage(
+            content.message_id,
+            record.name,
+            envelope.sender,
+            envelope.sender_device,
+            content.value,
+            datetime_from_ms(content.sent_at_ms),
+        )
+        return GroupEvent("message", record.name, record.group_id, envelope.sender, message)
+
+    async def _join(self, envelope: _GroupEnvelope) -> GroupEvent:
+        state, used = GroupState.join(envelope.body, self.key_packages.bundles())
+        group_id = state.group_id
+        if self._load(group_id) is not None:
+            raise SecurityError("it welcomes this device to a group it is already in")
+        inviter = DeviceIdentity(envelope.sender, envelope.sender_device)
+        members = state.members()
+        if inviter not in {m.identity for m in members}:
+            raise SecurityError("its sender is not a member of the group it welcomes to")
+        for member in members:
+            if member.identity != self.identity:
+                await self._vouched(member.identity, member.signature_key)
+        name = self._free_name(f"group-{group_id.hex()[:8]}", group_id)
+        record = _Record(group_id, name, state, 0, _now_ms(), [])
+        with self._store.transaction():
+            self._store.put(_SEEN, envelope.dedup_key, b"")
+            self.key_packages.consume(used)
+            self._save(record)
+        return GroupEvent("joined", name, group_id, envelope.sender)
+
+    async def _maybe_commit_departure(self, group_id: bytes) -> None:
+        """A member asked to leave: the remaining member with the lowest leaf index
+        commits its removal now; the others remove it in their next commit."""
+        record = self._load(group_id)
+        if record is None:
+            return
+        departed = self._departed_still_present(record)
+        staying = [m for m in record.state.members() if m not in departed]
+        if not departed or not staying or staying[0].identity != self.identity:
+            return
+        try:
+            await self._commit(group_id)
+        except ClientError as exc:
+            log.info("committing a departure failed (%s); the next commit will", exc)
+
+
+class _Stale(Exception):
+    """The server answered ``stale-epoch``."""

@@ -1,0 +1,383 @@
+"""The client side of key transparency: verify every key used, monitor one's own account.
+
+The device pins the log's key (at account creation, or handed over when it was
+linked) and follows the whole log with a :class:`LogFollower`: on every sync it
+reads the entries appended since its last one and checks that they extend what
+it read before into the root of the newest signed head. While reading it keeps,
+per account commitment, the latest logged account key and device-list version,
+and checks every entry of its own account against what the account key signed.
+
+A lookup of a contact is then used only if its entries are included in a head
+consistent with the device's (RFC 9162 §2.1.3, §2.1.4), open to the contact's
+address, match the key and list served, and are the latest the log holds for
+that account (docs/transparency.md, "What a client verifies"). Anything else is a
+security alert (``alerts``) and the key is not used.
+
+State (one local-store record, kind ``kt``)::
+
+    {"log_key", "head", "follower", "latest": {commitment hex: {"k"?, "v"?, "d"?}},
+     "own_salt"?, "own_versions": [...], "own_list"?, "pins": {address: commitment hex}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sottovoce.client import server_json as sj
+from sottovoce.client.address import Address
+from sottovoce.client.alerts import Alerts, SecurityAlert
+from sottovoce.client.errors import ClientError, MalformedResponse, ServerError
+from sottovoce.client.store import Store
+from sottovoce.client.transport import Transport
+from sottovoce.protocol.errors import ProtocolError
+from sottovoce.protocol.log_follower import LogFollower
+from sottovoce.protocol.public.device_list import DeviceList, parse_device_list
+from sottovoce.protocol.public.merkle import ConsistencyProof, InclusionProof
+from sottovoce.protocol.public.transparency_entry import (
+    AccountClosedEntry,
+    AccountKeyEntry,
+    DeviceListEntry,
+    TransparencyEntry,
+    account_commitment,
+    parse_entry,
+    verify_account_commitment,
+)
+from sottovoce.protocol.public.tree_head import (
+    SignedTreeHead,
+    parse_signed_tree_head,
+    verify_consistent_heads,
+)
+
+KT = "kt"
+_SELF = "self"
+# Entries per page when catching up (the server's MAX_LOG_ENTRIES_PER_PAGE).
+_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """An account's key and device list as served, with the log view that came with them."""
+
+    address: str
+    account_key: bytes
+    signed_list: bytes
+    devices: DeviceList
+    transparency: dict[str, object]
+    # The key pinned for the address before this lookup, if any.
+    pinned_key: bytes | None = None
+
+
+def _diff(old: DeviceList | None, new: DeviceList) -> str:
+    before = set() if old is None else set(old.device_ids())
+    added = sorted(new.device_ids() - before)
+    removed = sorted(before - new.device_ids())
+    parts = []
+    if added:
+        parts.append(f"device {', '.join(map(str, added))} added")
+    if removed:
+        parts.append(f"device {', '.join(map(str, removed))} removed")
+    return "; ".join(parts) or "devices re-signed unchanged"
+
+
+class LogMonitor:
+    def __init__(
+        self, store: Store, transport: Transport, alerts: Alerts, account_key: bytes
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._alerts = alerts
+        self._account_key = account_key
+
+    # -- state ---------------------------------------------------------------------
+
+    def _state(self) -> dict[str, object]:
+        return self._store.get_json(KT, _SELF) or {}
+
+    def _save(self, state: dict[str, object]) -> None:
+        with self._store.transaction():
+            self._store.put_json(KT, _SELF, state)
+
+    def _log_key(self, state: dict[str, object]) -> bytes:
+        if "log_key" not in state:
+            raise ClientError("this device has not pinned the server's transparency log key")
+        return sj.binary(state, "log_key", "kt")
+
+    def _head(self, state: dict[str, object]) -> SignedTreeHead | None:
+        if "head" not in state:
+            return None
+        return parse_signed_tree_head(sj.binary(state, "head", "kt"), self._log_key(state))
+
+    def export(self) -> dict[str, object]:
+        """What a newly linked device needs to continue exactly where this one is."""
+        return self._state()
+
+    def adopt(self, state: dict[str, object]) -> None:
+        self._save(state)
+
+    async def pin_log_key(self) -> None:
+        """Trust on first use of the log key, when the account is created."""
+        answer = await self._transport.request("GET", "/v1/transparency/head")
+        self._save(
+            {
+                "log_key": sj.string(answer, "log_key", "head"),
+                "latest": {},
+                "own_versions": [1],
+                "pins": {},
+            }
+        )
+
+    def record_own_list(self, signed_list: bytes, version: int) -> None:
+        """A list this device signed itself: no notice when the log shows it."""
+        state = self._state()
+        versions = [int(str(v)) for v in sj.as_list(state.get("own_versions", []), "kt")]
+        state["own_versions"] = sorted({*versions, version})
+        state["own_list"] = sj.b64(signed_list)
+        self._save(state)
+
+    # -- following the log -----------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Catch up with the newest head; raise :class:`SecurityAlert` on anything wrong."""
+        state = self._state()
+        log_key = self._log_key(state)
+        answer = await self._transport.request("GET", "/v1/transparency/head")
+        try:
+            head = parse_signed_tree_head(sj.binary(answer, "head", "head"), log_key)
+        except ProtocolError as exc:
+            raise self._alerts.raise_alert(
+                "log-fork", self._transport.address, f"the server's tree head fails: {exc}"
+            ) from exc
+        await self._advance(state, head)
+
+    async def _advance(self, state: dict[str, object], head: SignedTreeHead) -> None:
+        held = self._head(state)
+        if held is not None:
+            if head.epoch < held.epoch:
+                return
+            if head.epoch == held.epoch and head.head == held.head:
+                return
+            await self._check_consistent(held, head)
+        follower = (
+            LogFollower.from_bytes(sj.binary(state, "follower", "kt"))
+            if "follower" in state
+            else LogFollower()
+        )
+        if head.tree_size < follower.size:
+            raise self._fork(f"epoch {head.epoch} covers fewer entries than this device read")
+        entries: list[bytes] = []
+        while follower.size + len(entries) < head.tree_size:
+            start = follower.size + len(entries)
+            end = min(head.tree_size, start + _PAGE)
+            page = await self._transport.request(
+                "GET", f"/v1/transparency/entries?start={start}&end={end}"
+            )
+            got = [
+                sj.unb64(str(e), "entries")
+                for e in sj.as_list(sj.field(page, "entries", "entries"), "entries")
+            ]
+            if not got:
+                raise MalformedResponse("the server returned no log entries")
+            entries.extend(got[: head.tree_size - start])
+        follower.extend(entries)
+        if follower.root() != head.root_hash:
+            raise self._fork(
+                f"the log's entries do not add up to the root of epoch {head.epoch}: "
+                "the server rewrote entries this device already read, or shows it a forked log"
+            )
+        latest = dict(sj.as_object(state.get("latest", {}), "kt.latest"))
+        parsed = []
+        for raw in entries:
+            try:
+                parsed.append(parse_entry(raw))
+            except ProtocolError as exc:
+                raise self._fork(f"the log holds an entry that does not parse: {exc}") from exc
+        for entry in parsed:
+            _index(latest, entry)
+        state["latest"] = latest
+        state["follower"] = sj.b64(follower.to_bytes())
+        state["head"] = sj.b64(head.to_bytes())
+        self._save(state)
+        await self._monitor_own(parsed)
+
+    async def _check_consistent(self, old: SignedTreeHead, new: SignedTreeHead) -> None:
+        small, large = (old, new) if old.tree_size <= new.tree_size else (new, old)
+        answer = await self._transport.request(
+            "GET",
+            f"/v1/transparency/consistency?first={small.tree_size}&second={large.tree_size}",
+        )
+        try:
+            proof = ConsistencyProof.from_bytes(sj.binary(answer, "proof", "consistency"))
+            verify_consistent_heads(old, new, proof)
+        except ProtocolError as exc:
+            raise self._fork(
+                f"heads of epochs {old.epoch} and {new.epoch} are not one log: {exc}"
+            ) from exc
+
+    def _fork(self, detail: str) -> SecurityAlert:
+        return self._alerts.raise_alert("log-fork", self._transport.address, detail)
+
+    # -- one's own account -------------------------------------------------------------
+
+    async def own_salt(self) -> bytes:
+        state = self._state()
+        if "own_salt" in state:
+            return sj.binary(state, "own_salt", "kt")
+        target = Address.parse(self._transport.address)
+        view = await self._transport.request("GET", f"/v1/accounts/{target.app}/{target.handle}")
+        salt = sj.binary(sj.child(view, "transparency", "account"), "salt", "transparency")
+        state = self._state()
+        state["own_salt"] = sj.b64(salt)
+        self._save(state)
+        return salt
+
+    async def _monitor_own(self, entries: list[TransparencyEntry]) -> None:
+        """Every entry of this device's own account must be one its account key made."""
+        address = self._transport.address
+        commitment = account_commitment(address, await self.own_salt())
+        mine = [e for e in entries if e.account == commitment]
+        if not mine:
+            return
+        state = self._state()
+        known = {int(str(v)) for v in sj.as_list(state.get("own_versions", []), "kt")}
+        previous = (
+            parse_device_list(sj.binary(state, "own_list", "kt"), self._account_key)
+            if "own_list" in state
+            else None
+        )
+        notices: list[str] = []
+        for entry in mine:
+            if isinstance(entry, AccountKeyEntry) and entry.account_key != self._account_key:
+                raise self._alerts.raise_alert(
+                    "key-mismatch",
+                    address,
+                    "the log holds an account key for your account that is not yours",
+                )
+            if isinstance(entry, AccountClosedEntry):
+                raise self._alerts.raise_alert(
+                    "key-mismatch", address, "the log says your account was closed"
+                )
+            if isinstance(entry, DeviceListEntry):
+                devices, signed = await self._own_logged_list(entry)
+                if entry.version not in known:
+                    notices.append(
+                        f"device list version {entry.version}: {_diff(previous, devices)}"
+                    )
+                    known.add(entry.version)
+                previous = devices
+                state["own_list"] = sj.b64(signed)
+        state["own_versions"] = sorted(known)
+        self._save(state)
+        for notice in notices:
+            self._alerts.record("own-devices", address, notice)
+
+    async def _own_logged_list(self, entry: DeviceListEntry) -> tuple[DeviceList, bytes]:
+        address = self._transport.address
+        target = Address.parse(address)
+        try:
+            answer = await self._transport.request(
+                "GET",
+                f"/v1/transparency/device-lists/{target.app}/{target.handle}/{entry.version}",
+            )
+            signed = sj.binary(answer, "device_list", "device list")
+            entry.verify_device_list(signed)
+            devices = parse_device_list(signed, self._account_key)
+        except (ProtocolError, ServerError, MalformedResponse) as exc:
+            raise self._alerts.raise_alert(
+                "ghost-device",
+                address,
+                f"the log holds device list version {entry.version} for your account, "
+                f"which your account key did not sign ({exc})",
+            ) from exc
+        if devices.address != address or devices.version != entry.version:
+            raise self._alerts.raise_alert(
+                "ghost-device",
+                address,
+                f"the log's device list version {entry.version} is not your account's",
+            )
+        return devices, signed
+
+    # -- lookups ------------------------------------------------------------------------
+
+    async def verify(self, lookup: Lookup) -> None:
+        """Use ``lookup`` only if the log proves it (see the module docstring)."""
+        tv = lookup.transparency
+        address = lookup.address
+        state = self._state()
+        try:
+            head = parse_signed_tree_head(
+                sj.binary(tv, "head", "transparency"), self._log_key(state)
+            )
+            salt = sj.binary(tv, "salt", "transparency")
+            key_entry = self._proven(head, sj.child(tv, "account_key", "transparency"))
+            list_entry = self._proven(head, sj.child(tv, "device_list", "transparency"))
+        except (ProtocolError, MalformedResponse) as exc:
+            raise self._mismatch(address, f"the log's proof for it fails: {exc}") from exc
+        if not isinstance(key_entry, AccountKeyEntry) or not isinstance(
+            list_entry, DeviceListEntry
+        ):
+            raise self._mismatch(address, "the log entries served are of the wrong kind")
+        try:
+            verify_account_commitment(key_entry.account, address, salt)
+            verify_account_commitment(list_entry.account, address, salt)
+            list_entry.verify_device_list(lookup.signed_list)
+        except ProtocolError as exc:
+            raise self._mismatch(address, f"the logged entries are not these keys: {exc}") from exc
+        if key_entry.account_key != lookup.account_key:
+            raise self._mismatch(address, "the account key served is not the one the log holds")
+        if list_entry.version != lookup.devices.version:
+            raise self._mismatch(address, "the device list served is not the logged version")
+        # Bring the device's view up to (at least) this head, checking consistency.
+        held = self._head(state)
+        if held is None or held.tree_size < head.tree_size or held.epoch < head.epoch:
+            await self.sync()
+            held = self._head(self._state())
+        if held is not None and held.head != head.head:
+            await self._check_consistent(held, head)
+        state = self._state()
+        commitment = key_entry.account.hex()
+        latest = sj.as_object(sj.as_object(state.get("latest", {}), "kt").get(commitment), "kt")
+        if latest.get("k") != lookup.account_key.hex():
+            raise self._mismatch(address, "the log holds a newer account key for it")
+        if latest.get("v") != lookup.devices.version:
+            raise self._alerts.raise_alert(
+                "replay",
+                address,
+                f"the server served device list version {lookup.devices.version}; "
+                f"the log holds version {latest.get('v')}",
+            )
+        # A new commitment for an address is a new account (a re-registered handle): it
+        # comes with a new key, which the contacts policy holds until trusted. The same
+        # key under a new commitment is a second history the owner never sees.
+        pins = dict(sj.as_object(state.get("pins", {}), "kt.pins"))
+        if pins.get(address, commitment) != commitment and lookup.pinned_key == lookup.account_key:
+            raise self._mismatch(address, "the server moved it to another entry of the log")
+        if pins.get(address) != commitment:
+            pins[address] = commitment
+            state["pins"] = pins
+            self._save(state)
+
+    def _proven(self, head: SignedTreeHead, item: dict[str, object]) -> TransparencyEntry:
+        leaf = sj.binary(item, "entry", "entry")
+        head.verify_inclusion(leaf, InclusionProof.from_bytes(sj.binary(item, "proof", "entry")))
+        return parse_entry(leaf)
+
+    def _mismatch(self, address: str, detail: str) -> SecurityAlert:
+        return self._alerts.raise_alert("key-mismatch", address, detail)
+
+    def latest_head(self) -> SignedTreeHead | None:
+        return self._head(self._state())
+
+
+def _index(latest: dict[str, object], entry: TransparencyEntry) -> None:
+    """Record the newest logged key and device list of each account commitment."""
+    key = entry.account.hex()
+    record = dict(sj.as_object(latest.get(key, {}), "kt.latest"))
+    if isinstance(entry, AccountKeyEntry):
+        record["k"] = entry.account_key.hex()
+    elif isinstance(entry, DeviceListEntry):
+        if int(str(record.get("v", 0))) < entry.version:
+            record["v"] = entry.version
+            record["d"] = entry.digest.hex()
+    else:
+        record = {"closed": True}
+    latest[key] = record

@@ -1,0 +1,157 @@
+"""Wake-ups across server nodes through Redis pub/sub (:class:`Fanout`).
+
+Each device has a channel; a node subscribes to the channels of the devices
+connected to it, and a send on any node publishes "device N's queue grew" there.
+The message carries nothing but the device's row id: the recipient's node reads
+the durable queue itself, so Redis never holds content and losing a wake-up
+loses no message.
+
+When Redis is unreachable, every local connection is woken every
+``poll_interval_s`` (delivery falls back to polling the queue) until the node
+reconnects, re-subscribes and wakes everyone once more to catch up. Local
+subscribers are always woken directly too, so a send to a device on the same node
+never waits for Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+CHANNEL_PREFIX = "sv:wake:"
+# A node with no connected device still holds one subscription, so the reader
+# notices a lost connection at once instead of at the next device's subscribe.
+NODE_CHANNEL = "sv:nodes"
+# How often connections are woken to re-read their queue while Redis is down: the
+# delivery latency of cross-node messages in that state.
+POLL_INTERVAL_S = 0.5
+# Between reconnection attempts to Redis.
+RECONNECT_DELAY_S = 0.5
+_REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+log = logging.getLogger("sottovoce.fanout.redis")
+
+
+def channel(device_pk: int) -> str:
+    return f"{CHANNEL_PREFIX}{device_pk}"
+
+
+class RedisFanout:
+    """One pub/sub connection per node; one ``asyncio.Event`` per local connection."""
+
+    def __init__(self, client: Redis, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+        self._redis = client
+        self._poll_interval_s = poll_interval_s
+        self._listeners: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._pubsub: PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._drop_pubsub()
+
+    async def publish(self, device_pk: int) -> None:
+        self._wake(device_pk)
+        if not self.connected:
+            return  # the other nodes are polling until Redis returns
+        try:
+            await self._redis.publish(channel(device_pk), b"")
+        except _REDIS_FAILURES as exc:
+            log.warning("redis publish failed (%s); nodes poll until it returns", exc)
+            self.connected = False
+
+    @asynccontextmanager
+    async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        first = not self._listeners.get(device_pk)
+        self._listeners[device_pk].add(event)
+        if first:
+            await self._send_subscription("subscribe", device_pk)
+        try:
+            yield event
+        finally:
+            listeners = self._listeners.get(device_pk)
+            if listeners is not None:
+                listeners.discard(event)
+                if not listeners:
+                    del self._listeners[device_pk]
+                    await self._send_subscription("unsubscribe", device_pk)
+
+    @property
+    def local_devices(self) -> int:
+        return len(self._listeners)
+
+    def _wake(self, device_pk: int) -> None:
+        for event in self._listeners.get(device_pk, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for listeners in self._listeners.values():
+            for event in listeners:
+                event.set()
+
+    async def _send_subscription(self, command: str, device_pk: int) -> None:
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected:
+            return  # the reader subscribes every local device when it reconnects
+        try:
+            await getattr(pubsub, command)(channel(device_pk))
+        except _REDIS_FAILURES as exc:
+            log.warning("redis %s failed (%s); reconnecting", command, exc)
+            self.connected = False
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(*_REDIS_FAILURES, RuntimeError):
+                await pubsub.aclose()
+
+    async def _run(self) -> None:
+        """Stay subscribed; while disconnected, wake everyone every poll interval."""
+        while True:
+            try:
+                await self._listen()
+            except _REDIS_FAILURES as exc:
+                if self.connected:
+                    log.warning("lost redis (%s); delivery polls the queue until it returns", exc)
+            self.connected = False
+            await self._drop_pubsub()
+            deadline = asyncio.get_running_loop().time() + RECONNECT_DELAY_S
+            while asyncio.get_running_loop().time() < deadline:
+                self._wake_all()
+                await asyncio.sleep(min(self._poll_interval_s, RECONNECT_DELAY_S))
+
+    async def _listen(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = pubsub
+        await pubsub.subscribe(NODE_CHANNEL, *(channel(pk) for pk in list(self._listeners)))
+        if not self.connected:
+            log.info("subscribed to redis wake-ups")
+        self.connected = True
+        # Anything published while this node was not subscribed is in the queue.
+        self._wake_all()
+        while True:
+            message: dict[str, Any] | None = await pubsub.get_message(timeout=None)
+            if message is None or message.get("type") != "message":
+                continue
+            name = message["channel"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if name.startswith(CHANNEL_PREFIX):
+                with contextlib.suppress(ValueError):
+                    self._wake(int(name[len(CHANNEL_PREFIX) :]))

@@ -1,0 +1,275 @@
+"""Framed content and the two protected message forms (RFC 9420 §6).
+
+:class:`FramedContent` is what a sender authenticates; a :class:`PublicMessage`
+carries it signed (plus a membership tag for members), a :class:`PrivateMessage`
+carries it encrypted, with :class:`PrivateMessageContent` and :class:`SenderData`
+as the two plaintexts. The cryptography on these structures is
+:mod:`sottovoce.mls.framing`; decoding here checks structure only, so a
+PublicMessage carrying application data decodes and is refused by the §6 rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Self
+
+from sottovoce.mls.codec import Reader, Writer
+from sottovoce.mls.errors import DecodeError
+from sottovoce.mls.wire.base import Struct, read_enum
+from sottovoce.mls.wire.commit import Commit
+from sottovoce.mls.wire.proposals import Proposal
+from sottovoce.mls.wire.registry import ContentType, ProtocolVersion, SenderType, WireFormat
+
+# §6.3.1: the random value XORed into the first bytes of every content nonce.
+REUSE_GUARD_LEN = 4
+
+Content = bytes | Proposal | Commit
+"""The body of a FramedContent: application data, a Proposal or a Commit."""
+
+
+def content_type_of(content: Content) -> ContentType:
+    if isinstance(content, Proposal):
+        return ContentType.PROPOSAL
+    if isinstance(content, Commit):
+        return ContentType.COMMIT
+    return ContentType.APPLICATION
+
+
+def encode_content(writer: Writer, content: Content) -> None:
+    """The ``select (content_type)`` body shared by FramedContent and PrivateMessageContent."""
+    if isinstance(content, bytes):
+        writer.vector(content)
+    else:
+        content.encode(writer)
+
+
+def decode_content(reader: Reader, content_type: ContentType, what: str) -> Content:
+    if content_type is ContentType.APPLICATION:
+        return reader.vector(f"{what}.application_data")
+    if content_type is ContentType.PROPOSAL:
+        return Proposal.decode(reader)
+    return Commit.decode(reader)
+
+
+@dataclass(frozen=True, slots=True)
+class Sender(Struct):
+    """§6 Sender. ``index`` is the leaf index of a member or the position of an
+    external sender in the external_senders extension; new members have none."""
+
+    sender_type: SenderType
+    index: int = 0
+
+    @classmethod
+    def member(cls, leaf_index: int) -> Sender:
+        return cls(SenderType.MEMBER, leaf_index)
+
+    @property
+    def has_index(self) -> bool:
+        return self.sender_type in (SenderType.MEMBER, SenderType.EXTERNAL)
+
+    def encode(self, writer: Writer) -> None:
+        writer.uint8(self.sender_type)
+        if self.has_index:
+            writer.uint32(self.index)
+
+    @classmethod
+    def decode(cls, reader: Reader) -> Self:
+        kind = read_enum(reader, SenderType, 1, "Sender.sender_type")
+        if kind in (SenderType.MEMBER, SenderType.EXTERNAL):
+            return cls(kind, reader.uint32("Sender.leaf_index"))
+        return cls(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class FramedContent(Struct):
+    """§6 FramedContent."""
+
+    group_id: bytes
+    epoch: int
+    sender: Sender
+    authenticated_data: bytes
+    content: Content
+
+    @property
+    def content_type(self) -> ContentType:
+        return content_type_of(self.content)
+
+    def encode(self, writer: Writer) -> None:
+        writer.vector(self.group_id).uint64(self.epoch)
+        self.sender.encode(writer)
+        writer.vector(self.authenticated_data).uint8(self.content_type)
+        encode_content(writer, self.content)
+
+    @classmethod
+    def decode(cls, reader: Reader) -> Self:
+        group_id = reader.vector("FramedContent.group_id")
+        epoch = reader.uint64("FramedContent.epoch")
+        sender = Sender.decode(reader)
+        authenticated_data = reader.vector("FramedContent.authenticated_data")
+        content_type = read_enum(reader, ContentType, 1, "FramedContent.content_type")
+        content = decode_content(reader, content_type, "FramedContent")
+        return cls(group_id, epoch, sender, authenticated_data, content)
+
+
+@dataclass(frozen=True, slots=True)
+class FramedContentAuthData:
+    """§6.1 FramedContentAuthData: the signature, and for commits the confirmation tag.
+
+    Its shape depends on the content type, so it decodes with that type in hand.
+    """
+
+    signature: bytes
+    confirmation_tag: bytes | None = None
+
+    def encode(self, writer: Writer) -> None:
+        writer.vector(self.signature)
+        if self.confirmation_tag is not None:
+            writer.vector(self.confirmation_tag)
+
+    def __bytes__(self) -> bytes:
+        writer = Writer()
+        self.encode(writer)
+        return bytes(writer)
+
+    @classmethod
+    def decode(cls, reader: Reader, content_type: ContentType) -> FramedContentAuthData:
+        signature = reader.vector("FramedContentAuthData.signature")
+        if content_type is ContentType.COMMIT:
+            return cls(signature, reader.vector("FramedContentAuthData.confirmation_tag"))
+        return cls(signature)
+
+
+def framed_content_tbs(
+    wire_format: WireFormat, content: FramedContent, group_context: bytes | None
+) -> bytes:
+    """§6.1 FramedContentTBS. ``group_context`` (encoded) is present exactly for
+    member and new_member_commit senders."""
+    writer = Writer().uint16(ProtocolVersion.MLS10).uint16(wire_format)
+    content.encode(writer)
+    if group_context is not None:
+        writer.raw(group_context)
+    return bytes(writer)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedContent(Struct):
+    """§6.1 AuthenticatedContent: what a ProposalRef hashes and what framing verifies."""
+
+    wire_format: WireFormat
+    content: FramedContent
+    auth: FramedContentAuthData
+
+    def encode(self, writer: Writer) -> None:
+        writer.uint16(self.wire_format)
+        self.content.encode(writer)
+        self.auth.encode(writer)
+
+    @classmethod
+    def decode(cls, reader: Reader) -> Self:
+        wire_format = read_enum(reader, WireFormat, 2, "AuthenticatedContent.wire_format")
+        content = FramedContent.decode(reader)
+        return cls(wire_format, content, FramedContentAuthData.decode(reader, content.content_type))
+
+
+@dataclass(frozen=True, slots=True)
+class PublicMessage(Struct):
+    """§6.2 PublicMessage: signed content, with a membership tag from members."""
+
+    content: FramedContent
+    auth: FramedContentAuthData
+    membership_tag: bytes | None = None
+
+    def encode(self, writer: Writer) -> None:
+        self.content.encode(writer)
+        self.auth.encode(writer)
+        if self.membership_tag is not None:
+            writer.vector(self.membership_tag)
+
+    @classmethod
+    def decode(cls, reader: Reader) -> Self:
+        content = FramedContent.decode(reader)
+        auth = FramedContentAuthData.decode(reader, content.content_type)
+        tag = None
+        if content.sender.sender_type is SenderType.MEMBER:
+            tag = reader.vector("PublicMessage.membership_tag")
+        return cls(content, auth, tag)
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateMessage(Struct):
+    """§6.3 PrivateMessage: the cleartext header and the two ciphertexts."""
+
+    group_id: bytes
+    epoch: int
+    content_type: ContentType
+    authenticated_data: bytes
+    encrypted_sender_data: bytes
+    ciphertext: bytes
+
+    def encode(self, writer: Writer) -> None:
+        writer.vector(self.group_id).uint64(self.epoch).uint8(self.content_type)
+        writer.vector(self.authenticated_data).vector(self.encrypted_sender_data)
+        writer.vector(self.ciphertext)
+
+    @classmethod
+    def decode(cls, reader: Reader) -> Self:
+        return cls(
+            reader.vector("PrivateMessage.group_id"),
+            reader.uint64("PrivateMessage.epoch"),
+            read_enum(reader, ContentType, 1, "PrivateMessage.content_type"),
+            reader.vector("PrivateMessage.authenticated_data"),
+            reader.vector("PrivateMessage.encrypted_sender_data"),
+            reader.vector("PrivateMessage.ciphertext"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateMessageContent:
+    """§6.3.1 PrivateMessageContent: the plaintext of a PrivateMessage's ciphertext.
+
+    Padding is all zero bytes (§6.3.1 requires receivers to reject anything else);
+    ``padding`` counts them.
+    """
+
+    content: Content
+    auth: FramedContentAuthData
+    padding: int = 0
+
+    def __bytes__(self) -> bytes:
+        writer = Writer()
+        encode_content(writer, self.content)
+        self.auth.encode(writer)
+        writer.raw(bytes(self.padding))
+        return bytes(writer)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, content_type: ContentType) -> PrivateMessageContent:
+        reader = Reader(data)
+        content = decode_content(reader, content_type, "PrivateMessageContent")
+        auth = FramedContentAuthData.decode(reader, content_type)
+        padding = reader.raw(reader.remaining, "PrivateMessageContent.padding")
+        if padding.count(0) != len(padding):
+            raise DecodeError("RFC 9420 §6.3.1: PrivateMessageContent padding is not all zeros")
+        return cls(content, auth, len(padding))
+
+
+@dataclass(frozen=True, slots=True)
+class SenderData(Struct):
+    """§6.3.2 SenderData: which leaf sent, at which generation, with which reuse guard."""
+
+    leaf_index: int
+    generation: int
+    reuse_guard: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.reuse_guard) != REUSE_GUARD_LEN:
+            raise ValueError(f"RFC 9420 §6.3.2: reuse_guard must be {REUSE_GUARD_LEN} bytes")
+
+    def encode(self, writer: Writer) -> None:
+        writer.uint32(self.leaf_index).uint32(self.generation).raw(self.reuse_guard)
+
+    @classmethod
+    def decode(cls, reader: Reader) -> Self:
+        leaf_index = reader.uint32("SenderData.leaf_index")
+        generation = reader.uint32("SenderData.generation")
+        return cls(leaf_index, generation, reader.raw(REUSE_GUARD_LEN, "SenderData.reuse_guard"))

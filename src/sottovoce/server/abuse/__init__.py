@@ -1,0 +1,1 @@
+"""Safety controls that act on metadata only: minors, blocks, rate limits, moderation."""

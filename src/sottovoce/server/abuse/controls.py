@@ -1,0 +1,243 @@
+"""The safety controls the relay applies, from metadata alone (docs/safety.md).
+
+Every decision here reads only what DESIGN.md lets the server hold: an account's
+app, creation day and minor flag, blocks a person chose to report, the
+connections a minor accepted, verified abuse reports, and each account's
+standing. Nothing reads or needs message content.
+
+- Suspended accounts are refused (403) on every authenticated request.
+- Minors on an app that marks them are invisible and unreachable to adults they
+  have not connected with: look-up, key claims, unsealed first messages and group
+  KeyPackage claims all answer 404, the same as for an account that does not
+  exist, so the refusal itself reveals nothing.
+- A block the recipient reported makes the server drop the blocked account's
+  unsealed messages to them, answering the sender exactly as if it had stored
+  them (the sender learns nothing, as with Signal and WhatsApp).
+- Unsealed messages go to non-contacts (sealed sender covers contacts), so the
+  distinct recipients of an account's unsealed messages per day bound how many
+  strangers it reaches; new and restricted accounts get tighter bounds. Group
+  creation is bounded the same way.
+- Verified reports and reported blocks from distinct accounts restrict, then
+  suspend, the account they name; each automatic action is recorded with its
+  reason and the counts behind it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sottovoce.server import limits
+from sottovoce.server.abuse.policy import NO_MINORS, AppPolicy
+from sottovoce.server.abuse.reports import verified_reporters_since
+from sottovoce.server.problems import Problem
+from sottovoce.storage.repository import AccountRecord, DeviceRecord
+from sottovoce.storage.safety import (
+    AUTOMATIC,
+    RESTRICTED,
+    SUSPENDED,
+    SafetyStore,
+)
+
+Permission = Literal["adults_may_contact", "adults_may_find", "adults_may_add_to_groups"]
+DAY_MS = 86_400_000
+# Standings in order of severity: automatic action only ever moves up this list.
+SEVERITY = {"ok": 0, "warned": 1, RESTRICTED: 2, SUSPENDED: 3}
+
+
+def _today() -> int:
+    return int(time.time() // 86_400)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class _DailyCount:
+    """Distinct things counted per account for the current day (memory only)."""
+
+    day: int = -1
+    seen: dict[int, set[int]] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+
+    def roll(self, day: int) -> None:
+        if day != self.day:
+            self.day, self.seen, self.counts = day, {}, {}
+
+
+class SafetyControls:
+    def __init__(self, store: SafetyStore, policies: Mapping[str, AppPolicy]) -> None:
+        self.store = store
+        self._policies = dict(policies)
+        self._recipients = _DailyCount()
+        self._groups = _DailyCount()
+
+    def policy(self, app: str) -> AppPolicy:
+        return self._policies.get(app, NO_MINORS)
+
+    # -- standing --------------------------------------------------------------
+
+    async def refuse_if_suspended(self, device: DeviceRecord) -> None:
+        if await self.store.standing(device.account_id) == SUSPENDED:
+            raise Problem(
+                403,
+                "account-suspended",
+                f"{device.address} is suspended; the operator reviews suspensions on request",
+            )
+
+    # -- minors ----------------------------------------------------------------
+
+    async def shields_minor(
+        self, requester_account_id: int, target_id: int, target_app: str, permission: Permission
+    ) -> bool:
+        """Whether the target account is a minor the requester may not reach this way."""
+        policy = self.policy(target_app)
+        if not policy.marks_minors or getattr(policy, permission):
+            return False
+        if requester_account_id == target_id:
+            return False
+        facts = await self.store.facts([requester_account_id, target_id])
+        minor, requester = facts.get(target_id), facts.get(requester_account_id)
+        if minor is None or not minor.is_minor:
+            return False
+        if requester is not None and requester.is_minor:
+            return False
+        return not await self.store.connected(target_id, requester_account_id)
+
+    async def require_reachable(
+        self, requester: DeviceRecord, target: AccountRecord, permission: Permission
+    ) -> None:
+        """404 exactly like an unknown account, so the answer is no minor oracle."""
+        if await self.shields_minor(requester.account_id, target.id, target.app, permission):
+            raise Problem(404, "unknown-account", f"{target.address} does not exist")
+
+    async def require_addable(self, adder: DeviceRecord, addresses: Iterable[str]) -> None:
+        """A commit adding devices of a shielded minor is refused like the claim is."""
+        for address in sorted(addresses):
+            handle, _, app = address.partition("@")
+            target = await self.store.account_by_address(app, handle)
+            if target is not None and await self.shields_minor(
+                adder.account_id, target.id, app, "adults_may_add_to_groups"
+            ):
+                raise Problem(404, "unknown-account", f"{address} does not exist")
+
+    # -- unsealed (non-contact) messages ------------------------------------------
+
+    async def admit_unsealed(self, sender: DeviceRecord, recipient: AccountRecord) -> bool:
+        """Check an unsealed send before anything is stored. Raises the problem that
+        refuses it; returns False when it must be dropped silently (a reported block)."""
+        if sender.account_id == recipient.id:
+            return True
+        await self.require_reachable(sender, recipient, "adults_may_contact")
+        await self._count_new_recipient(sender.account_id, recipient.id)
+        if await self.store.is_blocked(recipient.id, sender.account_id):
+            return False
+        facts = await self.store.facts([sender.account_id])
+        if sender.account_id in facts and facts[sender.account_id].is_minor:
+            # A minor writing first is the minor accepting the connection.
+            await self.store.connect(sender.account_id, recipient.id, _today())
+        return True
+
+    async def _allowance(
+        self, account_id: int, normal: int, new_account: int, restricted: int
+    ) -> int:
+        if await self.store.standing(account_id) == RESTRICTED:
+            return restricted
+        facts = (await self.store.facts([account_id])).get(account_id)
+        if facts is not None and _today() - facts.created_day < limits.NEW_ACCOUNT_DAYS:
+            return new_account
+        return normal
+
+    async def _count_new_recipient(self, account_id: int, recipient_id: int) -> None:
+        counter = self._recipients
+        counter.roll(_today())
+        seen = counter.seen.setdefault(account_id, set())
+        if recipient_id in seen:
+            return
+        allowed = await self._allowance(
+            account_id,
+            limits.NEW_RECIPIENTS_PER_DAY,
+            limits.NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT,
+            limits.NEW_RECIPIENTS_PER_DAY_RESTRICTED,
+        )
+        if len(seen) >= allowed:
+            raise Problem(
+                429,
+                "too-many-new-recipients",
+                f"this account may message at most {allowed} new people a day; try tomorrow",
+            )
+        seen.add(recipient_id)
+
+    # -- groups ------------------------------------------------------------------
+
+    async def admit_group_creation(self, creator: DeviceRecord) -> None:
+        counter = self._groups
+        counter.roll(_today())
+        allowed = await self._allowance(
+            creator.account_id,
+            limits.GROUPS_PER_DAY,
+            limits.GROUPS_PER_DAY_NEW_ACCOUNT,
+            limits.GROUPS_PER_DAY_RESTRICTED,
+        )
+        made = counter.counts.get(creator.account_id, 0)
+        if made >= allowed:
+            raise Problem(
+                429,
+                "too-many-groups",
+                f"this account may create at most {allowed} groups a day; try tomorrow",
+            )
+        counter.counts[creator.account_id] = made + 1
+
+    # -- reported blocks and automatic action ---------------------------------------
+
+    async def report_block(self, blocker: DeviceRecord, blocked: AccountRecord) -> None:
+        if blocked.id == blocker.account_id:
+            raise Problem(400, "cannot-block-self", "an account cannot block itself")
+        await self.store.report_block(blocker.account_id, blocked.id, _today())
+        # A minor blocking someone withdraws any connection it had accepted.
+        await self.store.disconnect(blocker.account_id, blocked.id)
+        await self.review_signals(blocked.id)
+
+    async def review_signals(self, account_id: int) -> str | None:
+        """Restrict or suspend ``account_id`` if enough distinct accounts verified a
+        report or reported a block against it since the window opened (and since an
+        operator last restored it). Returns the action taken, if any."""
+        since = _today() - limits.REPORT_WINDOW_DAYS
+        restored = [a for a in await self.store.actions(account_id) if a.action == "restore"]
+        if restored:
+            since = max(since, restored[0].created_ms // DAY_MS + 1)
+        blockers = await self.store.blockers_since(account_id, since)
+        reporters = await verified_reporters_since(self.store.engine, account_id, since)
+        distinct = blockers | reporters
+        action: str | None = None
+        if len(distinct) >= limits.SUSPEND_AFTER_REPORTERS:
+            action = "suspend"
+        elif len(distinct) >= limits.RESTRICT_AFTER_REPORTERS:
+            action = "restrict"
+        if action is None:
+            return None
+        standing = await self.store.standing(account_id)
+        target = SUSPENDED if action == "suspend" else RESTRICTED
+        if SEVERITY[standing] >= SEVERITY[target]:
+            return None
+        signals: dict[str, Any] = {
+            "distinct_accounts": len(distinct),
+            "verified_reports_from": len(reporters),
+            "reported_blocks_from": len(blockers),
+            "since_day": since,
+            "threshold": limits.SUSPEND_AFTER_REPORTERS
+            if action == "suspend"
+            else limits.RESTRICT_AFTER_REPORTERS,
+        }
+        await self.store.act(
+            account_id,
+            action,
+            actor=AUTOMATIC,
+            reason=f"{len(distinct)} distinct accounts reported or blocked-and-reported it",
+            signals=signals,
+            now_ms=_now_ms(),
+        )
+        return action

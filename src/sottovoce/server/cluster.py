@@ -1,0 +1,43 @@
+"""Joining the other nodes through Redis: cross-node wake-ups, the shared replay
+cache and shared request rates (docs/operations.md). Without a Redis URL the node
+runs on its own with all three in memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+
+from sottovoce.fanout.redis import RedisFanout
+from sottovoce.server.shared_limits import SharedLimits
+from sottovoce.server.state import ServerState
+
+# Loopback or a LAN: a Redis that takes longer than this is treated as down and
+# the node carries on alone (polling the queue) rather than stall requests.
+CONNECT_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 2.0
+
+
+@asynccontextmanager
+async def joined(state: ServerState) -> AsyncIterator[None]:
+    url = state.settings.redis_url
+    if url is None:
+        yield
+        return
+    client = Redis.from_url(
+        url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S
+    )
+    fanout = RedisFanout(client)
+    shared = SharedLimits(
+        client, state.settings.limits.requests_per_second, state.settings.limits.request_burst
+    )
+    state.fanout = fanout
+    state.nonces.shared = shared
+    state.rate.shared = shared
+    await fanout.start()
+    try:
+        yield
+    finally:
+        await fanout.close()
+        await client.aclose()

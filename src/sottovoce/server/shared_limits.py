@@ -1,0 +1,96 @@
+"""The replay cache and request rates shared by every node, in Redis.
+
+On one node both live in memory (auth.NonceCache, state.RateLimiter). Behind a
+load balancer a replayed request could reach another node, and a device could
+multiply its rate by the node count, so with Redis configured each node also
+checks these. Redis holds no content: a nonce key is (address, device, nonce)
+for the skew window, a bucket is two numbers per device.
+
+If Redis fails, a node answers from its memory alone (still refusing a replay or
+a flood seen by this node) and logs once, rather than refusing every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+NONCE_PREFIX = "sv:nonce:"
+BUCKET_PREFIX = "sv:rate:"
+_REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+# After a failure, requests skip Redis for this long instead of each waiting on it.
+RETRY_AFTER_S = 1.0
+
+# A token bucket per device, updated atomically on the Redis server: refill at
+# ``rate`` per second up to ``burst``, take one token if there is one. The key
+# expires once a full refill has passed, so idle devices cost nothing.
+BUCKET_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 't', tokens, 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return allowed
+"""
+
+log = logging.getLogger("sottovoce.server.shared_limits")
+
+
+class SharedLimits:
+    def __init__(self, client: Redis, rate: float, burst: int) -> None:
+        self._redis = client
+        self._rate = rate
+        self._burst = burst
+        self._take = client.register_script(BUCKET_SCRIPT)
+        self._warned = False
+        self._down_until = 0.0
+
+    def _failed(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + RETRY_AFTER_S
+        if not self._warned:
+            log.warning("redis unavailable (%s); replay cache and rates are per node", exc)
+            self._warned = True
+
+    def _skipping(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    async def first_use(self, address: str, device_id: int, nonce: str, ttl_ms: int) -> bool:
+        """False if any node already accepted this nonce of this device in the window."""
+        if self._skipping():
+            return True
+        try:
+            stored = await self._redis.set(
+                f"{NONCE_PREFIX}{address}:{device_id}:{nonce}", b"", nx=True, px=max(1, ttl_ms)
+            )
+        except _REDIS_FAILURES as exc:
+            self._failed(exc)
+            return True
+        self._warned = False
+        return bool(stored)
+
+    async def allow(self, device_pk: int) -> bool | None:
+        """Whether the device may make one more request; None if Redis cannot say."""
+        if self._skipping():
+            return None
+        try:
+            allowed = await self._take(
+                keys=[f"{BUCKET_PREFIX}{device_pk}"],
+                args=[self._rate, self._burst, time.time()],
+            )
+        except _REDIS_FAILURES as exc:
+            self._failed(exc)
+            return None
+        self._warned = False
+        return bool(allowed)

@@ -1,0 +1,234 @@
+"""Groups through the SDK and the real server process (``python -m sottovoce.server``):
+members on different apps, concurrent commits rebased, offline members catching up,
+removal, and recovery after an Update."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sottovoce.client import Client
+from sottovoce.client.errors import ClientError
+from sottovoce.client.group_engine import EngineError, GroupState
+from sottovoce.client.messages import ReceivedMessage
+from tests.support.live_server import LiveServer
+
+APPS = ("chat", "photos")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("groups-relay"))
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+async def people(server: LiveServer, tmp_path: Path) -> AsyncIterator[Any]:
+    """``await people(n)``: n new accounts, alternating between the apps."""
+    made: list[Client] = []
+
+    async def make(n: int) -> list[Client]:
+        async def one(i: int) -> Client:
+            app = APPS[i % len(APPS)]
+            handle = f"m{i}-{secrets.token_hex(3)}"
+            return await Client.create_account(tmp_path / handle, server.url, app, handle)
+
+        batch = [await one(len(made) + i) for i in range(n)]
+        made.extend(batch)
+        return batch
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+def group_texts(messages: list[ReceivedMessage], group: str) -> list[tuple[str, str]]:
+    return [(m.sender, m.text) for m in messages if m.group == group]
+
+
+def state_of(client: Client, name: str) -> bytes:
+    """The serialized MLS state of a group as this device's store holds it (what an
+    attacker who copied the device would have)."""
+    groups = client.groups
+    record = groups._by_name(name)
+    return record.state.to_bytes()
+
+
+async def test_two_members_on_different_apps_talk(people: Any) -> None:
+    alice, bob = await people(2)
+    assert alice.address.endswith("@chat") and bob.address.endswith("@photos")
+    await alice.groups.create("family")
+    info = await alice.groups.add("family", bob.address)
+    assert info.members == tuple(sorted((alice.address, bob.address)))
+    await alice.groups.send("family", "hello from chat")
+    received = await bob.fetch()
+    assert group_texts(received, "family") == [(alice.address, "hello from chat")]
+    (listed,) = bob.groups.list()
+    assert listed.name == "family" and listed.epoch == info.epoch
+    await bob.groups.send("family", "hi from photos")
+    assert group_texts(await alice.fetch(), "family") == [(bob.address, "hi from photos")]
+    assert [(m.sender, m.text) for m in bob.groups.history("family")] == [
+        (alice.address, "hello from chat"),
+        (bob.address, "hi from photos"),
+    ]
+
+
+async def test_five_members_commit_concurrently_and_all_converge(people: Any) -> None:
+    members = await people(5)
+    creator = members[0]
+    await creator.groups.create("team")
+    await creator.groups.add("team", *(m.address for m in members[1:]))
+    for member in members[1:]:
+        await member.fetch()
+    # Every member commits an Update at once: the server takes one per epoch, the
+    # others rebase on it and try again until each got through.
+    await asyncio.gather(*(m.groups.update("team") for m in members))
+    for member in members:
+        await member.fetch()
+    epochs = {m.groups.info("team").epoch for m in members}
+    assert epochs == {1 + len(members)}
+    await asyncio.gather(*(m.groups.send("team", f"from {m.address}") for m in members))
+    for member in members:
+        got = group_texts(await member.fetch(), "team")
+        expected = {(m.address, f"from {m.address}") for m in members if m is not member}
+        assert set(got) == expected and len(got) == len(expected)
+
+
+async def test_an_offline_member_catches_up_in_order(people: Any) -> None:
+    alice, bob, carol, dave = await people(4)
+    await alice.groups.create("club")
+    await alice.groups.add("club", bob.address, carol.address)
+    await bob.fetch()
+    # Carol stays offline while the group changes under her: messages, an Update,
+    # a new member, more messages.
+    await alice.groups.send("club", "one")
+    await bob.groups.update("club")
+    await bob.groups.send("club", "two")
+    await alice.fetch()
+    await alice.groups.add("club", dave.address)
+    await alice.groups.send("club", "three")
+    got = group_texts(await carol.fetch(), "club")
+    assert got == [(alice.address, "one"), (bob.address, "two"), (alice.address, "three")]
+    assert carol.groups.info("club").members == tuple(
+        sorted(c.address for c in (alice, bob, carol, dave))
+    )
+    await carol.groups.send("club", "back")
+    assert group_texts(await dave.fetch(), "club") == [
+        (alice.address, "three"),
+        (carol.address, "back"),
+    ]
+
+
+async def test_a_removed_member_cannot_read_later_messages(people: Any) -> None:
+    alice, bob, carol = await people(3)
+    await alice.groups.create("book-club")
+    await alice.groups.add("book-club", bob.address, carol.address)
+    await bob.fetch()
+    await carol.fetch()
+    kept = state_of(bob, "book-club")
+    await alice.groups.remove("book-club", bob.address)
+    await bob.fetch()
+    assert bob.groups.list() == []
+    with pytest.raises(ClientError):
+        await bob.groups.send("book-club", "still here?")
+    sent: list[bytes] = []
+    original = alice._transport.request
+
+    async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        if payload is not None and payload.get("type") == "application":
+            import base64
+
+            sent.append(base64.b64decode(payload["message"]))
+        return await original(method, path, payload)
+
+    alice._transport.request = capture  # type: ignore[method-assign]
+    await alice.groups.send("book-club", "after bob left")
+    assert group_texts(await carol.fetch(), "book-club") == [(alice.address, "after bob left")]
+    assert group_texts(await bob.fetch(), "book-club") == []
+    # Even holding the ciphertext and the state bob had before his removal, it
+    # cannot be opened: the commit that removed bob gave the group keys bob lacks.
+    (ciphertext,) = sent
+    with pytest.raises(EngineError):
+        GroupState.from_bytes(kept).process(ciphertext)
+
+
+async def test_a_compromised_member_recovers_after_an_update(people: Any) -> None:
+    alice, bob = await people(2)
+    await alice.groups.create("pcs")
+    await alice.groups.add("pcs", bob.address)
+    await bob.fetch()
+    sent: list[bytes] = []
+    original = alice._transport.request
+
+    async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        if payload is not None and payload.get("type") == "application":
+            import base64
+
+            sent.append(base64.b64decode(payload["message"]))
+        return await original(method, path, payload)
+
+    alice._transport.request = capture  # type: ignore[method-assign]
+    # An attacker copies bob's device state and can read what is sent now…
+    stolen = GroupState.from_bytes(state_of(bob, "pcs"))
+    await alice.groups.send("pcs", "before the update")
+    assert stolen.process(sent[-1]).plaintext  # type: ignore[union-attr]
+    assert group_texts(await bob.fetch(), "pcs") == [(alice.address, "before the update")]
+    # …until bob's Update: fresh leaf and path secrets the copy does not have.
+    await bob.groups.update("pcs")
+    await alice.fetch()
+    await alice.groups.send("pcs", "after the update")
+    assert group_texts(await bob.fetch(), "pcs") == [(alice.address, "after the update")]
+    with pytest.raises(EngineError):
+        stolen.process(sent[-1])
+
+
+async def test_a_member_who_leaves_is_removed_by_the_others(people: Any) -> None:
+    alice, bob, carol = await people(3)
+    await alice.groups.create("trip")
+    await alice.groups.add("trip", bob.address, carol.address)
+    await bob.fetch()
+    await carol.fetch()
+    await carol.groups.leave("trip")
+    assert carol.groups.list() == []
+    # Alice (lowest leaf) commits carol's removal as soon as she sees the proposal.
+    await alice.fetch()
+    await bob.fetch()
+    assert alice.groups.info("trip").members == tuple(sorted((alice.address, bob.address)))
+    assert bob.groups.info("trip").members == alice.groups.info("trip").members
+    await bob.groups.send("trip", "just us")
+    assert group_texts(await alice.fetch(), "trip") == [(bob.address, "just us")]
+    assert group_texts(await carol.fetch(), "trip") == []
+
+
+async def test_fifty_members_across_apps(people: Any) -> None:
+    members = await people(50)
+    creator = members[0]
+    await creator.groups.create("everyone")
+    # Two commits of 24 and 25 accounts (the server takes at most 64 devices each).
+    await creator.groups.add("everyone", *(m.address for m in members[1:25]))
+    await creator.groups.add("everyone", *(m.address for m in members[25:]))
+    for member in members[1:]:
+        await member.fetch()
+    assert {len(m.groups.info("everyone").members) for m in members} == {50}
+    # Three members commit at once; two rebase.
+    await asyncio.gather(*(m.groups.update("everyone") for m in members[10:13]))
+    await creator.groups.send("everyone", "hello fifty")
+    await members[37].groups.send("everyone", "hello from 37")
+    for member in members:
+        got = group_texts(await member.fetch(), "everyone")
+        expected = [
+            (a.address, t)
+            for a, t in ((creator, "hello fifty"), (members[37], "hello from 37"))
+            if a is not member
+        ]
+        assert got == expected, members.index(member)
+    assert len({m.groups.info("everyone").epoch for m in members}) == 1

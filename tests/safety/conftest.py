@@ -1,0 +1,76 @@
+"""Safety fixtures: the relay in-process with an app that marks minors, and bare
+devices that speak the API directly."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sottovoce.server.abuse.policy import parse_apps
+from sottovoce.server.app import create_app
+from sottovoce.server.settings import Settings, database_url
+from sottovoce.server.state import ServerState
+from tests.support.api_device import ApiDevice
+
+# chat and photos mark no minors; kids does, with every protection on.
+APPS = "chat,photos,kids:minors"
+
+
+@dataclass
+class SafetyRelay:
+    http: httpx.AsyncClient
+    state: ServerState
+    db_path: Path
+
+    async def account(self, name: str, app: str = "chat", *, minor: bool = False) -> ApiDevice:
+        device = ApiDevice(f"{name}-{secrets.token_hex(3)}", app)
+        body = {**device.registration(), "minor": minor}
+        answer = await device.arequest(self.http, "POST", "/v1/accounts", body)
+        assert answer.status_code == 201, answer.text
+        return device
+
+    async def send(self, sender: ApiDevice, recipient: ApiDevice) -> httpx.Response:
+        """One unsealed message to device 1 of ``recipient`` (opaque bytes)."""
+        return await sender.arequest(
+            self.http,
+            "POST",
+            "/v1/messages",
+            {
+                "message_id": secrets.token_hex(8),
+                "recipient": recipient.address,
+                "envelopes": [
+                    {"device_id": 1, "type": "message", "body": base64.b64encode(b"x").decode()}
+                ],
+            },
+        )
+
+    async def fetch(self, device: ApiDevice) -> list[dict[str, Any]]:
+        answer = await device.arequest(self.http, "GET", "/v1/messages", None)
+        assert answer.status_code == 200, answer.text
+        messages: list[dict[str, Any]] = answer.json()["messages"]
+        return messages
+
+
+def relay_settings(db: Path, apps: str = APPS) -> Settings:
+    names, policies = parse_apps(apps)
+    return Settings(db_url=database_url(str(db)), apps=names, app_policies=policies)
+
+
+MakeRelay = Callable[[Settings], Awaitable[SafetyRelay]]
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[SafetyRelay]:
+    db = tmp_path / "relay.db"
+    app = create_app(relay_settings(db))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
+            yield SafetyRelay(http, app.state.sottovoce, db)
