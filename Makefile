@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports unit bench mls-vectors clean system
+.PHONY: demo test lint typecheck imports unit unit-postgresql bench bench-load mls-vectors clean system
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ system:
 demo: system $(STAMP)
 	$(PY) -m sottovoce.demo
 
-test: system $(STAMP) lint typecheck imports unit
+test: system $(STAMP) lint typecheck imports unit unit-postgresql
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
@@ -35,9 +35,29 @@ imports: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
+# Every test that talks to a server, again on PostgreSQL and Redis (tests/support/
+# services.py starts both on loopback in temp directories and stops them at the end).
+# Tests that open the server's SQLite file themselves are skipped there.
+SERVER_TESTS := tests/server tests/relay tests/client tests/sdk tests/integration tests/cli tests/transparency
+unit-postgresql: $(STAMP)
+	SOTTOVOCE_TEST_DB=postgresql SOTTOVOCE_TEST_REDIS=1 \
+		$(VENV)/bin/pytest -q -n 2 --dist loadfile $(SERVER_TESTS)
+
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) bench/ratchet.py
+	$(PY) bench/mls.py
+
+# Load on the real server (SQLite; PostgreSQL + Redis, one and two nodes), then Synapse
+# on the same machine for the ratio (docs/performance.md). Synapse gets its own
+# git-ignored virtualenv.
+SYNAPSE_VENV := bench/.synapse/venv
+bench-load: $(STAMP)
+	test -x $(SYNAPSE_VENV)/bin/python || $(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -c "import synapse" 2>/dev/null || \
+		$(SYNAPSE_VENV)/bin/pip install --quiet matrix-synapse
+	$(PY) bench/load.py
+	$(PY) bench/synapse_load.py
 
 # One JSON line per IETF vector file; fails until every case of every file passes.
 mls-vectors: $(STAMP)

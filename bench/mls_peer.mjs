@@ -35,9 +35,9 @@ function emit(metric, value, unit, extra = {}) {
   console.log(JSON.stringify(figure));
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+// The best round, as bench/mls.py takes: the machine is shared.
+function best(values) {
+  return Math.min(...values);
 }
 
 // Build a group of `size`: alice commits one Add of everyone else, bob joins by Welcome.
@@ -56,9 +56,15 @@ async function buildGroup(size) {
   return { aliceState, bobState };
 }
 
-async function timedCommit(states, proposals) {
+// ts-mls adds a path only when a proposal needs one, as bench/mls.py asks for Adds;
+// the ratchet tree goes in an Add's Welcome, as Sottovoce puts it there (ts-mls
+// builds a GroupInfo on every commit, so only Adds ask for the tree in it).
+async function timedCommit(states, proposals, ratchetTreeExtension = false) {
   const start = performance.now();
-  const result = await createCommit({ state: states.aliceState, cipherSuite: impl }, { extraProposals: proposals });
+  const result = await createCommit(
+    { state: states.aliceState, cipherSuite: impl },
+    { extraProposals: proposals, ratchetTreeExtension },
+  );
   const createMs = performance.now() - start;
   states.aliceState = result.newState;
   const processStart = performance.now();
@@ -77,7 +83,7 @@ for (const size of sizes) {
     figures.update_commit_ms.push(update.createMs);
     processed.update.push(update.processMs);
     const joiner = await keyPackage(`joiner-${round}`);
-    const add = await timedCommit(states, [{ proposalType: "add", add: { keyPackage: joiner.publicPackage } }]);
+    const add = await timedCommit(states, [{ proposalType: "add", add: { keyPackage: joiner.publicPackage } }], true);
     figures.add_commit_ms.push(add.createMs);
     processed.add.push(add.processMs);
     // Remove the member just added: its leaf is the highest occupied one.
@@ -85,9 +91,9 @@ for (const size of sizes) {
     figures.remove_commit_ms.push(removed.createMs);
     processed.remove.push(removed.processMs);
   }
-  for (const [metric, values] of Object.entries(figures)) emit(metric, median(values), "ms", { group_size: size, tree: "fresh" });
+  for (const [metric, values] of Object.entries(figures)) emit(metric, best(values), "ms", { group_size: size, tree: "fresh" });
   for (const [operation, values] of Object.entries(processed)) {
-    emit("process_commit_ms", median(values), "ms", { group_size: size, tree: "fresh", operation });
+    emit("process_commit_ms", best(values), "ms", { group_size: size, tree: "fresh", operation });
   }
 }
 

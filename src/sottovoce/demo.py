@@ -36,6 +36,8 @@ from rich.text import Text
 
 from sottovoce.client import Client, ReceivedMessage
 from sottovoce.client.errors import ClientError
+from sottovoce.demo_devices import a_ghost_device_is_caught, a_second_device_for_demo_a
+from sottovoce.demo_groups import a_group_across_apps
 from sottovoce.demo_legal import a_lawful_request
 from sottovoce.demo_safety import a_stranger_is_reported
 from sottovoce.server.process import ServerProcess
@@ -483,6 +485,9 @@ ACTS: list[Act] = [
     listen_live,
     sealed_between_contacts,
     side_by_side,
+    a_group_across_apps,  # before the checks: its texts are searched too
+    a_second_device_for_demo_a,  # linked devices and safety numbers (docs/transparency.md)
+    a_ghost_device_is_caught,
     check_every_message_arrived,
     check_server_learned_nothing,
     a_stranger_is_reported,  # after the search: a report reveals its text on purpose

@@ -236,3 +236,17 @@ async def test_the_recipient_drops_a_message_its_commitment_does_not_open(
     await asyncio.sleep(0)
     await sender.send(victim.address, "honest")
     assert [m.text for m in await victim.fetch()] == ["honest"]
+
+
+async def test_deleting_a_request_deletes_its_evidence(make_client: MakeClient) -> None:
+    stranger = await make_client("pest")
+    victim = await make_client("host", "photos")
+    other = await make_client("friend")
+    await stranger.send(victim.address, "unwanted")
+    await other.send(victim.address, "wanted")
+    unwanted, wanted = await victim.fetch()
+    assert victim.is_request(stranger.address)
+    victim.delete_request(stranger.address)
+    with pytest.raises(NotReportable):
+        await victim.report([unwanted.message_id], "gone")
+    assert victim._evidence.revealed(wanted.message_id)["content"]

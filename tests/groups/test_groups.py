@@ -5,6 +5,8 @@ removal, and recovery after an Update."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +17,8 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.client.errors import ClientError
 from sottovoce.client.group_engine import EngineError, GroupState
+from sottovoce.client.key_package_supply import PATH as KEY_PACKAGES
+from sottovoce.client.key_package_supply import TARGET
 from sottovoce.client.messages import ReceivedMessage
 from tests.support.live_server import LiveServer
 
@@ -72,7 +76,7 @@ async def test_two_members_on_different_apps_talk(people: Any) -> None:
     await alice.groups.send("family", "hello from chat")
     received = await bob.fetch()
     assert group_texts(received, "family") == [(alice.address, "hello from chat")]
-    (listed,) = bob.groups.list()
+    (listed,) = bob.groups.all()
     assert listed.name == "family" and listed.epoch == info.epoch
     await bob.groups.send("family", "hi from photos")
     assert group_texts(await alice.fetch(), "family") == [(bob.address, "hi from photos")]
@@ -137,7 +141,7 @@ async def test_a_removed_member_cannot_read_later_messages(people: Any) -> None:
     kept = state_of(bob, "book-club")
     await alice.groups.remove("book-club", bob.address)
     await bob.fetch()
-    assert bob.groups.list() == []
+    assert bob.groups.all() == []
     with pytest.raises(ClientError):
         await bob.groups.send("book-club", "still here?")
     sent: list[bytes] = []
@@ -145,8 +149,6 @@ async def test_a_removed_member_cannot_read_later_messages(people: Any) -> None:
 
     async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
         if payload is not None and payload.get("type") == "application":
-            import base64
-
             sent.append(base64.b64decode(payload["message"]))
         return await original(method, path, payload)
 
@@ -171,8 +173,6 @@ async def test_a_compromised_member_recovers_after_an_update(people: Any) -> Non
 
     async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
         if payload is not None and payload.get("type") == "application":
-            import base64
-
             sent.append(base64.b64decode(payload["message"]))
         return await original(method, path, payload)
 
@@ -198,7 +198,7 @@ async def test_a_member_who_leaves_is_removed_by_the_others(people: Any) -> None
     await bob.fetch()
     await carol.fetch()
     await carol.groups.leave("trip")
-    assert carol.groups.list() == []
+    assert carol.groups.all() == []
     # Alice (lowest leaf) commits carol's removal as soon as she sees the proposal.
     await alice.fetch()
     await bob.fetch()
@@ -232,3 +232,43 @@ async def test_fifty_members_across_apps(people: Any) -> None:
         ]
         assert got == expected, members.index(member)
     assert len({m.groups.info("everyone").epoch for m in members}) == 1
+
+
+async def test_group_messages_arrive_live_over_the_websocket(people: Any) -> None:
+    alice, bob = await people(2)
+    await alice.groups.create("live")
+    await alice.groups.add("live", bob.address)
+    arrived: asyncio.Queue[ReceivedMessage] = asyncio.Queue()
+
+    async def follow() -> None:
+        async for message in bob.listen():
+            await arrived.put(message)
+
+    listener = asyncio.create_task(follow())
+    try:
+        await alice.groups.send("live", "pushed")
+        message = await asyncio.wait_for(arrived.get(), 20)
+        assert (message.group, message.sender, message.text) == ("live", alice.address, "pushed")
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+async def test_a_device_tops_up_its_key_packages_when_they_run_low(people: Any) -> None:
+    alice, bob = await people(2)
+    held = (await bob._transport.request("GET", KEY_PACKAGES))["key_packages"]
+    assert held == TARGET
+    # Every claim (someone about to add bob to a group) takes one from the directory.
+    claim = {"address": bob.address, "cipher_suite": 1}
+    for _ in range(TARGET - 5):
+        await alice._transport.request("POST", "/v1/key-packages/claim", claim)
+    status = await bob._transport.request("GET", KEY_PACKAGES)
+    assert status["key_packages"] == 5 and status["low"] is True
+    await bob.fetch()
+    assert (await bob._transport.request("GET", KEY_PACKAGES))["key_packages"] == TARGET
+    # The new ones work: bob can be added with one of them.
+    await alice.groups.create("after")
+    await alice.groups.add("after", bob.address)
+    await bob.fetch()
+    assert [g.name for g in bob.groups.all()] == ["after"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import delete, update
 
-from sottovoce.server.legal.audit import verify_chain
+from sottovoce.server.legal.audit import chain_hash, verify_chain
 from sottovoce.storage.schema import legal_audit
 from tests.legal.world import World
 
@@ -35,8 +37,6 @@ async def test_an_edited_entry_is_detected(world: World) -> None:
 
 
 async def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(world: World) -> None:
-    from sottovoce.server.legal.audit import chain_hash
-
     await _three_entries(world)
     async with world.repo.engine.begin() as conn:
         row = (await conn.execute(legal_audit.select().where(legal_audit.c.seq == 1))).first()
@@ -82,8 +82,6 @@ async def test_a_cut_off_tail_is_caught_against_a_published_head(world: World) -
 
 
 async def test_concurrent_appends_keep_one_chain(world: World) -> None:
-    import asyncio
-
     await asyncio.gather(*(world.submit(b"{}") for _ in range(12)))
     rows = await world.store.audit_rows()
     assert [r.seq for r in rows] == list(range(1, 13))

@@ -10,8 +10,19 @@ from pathlib import Path
 import httpx
 
 from sottovoce.client import Client
-from sottovoce.protocol.public.legal import ROLE_ISSUER, ROLE_JUDICIAL, sign_request
+from sottovoce.crypto import signing
+from sottovoce.protocol.public.legal import (
+    ROLE_ISSUER,
+    ROLE_JUDICIAL,
+    canonical_json,
+    sign_notice,
+    sign_request,
+)
 from sottovoce.server import limits
+from sottovoce.server.legal.operator_key import load_or_create
+from sottovoce.server.settings import database_url
+from sottovoce.storage.legal import LegalStore
+from sottovoce.storage.repository import Repository
 from tests.legal.cli_helpers import register, sottovoce
 from tests.support.live_server import LiveServer
 
@@ -82,6 +93,23 @@ async def test_warrant_answered_over_the_api_and_the_user_notified(
         assert len(notices) == 1
         assert "warrant" in notices[0].text and "us-fbi" in notices[0].text
         assert base64.b64decode(key)  # the key the client pinned is the published one
+
+        # Notices signed by another key, or naming another account, are dropped.
+        repo = Repository.connect(database_url(str(db)))
+        try:
+            store = LegalStore(repo.engine)
+            forger = signing.SigningKey.generate()
+            operator = load_or_create(db.parent / "legal")  # the server's own key
+            for n, (signer, account) in enumerate(
+                [(forger, "alice@chat"), (operator, "bob@photos")], start=100
+            ):
+                await store.schedule_notices(f"F-{n}", [("chat", "alice")], 0)
+                [due] = await store.due_notices(10**6)
+                body = canonical_json(sign_notice(signer, {"notice_id": n, "account": account}))
+                await store.deliver_notice(due.id, 1, 1, f"legal-notice-{n}", body)
+        finally:
+            await repo.close()
+        assert [m for m in await alice.fetch() if m.sender == "operator"] == []
     finally:
         await alice.close()
 
@@ -129,8 +157,6 @@ def test_authority_commands(tmp_path: Path) -> None:
         "--kind", "court", "--public-key", "AAAA", "--db", str(db), check=False,
     )  # fmt: skip
     assert bad_key.returncode == 1 and "public key" in bad_key.stderr
-    events = [json.loads(line) for line in []]
-    assert events == []
     assert "intact: 2 entries" in sottovoce("legal", "audit-verify", "--db", str(db)).stdout
 
 

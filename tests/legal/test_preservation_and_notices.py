@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from sottovoce.protocol.errors import VerificationError
 from sottovoce.protocol.public.legal import verify_notice
 from sottovoce.server.retention import MS_PER_DAY, sweep_once
 from sottovoce.server.settings import Retention
@@ -82,9 +85,5 @@ async def test_a_tampered_notice_does_not_verify(world: World) -> None:
     [queued] = await world.repo.fetch(account.devices[0].pk, 10)
     document = json.loads(queued.body)
     document["notice"]["categories_disclosed"] = []
-    import pytest
-
-    from sottovoce.protocol.errors import VerificationError
-
     with pytest.raises(VerificationError):
         verify_notice(json.dumps(document).encode(), world.desk.operator_key.public)

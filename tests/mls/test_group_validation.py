@@ -22,7 +22,7 @@ from sottovoce.mls.errors import (
 from sottovoce.mls.group import Group, GroupConfig, KeyPackageBundle, protection
 from sottovoce.mls.wire.commit import Commit, ProposalOrRef
 from sottovoce.mls.wire.extensions import Extension, RequiredCapabilities, typed_extension
-from sottovoce.mls.wire.framing import AuthenticatedContent, Sender
+from sottovoce.mls.wire.framing import AuthenticatedContent, FramedContentAuthData, Sender
 from sottovoce.mls.wire.message import MLSMessage
 from sottovoce.mls.wire.proposals import (
     Add,
@@ -47,9 +47,9 @@ def forge(group: Group, body: Commit, tag: bytes | None = None) -> bytes:
     epoch = group._epoch
     keys = epoch.keys()
     content = protection.framed(keys, Sender.member(epoch.own_leaf), body, b"")
-    signed = protection.sign(keys, group._signer, WireFormat.PUBLIC_MESSAGE, content)
+    signature = protection.signature(keys, group._signer, WireFormat.PUBLIC_MESSAGE, content)
     authenticated = AuthenticatedContent(
-        WireFormat.PUBLIC_MESSAGE, content, replace(signed.auth, confirmation_tag=tag or bytes(32))
+        WireFormat.PUBLIC_MESSAGE, content, FramedContentAuthData(signature, tag or bytes(32))
     )
     return bytes(MLSMessage(protection.to_public(keys, authenticated)))
 
@@ -208,3 +208,68 @@ def test_group_context_extensions_and_reinit() -> None:
     bundle = network.members[1].commit(reinit=ReInit(b"next", 1, 3), path=False)
     network.deliver(1, bundle)
     assert not any(g.is_active for g in network.members.values())
+
+
+def test_device_credential_check_refuses_other_identities() -> None:
+    from sottovoce.mls.group.credentials import check_device_credential
+
+    config = GroupConfig(credential_check=check_device_credential)
+    network = build(2, config=config)
+    stranger = KeyPackageBundle.create(1, b"not a device", signing.SigningKey.generate())
+    with pytest.raises(ValidationError, match="credential identity"):
+        network.members[0].commit(add=[stranger.key_package])
+    assert network.members[0].commit(add=[key_package(8).key_package]).welcome is not None
+
+
+def test_external_join_checks() -> None:
+    network = build(3)
+    info = network.members[0].group_info()
+    damaged = info[:-1] + bytes([info[-1] ^ 1])  # the GroupInfo signature
+    with pytest.raises(CryptoFailure):
+        Group.join_external(damaged, identity(20), signing.SigningKey.generate())
+    # A joiner may remove only its own older leaf (§12.4.3.2).
+    with pytest.raises(InvalidProposal, match="another client"):
+        Group.join_external(info, identity(20), signing.SigningKey.generate(), resync_leaf=1)
+    joiner, commit = Group.join_external(info, identity(20), signing.SigningKey.generate())
+    # The commit is for the epoch of the GroupInfo: after another commit it is stale.
+    bundle = network.members[1].commit()
+    network.deliver(1, bundle)
+    exc = rejects(network.members[2], commit)
+    assert "epoch" in str(exc)
+    del joiner
+
+
+def test_reinit_to_another_suite_and_the_successor_group() -> None:
+    network = build(3)
+    reinit = ReInit(b"successor", 1, 3)
+    bundle = network.members[0].commit(reinit=reinit, path=False)
+    network.deliver(0, bundle)
+    old = dict(network.members)
+    assert all(g.reinit == reinit and not g.is_active for g in old.values())
+    stored = Group.from_bytes(old[1].to_bytes())  # the ReInit survives a restart
+    assert stored.reinit == reinit
+    members = {n: key_package(n, suite=3) for n in (1, 2)}
+    successor, first = old[0].reinit_successor([kp.key_package for kp in members.values()])
+    successor.merge_pending_commit()
+    assert first.welcome is not None and successor.suite.id == 3
+    with pytest.raises(UnknownPsk):  # the reinit PSK binds the old group
+        Group.join(first.welcome, members[1])
+    joined = {n: Group.join(first.welcome, kp, reinit_from=old[n]) for n, kp in members.items()}
+    assert joined[2].group_id == b"successor"
+    assert {g.epoch_authenticator for g in joined.values()} == {successor.epoch_authenticator}
+    wrong = build(2)
+    wrong.deliver(0, wrong.members[0].commit(reinit=ReInit(b"other", 1, 3), path=False))
+    with pytest.raises(UnknownPsk):  # another group's reinit PSK does not open it
+        Group.join(first.welcome, members[2], reinit_from=wrong.members[1])
+    with pytest.raises(InvalidWelcome):  # a group that was never reinitialized
+        Group.join(first.welcome, members[2], reinit_from=build(2).members[1])
+
+
+def test_reinit_psk_is_refused_in_an_ordinary_commit() -> None:
+    from sottovoce.mls.wire.psk import ResumptionPskUsage
+
+    network = build(2)
+    network.deliver(0, network.members[0].commit())
+    psk = PreSharedKeyId.resumption(ResumptionPskUsage.REINIT, b"x", 0, bytes(32))
+    with pytest.raises(InvalidProposal, match="REINIT"):
+        network.members[0].commit(psks=[psk])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -21,10 +22,10 @@ PARAMS = GroupParameters(GROUP_ID, SUITE, now=1_000)
 KP = LeafNodeSource.KEY_PACKAGE
 
 
-def resigned(leaf: LeafNode, signer_name: str = "new", **changes: object) -> LeafNode:
+def resigned(leaf: LeafNode, **changes: Any) -> LeafNode:
     """``leaf`` with ``changes``, signed again by a fresh client's key."""
-    client = key_package_client(SUITE, signer_name)
-    changed = replace(leaf, signature_key=client.signing_key.public, **changes)  # type: ignore[arg-type]
+    client = key_package_client(SUITE, "new")
+    changed = replace(leaf, signature_key=client.signing_key.public, **changes)
     return changed.signed(SUITE, client.signing_key)
 
 
@@ -47,7 +48,7 @@ def test_a_fresh_key_package_leaf_is_valid_and_a_tree_of_them_too() -> None:
         ({"encryption_key": bytes(31)}, "encryption_key is 31 bytes"),
     ],
 )
-def test_each_rule_refuses_a_leaf(changes: dict[str, object], message: str) -> None:
+def test_each_rule_refuses_a_leaf(changes: dict[str, Any], message: str) -> None:
     tree, _ = grown_tree(SUITE, 2)
     leaf = resigned(key_package_client(SUITE, "x").leaf, **changes)
     with pytest.raises(ValidationError, match=message):
@@ -82,9 +83,17 @@ def test_update_leaves_are_bound_to_group_and_index_and_need_a_new_key() -> None
     with pytest.raises(ValidationError, match="signature does not verify"):
         validate_leaf_node(other_group, tree, fresh, source=update, leaf_index=1, replaces=1)
     tree.set_leaf(1, fresh)
-    same_key = fresh.signed(SUITE, clients[1].signing_key, GROUP_ID, 1)
-    with pytest.raises(ValidationError, match="must carry a new encryption_key"):
+    validate_leaf_node(PARAMS, tree, fresh, source=update, leaf_index=1, replaces=1)
+    renamed = replace(fresh, credential=Credential.basic(b"member-1 renamed"))
+    same_key = renamed.signed(SUITE, clients[1].signing_key, GROUP_ID, 1)
+    with pytest.raises(ValidationError, match="the update leaf must carry a new encryption_key"):
         validate_leaf_node(PARAMS, tree, same_key, source=update, leaf_index=1, replaces=1)
+    as_commit = replace(same_key, leaf_node_source=LeafNodeSource.COMMIT, parent_hash=b"ph")
+    as_commit = as_commit.signed(SUITE, clients[1].signing_key, GROUP_ID, 1)
+    with pytest.raises(ValidationError, match="the commit leaf must carry a new encryption_key"):
+        validate_leaf_node(
+            PARAMS, tree, as_commit, source=LeafNodeSource.COMMIT, leaf_index=1, replaces=1
+        )
 
 
 def test_keys_must_be_unique_among_members() -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sottovoce.mls import treekem
 from sottovoce.mls.ciphersuite import cipher_suite
 from sottovoce.mls.errors import DecodeError, ValidationError
-from sottovoce.mls.ratchet_tree import RatchetTree, subtree_leaves
+from sottovoce.mls.ratchet_tree import RatchetTree, TreeNode, subtree_leaves
 from sottovoce.mls.wire.credentials import Credential
 from sottovoce.mls.wire.leaf_node import Capabilities, LeafNode, Lifetime
 from sottovoce.mls.wire.registry import LeafNodeSource
@@ -43,7 +43,7 @@ def parent(name: str, unmerged: tuple[int, ...] = ()) -> ParentNode:
 def figure_tree() -> RatchetTree:
     """RFC 9420 §4.1.1 "A Tree with Blanks and Unmerged Leaves": X[B] above A-D, Y
     above E and F, leaves 2 and 6 blank."""
-    nodes: list[LeafNode | ParentNode | None] = [None] * 15
+    nodes: list[TreeNode | None] = [None] * 15
     for leaf, name in ((0, "A"), (1, "B"), (3, "D"), (4, "E"), (5, "F"), (7, "H")):
         nodes[2 * leaf] = fake_leaf(name)
     nodes[3] = parent("X", (1,))
@@ -60,7 +60,7 @@ def test_resolution_follows_the_rfc_example() -> None:
 
 def test_filtered_direct_paths_follow_the_rfc_table() -> None:
     # §4.1.2 "A Complete Tree with Five Members": A B _ _ E F G _, T=1, X=9, Y=11, W=7.
-    nodes: list[LeafNode | ParentNode | None] = [None] * 15
+    nodes: list[TreeNode | None] = [None] * 15
     for leaf, name in ((0, "A"), (1, "B"), (4, "E"), (5, "F"), (6, "G")):
         nodes[2 * leaf] = fake_leaf(name)
     nodes[1], nodes[9], nodes[11], nodes[7] = parent("T"), parent("X"), parent("Y"), parent("W")
@@ -106,7 +106,13 @@ def test_update_replaces_the_leaf_and_blanks_its_path() -> None:
 
 
 def test_wire_form_drops_trailing_blanks_and_restores_the_width() -> None:
-    nodes = [fake_leaf("A"), parent("P"), fake_leaf("B"), parent("Q"), fake_leaf("C")]
+    nodes: list[TreeNode | None] = [
+        fake_leaf("A"),
+        parent("P"),
+        fake_leaf("B"),
+        parent("Q"),
+        fake_leaf("C"),
+    ]
     tree = RatchetTree(SUITE, [*nodes, None, None])
     assert len(tree.to_wire().nodes) == 5
     again = RatchetTree.from_bytes(SUITE, bytes(tree))

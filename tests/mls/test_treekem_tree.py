@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sottovoce.mls import tree_math, treekem
 from sottovoce.mls.ciphersuite import SUITES, CipherSuite
-from sottovoce.mls.errors import CryptoFailure, ValidationError
+from sottovoce.mls.errors import CryptoFailure, MLSError, ValidationError
 from sottovoce.mls.ratchet_tree import RatchetTree
 from sottovoce.mls.treekem import TreePrivateKeys
 from sottovoce.mls.wire.update_path import UpdatePath
@@ -147,3 +149,41 @@ def test_a_group_of_one_still_gets_a_fresh_commit_secret() -> None:
     second = commit(suite, tree, keys[0], clients[0])
     assert first.update_path.nodes == () and first.commit_secret != second.commit_secret
     assert repr(first).startswith("CreatedPath(") and first.commit_secret.hex() not in repr(first)
+
+
+@pytest.fixture(scope="module")
+def five_member_path() -> tuple[RatchetTree, TreePrivateKeys, bytes, bytes]:
+    suite = SUITES[1]
+    tree, clients = grown_tree(suite, 5)
+    keys = private_keys(clients)
+    before = tree.copy()
+    created = commit(suite, tree, keys[1], clients[1])
+    return before, keys[4], bytes(created.update_path), created.commit_secret
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(position=st.integers(0, 10_000), byte=st.integers(1, 255), cut=st.booleans())
+def test_damaged_update_paths_fail_only_with_mls_errors(
+    five_member_path: tuple[RatchetTree, TreePrivateKeys, bytes, bytes],
+    position: int,
+    byte: int,
+    cut: bool,
+) -> None:
+    """Damage anywhere is a typed MLSError, or it is in a part this member does not
+    use (another member's ciphertext, the leaf signature the caller verifies) and the
+    member derives the very commit secret of the undamaged path."""
+    tree, keys, encoded, commit_secret = five_member_path
+    at = position % len(encoded)
+    damaged = (
+        encoded[:at] if cut else encoded[:at] + bytes([encoded[at] ^ byte]) + encoded[at + 1 :]
+    )
+    try:
+        update_path = UpdatePath.from_bytes(damaged)
+        processed = treekem.process_update_path(
+            tree.copy(), keys.copy(), 1, update_path, context_for(SUITES[1])
+        )
+    except MLSError:
+        return
+    assert processed.commit_secret == commit_secret

@@ -14,24 +14,20 @@ from sottovoce.mls.errors import DecodeError
 from sottovoce.mls.wire.base import Struct
 from sottovoce.mls.wire.commit import Commit
 from sottovoce.mls.wire.credentials import Credential
-from sottovoce.mls.wire.extensions import Extension, ExternalSenders, RequiredCapabilities
+from sottovoce.mls.wire.extensions import Extension
 from sottovoce.mls.wire.framing import (
     FramedContentAuthData,
     PrivateMessageContent,
-    PublicMessage,
-    SenderData,
 )
 from sottovoce.mls.wire.group_context import GroupContext
-from sottovoce.mls.wire.group_info import GroupInfo
-from sottovoce.mls.wire.key_package import KeyPackage
-from sottovoce.mls.wire.leaf_node import Capabilities, LeafNode, Lifetime
+from sottovoce.mls.wire.leaf_node import Capabilities
 from sottovoce.mls.wire.message import MLSMessage
 from sottovoce.mls.wire.proposals import Proposal, Remove
 from sottovoce.mls.wire.registry import ContentType, WireFormat
-from sottovoce.mls.wire.tree import Node, ParentNode, RatchetTreeNodes
-from sottovoce.mls.wire.update_path import UpdatePath
+from sottovoce.mls.wire.tree import ParentNode, RatchetTreeNodes
 from sottovoce.mls.wire.welcome import GroupSecrets, Welcome
 
+from ..fuzz.fuzz_mls_wire import every_structure
 from . import wire_strategies as ws
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "mls-test-vectors"
@@ -57,28 +53,14 @@ ROUND_TRIPS: list[tuple[str, st.SearchStrategy[Any]]] = [
     ("mls_message", ws.mls_messages),
 ]
 
-DECODERS: list[type[Struct]] = [
-    Credential,
-    Capabilities,
-    Lifetime,
-    LeafNode,
-    KeyPackage,
-    Node,
-    ParentNode,
-    RatchetTreeNodes,
-    Proposal,
-    UpdatePath,
-    Commit,
-    GroupContext,
-    GroupInfo,
-    GroupSecrets,
-    Welcome,
-    PublicMessage,
-    SenderData,
-    MLSMessage,
-    RequiredCapabilities,
-    ExternalSenders,
-]
+
+DECODERS = every_structure()
+
+
+def test_the_walk_finds_every_structure() -> None:
+    names = {kind.__name__ for kind in DECODERS}
+    assert {"MLSMessage", "LeafNode", "GroupSecrets", "Sender", "ExternalSender"} <= names
+    assert len(DECODERS) >= 40
 
 
 @pytest.mark.parametrize(("name", "strategy"), ROUND_TRIPS, ids=[name for name, _ in ROUND_TRIPS])

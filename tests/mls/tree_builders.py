@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sottovoce.crypto import dh, signing
@@ -69,7 +70,9 @@ def private_keys(clients: list[Client]) -> list[TreePrivateKeys]:
     return [TreePrivateKeys(index, client.leaf_key) for index, client in enumerate(clients)]
 
 
-def context_for(suite: CipherSuite, epoch: int = 1):  # type: ignore[no-untyped-def]
+def context_for(suite: CipherSuite, epoch: int = 1) -> Callable[[bytes], bytes]:
+    """The provisional GroupContext of a test group, for a given tree hash."""
+
     def encode(tree_hash: bytes) -> bytes:
         return bytes(GroupContext(suite.id, GROUP_ID, epoch, tree_hash, bytes(32)))
 

@@ -15,8 +15,9 @@ import pytest
 
 from sottovoce.server.abuse.policy import parse_apps
 from sottovoce.server.app import create_app
-from sottovoce.server.settings import Settings, database_url
+from sottovoce.server.settings import Settings
 from sottovoce.server.state import ServerState
+from tests.support import services
 from tests.support.api_device import ApiDevice
 
 # chat and photos mark no minors; kids does, with every protection on.
@@ -60,7 +61,7 @@ class SafetyRelay:
 
 def relay_settings(db: Path, apps: str = APPS) -> Settings:
     names, policies = parse_apps(apps)
-    return Settings(db_url=database_url(str(db)), apps=names, app_policies=policies)
+    return Settings(db_url=services.test_database_url(db), apps=names, app_policies=policies)
 
 
 MakeRelay = Callable[[Settings], Awaitable[SafetyRelay]]

@@ -19,7 +19,8 @@ runner = CliRunner()
 
 
 def moderation_now(server: LiveServer, *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["moderation", *args, "--db", str(server.db_path)])
+    db = server.db_url or str(server.db_path)
+    result = runner.invoke(app, ["moderation", *args, "--db", db])
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -17,6 +17,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sottovoce.client import Client
 from sottovoce.demo import find_leaks, server_files
 from tests.safety.conftest import APPS
@@ -73,6 +75,7 @@ def ties(row: dict[str, Any], one: tuple[int, str], other: tuple[int, str]) -> b
     return names(one) and names(other)
 
 
+@pytest.mark.sqlite_only  # it reads the server's SQLite file and its -wal directly
 async def test_the_safety_controls_leave_only_what_design_md_lists(tmp_path: Path) -> None:
     server = LiveServer(tmp_path / "server", apps=APPS)
     server.directory.mkdir()

@@ -57,13 +57,13 @@ async def contacts(make_client: MakeClient) -> tuple[Client, Client]:
 
 
 def queued_rows(relay: LiveServer, recipient: Client) -> list[dict[str, Any]]:
-    """The server's stored rows queued for ``recipient``'s first device."""
+    """The server's stored rows queued for ``recipient``'s device."""
     with sqlite3.connect(relay.db_path) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(
             "SELECT q.* FROM queued_messages q JOIN devices d ON d.id = q.recipient_device_pk "
-            "JOIN accounts a ON a.id = d.account_id WHERE a.handle = ? AND a.app = ? "
-            "ORDER BY q.id",
-            tuple(recipient.address.split("@")),
+            "JOIN accounts a ON a.id = d.account_id "
+            "WHERE a.handle = ? AND a.app = ? AND d.device_id = ? ORDER BY q.id",
+            (*recipient.address.split("@"), recipient.device_id),
         ).fetchall()
     return [dict(r) for r in rows]

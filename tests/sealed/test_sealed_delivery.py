@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import secrets
+import sqlite3
+import time
 
 import httpx
 
@@ -156,3 +158,45 @@ async def test_a_rotated_profile_key_stops_old_holders_sealing(
     assert (row["type"], row["sender"]) != ("sealed", "")
     assert row["sender"] == bob.address
     assert [m.text for m in await alice.fetch()] == ["after the rotation"]
+
+
+async def test_an_expired_certificate_from_the_real_server_key_is_dropped(
+    make_client: MakeClient, relay: LiveServer
+) -> None:
+    alice, bob = await contacts(make_client)
+    with sqlite3.connect(relay.db_path) as db:
+        key_id, secret = db.execute(
+            "SELECT key_id, secret FROM delivery_keys WHERE purpose = 'sender-certificate'"
+        ).fetchone()
+    expired = SenderCertificate.issue(
+        SigningKey.from_bytes(secret),
+        key_id,
+        address=bob.address,
+        device_id=1,
+        identity=bob._identity.public,
+        expires_ms=int(time.time() * 1000) - 1,
+    ).encoded
+
+    async def expired_certificate() -> bytes:
+        return expired
+
+    bob._sealed.certificate = expired_certificate  # type: ignore[method-assign]
+    await bob.send(alice.address, "too late")
+    assert [r["type"] for r in queued_rows(relay, alice)] == ["sealed"]
+    assert await alice.fetch() == []
+    # The same certificate, unexpired, is accepted: only the expiry was wrong.
+    valid = SenderCertificate.issue(
+        SigningKey.from_bytes(secret),
+        key_id,
+        address=bob.address,
+        device_id=1,
+        identity=bob._identity.public,
+        expires_ms=int(time.time() * 1000) + 60_000,
+    ).encoded
+
+    async def valid_certificate() -> bytes:
+        return valid
+
+    bob._sealed.certificate = valid_certificate  # type: ignore[method-assign]
+    await bob.send(alice.address, "in time")
+    assert [m.text for m in await alice.fetch()] == ["in time"]

@@ -13,7 +13,7 @@ from sottovoce.protocol.public.unidentified_access import (
     PROFILE_KEY_LEN,
     unidentified_access_key,
 )
-from sottovoce.protocol.sealed_sender import MAX_SEALED_LEN, open_sealed, seal
+from sottovoce.protocol.sealed_sender import MAX_SEALED_LEN, first_profile_key, open_sealed, seal
 from sottovoce.protocol.wire import RATCHET_PREFIX, MessageType
 
 SENDER = IdentityKeyPair.generate()
@@ -86,3 +86,12 @@ def test_access_keys_derive_from_the_profile_key_only() -> None:
     assert access != unidentified_access_key(bytes(PROFILE_KEY_LEN))
     with pytest.raises(DecodeError):
         unidentified_access_key(key[:-1])
+
+
+def test_the_first_profile_key_is_the_same_on_every_device_of_an_account() -> None:
+    account = SigningKey.generate()
+    again = SigningKey.from_bytes(account.private_bytes())  # a linked device's copy
+    key = first_profile_key(account)
+    assert len(key) == PROFILE_KEY_LEN and key == first_profile_key(again)
+    assert key != first_profile_key(SigningKey.generate())
+    assert key not in (account.private_bytes(), account.public)

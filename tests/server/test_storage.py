@@ -43,6 +43,38 @@ ALLOWED_COLUMNS = {
         "type",
         "body",
         "server_ts",
+        # Franking (docs/safety.md): the sender's commitment, the server's tag over it.
+        "commitment",
+        "franking_tag",
+    },
+    # Sealed sender and franking (docs/server.md, docs/safety.md, migration 0004): the
+    # server's own keys, each account's access-key digest, and verified abuse reports.
+    "delivery_keys": {"purpose", "key_id", "secret"},
+    "unidentified_access": {"account_id", "key_digest"},
+    "abuse_reports": {
+        "id",
+        "reporter_account_id",
+        "reporter",
+        "reported_account_id",
+        "reported",
+        "reason",
+        "verification",
+        "day",
+        "created_ms",
+    },
+    "abuse_report_messages": {
+        "id",
+        "report_id",
+        "position",
+        "reporter_account_id",
+        "message_id",
+        "sender",
+        "sender_device",
+        "recipient_device",
+        "server_ts",
+        "content",
+        "sender_certificate",
+        "commitment",
     },
     # Groups (docs/server.md, docs/groups.md): KeyPackages are public keys, and a
     # group's id, epoch and member devices are its membership as MLS exposes it.
@@ -52,6 +84,34 @@ ALLOWED_COLUMNS = {
     # Idempotency after acknowledgement (docs/operations.md): an opaque digest of
     # (sender device, random message id) and the hour it expires.
     "send_receipts": {"digest", "expires_hour"},
+    # Lawful requests (docs/legal.md): the operator's own records of legal process.
+    "legal_authorities": {
+        "id",
+        "name",
+        "country",
+        "kind",
+        "public_key",
+        "agreements",
+        "added_day",
+        "revoked_day",
+    },
+    "legal_requests": {"request_id", "authority_id", "process_type", "received_ms"},
+    "legal_preservations": {"id", "request_id", "app", "handle", "until_day"},
+    "legal_notices": {"id", "request_id", "app", "handle", "due_day", "delivered_day"},
+    "legal_audit": {"seq", "at_ms", "entry", "prev_hash", "hash"},
+    # Safety controls (docs/safety.md, migration 0005).
+    "reported_blocks": {"blocker_account_id", "blocked_account_id", "day"},
+    "minor_connections": {"minor_account_id", "peer_account_id", "day"},
+    "moderation_actions": {
+        "id",
+        "account_id",
+        "action",
+        "actor",
+        "reason",
+        "signals",
+        "created_ms",
+    },
+    "account_standing": {"account_id", "standing", "action_id"},
 }
 
 

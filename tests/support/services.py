@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import inspect
 import os
 import secrets
 import shutil
@@ -294,16 +295,34 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{SQLITE_ONLY}: reads or writes the server's SQLite file directly; "
-        f"skipped when {ENGINE_VARIABLE}=postgresql",
+        f"skipped when {ENGINE_VARIABLE}=postgresql (also found from the test's source)",
     )
+
+
+# What a test's source names when it opens the server's SQLite file itself (the
+# tests that play a compromised relay or search the database file byte by byte).
+_SQLITE_FILE_USES = ("db_path", "sqlite3.connect", 'relay.db"', "queued_rows(")
+
+
+def _reads_sqlite_file(item: pytest.Item) -> bool:
+    if item.get_closest_marker(SQLITE_ONLY) is not None:
+        return True
+    function = getattr(item, "function", None)
+    if function is None:
+        return False
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(use in source for use in _SQLITE_FILE_USES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if selected_engine() != "postgresql":
         return
-    skip = pytest.mark.skip(reason="inspects the server's SQLite file")
+    skip = pytest.mark.skip(reason="opens the server's SQLite file itself")
     for item in items:
-        if item.get_closest_marker(SQLITE_ONLY) is not None:
+        if _reads_sqlite_file(item):
             item.add_marker(skip)
 
 

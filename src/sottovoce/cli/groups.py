@@ -20,6 +20,7 @@ from rich.text import Text
 from sottovoce.cli.render import MessageRow, message_table, one_line, out, plain, when
 from sottovoce.client import Client
 from sottovoce.client.groups import GroupInfo
+from sottovoce.client.messages import ReceivedMessage
 
 T = TypeVar("T")
 WithClient = Callable[[typer.Context, Callable[[Client], Awaitable[T]]], T]
@@ -33,6 +34,14 @@ AddressArgument = Annotated[str, typer.Argument(help="handle@app of the account.
 def group_label(name: str) -> str:
     """How a group names itself in message lists: ``#name``."""
     return f"#{name}"
+
+
+def sender_of(message: ReceivedMessage) -> str:
+    """Who a received message is from as ``inbox`` and ``listen`` show it: the sender,
+    and for a group message the group (``demo-a@chat #family``)."""
+    if message.group is None:
+        return message.sender
+    return f"{message.sender} {group_label(message.group)}"
 
 
 def _members_line(info: GroupInfo) -> Text:
@@ -112,7 +121,7 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
         """List the groups this device is in."""
 
         async def read(client: Client) -> list[GroupInfo]:
-            return client.groups.list()
+            return client.groups.all()
 
         groups = run(ctx, read)
         if not groups:

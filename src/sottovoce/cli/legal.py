@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -35,7 +35,7 @@ from sottovoce.server.legal.authorities import AuthorityKind, new_authority
 from sottovoce.server.legal.desk import LegalDesk, legal_directory
 from sottovoce.server.legal.errors import LegalConfigError
 from sottovoce.server.legal.rendering import embedded_document, render_package_html
-from sottovoce.server.legal.report import build_report, report_csv
+from sottovoce.server.legal.report import build_report, parse_period, report_csv
 from sottovoce.server.settings import DEFAULT_DB, database_url
 from sottovoce.storage.legal import AuthorityExists, LegalStore, UnknownAuthority
 from sottovoce.storage.repository import Repository
@@ -323,12 +323,9 @@ def report(
 ) -> None:
     """The transparency report for a period, from the audit chain."""
     try:
-        to_day = date.fromisoformat(end) if end else datetime.now(UTC).date()
-        from_day = date.fromisoformat(start) if start else to_day - timedelta(days=365)
-    except ValueError:
-        raise Failed("--from and --to must be days like 2026-12-01") from None
-    if from_day > to_day:
-        raise Failed("--from is after --to")
+        from_day, to_day = parse_period(start, end, datetime.now(UTC).date())
+    except ValueError as exc:
+        raise Failed(str(exc)) from None
     rows = _run(db, lambda store: store.audit_rows())
     figures = build_report(
         [json.loads(r.entry) for r in rows], from_day, to_day, verify_chain(rows).head

@@ -18,7 +18,9 @@ from typing import Annotated, TypeVar
 import typer
 from rich.text import Text
 
+from sottovoce.cli import groups as group_commands
 from sottovoce.cli import reports, safety
+from sottovoce.cli.devices import audit, device_app, show_security_alerts, verify
 from sottovoce.cli.failures import Failed, OneLineErrors
 from sottovoce.cli.legal import legal_app
 from sottovoce.cli.profile import PROFILE_ENV, Profile, default_profile
@@ -56,6 +58,9 @@ account_app = typer.Typer(help="Create and inspect this device's account.", no_a
 contact_app = typer.Typer(help="Check and accept contacts' identity keys.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(contact_app, name="contact")
+app.add_typer(device_app, name="device")
+app.command()(verify)
+app.command()(audit)
 app.add_typer(legal_app, name="legal")  # lawful requests (docs/legal.md)
 
 
@@ -117,6 +122,8 @@ def _with_client(ctx: typer.Context, action: Callable[[Client], Awaitable[T]]) -
                 return await action(client)
             except UnknownAccount as exc:
                 raise Failed(f"{exc.address} does not exist on {client.server_url}") from None
+            finally:
+                show_security_alerts(client)  # ghost devices, swapped keys: at once
 
     return asyncio.run(opened())
 
@@ -260,8 +267,10 @@ def inbox(ctx: typer.Context) -> None:
         requested: list[MessageRow] = []
         for m in messages:
             # Message requests (strangers' first messages) are shown apart.
-            (requested if client.is_request(m.sender) else rows).append(
-                (m.sent_at, m.sender, safety.labelled(m.text, m.forwarded))
+            # Group messages never are: someone in the group added this device.
+            stranger = m.group is None and client.is_request(m.sender)
+            (requested if stranger else rows).append(
+                (m.sent_at, group_commands.sender_of(m), safety.labelled(m.text, m.forwarded))
             )
         return rows, requested, client.pending_identity_changes()
 
@@ -286,10 +295,10 @@ def listen(ctx: typer.Context) -> None:
         # One fetch first: an unreachable server is reported at once instead of
         # being retried in silence, and whatever waited is shown before "listening".
         for message in await client.fetch():
-            out.print(live_line(message.sent_at, message.sender, message.text))
+            out.print(live_line(message.sent_at, group_commands.sender_of(message), message.text))
         out.print(Text.assemble("listening as ", plain(client.address, "bold"), " (Ctrl-C stops)"))
         async for message in client.listen():
-            out.print(live_line(message.sent_at, message.sender, message.text))
+            out.print(live_line(message.sent_at, group_commands.sender_of(message), message.text))
 
     _with_client(ctx, follow)
 
@@ -368,3 +377,5 @@ def contact_trust(
 safety.register(app, _with_client)
 # Reporting received messages with their franking (docs/safety.md).
 reports.register(app, _with_client)
+# Groups on MLS: create, add, remove, leave, send, update, list, history (docs/groups.md).
+group_commands.register(app, _with_client)

@@ -171,6 +171,21 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
             out.print(Text.assemble(plain(address, "bold"), f" since {when(since)}{note}"))
 
     @app.command()
+    def standing(ctx: typer.Context) -> None:
+        """How the server holds this account: its standing, and why, if not good."""
+
+        async def read(client: Client) -> tuple[str, bool, str, str | None]:
+            status = await client.safety_status()
+            return client.address, status.minor, status.standing, status.reason
+
+        address, minor, state, reason = with_client(ctx, read)
+        kind = "a minor's account" if minor else "an account"
+        because = "" if reason is None or state == "ok" else f" (latest action: {reason})"
+        out.print(
+            Text.assemble(plain(address, "bold"), f" is {kind} in standing {state}", plain(because))
+        )
+
+    @app.command()
     def forward(
         ctx: typer.Context,
         message_id: Annotated[str, typer.Argument(help="Id of the message (history --ids).")],

@@ -179,7 +179,7 @@ class Client:
         self._own = OwnDevices(store, transport, self._account_key, self._kt, self._alerts)
         self._verifications = Verifications(store)
         # Sealed sender and franking (docs/safety.md).
-        self._sealed = SealedSender(store, transport, identity)
+        self._sealed = SealedSender(store, transport, identity, self._account_key)
         self._evidence = FrankingEvidence(store, transport.device_id)
         # Groups on MLS (docs/groups.md); messages a group rebase fetched wait here
         # for the next fetch().
@@ -700,7 +700,8 @@ class Client:
     async def _catch_up(self) -> None:
         """Process everything queued for this device (a group rebase needs the commit
         that won); what it returns is handed out by the next :meth:`fetch`."""
-        self._caught_up.extend(await self.fetch())
+        messages = await self.fetch()  # it takes the earlier ones out first
+        self._caught_up.extend(messages)
 
     async def _receive_group(self, raw: object, queue_id: int) -> _Outcome:
         event, acknowledge = await self._groups.receive(raw)
@@ -1003,6 +1004,7 @@ class Client:
         peer = str(Address.parse(peer))
         with self._store.transaction():
             self._requests.delete(peer)
+            self._evidence.forget(peer)
 
     async def block(self, peer: str, *, report: bool = False) -> None:
         """Block ``peer``: whatever any of its devices sends is dropped unread, and an

@@ -27,6 +27,8 @@ from sottovoce.protocol.public.franking import FrankingMismatch
 REPORTS_PATH = "/v1/reports"
 # Record kind of the local store: one per received message, by its message id.
 _EVIDENCE = "franking"
+# Fields of the evidence that stay on the device: the report does not need them.
+_LOCAL_ONLY = frozenset({"shown_sender", "content_id"})
 
 
 class NotReportable(ClientError):
@@ -34,9 +36,24 @@ class NotReportable(ClientError):
     sent by this device, or from before franking)."""
 
 
-def open_franked(
-    envelope: InboundEnvelope, plaintext: bytes, certificate: bytes
-) -> FrankedPlaintext:
+@dataclass(frozen=True, slots=True)
+class Franked:
+    """A decrypted message whose commitment opened, with the server's tag for it."""
+
+    plaintext: FrankedPlaintext
+    commitment: bytes
+    tag: bytes
+
+    @property
+    def content(self) -> bytes:
+        return self.plaintext.content
+
+    @property
+    def profile_key(self) -> bytes | None:
+        return self.plaintext.profile_key
+
+
+def open_franked(envelope: InboundEnvelope, plaintext: bytes, certificate: bytes) -> Franked:
     """The franked plaintext, if the envelope's commitment opens to it; else
     :class:`SecurityError`, and the message is dropped."""
     try:
@@ -51,7 +68,7 @@ def open_franked(
         raise SecurityError(
             f"a message from {envelope.sender} does not match its franking commitment"
         ) from exc
-    return franked
+    return Franked(franked, envelope.commitment, envelope.franking_tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +80,10 @@ class FrankingEvidence:
         self,
         content_id: str,
         envelope: InboundEnvelope,
-        franked: FrankedPlaintext,
+        franked: Franked,
         certificate: bytes | None,
     ) -> None:
         """Keep what a report of this message needs (inside the caller's transaction)."""
-        assert envelope.commitment is not None and envelope.franking_tag is not None
         self.store.put_json(
             _EVIDENCE,
             content_id,
@@ -79,19 +95,27 @@ class FrankingEvidence:
                 "recipient_device": self.own_device,
                 "server_ts": envelope.server_ts,
                 "content": sj.b64(franked.content),
-                "franking_key": sj.b64(franked.franking_key),
-                "commitment": sj.b64(envelope.commitment),
-                "franking_tag": sj.b64(envelope.franking_tag),
+                "franking_key": sj.b64(franked.plaintext.franking_key),
+                "commitment": sj.b64(franked.commitment),
+                "franking_tag": sj.b64(franked.tag),
                 "sender_certificate": None if certificate is None else sj.b64(certificate),
+                "content_id": content_id,
             },
         )
+
+    def forget(self, peer: str) -> None:
+        """Delete the evidence of every message from ``peer`` (inside the caller's
+        transaction): when their messages are deleted, their content goes too."""
+        for record in self.store.all_json(_EVIDENCE):
+            if record.get("shown_sender") == peer:
+                self.store.delete(_EVIDENCE, sj.string(record, "content_id", "franking evidence"))
 
     def revealed(self, content_id: str) -> dict[str, Any]:
         """One message as ``POST /v1/reports`` takes it."""
         record = self.store.get_json(_EVIDENCE, content_id)
         if record is None:
             raise NotReportable(f"no received message {content_id!r} can be reported from here")
-        return {k: v for k, v in record.items() if k != "shown_sender"}
+        return {k: v for k, v in record.items() if k not in _LOCAL_ONLY}
 
     def sender_of(self, content_id: str) -> str:
         record = self.store.get_json(_EVIDENCE, content_id)

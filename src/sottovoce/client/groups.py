@@ -144,6 +144,7 @@ class _Record:
     sent_since_update: int
     last_commit_ms: int
     departed: list[str]
+    vouched: list[str]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -153,14 +154,17 @@ class _Record:
             "sent_since_update": self.sent_since_update,
             "last_commit_ms": self.last_commit_ms,
             "departed": self.departed,
+            "vouched": self.vouched,
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> _Record:
         try:
-            departed = obj.get("departed", [])
-            if not isinstance(departed, list) or not all(isinstance(d, str) for d in departed):
-                raise MalformedResponse("departed")
+            departed, vouched = obj.get("departed", []), obj.get("vouched", [])
+            for strings in (departed, vouched):
+                if not isinstance(strings, list) or not all(isinstance(d, str) for d in strings):
+                    raise MalformedResponse("departed or vouched")
+            assert isinstance(departed, list) and isinstance(vouched, list)
             return cls(
                 sj.binary(obj, "group_id", "group"),
                 sj.string(obj, "name", "group"),
@@ -168,6 +172,7 @@ class _Record:
                 sj.integer(obj, "sent_since_update", "group"),
                 sj.integer(obj, "last_commit_ms", "group"),
                 list(departed),
+                list(vouched),
             )
         except (MalformedResponse, EngineError) as exc:
             raise ProfileError("a group record of the local store is damaged") from exc
@@ -284,7 +289,7 @@ class Groups:
         accounts = sorted({m.identity.address for m in record.state.members()})
         return GroupInfo(record.name, record.group_id, record.state.epoch, tuple(accounts))
 
-    def list(self) -> list[GroupInfo]:
+    def all(self) -> list[GroupInfo]:
         """Every group this device is a member of, by name."""
         records = [_Record.from_json(obj) for obj in self._store.all_json(_GROUP)]
         return sorted((self._info(r) for r in records), key=lambda g: g.name)
@@ -319,7 +324,7 @@ class Groups:
             group_id = random_bytes(GROUP_ID_BYTES)
             state = GroupState.create(group_id, self.identity, self._signer)
             await self._transport.request("POST", "/v1/groups", {"group_id": sj.b64(group_id)})
-            record = _Record(group_id, name, state, 0, _now_ms(), [])
+            record = _Record(group_id, name, state, 0, _now_ms(), [], [])
             with self._store.transaction():
                 self._save(record)
             own = await self._device_list(self.identity.address)
@@ -414,6 +419,10 @@ class Groups:
                     break
                 except _Stale:
                     await self._rebase()
+                except ServerError as exc:
+                    if exc.problem_type != "unknown-group":
+                        raise
+                    break  # the server has this device out already (removed, not yet seen)
             else:
                 raise ClientError(f"the group {name!r} kept changing; try again")
             with self._store.transaction():
@@ -620,18 +629,25 @@ class Groups:
                 return None, True
             return event, True
 
-    async def _vouched(self, member: DeviceIdentity, signature_key: bytes) -> None:
-        """§5.3.1: the account's verified device list vouches for this signature key."""
+    async def _vouched(self, record: _Record, member: DeviceIdentity, signature_key: bytes) -> None:
+        """§5.3.1: the account's verified device list vouches for this member's
+        signature key. Checked the first time this device sees the member act (a
+        Welcome, commit, proposal or message from it), then remembered with the group:
+        what a member shows is never accepted from a key its account did not sign."""
+        vouched = f"{member}:{signature_key.hex()}"
+        if vouched in record.vouched:
+            return
         entry = (await self._device_list(member.address)).device(member.device_id)
         if entry is None or entry.identity.sign_public != signature_key:
             entry = (await self._device_list(member.address, refresh=True)).device(member.device_id)
         if entry is None or entry.identity.sign_public != signature_key:
             raise SecurityError(f"{member} signs with a key its device list does not hold")
+        record.vouched.append(vouched)
 
     async def _apply(self, envelope: _GroupEnvelope) -> GroupEvent | None:
-        """Process one message on the group's state in memory, check every new signer
-        against its account's device list, then save the state with the message's
-        dedup mark in one transaction. The lock keeps anyone else off the group."""
+        """Check the sender against its account's device list, process the message on
+        the group's state and save that state with the message's dedup mark in one
+        transaction. The lock keeps this program's other tasks off the group."""
         if envelope.type == "mls-welcome":
             return await self._join(envelope)
         group_id = GroupState.message_group_id(envelope.body)
@@ -639,15 +655,19 @@ class Groups:
         if record is None:
             raise SecurityError("it is for a group this device is not in")
         sender = DeviceIdentity(envelope.sender, envelope.sender_device)
-        known = {m.identity: m.signature_key for m in record.state.members()}
+        keys = {m.identity: m.signature_key for m in record.state.members()}
+        if sender in keys:
+            await self._vouched(record, sender, keys[sender])
+            # Loaded again after the check's network wait: from here to the save
+            # nothing awaits, so another program on this profile cannot interleave.
+            vouched = record.vouched
+            record = self._load(group_id)
+            if record is None:
+                raise SecurityError("it is for a group this device just left")
+            record.vouched = sorted(set(record.vouched) | set(vouched))
         outcome = record.state.process(envelope.body)
         if outcome.sender is not None and outcome.sender != sender:
             raise SecurityError("its MLS sender is not the device the server names")
-        if isinstance(outcome, CommitApplied):
-            for member in outcome.added:
-                await self._vouched(member.identity, member.signature_key)
-        if isinstance(outcome, Decrypted) and known.get(sender) != outcome.signature_key:
-            await self._vouched(sender, outcome.signature_key)
         event: GroupEvent | None = None
         with self._store.transaction():
             self._store.put(_SEEN, envelope.dedup_key, b"")
@@ -696,14 +716,12 @@ class Groups:
         if self._load(group_id) is not None:
             raise SecurityError("it welcomes this device to a group it is already in")
         inviter = DeviceIdentity(envelope.sender, envelope.sender_device)
-        members = state.members()
-        if inviter not in {m.identity for m in members}:
+        keys = {m.identity: m.signature_key for m in state.members()}
+        if inviter not in keys:
             raise SecurityError("its sender is not a member of the group it welcomes to")
-        for member in members:
-            if member.identity != self.identity:
-                await self._vouched(member.identity, member.signature_key)
         name = self._free_name(f"group-{group_id.hex()[:8]}", group_id)
-        record = _Record(group_id, name, state, 0, _now_ms(), [])
+        record = _Record(group_id, name, state, 0, _now_ms(), [], [])
+        await self._vouched(record, inviter, keys[inviter])
         with self._store.transaction():
             self._store.put(_SEEN, envelope.dedup_key, b"")
             self.key_packages.consume(used)

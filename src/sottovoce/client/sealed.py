@@ -3,6 +3,9 @@
 - This account's *profile key* rides inside every message it sends
   (``protocol.franking``), so the people it writes to — its contacts — can derive
   its unidentified-access key; the server holds only that key's digest.
+  The first profile key is derived from the account key, so linked devices
+  share it; after a rotation (``rotate_profile_key``, on blocking) it is random
+  and lives on the rotating device only until device sync carries it.
 - A contact's profile key, learnt from their messages, lets this device send to
   them sealed. Without one (a first message to a stranger) the message goes
   unsealed, naming the sender, and lands with them as a message request.
@@ -33,6 +36,7 @@ from sottovoce.client.errors import (
 from sottovoce.client.store import Store
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.random import random_bytes
+from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.identity import IdentityKeyPair
 from sottovoce.protocol.public.device_list import DeviceList
@@ -42,8 +46,7 @@ from sottovoce.protocol.public.unidentified_access import (
     PROFILE_KEY_LEN,
     unidentified_access_key,
 )
-from sottovoce.protocol.sealed_sender import open_sealed, seal
-from sottovoce.protocol.wire import MessageType
+from sottovoce.protocol.sealed_sender import first_profile_key, open_sealed, seal
 
 log = logging.getLogger("sottovoce.client")
 
@@ -63,8 +66,6 @@ _CERTIFICATE = "sender_certificate"
 _SERVER_KEY = "certificate_server_key"
 _SELF = "self"
 
-_KINDS = {MessageType.PREKEY: "prekey", MessageType.MESSAGE: "message"}
-
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -80,18 +81,27 @@ def check_sender_identity(envelope: InboundEnvelope, session_identity: PublicIde
 
 
 class SealedSender:
-    def __init__(self, store: Store, transport: Transport, identity: IdentityKeyPair) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        identity: IdentityKeyPair,
+        account_key: SigningKey,
+    ) -> None:
         self._store = store
         self._transport = transport
         self._identity = identity
+        self._account_key = account_key
 
     # -- profile keys ------------------------------------------------------------
 
     def profile_key(self) -> bytes:
-        """This account's profile key, made on first use."""
+        """This account's profile key. The first one is derived from the account key
+        (HKDF-SHA256, its own label), so every device of the account starts with the
+        same one without exchanging it; a rotated one is random."""
         key = self._store.get(_OWN, _SELF)
         if key is None:
-            key = random_bytes(PROFILE_KEY_LEN)
+            key = first_profile_key(self._account_key)
             with self._store.transaction():
                 self._store.put(_OWN, _SELF, key)
                 self._store.put_json(_OWN, "uploaded", {"uploaded": False})
@@ -194,9 +204,9 @@ class SealedSender:
             entry = devices.device(int(envelope["device_id"]))
             if entry is None:
                 raise SecurityError(f"{recipient} lists no device {envelope['device_id']}")
-            body = seal(entry.identity, certificate, sj.unb64(str(envelope["body"])))
-            sealed.append({"device_id": entry.device_id, "type": "sealed", "body": sj.b64(body)})
-        body = {
+            wrapped = seal(entry.identity, certificate, sj.unb64(str(envelope["body"])))
+            sealed.append({"device_id": entry.device_id, "type": "sealed", "body": sj.b64(wrapped)})
+        body: dict[str, Any] = {
             "message_id": message_id,
             "recipient": recipient,
             "commitment": sj.b64(commitment),

@@ -319,11 +319,14 @@ class LogMonitor:
         try:
             verify_account_commitment(key_entry.account, address, salt)
             verify_account_commitment(list_entry.account, address, salt)
+        except ProtocolError as exc:
+            raise self._mismatch(address, f"the logged entries are not its own: {exc}") from exc
+        if key_entry.account_key != lookup.account_key:
+            raise self._mismatch(address, "the account key served is not the one the log holds")
+        try:
             list_entry.verify_device_list(lookup.signed_list)
         except ProtocolError as exc:
             raise self._mismatch(address, f"the logged entries are not these keys: {exc}") from exc
-        if key_entry.account_key != lookup.account_key:
-            raise self._mismatch(address, "the account key served is not the one the log holds")
         if list_entry.version != lookup.devices.version:
             raise self._mismatch(address, "the device list served is not the logged version")
         # Bring the device's view up to (at least) this head, checking consistency.

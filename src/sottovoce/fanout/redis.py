@@ -73,8 +73,8 @@ class RedisFanout:
         try:
             await self._redis.publish(channel(device_pk), b"")
         except _REDIS_FAILURES as exc:
+            # The reader notices a lost Redis too, and owns the reconnection.
             log.warning("redis publish failed (%s); nodes poll until it returns", exc)
-            self.connected = False
 
     @asynccontextmanager
     async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
@@ -113,8 +113,9 @@ class RedisFanout:
         try:
             await getattr(pubsub, command)(channel(device_pk))
         except _REDIS_FAILURES as exc:
-            log.warning("redis %s failed (%s); reconnecting", command, exc)
-            self.connected = False
+            # The reader's connection is the same one: it fails, reconnects and
+            # subscribes every local device again.
+            log.warning("redis %s failed (%s)", command, exc)
 
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

@@ -31,47 +31,55 @@ def encode_vector(data: bytes) -> bytes:
 class Writer:
     """Accumulates an encoding; ``bytes(writer)`` returns it."""
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_buf",)
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
+        self._buf = bytearray()
 
     def uint8(self, value: int) -> Writer:
-        self._parts.append(value.to_bytes(1, "big"))
+        self._buf.append(value)
         return self
 
     def uint16(self, value: int) -> Writer:
-        self._parts.append(value.to_bytes(2, "big"))
+        self._buf += value.to_bytes(2, "big")
         return self
 
     def uint32(self, value: int) -> Writer:
-        self._parts.append(value.to_bytes(4, "big"))
+        self._buf += value.to_bytes(4, "big")
         return self
 
     def uint64(self, value: int) -> Writer:
-        self._parts.append(value.to_bytes(8, "big"))
+        self._buf += value.to_bytes(8, "big")
         return self
 
     def raw(self, data: bytes) -> Writer:
-        self._parts.append(data)
+        self._buf += data
         return self
 
     def vector(self, data: bytes) -> Writer:
-        self._parts.append(encode_varint(len(data)))
-        self._parts.append(data)
+        length = len(data)
+        if length < 1 << 6:
+            self._buf.append(length)
+        else:
+            self._buf += encode_varint(length)
+        self._buf += data
         return self
 
     def __bytes__(self) -> bytes:
-        return b"".join(self._parts)
+        return bytes(self._buf)
 
 
 class Reader:
-    """Reads a structure from bytes; every shortfall raises :class:`DecodeError`."""
+    """Reads a structure from bytes; every shortfall raises :class:`DecodeError`.
+
+    Every message is decoded field by field through here, so the methods index the
+    buffer directly and build error text only when there is an error.
+    """
 
     __slots__ = ("_data", "_pos")
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
+        self._data = bytes(data)
         self._pos = 0
 
     @property
@@ -79,14 +87,19 @@ class Reader:
         return len(self._data) - self._pos
 
     def raw(self, length: int, what: str = "bytes") -> bytes:
-        if length < 0 or self._pos + length > len(self._data):
+        pos = self._pos
+        end = pos + length
+        if length < 0 or end > len(self._data):
             raise DecodeError(f"truncated {what}: need {length} bytes, have {self.remaining}")
-        out = bytes(self._data[self._pos : self._pos + length])
-        self._pos += length
-        return out
+        self._pos = end
+        return self._data[pos:end]
 
     def uint8(self, what: str = "uint8") -> int:
-        return self.raw(1, what)[0]
+        pos = self._pos
+        if pos >= len(self._data):
+            raise DecodeError(f"truncated {what}: need 1 bytes, have 0")
+        self._pos = pos + 1
+        return self._data[pos]
 
     def uint16(self, what: str = "uint16") -> int:
         return int.from_bytes(self.raw(2, what), "big")
@@ -98,24 +111,34 @@ class Reader:
         return int.from_bytes(self.raw(8, what), "big")
 
     def varint(self, what: str = "vector length") -> int:
-        first = self.uint8(what)
+        return self._varint(what, "")
+
+    def _varint(self, what: str, suffix: str) -> int:
+        data, pos = self._data, self._pos
+        if pos >= len(data):
+            raise DecodeError(f"truncated {what}{suffix}: need 1 bytes, have 0")
+        first = data[pos]
         prefix = first >> 6
         if prefix == 0:
+            self._pos = pos + 1
             return first
-        if prefix == 1:
-            value = ((first & 0x3F) << 8) | self.uint8(what)
-            if value < 1 << 6:
-                raise DecodeError(f"{what}: varint not minimally encoded")
-            return value
-        if prefix == 2:
-            value = ((first & 0x3F) << 24) | int.from_bytes(self.raw(3, what), "big")
-            if value < 1 << 14:
-                raise DecodeError(f"{what}: varint not minimally encoded")
-            return value
-        raise DecodeError(f"{what}: 8-byte varint prefix is invalid in MLS (RFC 9420 §2.1.2)")
+        if prefix == 3:
+            raise DecodeError(
+                f"{what}{suffix}: 8-byte varint prefix is invalid in MLS (RFC 9420 §2.1.2)"
+            )
+        size = 2 if prefix == 1 else 4
+        if pos + size > len(data):
+            raise DecodeError(
+                f"truncated {what}{suffix}: need {size} bytes, have {len(data) - pos}"
+            )
+        value = int.from_bytes(data[pos : pos + size], "big") & ((1 << (8 * size - 2)) - 1)
+        if value < (1 << 6 if size == 2 else 1 << 14):
+            raise DecodeError(f"{what}{suffix}: varint not minimally encoded")
+        self._pos = pos + size
+        return value
 
     def vector(self, what: str = "vector") -> bytes:
-        return self.raw(self.varint(f"{what} length"), what)
+        return self.raw(self._varint(what, " length"), what)
 
     def sub_reader(self, what: str = "vector") -> Reader:
         """A reader over the body of a length-prefixed vector of structures."""

@@ -92,10 +92,15 @@ def validate_leaf_node(
             raise ValidationError(
                 f"RFC 9420 §7.3: encryption_key is already used by member {index}"
             )
-    if source is LeafNodeSource.UPDATE and replaces is not None:
+    # §7.3 for Updates, and §7.5 for a commit's new leaf: "the same restrictions as
+    # LeafNodes used in Update proposals". A leaf already in place is not compared
+    # with itself.
+    if source is not LeafNodeSource.KEY_PACKAGE and replaces is not None:
         old = tree.leaf(replaces)
-        if old is not None and old.encryption_key == leaf.encryption_key:
-            raise ValidationError("RFC 9420 §7.3: an Update must carry a new encryption_key")
+        if old is not None and old != leaf and old.encryption_key == leaf.encryption_key:
+            raise ValidationError(
+                f"RFC 9420 §7.3: the {source.name.lower()} leaf must carry a new encryption_key"
+            )
 
 
 def validate_tree_leaves(params: GroupParameters, tree: RatchetTree) -> None:

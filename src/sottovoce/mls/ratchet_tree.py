@@ -388,14 +388,18 @@ class RatchetTree:
         right = self._original_tree_hash(tree_math.right(index), removed)
         return self._parent_node_hash(node, left, right)
 
-    def _is_parent_hash_valid(self, index: int, node: ParentNode) -> bool:
-        """§7.9.2: some descendant D links to ``node`` through its parent_hash."""
+    def _parent_hash_links(self, index: int, node: ParentNode) -> int:
+        """§7.9.2: how many descendants D of ``node`` link to it: D's parent_hash is the
+        parent hash of ``node`` with the other child as copath child, D is in the
+        resolution of its side, and the rest of that resolution is exactly the
+        unmerged leaves of ``node`` on that side (so D and ``node`` were neighbours
+        in one UpdatePath)."""
         removed = frozenset(node.unmerged_leaves)
+        links = 0
         for child, sibling in (
             (tree_math.left(index), tree_math.right(index)),
             (tree_math.right(index), tree_math.left(index)),
         ):
-            expected = self._parent_hash(node, self._original_tree_hash(sibling, removed))
             resolution = self.resolution(child)
             under_child = subtree_leaves(child)
             unmerged = {2 * leaf for leaf in node.unmerged_leaves if leaf in under_child}
@@ -403,18 +407,22 @@ class RatchetTree:
             if len(candidates) != 1 or set(resolution) - {candidates[0]} != unmerged:
                 continue
             descendant = self._nodes[candidates[0]]
-            if _carries_parent_hash(descendant) and descendant.parent_hash == expected:
-                return True
-        return False
+            if not _carries_parent_hash(descendant):
+                continue
+            expected = self._parent_hash(node, self._original_tree_hash(sibling, removed))
+            if descendant.parent_hash == expected:
+                links += 1
+        return links
 
     def verify_parent_hashes(self) -> None:
-        """§7.9.2: every non-blank parent node is parent-hash valid (checked top down)."""
+        """§7.9.2, top down: every non-blank parent node has exactly one descendant
+        for which it is parent-hash valid."""
         for index in range(1, len(self._nodes), 2):
             node = self._nodes[index]
             if node is None:
                 continue
             assert isinstance(node, ParentNode)
-            if not self._is_parent_hash_valid(index, node):
+            if self._parent_hash_links(index, node) != 1:
                 raise ValidationError(
                     f"RFC 9420 §7.9.2: parent node {index} is not parent-hash valid"
                 )

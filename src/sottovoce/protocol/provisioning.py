@@ -82,15 +82,20 @@ class LinkingCode:
             raise DecodeError(f"a linking code starts with {TEXT_PREFIX!r}")
         body = text[len(TEXT_PREFIX) :]
         try:
-            data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            data = _unbase64url(body)
         except (binascii.Error, ValueError) as exc:
             raise DecodeError("the linking code is not valid base64url") from exc
         return cls.from_bytes(data)
 
 
+def _unbase64url(text: str) -> bytes:
+    """RFC 4648 §5 without padding, strictly: any other character is an error."""
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+
+
 def channel_id_from_text(channel: str) -> bytes:
     try:
-        raw = base64.urlsafe_b64decode(channel + "=" * (-len(channel) % 4))
+        raw = _unbase64url(channel)
     except (binascii.Error, ValueError) as exc:
         raise DecodeError("the server's channel id is not base64url") from exc
     if len(raw) != CHANNEL_ID_LEN:

@@ -30,22 +30,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sottovoce.crypto import dh, hpke
+from sottovoce.crypto import dh, hashing, hpke, signing
 from sottovoce.crypto.errors import CryptoError
 from sottovoce.protocol.encoding import Reader, check_version
 from sottovoce.protocol.errors import DecodeError, DecryptionError
 from sottovoce.protocol.public.identity import PublicIdentity
 from sottovoce.protocol.public.sender_certificate import MAX_CERTIFICATE_LEN, SenderCertificate
+from sottovoce.protocol.public.unidentified_access import PROFILE_KEY_LEN
 from sottovoce.protocol.wire import MAX_MESSAGE_LEN, MessageType, message_type
 
 SEALED_VERSION = 1
 _AEAD = hpke.AeadId.AES_256_GCM
 _INFO = b"Sottovoce sealed sender v1\x00"
+_FIRST_PROFILE_KEY_INFO = b"Sottovoce first profile key v1"
 _HEADER_LEN = 1 + hpke.NENC
 _TAG_LEN = 16
 # The largest sealed envelope: the inner message, its certificate and framing, the
 # HPKE encapsulated key and AEAD tag. Anything longer is refused before opening.
 MAX_SEALED_LEN = _HEADER_LEN + 1 + 1 + 2 + MAX_CERTIFICATE_LEN + MAX_MESSAGE_LEN + _TAG_LEN
+
+
+def first_profile_key(account_key: signing.SigningKey) -> bytes:
+    """An account's first profile key: HKDF-SHA256 (RFC 5869) of its account key
+    under its own label, so every device holding the account key derives the same
+    one without exchanging it; the profile key reveals nothing of the account key."""
+    return hashing.hkdf_sha256(
+        account_key.private_bytes(), salt=None, info=_FIRST_PROFILE_KEY_INFO, length=PROFILE_KEY_LEN
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,21 @@ from pathlib import Path
 from sottovoce.server import limits
 from sottovoce.server.abuse.policy import served_apps
 from sottovoce.server.run import serve
-from sottovoce.server.settings import DEFAULT_DB, Retention, Settings, database_url
+from sottovoce.server.settings import (
+    DEFAULT_DB,
+    Limits,
+    Retention,
+    Settings,
+    Transparency,
+    database_url,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sottovoce.server")
-    parser.add_argument("--db", default=DEFAULT_DB, help="SQLite path or database URL (postgresql://user@host/db)")
+    parser.add_argument(
+        "--db", default=DEFAULT_DB, help="SQLite path or database URL (postgresql://user@host/db)"
+    )
     parser.add_argument(
         "--redis", default=None, help="Redis URL (redis://host:port/db) to run as one of many nodes"
     )
@@ -40,6 +49,24 @@ def main() -> None:
         default=limits.UNDELIVERED_RETENTION_DAYS,
         help="days an undelivered message is kept before it is dropped",
     )
+    parser.add_argument(
+        "--log-key-file",
+        type=Path,
+        default=None,
+        help="raw 32-byte Ed25519 key signing the transparency log (default: kept in the db)",
+    )
+    parser.add_argument(
+        "--epoch-seconds",
+        type=float,
+        default=limits.TRANSPARENCY_EPOCH_S,
+        help="seconds between signed transparency tree heads",
+    )
+    parser.add_argument(
+        "--requests-per-second",
+        type=float,
+        default=limits.REQUESTS_PER_SECOND,
+        help="signed requests per second per device (bursts of 4 s worth)",
+    )
     args = parser.parse_args()
     try:
         apps, policies = served_apps(args.apps, args.app_policy)
@@ -52,7 +79,14 @@ def main() -> None:
             log_level=args.log_level,
             retention=Retention(undelivered_days=args.retention_days),
             redis_url=args.redis,
+            limits=Limits(
+                requests_per_second=args.requests_per_second,
+                request_burst=max(1, int(args.requests_per_second * 4)),
+            ),
             legal_dir=args.legal_dir,
+            transparency=Transparency(
+                key_file=args.log_key_file, epoch_interval_s=args.epoch_seconds
+            ),
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -50,6 +50,14 @@ MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024
 # 19 digits (~10 KiB); a larger frame closes the connection (1008).
 MAX_CLIENT_FRAME_BYTES = 64 * 1024
 
+# -- shutdown --------------------------------------------------------------------
+
+# On SIGTERM a node stops accepting, tells each WebSocket to reconnect (1012,
+# service restart: the load balancer sends it to another node) and gives requests
+# in progress this long to finish before it exits. Nothing unacknowledged is lost
+# either way: it stays queued.
+SHUTDOWN_GRACE_S = 10
+
 # -- request rate --------------------------------------------------------------
 
 # One device sends at human speed; a token bucket allows bursts (reconnect
@@ -216,3 +224,8 @@ MAX_MESSAGES_PER_REPORT = 20
 MAX_REPORT_REASON_LEN = 500
 # Revealed content of one message: at most one envelope's worth of plaintext.
 MAX_REPORTED_CONTENT_BYTES = MAX_ENVELOPE_BYTES
+# Legal requests carry no device signature, and every one (valid or not) is an
+# audit-chain entry: a server-wide token bucket keeps junk from flooding the chain,
+# far above the few requests a day a real operator receives.
+LEGAL_REQUESTS_PER_SECOND = 5.0
+LEGAL_REQUEST_BURST = 100

@@ -28,6 +28,12 @@ class ServerProcess:
     """``python -m sottovoce.server`` with its own SQLite file (or the database
     ``db_url`` names, and Redis when ``redis_url`` is given) and captured log."""
 
+    # What runs; a test's deliberately malicious server (tests/ghost) names its own.
+    module = "sottovoce.server"
+
+    def extra_args(self) -> list[str]:
+        return []
+
     def __init__(
         self,
         directory: Path,
@@ -35,11 +41,13 @@ class ServerProcess:
         *,
         db_url: str | None = None,
         redis_url: str | None = None,
+        server_args: tuple[str, ...] = (),
     ) -> None:
         self.directory = directory
         self.db_path = directory / "server.db"
         self.db_url = db_url
         self.redis_url = redis_url
+        self.server_args = server_args
         self.log_path = directory / "server.log"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,7 +61,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "sottovoce.server",
+                self.module,
                 "--db",
                 self.db_url or str(self.db_path),
                 "--port",
@@ -61,6 +69,8 @@ class ServerProcess:
                 "--apps",
                 self.apps,
                 *(["--redis", self.redis_url] if self.redis_url else []),
+                *self.server_args,
+                *self.extra_args(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

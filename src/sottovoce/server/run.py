@@ -35,4 +35,5 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=False,
         ws_max_size=limits.MAX_WEBSOCKET_MESSAGE_BYTES,
+        timeout_graceful_shutdown=limits.SHUTDOWN_GRACE_S,
     )

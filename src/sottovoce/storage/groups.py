@@ -456,7 +456,7 @@ async def _queue(
     ]
     if not rows:
         return []
-    recipients = sorted({r["recipient_device_pk"] for r in rows})
+    recipients = sorted({pk for _, _, pks in outgoing for pk in pks})
     depths = await conn.execute(
         select(func.count())
         .select_from(queued_messages)

@@ -306,17 +306,16 @@ class LegalStore:
                 found.setdefault(int(group_pk), (bytes(group_id), int(epoch), []))[2].append(
                     int(device_pk)
                 )
-            sizes = dict(
-                (
-                    await conn.execute(
-                        select(members.c.group_pk, func.count())
-                        .where(members.c.group_pk.in_(list(found)))
-                        .group_by(members.c.group_pk)
-                    )
-                ).all()
-            )
+            sizes: dict[int, int] = {
+                int(group_pk): int(count)
+                for group_pk, count in await conn.execute(
+                    select(members.c.group_pk, func.count())
+                    .where(members.c.group_pk.in_(list(found)))
+                    .group_by(members.c.group_pk)
+                )
+            }
         return [
-            GroupFacts(group_id, epoch, int(sizes.get(pk, 0)), tuple(sorted(pks)))
+            GroupFacts(group_id, epoch, sizes.get(pk, 0), tuple(sorted(pks)))
             for pk, (group_id, epoch, pks) in found.items()
         ]
 

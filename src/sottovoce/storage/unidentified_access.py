@@ -7,19 +7,30 @@ use for sending sealed messages to anyone. Built on the Repository's engine.
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sottovoce.storage.schema import unidentified_access
 
 
 async def set_digest(engine: AsyncEngine, account_id: int, digest: bytes) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            delete(unidentified_access).where(unidentified_access.c.account_id == account_id)
-        )
-        await conn.execute(
-            insert(unidentified_access).values(account_id=account_id, key_digest=digest)
-        )
+    """Replace the account's digest. Two devices setting it at once: the second
+    insert conflicts and is retried, so the last writer's digest stands."""
+    for attempt in range(2):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    delete(unidentified_access).where(
+                        unidentified_access.c.account_id == account_id
+                    )
+                )
+                await conn.execute(
+                    insert(unidentified_access).values(account_id=account_id, key_digest=digest)
+                )
+            return
+        except IntegrityError:
+            if attempt:
+                raise
 
 
 async def digest_of(engine: AsyncEngine, account_id: int) -> bytes | None:

@@ -33,6 +33,12 @@ Changing the group (§12.1, §12.4)
     ``propose_group_context_extensions``, ``propose_reinit``: each returns the
     MLSMessage to send.
 
+Reinitializing (§11.2)
+    after a commit with a ReInit (``commit(reinit=ReInit(...))``) every member's
+    group is inactive with ``group.reinit`` set; one member calls
+    ``group.reinit_successor(key_packages)`` -> ``(new_group, CommitBundle)`` and
+    the others ``Group.join(welcome, bundle, reinit_from=old_group)``.
+
 Receiving
     ``group.process(message)`` returns one of :class:`ApplicationMessage`
     (``sender``, ``data``), :class:`ProposalReceived` (kept for the next commit) or

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 from sottovoce.mls.errors import ValidationError
+from sottovoce.mls.wire.credentials import Credential
+from sottovoce.mls.wire.registry import CredentialType
 
 # docs/api.md, Names: the handle and app grammars of a Sottovoce address.
 _HANDLE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
@@ -55,3 +57,13 @@ class DeviceIdentity:
         if not sep or not device.isdigit() or device.startswith("0"):
             raise ValidationError("credential identity: expected handle@app/device")
         return cls(address, int(device))
+
+
+def check_device_credential(credential: Credential, signature_key: bytes) -> None:
+    """§5.3.1 credential check for a Sottovoce group: every leaf is a basic credential
+    naming one device. Whether ``signature_key`` is the key that account's signed
+    device list vouches for is the client's check, made on top of this one."""
+    if credential.credential_type is not CredentialType.BASIC:
+        raise ValidationError("RFC 9420 §5.3: Sottovoce leaves carry basic credentials")
+    DeviceIdentity.parse(credential.identity)
+    del signature_key

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sottovoce.crypto import dh, random, signing
-from sottovoce.mls import key_schedule, psk, transcript, welcome
-from sottovoce.mls.ciphersuite import CipherSuite, cipher_suite
+from sottovoce.mls import key_schedule, psk, transcript
+from sottovoce.mls.ciphersuite import CipherSuite
 from sottovoce.mls.codec import Reader, Writer
 from sottovoce.mls.errors import (
     DecodeError,
@@ -32,15 +32,18 @@ from sottovoce.mls.errors import (
     WrongEpoch,
 )
 from sottovoce.mls.group import commit as commits
-from sottovoce.mls.group import protection
+from sottovoce.mls.group import joining, protection
 from sottovoce.mls.group.epoch import Epoch, new_secret_tree
 from sottovoce.mls.group.key_packages import KeyPackageBundle
 from sottovoce.mls.group.proposals import (
+    APPLICATION_USAGE,
+    REINIT_USAGES,
     ProposalInfo,
     check_key_package,
     check_list,
     check_psk,
     check_sender_may_propose,
+    client_identity,
     path_required,
 )
 from sottovoce.mls.group.results import (
@@ -55,34 +58,29 @@ from sottovoce.mls.leaf_validation import (
     CredentialCheck,
     GroupParameters,
     validate_leaf_node,
-    validate_tree_leaves,
 )
 from sottovoce.mls.ratchet_tree import RatchetTree
-from sottovoce.mls.treekem import CreatedPath, TreePrivateKeys, install_path_secret
+from sottovoce.mls.treekem import TreePrivateKeys
 from sottovoce.mls.wire.commit import Commit, ProposalOrRef
 from sottovoce.mls.wire.extensions import (
     Extension,
-    ExternalPub,
     ExternalSenders,
     find_extension,
-    typed_extension,
 )
 from sottovoce.mls.wire.framing import (
     AuthenticatedContent,
     FramedContent,
+    FramedContentAuthData,
     PrivateMessage,
     PublicMessage,
     Sender,
 )
 from sottovoce.mls.wire.group_context import GroupContext
-from sottovoce.mls.wire.group_info import GroupInfo
-from sottovoce.mls.wire.hpke import HPKECiphertext
 from sottovoce.mls.wire.key_package import KeyPackage
 from sottovoce.mls.wire.leaf_node import Capabilities, LeafNode
 from sottovoce.mls.wire.message import MLSMessage
 from sottovoce.mls.wire.proposals import (
     Add,
-    ExternalInit,
     GroupContextExtensions,
     PreSharedKey,
     Proposal,
@@ -90,7 +88,7 @@ from sottovoce.mls.wire.proposals import (
     Remove,
     Update,
 )
-from sottovoce.mls.wire.psk import PreSharedKeyId, PskType
+from sottovoce.mls.wire.psk import PreSharedKeyId, PskType, ResumptionPskUsage
 from sottovoce.mls.wire.registry import (
     ContentType,
     ExtensionType,
@@ -99,8 +97,6 @@ from sottovoce.mls.wire.registry import (
     SenderType,
     WireFormat,
 )
-from sottovoce.mls.wire.tree import RatchetTreeNodes
-from sottovoce.mls.wire.welcome import EncryptedGroupSecrets, GroupSecrets, PathSecret, Welcome
 
 # §6.3.1 padding: handshake and application plaintexts are padded to a multiple of
 # 32 bytes, as in sottovoce.mls.framing.
@@ -146,6 +142,7 @@ class Group:
         "_pending",
         "_previous",
         "_proposals",
+        "_reinit",
         "_resumption_psks",
         "_signer",
     )
@@ -166,9 +163,12 @@ class Group:
         self._own_updates: dict[bytes, dh.DHKeyPair] = {}
         self._pending: _PendingCommit | None = None
         self._previous: Epoch | None = None
-        self._resumption_psks: dict[int, bytes] = {
-            epoch.context.epoch: epoch.secrets.resumption_psk
+        # §8.4: (group_id, epoch) -> resumption_psk: this group's recent epochs, and the
+        # last epoch of the group this one reinitializes (§11.2).
+        self._resumption_psks: dict[tuple[bytes, int], bytes] = {
+            (epoch.context.group_id, epoch.context.epoch): epoch.secrets.resumption_psk
         }
+        self._reinit: ReInit | None = None
         self._active = True
 
     # --- creating (§11) ----------------------------------------------------------------
@@ -279,7 +279,9 @@ class Group:
     def group_info(self, *, with_ratchet_tree: bool = True) -> bytes:
         """The MLSMessage of a signed GroupInfo for this epoch, with external_pub, so a
         new device can join by external commit (§12.4.3.2)."""
-        return bytes(MLSMessage(self._group_info(self._epoch, with_ratchet_tree)))
+        return bytes(
+            MLSMessage(joining.build_group_info(self._epoch, self._signer, with_ratchet_tree))
+        )
 
     # --- persistence -------------------------------------------------------------------
 
@@ -297,8 +299,11 @@ class Group:
         for psk_id, secret in self._external_psks.items():
             writer.vector(psk_id).vector(secret)
         writer.uint32(len(self._resumption_psks))
-        for number, secret in self._resumption_psks.items():
-            writer.uint64(number).vector(secret)
+        for (group_id, number), secret in self._resumption_psks.items():
+            writer.vector(group_id).uint64(number).vector(secret)
+        writer.uint8(0 if self._reinit is None else 1)
+        if self._reinit is not None:
+            self._reinit.encode(writer)
         writer.uint32(len(self._proposals))
         for ref, info in self._proposals.items():
             writer.vector(ref)
@@ -331,8 +336,11 @@ class Group:
             group._external_psks[psk_id] = reader.vector("Group.psk")
         group._resumption_psks = {}
         for _ in range(reader.uint32("Group.resumption_psks")):
+            group_id = reader.vector("Group.resumption_group")
             number = reader.uint64("Group.resumption_epoch")
-            group._resumption_psks[number] = reader.vector("Group.resumption_psk")
+            group._resumption_psks[(group_id, number)] = reader.vector("Group.resumption_psk")
+        if reader.uint8("Group.reinit"):
+            group._reinit = ReInit.decode(reader)
         for _ in range(reader.uint32("Group.proposals")):
             ref = reader.vector("Group.proposal_ref")
             proposal = Proposal.decode(reader)
@@ -443,7 +451,16 @@ class Group:
         if reinit is not None:
             inline.append(Proposal(reinit))
         infos = self._proposals_to_commit(inline)
-        check_list(suite, epoch.context, dict(epoch.tree.members()), infos, own, _identity)
+        check_list(
+            suite,
+            epoch.context,
+            dict(epoch.tree.members()),
+            infos,
+            own,
+            client_identity,
+            # §11.2: a reinit PSK belongs in the first commit of the new group only.
+            psk_usages=REINIT_USAGES if epoch.context.epoch == 0 else APPLICATION_USAGE,
+        )
         with_path = path or path_required(infos)
         applied = commits.apply_proposals(epoch, infos, self._params(), now=int(time.time()))
         private = epoch.private.copy()
@@ -466,7 +483,7 @@ class Group:
         keys = epoch.keys()
         wire_format = self._handshake_format()
         content = protection.framed(keys, own, body, authenticated_data)
-        unsigned = protection.sign(keys, self._signer, wire_format, content)
+        signature = protection.signature(keys, self._signer, wire_format, content)
         psk_secret = self._psk_secret(applied.psks)
         nxt = commits.next_epoch(
             suite,
@@ -474,29 +491,67 @@ class Group:
             applied,
             content,
             wire_format,
-            unsigned.auth.signature,
+            signature,
             commit_secret=commit_secret,
             psk_secret=psk_secret,
             private=private,
         )
         authenticated = AuthenticatedContent(
-            wire_format, content, replace(unsigned.auth, confirmation_tag=nxt.confirmation_tag)
+            wire_format, content, FramedContentAuthData(signature, nxt.confirmation_tag)
         )
         message = self._protect(keys, authenticated)
         welcome_message = None
         if applied.added:
-            group_info = self._group_info(nxt.epoch, self._config.ratchet_tree_in_welcome)
-            welcome_message = self._welcome(nxt.epoch, group_info, infos, applied, created)
+            group_info = joining.build_group_info(
+                nxt.epoch, self._signer, self._config.ratchet_tree_in_welcome
+            )
+            welcome_message = joining.build_welcome(nxt.epoch, group_info, infos, applied, created)
         outcome = self._outcome(epoch, nxt.epoch, epoch.own_leaf, applied)
-        self._pending = _PendingCommit(content, nxt.epoch, outcome)
+        self._pending = _PendingCommit(content, nxt.epoch, outcome, applied.reinit)
         return CommitBundle(message, welcome_message, nxt.epoch.context.epoch)
+
+    def reinit_successor(
+        self, key_packages: Iterable[KeyPackage | bytes]
+    ) -> tuple[Group, CommitBundle]:
+        """§11.2: after a ReInit commit, the new group it asks for, with this member in
+        it and a commit adding ``key_packages`` (KeyPackages of the new cipher suite,
+        one per other member), bound to this group by a resumption PSK of usage
+        reinit. Merge the commit into the new group once the Delivery Service accepts
+        it; the others join its Welcome with ``Group.join(..., reinit_from=old)``."""
+        reinit = self._reinit
+        if reinit is None:
+            raise InvalidProposal("RFC 9420 §11.2: this group was not reinitialized")
+        own = self._epoch.tree.leaf(self._epoch.own_leaf)
+        assert own is not None
+        successor = Group.create(
+            reinit.cipher_suite,
+            reinit.group_id,
+            own.credential.identity,
+            self._signer,
+            extensions=reinit.extensions,
+            config=self._config,
+        )
+        origin = (self.group_id, self.epoch)
+        successor._resumption_psks[origin] = self._epoch.secrets.resumption_psk
+        psk_id = PreSharedKeyId.resumption(
+            ResumptionPskUsage.REINIT,
+            self.group_id,
+            self.epoch,
+            random.random_bytes(successor.suite.hash_len),
+        )
+        return successor, successor.commit(add=key_packages, psks=[psk_id])
+
+    @property
+    def reinit(self) -> ReInit | None:
+        """The ReInit this group ended with (§12.1.5), if any."""
+        return self._reinit
 
     def merge_pending_commit(self) -> CommitApplied:
         """The Delivery Service accepted our commit: move to its epoch."""
         pending = self._pending
         if pending is None:
             raise InvalidCommit("no pending commit to merge")
-        self._advance(pending.epoch, pending.outcome)
+        self._advance(pending.epoch, pending.reinit)
         return pending.outcome
 
     def discard_pending_commit(self) -> None:
@@ -691,7 +746,7 @@ class Group:
         if confirmation_tag is None:
             raise InvalidCommit("RFC 9420 §6.1: a commit lacks its confirmation_tag")
         infos = [self._resolve(item, sender) for item in body.proposals]
-        check_list(suite, epoch.context, dict(epoch.tree.members()), infos, sender, _identity)
+        check_list(suite, epoch.context, dict(epoch.tree.members()), infos, sender, client_identity)
         if path_required(infos) and body.path is None:
             raise InvalidCommit("RFC 9420 §12.4: these proposals require a commit with a path")
         external = sender.sender_type is SenderType.NEW_MEMBER_COMMIT
@@ -702,7 +757,7 @@ class Group:
         committer = sender.index
         if external:
             assert body.path is not None
-            _check_resync(applied, body.path.leaf_node)
+            joining.check_resync(applied, body.path.leaf_node)
             committer = applied.tree.add_leaf(body.path.leaf_node)
         private = epoch.private.copy()
         for info in infos:
@@ -746,7 +801,7 @@ class Group:
             confirmation_tag,
         )
         outcome = self._outcome(epoch, nxt.epoch, committer, applied)
-        self._advance(nxt.epoch, outcome)
+        self._advance(nxt.epoch, applied.reinit)
         return outcome
 
     def _resolve(self, item: ProposalOrRef, committer: Sender) -> ProposalInfo:
@@ -761,16 +816,19 @@ class Group:
 
     # --- epochs --------------------------------------------------------------------------
 
-    def _advance(self, epoch: Epoch, outcome: CommitApplied) -> None:
+    def _advance(self, epoch: Epoch, reinit: ReInit | None = None) -> None:
         self._previous = self._epoch
         self._epoch = epoch
         self._pending = None
         self._proposals.clear()
         self._own_updates.clear()
-        self._resumption_psks[epoch.context.epoch] = epoch.secrets.resumption_psk
-        for old in sorted(self._resumption_psks)[:-RESUMPTION_PSK_EPOCHS]:
+        group_id = epoch.context.group_id
+        self._resumption_psks[(group_id, epoch.context.epoch)] = epoch.secrets.resumption_psk
+        own = sorted(key for key in self._resumption_psks if key[0] == group_id)
+        for old in own[:-RESUMPTION_PSK_EPOCHS]:
             del self._resumption_psks[old]
-        if outcome.reinit:
+        if reinit is not None:
+            self._reinit = reinit
             self._active = False
 
     def _outcome(
@@ -824,64 +882,13 @@ class Group:
         """§8.4: the secret a PreSharedKeyID names, from our store or our own history."""
         if psk_id.psk_type is PskType.EXTERNAL:
             secret = self._external_psks.get(psk_id.psk_id)
-        elif psk_id.psk_group_id == self.group_id:
-            secret = self._resumption_psks.get(psk_id.psk_epoch)
         else:
-            secret = None
+            secret = self._resumption_psks.get((psk_id.psk_group_id, psk_id.psk_epoch))
         if secret is None:
             raise UnknownPsk("RFC 9420 §8.4: a PreSharedKeyID names a PSK this client lacks")
         return secret
 
     # --- GroupInfo and Welcome (§12.4.3) ---------------------------------------------------
-
-    def _group_info(self, epoch: Epoch, with_ratchet_tree: bool) -> GroupInfo:
-        """§12.4.3: the signed GroupInfo of ``epoch``, with external_pub (§12.4.3.2)."""
-        suite = epoch.suite
-        external_pub = key_schedule.external_key_pair(suite, epoch.secrets.external_secret)
-        extensions = [typed_extension(ExtensionType.EXTERNAL_PUB, ExternalPub(external_pub.public))]
-        if with_ratchet_tree:
-            extensions.append(typed_extension(ExtensionType.RATCHET_TREE, epoch.tree.to_wire()))
-        return GroupInfo(
-            epoch.context, tuple(extensions), epoch.confirmation_tag, epoch.own_leaf
-        ).signed(suite, self._signer)
-
-    def _welcome(
-        self,
-        epoch: Epoch,
-        group_info: GroupInfo,
-        infos: Sequence[ProposalInfo],
-        applied: commits.Applied,
-        created: CreatedPath | None,
-    ) -> bytes:
-        """§12.4.3.1: GroupSecrets for each added member, and the GroupInfo encrypted once."""
-        suite = epoch.suite
-        encrypted_group_info = welcome.encrypt_group_info(
-            suite, epoch.secrets.welcome_secret, bytes(group_info)
-        )
-        key_packages = [
-            info.proposal.body.key_package for info in infos if isinstance(info.proposal.body, Add)
-        ]
-        entries = []
-        for key_package, leaf_index in zip(key_packages, applied.added, strict=True):
-            path_secret = None
-            if created is not None:
-                path_secret = commits.path_secret_for(
-                    applied.tree, created, epoch.own_leaf, leaf_index
-                )
-            secrets = GroupSecrets(
-                epoch.secrets.joiner_secret,
-                None if path_secret is None else PathSecret(path_secret),
-                tuple(applied.psks),
-            )
-            kem_output, ciphertext = welcome.encrypt_group_secrets(
-                suite, key_package.init_key, encrypted_group_info, bytes(secrets)
-            )
-            entries.append(
-                EncryptedGroupSecrets(
-                    key_package.ref(suite), HPKECiphertext(kem_output, ciphertext)
-                )
-            )
-        return bytes(MLSMessage(Welcome(suite.id, tuple(entries), encrypted_group_info)))
 
     # --- joining (§12.4.3.1, §12.4.3.2) -----------------------------------------------------
 
@@ -893,84 +900,29 @@ class Group:
         *,
         ratchet_tree: bytes | None = None,
         external_psks: Mapping[bytes, bytes] | None = None,
+        reinit_from: Group | None = None,
         config: GroupConfig | None = None,
     ) -> Group:
         """§12.4.3.1: join from a Welcome built on ``bundle``'s KeyPackage. The ratchet
-        tree comes from the GroupInfo's extension unless given out of band."""
+        tree comes from the GroupInfo's extension unless given out of band.
+
+        ``reinit_from`` is the old group when this Welcome is for the group its ReInit
+        asked for (§11.2): the Welcome must carry its reinit PSK, and the new group
+        the ReInit's parameters."""
         config = config or GroupConfig()
-        message = MLSMessage.from_bytes(welcome_message)
-        if not isinstance(message.body, Welcome):
-            raise InvalidWelcome("RFC 9420 §12.4.3.1: the message is not a Welcome")
-        body = message.body
-        suite = bundle.suite
-        if body.cipher_suite != suite.id:
-            raise InvalidWelcome(
-                "RFC 9420 §12.4.3.1: Welcome cipher suite differs from the KeyPackage's"
-            )
-        entry = body.secrets_for(bundle.ref)
-        if entry is None:
-            raise InvalidWelcome(
-                "RFC 9420 §12.4.3.1: the Welcome has no secrets for our KeyPackage"
-            )
-        secrets = GroupSecrets.from_bytes(
-            welcome.decrypt_group_secrets(
-                suite,
-                bundle.init_key_pair,
-                body.encrypted_group_info,
-                entry.encrypted_group_secrets.kem_output,
-                entry.encrypted_group_secrets.ciphertext,
-            )
-        )
         psks = dict(external_psks or {})
-        pairs = []
-        for psk_id in secrets.psks:
-            if psk_id.psk_type is not PskType.EXTERNAL or psk_id.psk_id not in psks:
-                raise UnknownPsk("RFC 9420 §12.4.3.1: the Welcome names a PSK this client lacks")
-            pairs.append((psk_id, psks[psk_id.psk_id]))
-        psk_secret = psk.psk_secret(suite, pairs)
-        welcome_secret = key_schedule.welcome_secret(suite, secrets.joiner_secret, psk_secret)
-        group_info = GroupInfo.from_bytes(
-            welcome.decrypt_group_info(suite, welcome_secret, body.encrypted_group_info)
-        )
-        context = group_info.group_context
-        if context.cipher_suite != suite.id or context.version != ProtocolVersion.MLS10:
-            raise InvalidWelcome("RFC 9420 §12.4.3.1: GroupInfo suite or version mismatch")
-        tree = _joined_tree(suite, group_info, ratchet_tree, config)
-        signer_leaf = tree.leaf(group_info.signer) if group_info.signer < tree.n_leaves else None
-        if signer_leaf is None:
-            raise InvalidWelcome("RFC 9420 §12.4.3.1: GroupInfo signer is not a member")
-        group_info.verify_signature(suite, signer_leaf.signature_key)
-        own = tree.find_leaf(bundle.key_package.leaf_node)
-        if own is None:
-            raise InvalidWelcome("RFC 9420 §12.4.3.1: our leaf is not in the ratchet tree")
-        private = TreePrivateKeys(own, bundle.encryption_key_pair)
-        if secrets.path_secret is not None:
-            node = commits.common_ancestor(tree, group_info.signer, own)
-            try:
-                install_path_secret(
-                    tree, private, group_info.signer, node, secrets.path_secret.path_secret
-                )
-            except ValidationError as exc:
-                raise InvalidWelcome(f"RFC 9420 §12.4.3.1: path_secret: {exc}") from exc
-        epoch_secrets = welcome.joiner_epoch(
-            suite,
-            secrets.joiner_secret,
-            psk_secret,
-            bytes(context),
-            context.confirmed_transcript_hash,
-            group_info.confirmation_tag,
-        )
-        epoch = Epoch(
-            suite,
-            context,
-            tree,
-            epoch_secrets,
-            new_secret_tree(suite, epoch_secrets, tree),
-            private,
-            transcript.interim_transcript_hash(
-                suite, context.confirmed_transcript_hash, group_info.confirmation_tag
-            ),
-            group_info.confirmation_tag,
+        reinit = None
+        if reinit_from is not None:
+            if reinit_from.reinit is None:
+                raise InvalidWelcome("RFC 9420 §11.2: reinit_from was not reinitialized")
+            reinit = joining.ReinitOrigin(
+                reinit_from.reinit,
+                reinit_from.group_id,
+                reinit_from.epoch,
+                reinit_from._epoch.secrets.resumption_psk,
+            )
+        epoch = joining.join_epoch(
+            welcome_message, bundle, ratchet_tree, psks, config.credential_check, reinit
         )
         return cls(epoch, bundle.signer, config=config, external_psks=psks)
 
@@ -993,79 +945,16 @@ class Group:
         client's own older leaf (a device rejoining after losing its state).
         """
         config = config or GroupConfig()
-        message = MLSMessage.from_bytes(group_info_message)
-        if not isinstance(message.body, GroupInfo):
-            raise InvalidWelcome("RFC 9420 §12.4.3.2: the message is not a GroupInfo")
-        group_info = message.body
-        context = group_info.group_context
-        suite = cipher_suite(context.cipher_suite)
-        tree = _joined_tree(suite, group_info, ratchet_tree, config)
-        signer_leaf = tree.leaf(group_info.signer) if group_info.signer < tree.n_leaves else None
-        if signer_leaf is None:
-            raise InvalidWelcome("RFC 9420 §12.4.3.2: GroupInfo signer is not a member")
-        group_info.verify_signature(suite, signer_leaf.signature_key)
-        found = find_extension(group_info.extensions, ExtensionType.EXTERNAL_PUB)
-        if found is None:
-            raise InvalidWelcome("RFC 9420 §12.4.3.2: GroupInfo has no external_pub")
-        external_pub = ExternalPub.from_bytes(found.extension_data).external_pub
-        kem_output, init_secret = key_schedule.external_init_sender(suite, external_pub)
-
-        # The joiner's view of the epoch it joins: the public state only.
-        placeholder = KeyPackageBundle.create(suite.id, identity, signer, capabilities=capabilities)
-        current = Epoch(
-            suite,
-            context,
-            tree,
-            _public_only_secrets(suite),
-            new_secret_tree(suite, _public_only_secrets(suite), tree),
-            TreePrivateKeys(0, placeholder.encryption_key_pair),
-            transcript.interim_transcript_hash(
-                suite, context.confirmed_transcript_hash, group_info.confirmation_tag
-            ),
-            group_info.confirmation_tag,
+        epoch, commit_message = joining.external_join(
+            group_info_message,
+            identity,
+            signer,
+            ratchet_tree,
+            resync_leaf,
+            capabilities,
+            config.credential_check,
         )
-        proposals = [Proposal(ExternalInit(kem_output))]
-        if resync_leaf is not None:
-            proposals.append(Proposal(Remove(resync_leaf)))
-        sender = Sender(SenderType.NEW_MEMBER_COMMIT)
-        infos = [ProposalInfo(p, sender) for p in proposals]
-        check_list(suite, context, dict(tree.members()), infos, sender, _identity)
-        params = GroupParameters(
-            context.group_id,
-            suite,
-            context.extensions,
-            context.version,
-            credential_check=config.credential_check,
-        )
-        applied = commits.apply_proposals(current, infos, params, now=int(time.time()))
-        template = placeholder.key_package.leaf_node
-        _check_resync(applied, template)
-        own = applied.tree.add_leaf(template)
-        private = TreePrivateKeys(own, placeholder.encryption_key_pair)
-        created = commits.create_path(current, applied, private, template, signer)
-        body = Commit(tuple(ProposalOrRef(proposal=p) for p in proposals), created.update_path)
-        keys = current.keys()
-        content = FramedContent(context.group_id, context.epoch, sender, b"", body)
-        unsigned = protection.sign(keys, signer, WireFormat.PUBLIC_MESSAGE, content)
-        nxt = commits.next_epoch(
-            suite,
-            current,
-            applied,
-            content,
-            WireFormat.PUBLIC_MESSAGE,
-            unsigned.auth.signature,
-            commit_secret=created.commit_secret,
-            psk_secret=psk.psk_secret(suite, []),
-            private=private,
-            init_secret=init_secret,
-        )
-        authenticated = AuthenticatedContent(
-            WireFormat.PUBLIC_MESSAGE,
-            content,
-            replace(unsigned.auth, confirmation_tag=nxt.confirmation_tag),
-        )
-        commit_message = bytes(MLSMessage(protection.to_public(keys, authenticated)))
-        return cls(nxt.epoch, signer, config=config), commit_message
+        return cls(epoch, signer, config=config), commit_message
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -1075,6 +964,7 @@ class _PendingCommit:
     content: FramedContent
     epoch: Epoch
     outcome: CommitApplied
+    reinit: ReInit | None = None
 
     def encode(self, writer: Writer) -> None:
         self.content.encode(writer)
@@ -1089,7 +979,9 @@ class _PendingCommit:
         for member in outcome.removed:
             writer.uint32(member.leaf_index)
             member.leaf.encode(writer)
-        writer.uint8(1 if outcome.reinit else 0)
+        writer.uint8(0 if self.reinit is None else 1)
+        if self.reinit is not None:
+            self.reinit.encode(writer)
 
     @classmethod
     def decode(cls, reader: Reader) -> _PendingCommit:
@@ -1107,11 +999,16 @@ class _PendingCommit:
         for _ in range(reader.uint32("PendingCommit.removed")):
             index = reader.uint32("PendingCommit.leaf")
             removed.append(Member.of(index, LeafNode.decode(reader)))
-        reinit = reader.uint8("PendingCommit.reinit") == 1
+        reinit = ReInit.decode(reader) if reader.uint8("PendingCommit.reinit") else None
         outcome = CommitApplied(
-            epoch.context.epoch, committer, added, tuple(removed), updated, reinit=reinit
+            epoch.context.epoch,
+            committer,
+            added,
+            tuple(removed),
+            updated,
+            reinit=reinit is not None,
         )
-        return cls(content, epoch, outcome)
+        return cls(content, epoch, outcome, reinit)
 
 
 @functools.lru_cache(maxsize=VERIFYING_KEY_CACHE)
@@ -1119,11 +1016,6 @@ def _verifying_key(public: bytes) -> signing.VerifyingKey:
     """A member's parsed Ed25519 key, kept across messages: parsing costs about as much
     as a tenth of a verification. Only keys of validated leaves (§7.3) come here."""
     return signing.VerifyingKey(public)
-
-
-def _identity(leaf: LeafNode) -> bytes:
-    """§5.3.3: which client a leaf is: its credential (a Sottovoce device identity)."""
-    return bytes(leaf.credential)
 
 
 def _leaf_of(sender: Sender) -> int | None:
@@ -1147,49 +1039,3 @@ def _key_package(value: KeyPackage | bytes) -> KeyPackage:
     if not isinstance(message.body, KeyPackage):
         raise DecodeError("expected a KeyPackage MLSMessage")
     return message.body
-
-
-def _check_resync(applied: commits.Applied, new_leaf: LeafNode) -> None:
-    """§12.4.3.2: an external commit may remove only the joiner's own older leaf."""
-    for _, removed in applied.removed:
-        if removed.credential != new_leaf.credential:
-            raise InvalidProposal(
-                "RFC 9420 §12.4.3.2: an external commit removes a leaf of another client"
-            )
-
-
-def _joined_tree(
-    suite: CipherSuite, group_info: GroupInfo, ratchet_tree: bytes | None, config: GroupConfig
-) -> RatchetTree:
-    """§12.4.3.1: the tree from the ratchet_tree extension or out of band, checked in
-    full: tree hash, parent hashes, unmerged leaves and every leaf (§7.3)."""
-    context = group_info.group_context
-    if ratchet_tree is None:
-        found = find_extension(group_info.extensions, ExtensionType.RATCHET_TREE)
-        if found is None:
-            raise InvalidWelcome("RFC 9420 §12.4.3.3: no ratchet tree in or with the Welcome")
-        nodes = RatchetTreeNodes.from_bytes(found.extension_data)
-    else:
-        nodes = RatchetTreeNodes.from_bytes(ratchet_tree)
-    tree = RatchetTree.from_wire(suite, nodes)
-    if tree.tree_hash() != context.tree_hash:
-        raise InvalidWelcome("RFC 9420 §12.4.3.1: ratchet tree hash differs from the GroupContext")
-    tree.check_integrity()
-    validate_tree_leaves(
-        GroupParameters(
-            context.group_id,
-            suite,
-            context.extensions,
-            context.version,
-            credential_check=config.credential_check,
-        ),
-        tree,
-    )
-    return tree
-
-
-def _public_only_secrets(suite: CipherSuite) -> key_schedule.EpochSecrets:
-    """Placeholder secrets for the epoch an external joiner commits to: it knows none of
-    them, and uses only the public state of that epoch (§12.4.3.2)."""
-    zero = bytes(suite.hash_len)
-    return key_schedule.EpochSecrets(*([zero] * 12))

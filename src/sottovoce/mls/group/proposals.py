@@ -58,6 +58,11 @@ _EXTERNAL_COMMIT_TYPES = frozenset(
 )
 
 
+# §12.1.4: the resumption PSK usages a PreSharedKey proposal may carry in an
+# ordinary commit, and in the first commit of a group that reinitializes another.
+APPLICATION_USAGE = frozenset({ResumptionPskUsage.APPLICATION})
+REINIT_USAGES = frozenset({ResumptionPskUsage.APPLICATION, ResumptionPskUsage.REINIT})
+
 # Which client a leaf is (§5.3.3): two leaves with the same value are the same client.
 IdentityOf = Callable[[LeafNode], bytes]
 
@@ -70,6 +75,11 @@ class ProposalInfo:
     proposal: Proposal
     sender: Sender
     ref: bytes | None = None
+
+
+def client_identity(leaf: LeafNode) -> bytes:
+    """§5.3.3: which client a leaf is: its credential (a Sottovoce device identity)."""
+    return bytes(leaf.credential)
 
 
 def path_required(proposals: Sequence[ProposalInfo]) -> bool:
@@ -132,13 +142,17 @@ def check_key_package(suite: CipherSuite, context: GroupContext, key_package: Ke
         raise InvalidKeyPackage(f"RFC 9420 §10.1: KeyPackage signature: {exc}") from exc
 
 
-def check_psk(suite: CipherSuite, proposal: PreSharedKey) -> None:
-    """§12.1.4: an external PSK, or a resumption PSK of usage application, with an
-    Nh-byte nonce."""
+def check_psk(
+    suite: CipherSuite,
+    proposal: PreSharedKey,
+    usages: frozenset[ResumptionPskUsage] = APPLICATION_USAGE,
+) -> None:
+    """§12.1.4: an external PSK, or a resumption PSK of a usage allowed here (reinit
+    only in the first commit of a reinitialized group, §11.2), with an Nh-byte nonce."""
     psk = proposal.psk
-    if psk.psk_type is PskType.RESUMPTION and psk.usage is not ResumptionPskUsage.APPLICATION:
+    if psk.psk_type is PskType.RESUMPTION and psk.usage not in usages:
         raise InvalidProposal(
-            "RFC 9420 §12.1.4: a PreSharedKey proposal's resumption usage must be application"
+            f"RFC 9420 §12.1.4: a resumption PSK of usage {psk.usage.name} is not allowed here"
         )
     if len(psk.psk_nonce) != suite.hash_len:
         raise InvalidProposal(f"RFC 9420 §12.1.4: psk_nonce must be {suite.hash_len} bytes")
@@ -151,6 +165,8 @@ def check_list(
     proposals: Sequence[ProposalInfo],
     committer: Sender,
     identity_of: IdentityOf,
+    *,
+    psk_usages: frozenset[ResumptionPskUsage] = APPLICATION_USAGE,
 ) -> None:
     """§12.2 (and §12.4.3.2 for an external commit): the proposals a commit applies.
 
@@ -197,7 +213,7 @@ def check_list(
             changed.add(leaf)
             removed.add(leaf)
         elif isinstance(body, PreSharedKey):
-            check_psk(suite, body)
+            check_psk(suite, body, psk_usages)
             encoded = bytes(body.psk)
             if encoded in psk_ids:
                 raise InvalidProposal("RFC 9420 §12.2: two PreSharedKey proposals for one PSK")

@@ -60,18 +60,23 @@ def _context_for(sender: Sender, group_context: bytes) -> bytes | None:
     return None
 
 
-def sign(
-    keys: EpochKeys,
-    signer: signing.SigningKey,
-    wire_format: WireFormat,
-    content: FramedContent,
-    confirmation_tag: bytes | None = None,
-) -> AuthenticatedContent:
-    """§6.1: sign ``content`` as it will travel in ``wire_format``."""
+def signature(
+    keys: EpochKeys, signer: signing.SigningKey, wire_format: WireFormat, content: FramedContent
+) -> bytes:
+    """§6.1: the signature over ``content`` as it will travel in ``wire_format``."""
     tbs = framed_content_tbs(wire_format, content, _context_for(content.sender, keys.group_context))
-    signature = framing.sign_content(keys.suite, signer, tbs)
+    return framing.sign_content(keys.suite, signer, tbs)
+
+
+def sign(
+    keys: EpochKeys, signer: signing.SigningKey, wire_format: WireFormat, content: FramedContent
+) -> AuthenticatedContent:
+    """§6.1: signed application data or proposal (a commit also needs its confirmation
+    tag, known only once :func:`signature` has fed the transcript hash)."""
     return AuthenticatedContent(
-        wire_format, content, FramedContentAuthData(signature, confirmation_tag)
+        wire_format,
+        content,
+        FramedContentAuthData(signature(keys, signer, wire_format, content)),
     )
 
 

@@ -10,6 +10,7 @@ the sender signed.
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Self, TypeVar
 
@@ -101,7 +102,7 @@ def read_uint16_list(reader: Reader, what: str) -> tuple[int, ...]:
     body = reader.vector(what)
     if len(body) % 2:
         raise DecodeError(f"{what}: odd length {len(body)} for a vector of uint16")
-    return tuple(int.from_bytes(body[i : i + 2], "big") for i in range(0, len(body), 2))
+    return struct.unpack(f">{len(body) // 2}H", body)
 
 
 def write_uint32_list(writer: Writer, values: Sequence[int]) -> None:
@@ -112,7 +113,7 @@ def read_uint32_list(reader: Reader, what: str) -> tuple[int, ...]:
     body = reader.vector(what)
     if len(body) % 4:
         raise DecodeError(f"{what}: length {len(body)} is not a multiple of 4 for uint32")
-    return tuple(int.from_bytes(body[i : i + 4], "big") for i in range(0, len(body), 4))
+    return struct.unpack(f">{len(body) // 4}I", body)
 
 
 def read_presence(reader: Reader, what: str) -> bool:

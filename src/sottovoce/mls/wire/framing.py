@@ -115,7 +115,9 @@ class FramedContent(Struct):
 class FramedContentAuthData:
     """§6.1 FramedContentAuthData: the signature, and for commits the confirmation tag.
 
-    Its shape depends on the content type, so it decodes with that type in hand.
+    Its shape depends on the content type, so it decodes with that type in hand. A
+    commit's tag is ``None`` only while the commit is being signed: the tag is computed
+    from the epoch the signed commit creates (§6.1, §8.2).
     """
 
     signature: bytes

@@ -77,20 +77,28 @@ class LegalDesk:
         self,
         store: LegalStore,
         policy: LegalPolicy,
-        operator_key: signing.SigningKey,
+        operator_key: signing.SigningKey | Callable[[], signing.SigningKey],
         retention_days: int,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.store = store
         self.policy = policy
-        self.operator_key = operator_key
+        self._operator_key = operator_key
         self.retention_days = retention_days
         self.audit = audit.AuditLog(store)
         self._clock = clock
 
     @classmethod
     def open(cls, store: LegalStore, directory: Path, retention_days: int) -> LegalDesk:
-        return cls(store, load_policy(directory), load_or_create(directory), retention_days)
+        """The desk of a legal directory. Its key is read (or made) when first needed,
+        so a server that never answers a request writes nothing there."""
+        return cls(store, load_policy(directory), lambda: load_or_create(directory), retention_days)
+
+    @property
+    def operator_key(self) -> signing.SigningKey:
+        if not isinstance(self._operator_key, signing.SigningKey):
+            self._operator_key = self._operator_key()
+        return self._operator_key
 
     async def submit(self, data: bytes) -> Outcome:
         now = self._clock()
@@ -184,14 +192,11 @@ class LegalDesk:
         due = await self.store.due_notices(today)
         if not due:
             return 0
-        requests = {
-            e["request_id"]: e
-            for e in await self.audit.entries()
-            if e.get("event") == audit.REQUEST_VERIFIED
-        }
+        entries = await self.audit.entries()
+        requests = {e["request_id"]: e for e in entries if e.get("event") == audit.REQUEST_VERIFIED}
         produced = {
             e["request_id"]: e.get("produced", {})
-            for e in await self.audit.entries()
+            for e in entries
             if e.get("event") == audit.DISCLOSURE
         }
         delivered = 0

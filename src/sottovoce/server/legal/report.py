@@ -15,7 +15,7 @@ import csv
 import html
 import io
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sottovoce.server.legal import audit
@@ -26,6 +26,23 @@ COUNTRY_COLOUR = "#e07a1f"
 REJECTION_COLOUR = "#c0392b"
 PRODUCED_COLOUR = "#2e8b57"
 NOTHING_COLOUR = "#9e9e9e"
+
+
+# A report covers the last year unless its reader asks for another period.
+DEFAULT_REPORT_DAYS = 365
+
+
+def parse_period(start: str | None, end: str | None, today: date) -> tuple[date, date]:
+    """``from``/``to`` as given (days like 2026-12-01), defaulting to the year up to
+    ``today``; ``ValueError`` says what is wrong."""
+    try:
+        to_day = date.fromisoformat(end) if end else today
+        from_day = date.fromisoformat(start) if start else to_day - timedelta(DEFAULT_REPORT_DAYS)
+    except ValueError:
+        raise ValueError("from and to must be days like 2026-12-01") from None
+    if from_day > to_day:
+        raise ValueError("the period ends before it starts")
+    return from_day, to_day
 
 
 def _in_period(entry: dict[str, Any], start: date, end: date) -> bool:

@@ -73,9 +73,15 @@ def _status(counts: KeyPackageCounts) -> KeyPackageStatus:
     )
 
 
-async def key_packages_low(state: ServerState, device_pk: int) -> bool:
-    """The device should upload more KeyPackages (it holds fewer than the watermark)."""
+async def key_packages_low(state: ServerState, device_pk: int, *, in_use: bool = False) -> bool:
+    """The device should upload more KeyPackages (it holds fewer than the watermark).
+    With ``in_use``, only a device that takes part in groups (it has uploaded its
+    last-resort KeyPackage) is low: the WebSocket does not nag devices that never
+    asked for groups, while a fetch tells every device, so that older profiles
+    start taking part."""
     counts = await group_store(state).key_package_counts(device_pk)
+    if in_use and not counts.last_resort:
+        return False
     return counts.key_packages < limits.KEY_PACKAGE_LOW_WATERMARK
 
 
@@ -138,7 +144,7 @@ async def claim_key_packages(
         targets = [d for d in targets if d.device_id in asked]
     claimed = await group_store(state).claim_key_packages(targets, body.cipher_suite)
     for device in targets:
-        if await key_packages_low(state, device.pk):
+        if await key_packages_low(state, device.pk, in_use=True):
             await state.fanout.publish(device.pk)
     return KeyPackageClaim(
         address=account.address,

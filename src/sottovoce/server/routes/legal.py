@@ -14,7 +14,7 @@ import asyncio
 import base64
 import json
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,16 +23,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from sottovoce.server import limits
 from sottovoce.server.legal.audit import verify_chain
 from sottovoce.server.legal.desk import LegalDesk, legal_directory
-from sottovoce.server.legal.report import build_report, report_csv, report_html
+from sottovoce.server.legal.errors import LegalConfigError
+from sottovoce.server.legal.report import build_report, parse_period, report_csv, report_html
 from sottovoce.server.problems import Problem, problem_response
-from sottovoce.server.state import ServerState, server_state
+from sottovoce.server.state import RateLimiter, ServerState, server_state
 from sottovoce.storage.legal import LegalStore
 
 router = APIRouter()
 log = logging.getLogger("sottovoce.server.legal")
 
-# The report covers the last year unless the reader asks for another period.
-DEFAULT_REPORT_DAYS = 365
+
+def _unavailable(exc: LegalConfigError) -> Problem:
+    log.error("the legal desk is misconfigured: %s", exc)
+    return Problem(503, "legal-unavailable", "legal requests cannot be answered right now")
 
 
 def legal_desk(state: ServerState) -> LegalDesk:
@@ -40,11 +43,14 @@ def legal_desk(state: ServerState) -> LegalDesk:
     desk: LegalDesk | None = getattr(state, "_legal_desk", None)
     if desk is None:
         settings = state.settings
-        desk = LegalDesk.open(
-            LegalStore(state.repo.engine),
-            legal_directory(settings.db_url, settings.legal_dir),
-            settings.retention.undelivered_days,
-        )
+        try:
+            desk = LegalDesk.open(
+                LegalStore(state.repo.engine),
+                legal_directory(settings.db_url, settings.legal_dir),
+                settings.retention.undelivered_days,
+            )
+        except LegalConfigError as exc:
+            raise _unavailable(exc) from exc
         state._legal_desk = desk  # type: ignore[attr-defined]
     return desk
 
@@ -59,10 +65,24 @@ async def deliver_notices_forever(state: ServerState) -> None:
         await asyncio.sleep(limits.LEGAL_NOTICE_INTERVAL_S)
 
 
+def _admitted(state: ServerState) -> bool:
+    """The server-wide bucket for legal submissions (one key: no client is named)."""
+    bucket: RateLimiter | None = getattr(state, "_legal_rate", None)
+    if bucket is None:
+        bucket = RateLimiter(limits.LEGAL_REQUESTS_PER_SECOND, limits.LEGAL_REQUEST_BURST)
+        state._legal_rate = bucket  # type: ignore[attr-defined]
+    return bucket.allow(0)
+
+
 @router.post("/v1/legal/requests")
 async def submit_request(request: Request, state: ServerState = Depends(server_state)) -> Any:
+    if not _admitted(state):
+        raise Problem(429, "rate-limited", "too many legal requests at once; retry shortly")
     desk = legal_desk(state)
-    outcome = await desk.submit(await request.body())
+    try:
+        outcome = await desk.submit(await request.body())
+    except LegalConfigError as exc:  # the operator key file is unreadable
+        raise _unavailable(exc) from exc
     if not outcome.accepted:
         return problem_response(
             outcome.status,
@@ -74,28 +94,24 @@ async def submit_request(request: Request, state: ServerState = Depends(server_s
     return JSONResponse({"package": outcome.package, "package_html": outcome.html})
 
 
+def _published_key(state: ServerState) -> str:
+    try:
+        return base64.b64encode(legal_desk(state).operator_key.public).decode()
+    except LegalConfigError as exc:
+        raise _unavailable(exc) from exc
+
+
 @router.get("/v1/legal/operator-key")
 async def operator_key(state: ServerState = Depends(server_state)) -> dict[str, str]:
     """The key that signs packages and user notices (clients also pin it on first use)."""
-    key = legal_desk(state).operator_key.public
-    return {"operator_key": base64.b64encode(key).decode()}
-
-
-def _period(start: str | None, end: str | None) -> tuple[date, date]:
-    try:
-        to_day = date.fromisoformat(end) if end else datetime.now(UTC).date()
-        from_day = (
-            date.fromisoformat(start) if start else to_day - timedelta(days=DEFAULT_REPORT_DAYS)
-        )
-    except ValueError as exc:
-        raise Problem(400, "bad-period", "from and to must be days like 2026-12-01") from exc
-    if from_day > to_day:
-        raise Problem(400, "bad-period", "the period ends before it starts")
-    return from_day, to_day
+    return {"operator_key": _published_key(state)}
 
 
 async def _report(state: ServerState, start: str | None, end: str | None) -> dict[str, Any]:
-    from_day, to_day = _period(start, end)
+    try:
+        from_day, to_day = parse_period(start, end, datetime.now(UTC).date())
+    except ValueError as exc:
+        raise Problem(400, "bad-period", str(exc)) from exc
     desk = legal_desk(state)
     rows = await desk.store.audit_rows()
     entries = [json.loads(r.entry) for r in rows]
@@ -113,7 +129,7 @@ async def transparency_page(
     state: ServerState = Depends(server_state),
 ) -> Response:
     report = await _report(state, start, end)
-    key = base64.b64encode(legal_desk(state).operator_key.public).decode()
+    key = _published_key(state)
     return HTMLResponse(report_html(report, key))
 
 

@@ -189,26 +189,50 @@ async def send(
         message_id=body.message_id,
         server_ts=server_ts,
     )
+    stored = await queue_copies(
+        state,
+        sender=sender,
+        recipient=account.address,
+        message_id=body.message_id,
+        envelopes=envelopes,
+        server_ts=server_ts,
+    )
+    if stored is None:
+        return SendResult(message_id=body.message_id, stored=0, duplicate=True)
+    return SendResult(message_id=body.message_id, stored=dropped + len(stored), duplicate=False)
+
+
+async def queue_copies(
+    state: ServerState,
+    *,
+    sender: DeviceRecord | None,
+    recipient: str,
+    message_id: str,
+    envelopes: list[Envelope],
+    server_ts: int,
+) -> list[QueuedMessage] | None:
+    """Store every copy in one transaction and wake the recipient devices; ``None``
+    for a retry of copies still queued. ``sender`` is ``None`` for a sealed send."""
     started = time.perf_counter()
     try:
         stored = await state.repo.enqueue(
             sender=sender,
-            message_id=body.message_id,
+            message_id=message_id,
             envelopes=envelopes,
             server_ts=server_ts,
-            max_queue_depth=lim.max_queue_depth,
+            max_queue_depth=state.settings.limits.max_queue_depth,
         )
     except QueueFull as exc:
         raise Problem(
-            429, "queue-full", f"{account.address} has too many undelivered messages; retry later"
+            429, "queue-full", f"{recipient} has too many undelivered messages; retry later"
         ) from exc
     metrics.SEND_SECONDS.observe(time.perf_counter() - started)
     if stored is None:
-        return SendResult(message_id=body.message_id, stored=0, duplicate=True)
+        return None
     metrics.ACCEPTED.inc(len(stored))
     for message in stored:
         await state.fanout.publish(message.recipient_device_pk)
-    return SendResult(message_id=body.message_id, stored=dropped + len(stored), duplicate=False)
+    return stored
 
 
 @router.get("/v1/messages", response_model=FetchResult)

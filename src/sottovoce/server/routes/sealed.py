@@ -26,14 +26,13 @@ from sottovoce.server.encoding import b64decode, b64encode
 from sottovoce.server.franking import frank
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device
-from sottovoce.server.routes.messages import SendResult
+from sottovoce.server.routes.messages import SendResult, queue_copies
 from sottovoce.server.state import RateLimiter, ServerState, server_state
 from sottovoce.storage import unidentified_access
 from sottovoce.storage.repository import (
     AccountRecord,
     DeviceRecord,
     Envelope,
-    QueueFull,
     Repository,
 )
 
@@ -200,20 +199,14 @@ async def send_sealed(
         message_id=body.message_id,
         server_ts=server_ts,
     )
-    try:
-        stored = await state.repo.enqueue(
-            sender=None,
-            message_id=body.message_id,
-            envelopes=envelopes,
-            server_ts=server_ts,
-            max_queue_depth=lim.max_queue_depth,
-        )
-    except QueueFull as exc:
-        raise Problem(
-            429, "queue-full", f"{account.address} has too many undelivered messages; retry later"
-        ) from exc
+    stored = await queue_copies(
+        state,
+        sender=None,
+        recipient=account.address,
+        message_id=body.message_id,
+        envelopes=envelopes,
+        server_ts=server_ts,
+    )
     if stored is None:
         return SendResult(message_id=body.message_id, stored=0, duplicate=True)
-    for message in stored:
-        await state.fanout.publish(message.recipient_device_pk)
     return SendResult(message_id=body.message_id, stored=len(stored), duplicate=False)

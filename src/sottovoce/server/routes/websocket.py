@@ -130,7 +130,7 @@ async def _stream_queue(
                 if low and not low_announced:
                     await websocket.send_text('{"type": "prekeys_low"}')
                 low_announced = low
-                few = await key_packages_low(state, device.pk)
+                few = await key_packages_low(state, device.pk, in_use=True)
                 if few and not few_announced:
                     await websocket.send_text('{"type": "key_packages_low"}')
                 few_announced = few

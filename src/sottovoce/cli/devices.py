@@ -1,0 +1,230 @@
+"""``sottovoce device …``, ``verify`` and ``audit``: linked devices and the checks that
+make a ghost visible (safety numbers, security alerts, the transparency log).
+
+Security alerts are shown in a red box by every person-facing command
+(:func:`show_security_alerts`, called by ``main``'s client wrapper), so a ghost
+device or a swapped key is seen at once whatever the person was doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import segno
+import typer
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from sottovoce.cli.profile import Profile
+from sottovoce.cli.render import out, plain
+from sottovoce.client import Client
+from sottovoce.client.alerts import Alert
+from sottovoce.client.auditor import LogAuditor
+
+T = TypeVar("T")
+
+device_app = typer.Typer(help="Link, list and remove this account's devices.", no_args_is_help=True)
+
+
+def qr_text(payload: str) -> str:
+    """A QR code drawn with block characters, for the terminal."""
+    code = segno.make(payload, error="m")
+    lines = []
+    matrix = [list(row) for row in code.matrix_iter(border=2)]
+    for top, bottom in zip(matrix[::2], [*matrix[1::2], [0] * len(matrix[0])], strict=True):
+        lines.append(
+            "".join(
+                "█" if t and b else "▀" if t else "▄" if b else " "
+                for t, b in zip(top, bottom, strict=True)
+            )
+        )
+    return "\n".join(lines)
+
+
+def alert_box(alerts: list[Alert]) -> Panel:
+    body = Text()
+    for alert in alerts:
+        body.append_text(plain(alert.address, "bold"))
+        body.append(": ")
+        body.append_text(plain(alert.detail))
+        body.append("\n")
+    attacks = [a for a in alerts if a.is_attack]
+    if attacks:
+        body.append(
+            "The server served keys or devices that their owner did not sign or that the "
+            "transparency log does not hold. Nothing was encrypted to them. Compare safety "
+            "numbers (`sottovoce verify ADDRESS`) before trusting this contact again.",
+            "bold",
+        )
+    else:
+        body.append(
+            "Your account's devices changed. If you did not link or remove a device, "
+            "remove it now with `sottovoce device remove ID`."
+        )
+    return Panel(
+        body,
+        title="security alert" if attacks else "your devices changed",
+        border_style="bold red",
+        title_align="left",
+    )
+
+
+def show_security_alerts(client: Client) -> None:
+    """Print, then dismiss, the alerts this device has not shown yet."""
+    alerts = client.security_alerts()
+    if alerts:
+        out.print(alert_box(alerts))
+        client.dismiss_alerts(alerts)
+
+
+def _run(ctx: typer.Context, action: Callable[[Client], Awaitable[T]]) -> T:
+    profile: Profile = ctx.obj
+
+    async def opened() -> T:
+        async with await Client.open(profile.directory, passphrase=profile.passphrase()) as client:
+            try:
+                return await action(client)
+            finally:
+                show_security_alerts(client)
+
+    return asyncio.run(opened())
+
+
+@device_app.command("link")
+def device_link(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Option(help="The account's server URL.")],
+) -> None:
+    """Make this profile a new device of an existing account: show a linking code,
+    then wait for a device of the account to run `sottovoce device accept CODE`."""
+    profile: Profile = ctx.obj
+
+    async def link() -> tuple[str, int]:
+        pending = await Client.begin_link(server)
+        out.print("Scan this code with a device of your account, or run there:")
+        out.print(plain(f"  sottovoce device accept {pending.code_text}", "bold"))
+        out.print(qr_text(pending.code_text), highlight=False, soft_wrap=True)
+        sys.stdout.flush()
+        client = await Client.finish_link(
+            pending, profile.directory, server, passphrase=profile.passphrase()
+        )
+        async with client:
+            return client.address, client.device_id
+
+    address, device_id = asyncio.run(link())
+    out.print(plain(f"linked: this is device {device_id} of {address}"))
+
+
+@device_app.command("accept")
+def device_accept(
+    ctx: typer.Context, code: Annotated[str, typer.Argument(help="The new device's code.")]
+) -> None:
+    """Add the device showing CODE to this account, and hand it the account's keys."""
+    device_id = _run(ctx, lambda client: client.accept_link(code))
+    out.print(plain(f"device {device_id} linked"))
+
+
+@device_app.command("list")
+def device_list(ctx: typer.Context) -> None:
+    """This account's devices, as its account key signed them."""
+    devices = _run(ctx, lambda client: client.devices())
+    table = Table("id", "added", "identity key", "")
+    for d in devices:
+        added = datetime.date.fromordinal(datetime.date(1970, 1, 1).toordinal() + d.added_day)
+        table.add_row(
+            str(d.device_id),
+            added.isoformat(),
+            d.identity_key.hex()[:16],
+            "this device" if d.this_device else "",
+        )
+    out.print(table)
+
+
+@device_app.command("remove")
+def device_remove(
+    ctx: typer.Context, device_id: Annotated[int, typer.Argument(metavar="ID")]
+) -> None:
+    """Remove device ID: it receives nothing from now on."""
+
+    async def remove(client: Client) -> None:
+        await client.remove_device(device_id)
+
+    _run(ctx, remove)
+    out.print(plain(f"device {device_id} removed"))
+
+
+def verify(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="The contact, handle@app.")],
+    confirm: Annotated[
+        bool, typer.Option("--confirm", help="Mark verified without asking (after comparing).")
+    ] = False,
+) -> None:
+    """Show the safety number with ADDRESS (digits and QR) and mark them verified."""
+
+    async def show(client: Client) -> bool:
+        number = await client.safety_number(address)
+        groups = number.groups()
+        out.print(plain(f"safety number with {address}:", "bold"))
+        for row in range(0, len(groups), 4):
+            out.print("  " + "  ".join(groups[row : row + 4]))
+        out.print(
+            qr_text(base64.b64encode(number.scannable()).decode()), highlight=False, soft_wrap=True
+        )
+        out.print(
+            "Compare these digits with your contact, in person or on a call. "
+            "They change when either of you adds a device or changes keys."
+        )
+        mark = confirm or (
+            sys.stdin.isatty() and typer.confirm("Do the numbers match? Mark as verified")
+        )
+        if mark:
+            client.mark_verified(address, number)
+        return mark
+
+    if _run(ctx, show):
+        out.print(plain(f"{address} is verified"))
+    else:
+        out.print(plain(f"{address} is not marked verified"))
+
+
+def audit(
+    server: Annotated[str, typer.Option(help="The server URL to audit.")],
+    log_key: Annotated[
+        str | None, typer.Option(help="The log's public key (base64), if known.")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="How many heads to fetch.")] = 3,
+    interval: Annotated[float, typer.Option(min=0.0, help="Seconds between heads.")] = 5.0,
+) -> None:
+    """Act as an independent auditor: fetch tree heads over time, check each is
+    consistent with the last and with every entry of the log."""
+
+    async def follow() -> None:
+        auditor = LogAuditor(server, None if log_key is None else base64.b64decode(log_key))
+        try:
+            async for audited in auditor.follow(rounds, interval):
+                head = audited.head
+                since = (
+                    "first head"
+                    if audited.previous_epoch is None
+                    else f"consistent with epoch {audited.previous_epoch}"
+                )
+                out.print(
+                    plain(
+                        f"epoch {head.epoch}: verified size {head.tree_size} "
+                        f"root {head.root_hash.hex()} ({since})"
+                    ),
+                    soft_wrap=True,
+                )
+            assert auditor.log_key is not None
+            out.print(plain(f"log key {base64.b64encode(auditor.log_key).decode()}"))
+        finally:
+            await auditor.close()
+
+    asyncio.run(follow())

@@ -1,0 +1,101 @@
+"""The safety commands a person and an operator type, against the real server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sottovoce.cli.main import app
+from tests.safety.conftest import APPS
+from tests.support.live_server import LiveServer
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("cli-safety"), apps=APPS)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def sv(profile: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--profile", str(profile), *args], env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def person(tmp_path: Path, server: LiveServer, handle: str, app_name: str = "chat") -> Path:
+    profile = tmp_path / handle
+    code, _, err = sv(
+        profile, "account", "create", "--server", server.url, "--app", app_name, "--handle", handle
+    )
+    assert code == 0, err
+    return profile
+
+
+def test_a_request_is_shown_apart_then_accepted(server: LiveServer, tmp_path: Path) -> None:
+    stranger = person(tmp_path, server, "cli-stranger")
+    bob = person(tmp_path, server, "cli-bob", "photos")
+    assert sv(stranger, "send", "cli-bob@photos", "hello from nowhere")[0] == 0
+    code, out, _ = sv(bob, "inbox")
+    assert code == 0
+    assert "1 new message(s) in message requests" in out and "hello from nowhere" in out
+    assert "no conversations yet" in sv(bob, "conversations")[1]
+    code, out, _ = sv(bob, "requests")
+    assert code == 0 and "cli-stranger@chat" in out
+    assert sv(bob, "requests", "accept", "cli-stranger@chat")[0] == 0
+    assert "no message requests" in sv(bob, "requests")[1]
+    assert "cli-stranger@chat" in sv(bob, "conversations")[1]
+
+
+def test_block_and_unblock(server: LiveServer, tmp_path: Path) -> None:
+    pest = person(tmp_path, server, "cli-pest")
+    bob = person(tmp_path, server, "cli-bob2")
+    assert sv(pest, "send", "cli-bob2@chat", "first")[0] == 0
+    sv(bob, "inbox")
+    code, out, _ = sv(bob, "requests", "block", "cli-pest@chat", "--report")
+    assert code == 0 and "reported" in out
+    assert sv(pest, "send", "cli-bob2@chat", "you cannot see me")[0] == 0
+    assert "no new messages" in sv(bob, "inbox")[1]
+    assert "cli-pest@chat" in sv(bob, "blocked")[1]
+    assert sv(bob, "unblock", "cli-pest@chat")[0] == 0
+    assert "nobody is blocked" in sv(bob, "blocked")[1]
+    code, _, err = sv(bob, "unblock", "cli-pest@chat")
+    assert code == 1 and err.startswith("error: ") and "not blocked" in err
+
+
+def test_forward_with_ids_and_labels(server: LiveServer, tmp_path: Path) -> None:
+    alice = person(tmp_path, server, "cli-alice")
+    bob = person(tmp_path, server, "cli-bob3")
+    carol = person(tmp_path, server, "cli-carol")
+    assert sv(alice, "send", "cli-bob3@chat", "pass this on")[0] == 0
+    sv(bob, "inbox")
+    code, out, _ = sv(bob, "history", "cli-alice@chat", "--ids")
+    assert code == 0
+    [message_id] = re.findall(r"([A-Za-z0-9_-]{16,})  pass this on", out)
+    code, out, err = sv(bob, "forward", message_id, "cli-carol@chat")
+    assert code == 0, err
+    code, out, _ = sv(carol, "inbox")
+    assert "[forwarded] pass this on" in out
+
+
+def test_the_operator_desk(server: LiveServer, tmp_path: Path) -> None:
+    troll = person(tmp_path, server, "cli-troll")
+    db = server.db_url or str(server.db_path)
+    result = runner.invoke(
+        app, ["moderation", "act", "cli-troll@chat", "restrict", "--reason", "spam", "--db", db]
+    )
+    assert result.exit_code == 0, result.stderr
+    result = runner.invoke(app, ["moderation", "standing", "--db", db])
+    assert "cli-troll@chat: restricted" in result.stdout
+    result = runner.invoke(app, ["moderation", "audit", "cli-troll@chat", "--db", db])
+    assert "restrict" in result.stdout and "by operator: spam" in result.stdout
+    code, out, _ = sv(troll, "standing")
+    assert code == 0 and "restricted" in out and "spam" in out
