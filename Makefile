@@ -46,6 +46,7 @@ unit-postgresql: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) bench/ratchet.py
+	$(PY) bench/devices.py
 	$(PY) bench/mls.py
 
 # Load on the real server (SQLite; PostgreSQL + Redis, one and two nodes), then Synapse

@@ -19,7 +19,7 @@ import {
 
 const SUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
 const sizes = JSON.parse(process.argv[2] ?? "[2,10,100,1000]");
-const rounds = Number(process.argv[3] ?? "5");
+const rounds = Number(process.argv[3] ?? "9");
 const messages = Number(process.argv[4] ?? "300");
 
 const impl = await getCiphersuiteImpl(getCiphersuiteFromName(SUITE));
@@ -105,17 +105,23 @@ function lastLeaf(state) {
   throw new Error("empty tree");
 }
 
-// Application messages: alice protects, bob unprotects, in a group of two.
+// Application messages: alice protects, bob unprotects, in a group of two; the best
+// of three runs of at least a second (at most `messages` each), as bench/mls.py.
 {
   const states = await buildGroup(2);
   const payload = new Uint8Array(100);
-  const start = performance.now();
-  for (let i = 0; i < messages; i++) {
-    const sent = await createApplicationMessage(states.aliceState, payload, impl);
-    states.aliceState = sent.newState;
-    const received = await processPrivateMessage(states.bobState, sent.privateMessage, emptyPskIndex, impl);
-    states.bobState = received.newState;
+  let bestRate = 0;
+  for (let run = 0; run < 3; run++) {
+    const start = performance.now();
+    let done = 0;
+    while (performance.now() - start < 1000 && done < messages) {
+      const sent = await createApplicationMessage(states.aliceState, payload, impl);
+      states.aliceState = sent.newState;
+      const received = await processPrivateMessage(states.bobState, sent.privateMessage, emptyPskIndex, impl);
+      states.bobState = received.newState;
+      done++;
+    }
+    bestRate = Math.max(bestRate, done / ((performance.now() - start) / 1000));
   }
-  const seconds = (performance.now() - start) / 1000;
-  emit("protect_unprotect_msgs_per_s", messages / seconds, "msg/s");
+  emit("protect_unprotect_msgs_per_s", bestRate, "msg/s");
 }

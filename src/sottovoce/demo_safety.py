@@ -37,7 +37,7 @@ async def a_stranger_is_reported(stage: Stage) -> None:
     )
     stage.people[STRANGER] = stranger
     bob = stage.people["demo-b"]
-    sent = await stranger.send(bob.address, PITCH)
+    await stranger.send(bob.address, PITCH)
     console.print(
         Text.assemble((stranger.address, "bold"), " → ", (bob.address, "bold"), f": {PITCH}")
     )
@@ -53,8 +53,8 @@ async def a_stranger_is_reported(stage: Stage) -> None:
         stage.failures.append("the stranger's message did not arrive as a message request")
     if await stranger.fetch():
         stage.failures.append("the stranger heard back before the request was accepted")
-    filed = await bob.report([sent.message_id], "grooming")
-    await bob.block(stranger.address, report=True)
+    console.print(Text("$ sottovoce requests report demo-stranger@chat --reason grooming", "dim"))
+    filed = await bob.report_request(stranger.address, "grooming")
     console.print(
         Text.assemble(
             (bob.address, "bold"),

@@ -105,7 +105,8 @@ async def test_the_log_survives_a_restart_and_keeps_its_key(tmp_path: Path) -> N
 
 async def test_device_lists_are_accepted_only_signed_and_newer(make_client: MakeClient) -> None:
     alice = await make_client("alice")
-    current = alice._own.current()
+    current = alice._own.held()
+    assert current is not None
     newcomer = DeviceEntry(2, IdentityKeyPair.generate().public, 0)
 
     async def publish(devices: DeviceList, key: SigningKey) -> None:

@@ -15,11 +15,14 @@ from typing import Any
 import pytest
 
 from sottovoce.client import Client
-from sottovoce.client.errors import ClientError
+from sottovoce.client import groups as groups_module
+from sottovoce.client.errors import ClientError, SecurityError
 from sottovoce.client.group_engine import EngineError, GroupState
 from sottovoce.client.key_package_supply import PATH as KEY_PACKAGES
 from sottovoce.client.key_package_supply import TARGET
 from sottovoce.client.messages import ReceivedMessage
+from sottovoce.mls.group import KeyPackageBundle
+from sottovoce.mls.group.credentials import DeviceIdentity
 from tests.support.live_server import LiveServer
 
 APPS = ("chat", "photos")
@@ -46,7 +49,7 @@ async def people(server: LiveServer, tmp_path: Path) -> AsyncIterator[Any]:
             handle = f"m{i}-{secrets.token_hex(3)}"
             return await Client.create_account(tmp_path / handle, server.url, app, handle)
 
-        batch = [await one(len(made) + i) for i in range(n)]
+        batch = list(await asyncio.gather(*(one(len(made) + i) for i in range(n))))
         made.extend(batch)
         return batch
 
@@ -216,15 +219,16 @@ async def test_fifty_members_across_apps(people: Any) -> None:
     # Two commits of 24 and 25 accounts (the server takes at most 64 devices each).
     await creator.groups.add("everyone", *(m.address for m in members[1:25]))
     await creator.groups.add("everyone", *(m.address for m in members[25:]))
-    for member in members[1:]:
-        await member.fetch()
+    # Members are separate devices: they catch up side by side, as phones would.
+    await asyncio.gather(*(m.fetch() for m in members[1:]))
     assert {len(m.groups.info("everyone").members) for m in members} == {50}
     # Three members commit at once; two rebase.
     await asyncio.gather(*(m.groups.update("everyone") for m in members[10:13]))
     await creator.groups.send("everyone", "hello fifty")
     await members[37].groups.send("everyone", "hello from 37")
-    for member in members:
-        got = group_texts(await member.fetch(), "everyone")
+    fetched = await asyncio.gather(*(m.fetch() for m in members))
+    for member, received in zip(members, fetched, strict=True):
+        got = group_texts(received, "everyone")
         expected = [
             (a.address, t)
             for a, t in ((creator, "hello fifty"), (members[37], "hello from 37"))
@@ -272,3 +276,94 @@ async def test_a_device_tops_up_its_key_packages_when_they_run_low(people: Any) 
     await alice.groups.add("after", bob.address)
     await bob.fetch()
     assert [g.name for g in bob.groups.all()] == ["after"]
+
+
+async def test_a_key_package_that_is_not_the_devices_own_is_refused(people: Any) -> None:
+    alice, bob, carol = await people(3)
+    claim = {"address": bob.address, "cipher_suite": 1}
+    for _ in range(TARGET):
+        await alice._transport.request("POST", "/v1/key-packages/claim", claim)
+    # Bob's device (or a server lying for it) offers a KeyPackage naming carol's device.
+    forged = KeyPackageBundle.create(
+        1, bytes(DeviceIdentity(carol.address, 1)), bob._identity.signing_key
+    )
+    await bob._transport.request(
+        "PUT", KEY_PACKAGES, {"key_packages": [base64.b64encode(forged.public_bytes()).decode()]}
+    )
+    await alice.groups.create("careful")
+    with pytest.raises(SecurityError, match="credential names another device"):
+        await alice.groups.add("careful", bob.address)
+    assert alice.groups.info("careful").members == (alice.address,)
+
+
+async def test_a_message_whose_mls_sender_is_not_the_named_device_is_dropped(
+    people: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, bob, carol = await people(3)
+    await alice.groups.create("named")
+    await alice.groups.add("named", bob.address, carol.address)
+    await bob.fetch()
+    await carol.fetch()
+    await alice.groups.send("named", "from alice")
+    page = await bob._transport.request("GET", "/v1/messages")
+    (raw,) = page["messages"]
+    # The server (or anyone on the path) claims carol sent alice's message.
+    forged = {**raw, "sender": carol.address, "message_id": "forged"}
+    outcome = await bob._receive(forged)
+    assert outcome.message is None and outcome.ack == raw["id"]
+    assert "is not the device the server names" in caplog.text
+    genuine = await bob._receive(raw)
+    assert genuine.message is not None and genuine.message.sender == alice.address
+
+
+async def test_members_update_their_keys_after_n_messages_or_t_time(
+    people: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = await people(2)
+    await alice.groups.create("pcs-policy")
+    await alice.groups.add("pcs-policy", bob.address)
+    await bob.fetch()
+    start = alice.groups.info("pcs-policy").epoch
+    monkeypatch.setattr(groups_module, "UPDATE_AFTER_MESSAGES", 3)
+    for i in range(3):
+        await bob.groups.send("pcs-policy", f"m{i}")
+    assert bob.groups.info("pcs-policy").epoch == start
+    await bob.groups.send("pcs-policy", "m3")  # the fourth message first commits an Update
+    assert bob.groups.info("pcs-policy").epoch == start + 1
+    got = group_texts(await alice.fetch(), "pcs-policy")
+    assert [t for _, t in got] == ["m0", "m1", "m2", "m3"]
+    assert alice.groups.info("pcs-policy").epoch == start + 1
+    monkeypatch.setattr(groups_module, "UPDATE_AFTER_MESSAGES", 100)
+    monkeypatch.setattr(groups_module, "UPDATE_AFTER_S", 0)  # time's up at once
+    await alice.groups.send("pcs-policy", "later")
+    assert alice.groups.info("pcs-policy").epoch == start + 2
+    assert group_texts(await bob.fetch(), "pcs-policy") == [(alice.address, "later")]
+
+
+async def test_every_device_of_an_account_is_a_member(people: Any, tmp_path: Path) -> None:
+    alice, bob = await people(2)
+    pending = await Client.begin_link(bob.server_url)
+    finishing = asyncio.create_task(Client.finish_link(pending, tmp_path / "bob-2", bob.server_url))
+    await bob.accept_link(pending.code_text)
+    bob_phone = await finishing
+    try:
+        await bob_phone.fetch()  # the new device uploads its KeyPackages on first contact
+        await alice.fetch()
+        await alice.groups.create("devices")
+        info = await alice.groups.add("devices", bob.address)
+        assert info.members == tuple(sorted((alice.address, bob.address)))
+        await alice.groups.send("devices", "to both of bob's devices")
+        for device in (bob, bob_phone):
+            got = group_texts(await device.fetch(), "devices")
+            assert got == [(alice.address, "to both of bob's devices")]
+        await bob_phone.groups.send("devices", "from bob's phone")
+        assert group_texts(await bob.fetch(), "devices") == [(bob.address, "from bob's phone")]
+        assert group_texts(await alice.fetch(), "devices") == [(bob.address, "from bob's phone")]
+        with pytest.raises(ClientError, match="already in"):
+            await alice.groups.add("devices", bob.address)
+        await alice.groups.remove("devices", bob.address)
+        await bob.fetch()
+        await bob_phone.fetch()
+        assert bob.groups.all() == [] and bob_phone.groups.all() == []
+    finally:
+        await bob_phone.close()

@@ -17,8 +17,10 @@ EVERY_CATEGORY = [c.value for c in Category]
 def record_paths(package: dict) -> set[str]:
     paths: set[str] = set()
     for account in package["accounts"]:
-        for category, record in account["records"].items():
-            paths |= {f"{category}.{p}" for p in field_paths(record)}
+        preserved = [p["records"] for p in account.get("preserved_records", [])]
+        for records in [account["records"], *preserved]:
+            for category, record in records.items():
+                paths |= {f"{category}.{p}" for p in field_paths(record)}
     return paths
 
 

@@ -145,10 +145,11 @@ def test_package_fields_are_a_subset_of_the_whitelist(
     document = _loop.run_until_complete(run())
     package = verify_package(canonical_json(document), w.desk.operator_key.public).body
     for account in package["accounts"]:
-        paths = {f"{c}.{p}" for c, r in account["records"].items() for p in field_paths(r)}
+        records = [account["records"]] + [p["records"] for p in account["preserved_records"]]
+        paths = {f"{c}.{p}" for rs in records for c, r in rs.items() for p in field_paths(r)}
         assert paths <= ALLOWED_PATHS
         explained = {u["category"] for u in account["unavailable"]}
-        produced = set(account["records"]) | set(account.get("preserved", []))
+        produced = set(account["records"]) | set(account.get("preserved_categories", []))
         assert produced.isdisjoint(explained)
         assert produced | explained == {c.value for c in categories}
         if process is ProcessType.PRESERVATION:

@@ -6,12 +6,14 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete
 
 from sottovoce.protocol.errors import VerificationError
 from sottovoce.protocol.public.legal import verify_notice
 from sottovoce.server.retention import MS_PER_DAY, sweep_once
 from sottovoce.server.settings import Retention
 from sottovoce.storage.legal import OPERATOR_NOTICE_TYPE, OPERATOR_SENDER
+from sottovoce.storage.schema import accounts
 from tests.legal.world import World, queue_for
 
 
@@ -36,7 +38,8 @@ async def test_preservation_freezes_the_retention_sweep(world: World) -> None:
     assert package["kind"] == "preservation-acknowledgement"
     assert package["preserved_until"] == "2027-03-01"
     [alice] = package["accounts"]
-    assert alice["records"] == {} and alice["preserved"] == ["subscriber", "queued_counts"]
+    assert alice["records"] == {}
+    assert alice["preserved_categories"] == ["queued_counts", "subscriber"]
     assert await world.store.is_preserved("chat", "alice", int(world.now.timestamp() // 86_400))
 
     dropped = await sweep_once(world.repo, Retention(undelivered_days=30), now_ms)
@@ -49,6 +52,38 @@ async def test_preservation_freezes_the_retention_sweep(world: World) -> None:
     assert await sweep_once(world.repo, Retention(undelivered_days=30), later) == 2
     events = [e["event"] for e in await world.audit_events()]
     assert events == ["request-verified", "preservation"]
+
+
+async def test_preserved_records_survive_deletion_and_reach_a_later_warrant(
+    world: World,
+) -> None:
+    await queue_for(world, "chat", "alice", 2, int(world.now.timestamp() * 1000))
+    request = world.request(
+        process_type="preservation", categories=["devices", "queued_counts"], preserve_days=30
+    )
+    assert (await world.submit(world.document(request))).accepted
+    # The account is deleted meanwhile (its devices and queue go with it).
+    async with world.repo.engine.begin() as conn:
+        await conn.execute(delete(accounts).where(accounts.c.handle == "alice"))
+    world.now += timedelta(days=3)
+    warrant = world.request(categories=["subscriber", "devices", "queued_counts"])
+    outcome = await world.submit(world.document(warrant, judicial="us-court"))
+    assert outcome.accepted, outcome.detail
+    [alice] = outcome.package["package"]["accounts"]
+    assert alice["found"] is False and alice["records"] == {}
+    [snapshot] = alice["preserved_records"]
+    assert snapshot["preserved_on"] == "2026-12-01"
+    assert snapshot["records"]["queued_counts"]["devices"] == [
+        {"device_id": 1, "queued_ciphertexts": 2}
+    ]
+    assert [d["device_id"] for d in snapshot["records"]["devices"]["devices"]] == [1]
+    # What was never preserved and no longer exists is answered plainly.
+    assert {u["category"]: u["reason"] for u in alice["unavailable"]} == {"subscriber": "not-held"}
+    # After the period, the snapshot is no longer in force.
+    world.now += timedelta(days=30)
+    later = world.request(categories=["devices"])
+    answer = await world.submit(world.document(later, judicial="us-court"))
+    assert answer.package["package"]["accounts"][0]["preserved_records"] == []
 
 
 async def test_notice_without_non_disclosure_reaches_every_device_at_once(world: World) -> None:

@@ -13,7 +13,9 @@ from sottovoce.mls.group.credentials import DeviceIdentity
 SUITES = (0x0001, 0x0003)
 
 
-def identity(n: int, app: str = "chat") -> bytes:
+def identity(n: int) -> bytes:
+    """Member ``n``'s device; members alternate between two apps (groups mix apps)."""
+    app = "chat" if n % 2 == 0 else "photos"
     return bytes(DeviceIdentity(f"user{n}@{app}", 1))
 
 

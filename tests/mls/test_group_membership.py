@@ -148,3 +148,31 @@ def test_external_join_and_resync() -> None:
     assert len(rejoined.members()) == 5
     assert network.broadcast(3, b"back")[50] == b"back"
     del lost
+
+
+def test_offline_member_catches_up_in_queue_order() -> None:
+    network = build(5)
+    offline = network.members.pop(4)
+    queue: list[bytes] = []  # what the Delivery Service keeps for the offline device
+    for round_number in range(4):
+        committer = round_number % 4
+        text = f"round {round_number}".encode()
+        message = network.members[committer].protect(text)
+        queue.append(message)
+        for name, group in network.members.items():
+            if name != committer:
+                group.process(message)
+        bundle = network.members[committer].commit()
+        queue.append(bundle.commit)
+        network.deliver(committer, bundle)
+    read = [offline.process(item) for item in queue]
+    texts = [r.data for r in read if hasattr(r, "data")]
+    assert texts == [f"round {n}".encode() for n in range(4)]
+    network.members[4] = offline
+    assert network.agree()
+
+
+def test_members_on_two_apps_share_one_group() -> None:
+    network = build(4)
+    apps = {m.identity.decode().split("@")[1].split("/")[0] for m in network.members[0].members()}
+    assert apps == {"chat", "photos"}

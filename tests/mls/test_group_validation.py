@@ -273,3 +273,22 @@ def test_reinit_psk_is_refused_in_an_ordinary_commit() -> None:
     psk = PreSharedKeyId.resumption(ResumptionPskUsage.REINIT, b"x", 0, bytes(32))
     with pytest.raises(InvalidProposal, match="REINIT"):
         network.members[0].commit(psks=[psk])
+
+
+def test_an_invalid_stored_proposal_can_be_discarded() -> None:
+    network = build(3)
+    expired = KeyPackageBundle.create(
+        1,
+        identity(40),
+        signing.SigningKey.generate(),
+        now=int(time.time()) - 10 * 86400,
+        lifetime_s=3600,
+    )
+    proposal = network.members[1].propose_add(expired.key_package)  # §12.1.1 alone: fine
+    network.members[0].process(proposal)
+    with pytest.raises(ValidationError, match="lifetime"):
+        network.members[0].commit()
+    network.members[0].discard_proposals()
+    bundle = network.members[0].commit()
+    network.deliver(0, bundle)
+    assert network.agree()

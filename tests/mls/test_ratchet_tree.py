@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from sottovoce.mls import treekem
 from sottovoce.mls.ciphersuite import cipher_suite
-from sottovoce.mls.errors import DecodeError, ValidationError
+from sottovoce.mls.errors import DecodeError, MLSError, ValidationError
+from sottovoce.mls.leaf_validation import GroupParameters, validate_tree_leaves
 from sottovoce.mls.ratchet_tree import RatchetTree, TreeNode, subtree_leaves
 from sottovoce.mls.wire.credentials import Credential
 from sottovoce.mls.wire.leaf_node import Capabilities, LeafNode, Lifetime
@@ -218,13 +219,15 @@ def official_trees() -> list[pytest.ParameterSet]:
     path = Path(__file__).resolve().parents[3] / "shared" / "mls-test-vectors"
     cases = json.loads((path / "tree-validation.json").read_text())
     return [
-        pytest.param(case["cipher_suite"], case["tree"], id=f"tree{index}")
+        pytest.param(case["cipher_suite"], case["tree"], case["group_id"], id=f"tree{index}")
         for index, case in enumerate(cases)
     ]
 
 
-@pytest.mark.parametrize(("suite_id", "encoded"), official_trees())
-def test_changing_any_parent_of_an_official_tree_is_detected(suite_id: int, encoded: str) -> None:
+@pytest.mark.parametrize(("suite_id", "encoded", "group_id"), official_trees())
+def test_changing_any_parent_of_an_official_tree_is_detected(
+    suite_id: int, encoded: str, group_id: str
+) -> None:
     suite = cipher_suite(suite_id)
     tree = RatchetTree.from_bytes(suite, bytes.fromhex(encoded))
     tree.check_integrity()
@@ -243,3 +246,32 @@ def test_changing_any_parent_of_an_official_tree_is_detected(suite_id: int, enco
                 bad.verify_parent_hashes()
             checked += 1
     assert checked > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tree=st.sampled_from(official_trees()),
+    position=st.integers(0, 100_000),
+    byte=st.integers(1, 255),
+)
+def test_damaged_official_trees_fail_only_with_mls_errors(
+    tree: pytest.ParameterSet, position: int, byte: int
+) -> None:
+    """A joiner's whole pipeline on an official tree with one byte changed: decode,
+    integrity, every leaf. Every byte of a tree is signed by a leaf or bound by a
+    parent hash, so some check must fail, and only with a typed MLSError."""
+    suite_id, encoded, group_id = tree.values
+    assert isinstance(suite_id, int) and isinstance(encoded, str) and isinstance(group_id, str)
+    suite = cipher_suite(suite_id)
+    params = GroupParameters(bytes.fromhex(group_id), suite)
+    validate_tree_leaves(params, RatchetTree.from_bytes(suite, bytes.fromhex(encoded)))
+    data = bytearray(bytes.fromhex(encoded))
+    data[position % len(data)] ^= byte
+    try:
+        damaged = RatchetTree.from_bytes(suite, bytes(data))
+        damaged.tree_hash()
+        damaged.check_integrity()
+        validate_tree_leaves(params, damaged)
+    except MLSError:
+        return
+    raise AssertionError("a damaged tree passed every check a joiner makes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 
 import pytest
 
@@ -195,3 +196,28 @@ async def test_unknown_actions_are_refused(relay: SafetyRelay, action: str) -> N
         await relay.state.safety.store.act(
             facts.id, action, actor="operator", reason="r", signals={}, now_ms=0
         )
+
+
+async def test_an_operators_restore_is_not_undone_by_the_old_signals(
+    relay: SafetyRelay,
+) -> None:
+    pest = await relay.account("pest", "chat")
+    safety: SafetyControls = relay.state.safety
+    facts = await safety.store.account_by_address(pest.app, pest.handle)
+    assert facts is not None
+    for i in range(limits.SUSPEND_AFTER_REPORTERS):
+        blocker = await relay.account(f"b{i}", "chat")
+        await blocker.arequest(relay.http, "PUT", f"/v1/blocks/{pest.address}")
+    assert await safety.store.standing(facts.id) == "suspended"
+    await safety.store.act(
+        facts.id,
+        "restore",
+        actor="operator",
+        reason="reviewed",
+        signals={},
+        now_ms=int(time.time() * 1000),
+    )
+    late = await relay.account("late", "chat")
+    await late.arequest(relay.http, "PUT", f"/v1/blocks/{pest.address}")
+    assert await safety.store.standing(facts.id) == "ok"
+    assert (await safety.store.actions(facts.id))[0].action == "restore"

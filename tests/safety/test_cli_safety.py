@@ -99,3 +99,23 @@ def test_the_operator_desk(server: LiveServer, tmp_path: Path) -> None:
     assert "restrict" in result.stdout and "by operator: spam" in result.stdout
     code, out, _ = sv(troll, "standing")
     assert code == 0 and "restricted" in out and "spam" in out
+
+
+def test_report_a_request_from_the_requests_list(server: LiveServer, tmp_path: Path) -> None:
+    scammer = person(tmp_path, server, "cli-scammer")
+    bob = person(tmp_path, server, "cli-bob4")
+    assert sv(scammer, "send", "cli-bob4@chat", "you won a prize, send your card number")[0] == 0
+    assert sv(scammer, "send", "cli-bob4@chat", "hurry")[0] == 0
+    sv(bob, "inbox")
+    code, out, err = sv(bob, "requests", "report", "cli-scammer@chat", "--reason", "scam")
+    assert code == 0, err
+    assert "verified by request-signature" in out and "blocked" in out
+    assert "no message requests" in sv(bob, "requests")[1]
+    db = server.db_url or str(server.db_path)
+    result = runner.invoke(
+        app, ["moderation", "reports", "--account", "cli-scammer@chat", "--db", db]
+    )
+    assert "you won a prize, send your card number" in result.stdout
+    assert "hurry" in result.stdout and "scam" in result.stdout
+    code, _, err = sv(bob, "requests", "report", "cli-scammer@chat", "--reason", "again")
+    assert code == 1 and "no message request" in err

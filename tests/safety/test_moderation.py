@@ -90,6 +90,9 @@ async def test_the_operator_reviews_a_verified_report_and_acts_on_it(
     with pytest.raises(ServerError) as refused:
         await stranger.fetch()
     assert refused.value.status == 403
+    with pytest.raises(ServerError):  # the live connection is refused too
+        async for _ in stranger.listen():
+            pass
     assert (
         await moderation(safety_server, "act", stranger.address, "restore", "--reason", "appeal")
     )[0] == 0

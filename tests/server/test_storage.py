@@ -96,7 +96,15 @@ ALLOWED_COLUMNS = {
         "revoked_day",
     },
     "legal_requests": {"request_id", "authority_id", "process_type", "received_ms"},
-    "legal_preservations": {"id", "request_id", "app", "handle", "until_day"},
+    "legal_preservations": {
+        "id",
+        "request_id",
+        "app",
+        "handle",
+        "until_day",
+        "taken_day",
+        "snapshot",
+    },
     "legal_notices": {"id", "request_id", "app", "handle", "due_day", "delivered_day"},
     "legal_audit": {"seq", "at_ms", "entry", "prev_hash", "hash"},
     # Safety controls (docs/safety.md, migration 0005).
@@ -112,6 +120,13 @@ ALLOWED_COLUMNS = {
         "created_ms",
     },
     "account_standing": {"account_id", "standing", "action_id"},
+    # Key transparency (docs/server.md, docs/transparency.md, migration 0003): the
+    # public log, its signed heads and signing key, account salts, device-list history.
+    "transparency_leaves": {"idx", "entry"},
+    "transparency_heads": {"epoch", "head"},
+    "transparency_signing_key": {"id", "private_key"},
+    "transparency_accounts": {"account_id", "salt", "key_leaf"},
+    "device_list_history": {"account_id", "version", "device_list", "leaf"},
 }
 
 

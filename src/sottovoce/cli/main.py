@@ -20,6 +20,7 @@ from rich.text import Text
 
 from sottovoce.cli import groups as group_commands
 from sottovoce.cli import reports, safety
+from sottovoce.cli.app_command import app_command
 from sottovoce.cli.devices import audit, device_app, show_security_alerts, verify
 from sottovoce.cli.failures import Failed, OneLineErrors
 from sottovoce.cli.legal import legal_app
@@ -38,7 +39,7 @@ from sottovoce.cli.render import (
 )
 from sottovoce.client import Client
 from sottovoce.client.errors import ServerError, UnknownAccount
-from sottovoce.server.settings import DEFAULT_DB, Settings, database_url
+from sottovoce.server.settings import DEFAULT_DB, Settings, Transparency, database_url
 
 T = TypeVar("T")
 
@@ -62,6 +63,7 @@ app.add_typer(device_app, name="device")
 app.command()(verify)
 app.command()(audit)
 app.add_typer(legal_app, name="legal")  # lawful requests (docs/legal.md)
+app.command("app")(app_command)  # the local web app (docs/app.md)
 
 
 class LogLevel(StrEnum):
@@ -160,6 +162,13 @@ def server(
         Path | None, typer.Option(help="TOML file of per-app minor policies (docs/safety.md).")
     ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Server log verbosity.")] = LogLevel.info,
+    log_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Raw 32-byte Ed25519 key signing the transparency log (else in the db)."),
+    ] = None,
+    epoch_seconds: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between signed transparency tree heads.")
+    ] = SERVER_DEFAULTS.transparency.epoch_interval_s,
 ) -> None:
     """Run the relay server (an embedded SQLite file by default)."""
     # Imported here: the server stack (FastAPI, SQLAlchemy, uvicorn) is only
@@ -177,6 +186,7 @@ def server(
             app_policies=policies,
             log_level=log_level.value,
             redis_url=redis,
+            transparency=Transparency(key_file=log_key_file, epoch_interval_s=epoch_seconds),
         )
     except ValueError as exc:
         raise Failed(str(exc)) from None

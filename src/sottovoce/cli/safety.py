@@ -1,7 +1,7 @@
 """Safety commands: message requests, blocking, forwarding, and the operator's
 moderation desk (docs/safety.md).
 
-People: ``requests`` (list), ``requests accept|delete|block ADDRESS``, ``block``,
+People: ``requests`` (list), ``requests accept|delete|block|report ADDRESS``, ``block``,
 ``unblock``, ``blocked``, ``forward MESSAGE_ID ADDRESS...``. Operators:
 ``moderation --db DB reports|act|audit|standing``, working on the server's
 database through the storage layer as ``sottovoce server --db`` does.
@@ -59,8 +59,8 @@ def request_table(rows: Iterable[tuple[str, datetime, str, int]]) -> Table:
 
 def request_hint() -> Text:
     return Text(
-        "They do not know you have seen them. `sottovoce requests accept|delete|block ADDRESS`;"
-        " `sottovoce history ADDRESS --ids` then `sottovoce report` to report one."
+        "They do not know you have seen them: `sottovoce requests accept|delete|block ADDRESS`,"
+        " or `sottovoce requests report ADDRESS --reason ...` to report and block."
     )
 
 
@@ -119,6 +119,26 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
     ) -> None:
         """Delete the request and block its sender."""
         _block(ctx, peer, report)
+
+    @requests_app.command("report")
+    def requests_report(
+        ctx: typer.Context,
+        peer: Annotated[str, typer.Argument(help="handle@app.")],
+        reason: Annotated[str, typer.Option(help="Why, for the operator (e.g. spam).")],
+    ) -> None:
+        """Report the request's messages to the operator, then block and report the sender."""
+
+        async def act(client: Client) -> tuple[int, str]:
+            filed = await client.report_request(peer, reason)
+            return filed.report_id, filed.verification
+
+        report_id, verification = with_client(ctx, act)
+        out.print(
+            Text.assemble(
+                f"report {report_id} filed (verified by {verification}); blocked ",
+                plain(peer, "bold"),
+            )
+        )
 
     @app.command()
     def block(

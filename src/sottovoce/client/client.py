@@ -72,6 +72,8 @@ from sottovoce.client.prekey_supply import PreKeySupply
 from sottovoce.client.requests import MessageRequest, MessageRequests
 from sottovoce.client.safety import Verifications, safety_number
 from sottovoce.client.sealed import SealedSender, check_sender_identity
+from sottovoce.client.search import SearchHit
+from sottovoce.client.search import search as search_history
 from sottovoce.client.session_cipher import Decrypted, claimed_identity, decrypt, sending_session
 from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
@@ -104,6 +106,8 @@ STALE_DEVICE_ATTEMPTS = 3
 POST_ATTEMPTS = 5
 # 128 random bits: no two messages from one device ever share an idempotency key.
 MESSAGE_ID_BYTES = 16
+# Messages one report carries (the server's MAX_MESSAGES_PER_REPORT).
+MESSAGES_PER_REPORT = 20
 # How far back in each conversation forward() looks for the message it is given.
 FORWARD_SEARCH_DEPTH = 1_000
 
@@ -397,7 +401,7 @@ class Client:
         pending identity change sends us to the server, whose answer then goes
         through the pinning policy (``contacts``)."""
         if address == self.address:
-            return await self._own.refresh() if refresh else self._own.current()
+            return await self._own.refresh() if refresh else await self._own.current()
         pinned = None if refresh else self._contacts.device_list(address)
         if pinned is not None:
             return pinned
@@ -737,6 +741,7 @@ class Client:
                 await asyncio.sleep(backoff.next_delay())
                 continue
             try:
+                await self.check_transparency()  # each (re)connection is a sync
                 async for message in self._stream(connection, backoff.reset):
                     yield message
             except (ConnectionClosed, OSError, NetworkError, ServerError, MalformedResponse) as exc:
@@ -932,7 +937,7 @@ class Client:
         """This account's devices, as its account key signed them."""
         if refresh:
             await self._own.refresh()
-        return self._own.info()
+        return await self._own.info()
 
     async def accept_link(self, code: str) -> int:
         """Add the device showing ``code`` to this account; returns its device id."""
@@ -970,6 +975,11 @@ class Client:
         entries = self._history.entries(peer, limit)
         self._history.mark_read(peer)
         return entries
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Messages of this device's history containing ``query``, newest first; local
+        only, and nothing is marked read (``client.search``)."""
+        return search_history(self._history, self._groups, self.address, query, limit)
 
     def conversations(self) -> list[Conversation]:
         """Every conversation, the most recent first. Open message requests are marked
@@ -1022,6 +1032,7 @@ class Client:
             self._blocklist.add(peer, reported=report, now_ms=_now_ms())
             if self._requests.is_request(peer):
                 self._requests.delete(peer)
+                self._evidence.forget(peer)
         # As Signal does: a new profile key, so the blocked account's copy of the old
         # one no longer lets it send sealed; it can only write unsealed, naming itself.
         self._sealed.forget(peer)
@@ -1033,6 +1044,17 @@ class Client:
         except ServerError as exc:
             if exc.status != 404:
                 raise
+
+    async def report_request(self, peer: str, reason: str) -> FiledReport:
+        """Report the latest messages of ``peer``'s request (as many as one report
+        carries), then block and report the sender: "report spam and block"."""
+        peer = str(Address.parse(peer))
+        if not self._requests.is_request(peer):
+            raise ClientError(f"there is no message request from {peer}")
+        received = [e.message_id for e in self._history.entries(peer, MESSAGES_PER_REPORT)]
+        filed = await self.report(received, reason)
+        await self.block(peer, report=True)
+        return filed
 
     async def unblock(self, peer: str) -> None:
         """Let ``peer``'s messages through again (a reported block is withdrawn)."""

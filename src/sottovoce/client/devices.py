@@ -164,14 +164,18 @@ class OwnDevices:
         with self._store.transaction():
             self._store.put(OWN_DEVICES, _SELF, signed)
 
-    def current(self) -> DeviceList:
+    def held(self) -> DeviceList | None:
+        """The list this device last accepted (None in a profile made before linking)."""
         signed = self._store.get(OWN_DEVICES, _SELF)
         if signed is None:
-            raise ProfileError("this profile has no device list of its own")
+            return None
         try:
             return parse_device_list(signed, self._account_key.public)
         except ProtocolError as exc:
             raise ProfileError("this profile's own device list is damaged") from exc
+
+    async def current(self) -> DeviceList:
+        return self.held() or await self.refresh()
 
     async def refresh(self) -> DeviceList:
         """The list the server serves for this account, accepted only if the account key
@@ -193,8 +197,8 @@ class OwnDevices:
                 f"the server serves a device list for your account that your account key "
                 f"did not sign ({exc})",
             ) from exc
-        held = self.current()
-        if devices.version < held.version:
+        held = self.held()
+        if held is not None and devices.version < held.version:
             raise self._alerts.raise_alert(
                 "replay",
                 address,
@@ -210,11 +214,11 @@ class OwnDevices:
                 sj.child(view, "transparency", "account"),
             )
         )
-        if devices.version > held.version:
+        if held is None or devices.version > held.version:
             self.save(signed)
         return devices
 
-    def info(self) -> list[DeviceInfo]:
+    async def info(self) -> list[DeviceInfo]:
         return [
             DeviceInfo(
                 d.device_id,
@@ -222,7 +226,7 @@ class OwnDevices:
                 d.identity.sign_public,
                 d.device_id == self._transport.device_id,
             )
-            for d in self.current().devices
+            for d in (await self.current()).devices
         ]
 
     async def publish(self, devices: DeviceList) -> bytes:

@@ -329,40 +329,57 @@ class Groups:
                 self._save(record)
             own = await self._device_list(self.identity.address)
             if len(own.devices) > 1:
-                await self._add_accounts(group_id, [self.identity.address])
+                try:
+                    await self._add_accounts(group_id, [self.identity.address])
+                except ClientError as exc:
+                    # The group stands on this device; `add` with our own address
+                    # brings the others in once they have KeyPackages.
+                    log.warning("this account's other devices were not added: %s", exc)
             return self.info(name)
 
     async def add(self, name: str, *addresses: str) -> GroupInfo:
         """Add every device of each account in ``addresses`` in one commit, each with
         a KeyPackage claimed from the directory and checked against the account's
-        verified device list."""
+        verified device list. An account already in the group has its devices that
+        are not yet members added (e.g. one it linked since)."""
         wanted = [str(Address.parse(a)) for a in addresses]
         if not wanted:
             raise ClientError("name at least one account to add")
         async with self._exclusive():
             record = self._by_name(name)
-            present = {m.identity.address for m in record.state.members()}
-            already = sorted(set(wanted) & present)
-            if already:
-                raise ClientError(f"{', '.join(already)} already in {name!r}")
             await self._add_accounts(record.group_id, wanted)
             await self._announce_name(record.group_id)
             return self.info(name)
 
     async def _add_accounts(self, group_id: bytes, addresses: list[str]) -> None:
+        record = self._load(group_id)
+        if record is None:
+            raise ClientError("this device is no longer in that group")
+        present = {m.identity for m in record.state.members()}
         packages: list[bytes] = []
         added: list[dict[str, object]] = []
         for address in dict.fromkeys(addresses):
-            for device_id, data in (await self._claim(address)).items():
+            devices = await self._device_list(address)
+            absent = [
+                e.device_id
+                for e in devices.devices
+                if DeviceIdentity(address, e.device_id) not in present
+            ]
+            if not absent:
+                raise ClientError(f"{address} is already in {record.name!r}")
+            for device_id, data in (await self._claim(address, devices, absent)).items():
                 packages.append(data)
                 added.append({"address": address, "device_id": device_id})
         await self._commit(group_id, adds=packages, added=added)
 
-    async def _claim(self, address: str) -> dict[int, bytes]:
-        """A checked KeyPackage for every device of ``address`` (but this one)."""
-        devices = await self._device_list(address)
+    async def _claim(
+        self, address: str, devices: DeviceList, device_ids: list[int]
+    ) -> dict[int, bytes]:
+        """A checked KeyPackage for each of ``device_ids`` of ``address``."""
         claim = await self._transport.request(
-            "POST", "/v1/key-packages/claim", {"address": address, "cipher_suite": CIPHER_SUITE}
+            "POST",
+            "/v1/key-packages/claim",
+            {"address": address, "cipher_suite": CIPHER_SUITE, "device_ids": device_ids},
         )
         claimed = sj.as_list(sj.field(claim, "key_packages", "claim"), "claim.key_packages")
         packages: dict[int, bytes] = {}
@@ -370,9 +387,9 @@ class Groups:
             item = sj.as_object(raw, "claim.key_packages[]")
             device_id = sj.integer(item, "device_id", "claim.key_packages[]")
             entry = devices.device(device_id)
-            if entry is None:
+            if entry is None or device_id not in device_ids:
                 raise SecurityError(
-                    f"the server offered a KeyPackage for an unlisted device of {address}"
+                    f"the server offered a KeyPackage for a device of {address} not asked for"
                 )
             data = sj.binary(item, "key_package", "claim.key_packages[]")
             try:
@@ -382,16 +399,10 @@ class Groups:
             except EngineError as exc:
                 raise SecurityError(f"a KeyPackage of {address} is invalid: {exc}") from exc
             packages[device_id] = data
-        wanted = {
-            e.device_id for e in devices.devices if (address, e.device_id) != self._self_key()
-        }
-        missing = sorted(wanted - packages.keys())
+        missing = sorted(set(device_ids) - packages.keys())
         if missing:
             raise ClientError(f"{address} has devices without KeyPackages on the server: {missing}")
         return packages
-
-    def _self_key(self) -> tuple[str, int]:
-        return (self.identity.address, self.identity.device_id)
 
     async def remove(self, name: str, address: str) -> GroupInfo:
         """Remove every device of ``address`` from the group."""

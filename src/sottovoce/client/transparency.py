@@ -102,6 +102,14 @@ class LogMonitor:
             raise ClientError("this device has not pinned the server's transparency log key")
         return sj.binary(state, "log_key", "kt")
 
+    async def _pinned_state(self) -> dict[str, object]:
+        """The state, pinning the log key first in a profile made before the log existed."""
+        state = self._state()
+        if "log_key" not in state:
+            await self.pin_log_key()
+            state = self._state()
+        return state
+
     def _head(self, state: dict[str, object]) -> SignedTreeHead | None:
         if "head" not in state:
             return None
@@ -138,7 +146,7 @@ class LogMonitor:
 
     async def sync(self) -> None:
         """Catch up with the newest head; raise :class:`SecurityAlert` on anything wrong."""
-        state = self._state()
+        state = await self._pinned_state()
         log_key = self._log_key(state)
         answer = await self._transport.request("GET", "/v1/transparency/head")
         try:
@@ -302,7 +310,7 @@ class LogMonitor:
         """Use ``lookup`` only if the log proves it (see the module docstring)."""
         tv = lookup.transparency
         address = lookup.address
-        state = self._state()
+        state = await self._pinned_state()
         try:
             head = parse_signed_tree_head(
                 sj.binary(tv, "head", "transparency"), self._log_key(state)
@@ -338,7 +346,10 @@ class LogMonitor:
             await self._check_consistent(held, head)
         state = self._state()
         commitment = key_entry.account.hex()
-        latest = sj.as_object(sj.as_object(state.get("latest", {}), "kt").get(commitment), "kt")
+        indexed = sj.as_object(state.get("latest", {}), "kt").get(commitment)
+        if indexed is None:
+            raise self._mismatch(address, "the log this device follows holds no entry for it")
+        latest = sj.as_object(indexed, "kt.latest")
         if latest.get("k") != lookup.account_key.hex():
             raise self._mismatch(address, "the log holds a newer account key for it")
         if latest.get("v") != lookup.devices.version:

@@ -102,13 +102,21 @@ class Reader:
         return self._data[pos]
 
     def uint16(self, what: str = "uint16") -> int:
-        return int.from_bytes(self.raw(2, what), "big")
+        return self._uint(2, what)
 
     def uint32(self, what: str = "uint32") -> int:
-        return int.from_bytes(self.raw(4, what), "big")
+        return self._uint(4, what)
 
     def uint64(self, what: str = "uint64") -> int:
-        return int.from_bytes(self.raw(8, what), "big")
+        return self._uint(8, what)
+
+    def _uint(self, size: int, what: str) -> int:
+        data, pos = self._data, self._pos
+        end = pos + size
+        if end > len(data):
+            raise DecodeError(f"truncated {what}: need {size} bytes, have {len(data) - pos}")
+        self._pos = end
+        return int.from_bytes(data[pos:end], "big")
 
     def varint(self, what: str = "vector length") -> int:
         return self._varint(what, "")
@@ -138,7 +146,18 @@ class Reader:
         return value
 
     def vector(self, what: str = "vector") -> bytes:
-        return self.raw(self._varint(what, " length"), what)
+        data, pos = self._data, self._pos
+        if pos < len(data) and data[pos] < 0x40:
+            # The one-byte length header of short vectors, read in place.
+            length, start = data[pos], pos + 1
+        else:
+            length = self._varint(what, " length")
+            start = self._pos
+        end = start + length
+        if end > len(data):
+            raise DecodeError(f"truncated {what}: need {length} bytes, have {len(data) - start}")
+        self._pos = end
+        return data[start:end]
 
     def sub_reader(self, what: str = "vector") -> Reader:
         """A reader over the body of a length-prefixed vector of structures."""

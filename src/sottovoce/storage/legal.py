@@ -107,6 +107,16 @@ class SafetyFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Preserved records of one account (canonical JSON of whitelisted fields)."""
+
+    request_id: str
+    taken_day: int
+    until_day: int
+    records: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class NoticeRow:
     id: int
     request_id: str
@@ -402,16 +412,50 @@ class LegalStore:
     # -- preservation ------------------------------------------------------------------
 
     async def preserve(
-        self, request_id: str, names: Iterable[tuple[str, str]], until_day: int
+        self,
+        request_id: str,
+        snapshots: Iterable[tuple[str, str, bytes]],
+        until_day: int,
+        taken_day: int,
     ) -> None:
+        """Preserve each ``(app, handle, snapshot)`` until ``until_day``."""
+        rows = [
+            {
+                "request_id": request_id,
+                "app": app,
+                "handle": handle,
+                "until_day": until_day,
+                "taken_day": taken_day,
+                "snapshot": snapshot,
+            }
+            for app, handle, snapshot in snapshots
+        ]
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(legal_preservations),
-                [
-                    {"request_id": request_id, "app": app, "handle": handle, "until_day": until_day}
-                    for app, handle in names
-                ],
+            await conn.execute(insert(legal_preservations), rows)
+
+    async def preserved_snapshots(self, app: str, handle: str, day: int) -> list[Snapshot]:
+        """The account's preservations still in force on ``day``, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    legal_preservations.c.request_id,
+                    legal_preservations.c.taken_day,
+                    legal_preservations.c.until_day,
+                    legal_preservations.c.snapshot,
+                )
+                .where(
+                    and_(
+                        legal_preservations.c.app == app,
+                        legal_preservations.c.handle == handle,
+                        legal_preservations.c.until_day >= day,
+                    )
+                )
+                .order_by(legal_preservations.c.id)
             )
+            return [
+                Snapshot(r.request_id, int(r.taken_day), int(r.until_day), bytes(r.snapshot))
+                for r in rows
+            ]
 
     async def is_preserved(self, app: str, handle: str, day: int) -> bool:
         async with self.engine.connect() as conn:

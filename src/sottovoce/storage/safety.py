@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -283,18 +283,3 @@ class SafetyStore:
                 )
             )
             return {f"{r.handle}@{r.app}": r.standing for r in rows}
-
-    async def count_actions(self, account_id: int, actor: str) -> int:
-        async with self.engine.connect() as conn:
-            return int(
-                (
-                    await conn.execute(
-                        select(func.count()).where(
-                            and_(
-                                moderation_actions.c.account_id == account_id,
-                                moderation_actions.c.actor == actor,
-                            )
-                        )
-                    )
-                ).scalar_one()
-            )

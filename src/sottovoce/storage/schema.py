@@ -306,7 +306,9 @@ legal_requests = Table(
     Column("received_ms", BigInteger, nullable=False),
 )
 
-# Accounts whose records must not be deleted until until_day (inclusive).
+# Accounts whose records must not be deleted until until_day (inclusive), with a
+# snapshot of the preserved records (whitelisted fields only, canonical JSON) taken
+# on taken_day, so that records a user or retention deletes meanwhile survive.
 legal_preservations = Table(
     "legal_preservations",
     metadata,
@@ -315,6 +317,8 @@ legal_preservations = Table(
     Column("app", String(32), nullable=False),
     Column("handle", String(32), nullable=False),
     Column("until_day", Integer, nullable=False),
+    Column("taken_day", Integer, nullable=False),
+    Column("snapshot", LargeBinary, nullable=False),
     Index("ix_legal_preservations_account", "app", "handle"),
 )
 

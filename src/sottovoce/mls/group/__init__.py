@@ -31,7 +31,7 @@ Changing the group (§12.1, §12.4)
     is a self-update with path (post-compromise security). Proposals on their own:
     ``propose_add``, ``propose_remove``, ``propose_update``, ``propose_psk``,
     ``propose_group_context_extensions``, ``propose_reinit``: each returns the
-    MLSMessage to send.
+    MLSMessage to send. ``discard_proposals()`` drops the received ones.
 
 Reinitializing (§11.2)
     after a commit with a ReInit (``commit(reinit=ReInit(...))``) every member's

@@ -39,16 +39,11 @@ class Epoch:
     interim_transcript_hash: bytes
     confirmation_tag: bytes
     encoded_context: bytes = b""
+    epoch_keys: EpochKeys | None = None
 
     def __post_init__(self) -> None:
         self.encoded_context = bytes(self.context)
-
-    @property
-    def own_leaf(self) -> int:
-        return self.private.leaf_index
-
-    def keys(self) -> EpochKeys:
-        return EpochKeys(
+        self.epoch_keys = EpochKeys(
             self.suite,
             self.context.group_id,
             self.context.epoch,
@@ -57,6 +52,15 @@ class Epoch:
             self.secrets.membership_key,
             self.secret_tree,
         )
+
+    @property
+    def own_leaf(self) -> int:
+        return self.private.leaf_index
+
+    def keys(self) -> EpochKeys:
+        """What protecting and opening this epoch's messages needs (built once)."""
+        assert self.epoch_keys is not None
+        return self.epoch_keys
 
     def __repr__(self) -> str:
         return f"Epoch({self.context.epoch}, leaves={self.tree.n_leaves})"

@@ -320,7 +320,8 @@ class Group:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, config: GroupConfig | None = None) -> Group:
-        """Load a state written by :meth:`to_bytes`; a damaged one is a DecodeError."""
+        """Load a state written by :meth:`to_bytes`; a damaged one is a DecodeError.
+        ``config`` (policy and the credential check) is not stored: pass it again."""
         reader = Reader(data)
         if reader.uint8("Group.state_version") != STATE_VERSION:
             raise DecodeError("Group: unknown state version")
@@ -437,7 +438,8 @@ class Group:
 
         With ``path`` (the default, and required whenever a proposal needs it) the
         commit also refreshes this member's leaf and path: post-compromise security.
-        The group stays in its epoch until :meth:`merge_pending_commit`.
+        The group stays in its epoch until :meth:`merge_pending_commit`; a new call
+        replaces a pending commit that was never sent.
         """
         self._check_active()
         epoch = self._epoch
@@ -559,6 +561,12 @@ class Group:
         proposals it carried inline must be proposed or committed again."""
         self._pending = None
 
+    def discard_proposals(self) -> None:
+        """Forget the proposals received this epoch, e.g. one that makes every commit
+        invalid (an Add whose KeyPackage expired since): the next commit goes without."""
+        self._proposals.clear()
+        self._own_updates.clear()
+
     def _proposals_to_commit(self, inline: Sequence[Proposal]) -> list[ProposalInfo]:
         """§12.2, §12.4: every valid proposal of this epoch by reference, then ours inline.
 
@@ -667,10 +675,9 @@ class Group:
     ) -> bytes | signing.VerifyingKey:
         """§6.1: whose signature key authenticates ``content``."""
         if sender.sender_type is SenderType.MEMBER:
-            if sender.index >= epoch.tree.n_leaves or epoch.tree.leaf(sender.index) is None:
+            leaf = epoch.tree.leaf(sender.index) if sender.index < epoch.tree.n_leaves else None
+            if leaf is None:
                 raise ValidationError(f"RFC 9420 §6: sender leaf {sender.index} is not a member")
-            leaf = epoch.tree.leaf(sender.index)
-            assert leaf is not None
             return _verifying_key(leaf.signature_key)
         if sender.sender_type is SenderType.EXTERNAL:
             found = find_extension(epoch.context.extensions, ExtensionType.EXTERNAL_SENDERS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from typing import Self, TypeVar
+from typing import Self, TypeVar, cast
 
 from sottovoce.mls.codec import Reader, Writer
 from sottovoce.mls.errors import DecodeError
@@ -70,10 +70,10 @@ class SignedStruct(Struct):
 def read_enum(reader: Reader, kind: type[E], width: int, what: str) -> E:
     """Read a ``width``-byte enum value, rejecting values this engine cannot parse."""
     raw = reader.uint8(what) if width == 1 else reader.uint16(what)
-    try:
-        return kind(raw)
-    except ValueError:
-        raise DecodeError(f"{what}: unknown {kind.__name__} {raw}") from None
+    member = kind._value2member_map_.get(raw)
+    if member is None:
+        raise DecodeError(f"{what}: unknown {kind.__name__} {raw}")
+    return cast(E, member)
 
 
 def write_list(writer: Writer, items: Iterable[Struct]) -> None:

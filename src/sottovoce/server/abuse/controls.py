@@ -206,11 +206,14 @@ class SafetyControls:
         report or reported a block against it since the window opened (and since an
         operator last restored it). Returns the action taken, if any."""
         since = _today() - limits.REPORT_WINDOW_DAYS
+        since_ms = since * DAY_MS
         restored = [a for a in await self.store.actions(account_id) if a.action == "restore"]
         if restored:
+            # Reported blocks are kept by day: those of the restore's day count no more.
             since = max(since, restored[0].created_ms // DAY_MS + 1)
+            since_ms = max(since_ms, restored[0].created_ms)
         blockers = await self.store.blockers_since(account_id, since)
-        reporters = await verified_reporters_since(self.store.engine, account_id, since)
+        reporters = await verified_reporters_since(self.store.engine, account_id, since_ms)
         distinct = blockers | reporters
         action: str | None = None
         if len(distinct) >= limits.SUSPEND_AFTER_REPORTERS:

@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sottovoce.storage.schema import abuse_reports
 
 
-async def verified_reporters_since(engine: AsyncEngine, reported: int, day: int) -> set[int]:
-    """The accounts that filed a verified report against ``reported`` since ``day``."""
+async def verified_reporters_since(engine: AsyncEngine, reported: int, since_ms: int) -> set[int]:
+    """The accounts that filed a verified report against ``reported`` after ``since_ms``."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             select(abuse_reports.c.reporter_account_id).where(
-                and_(abuse_reports.c.reported_account_id == reported, abuse_reports.c.day >= day)
+                and_(
+                    abuse_reports.c.reported_account_id == reported,
+                    abuse_reports.c.created_ms > since_ms,
+                )
             )
         )
         return {int(r[0]) for r in rows}

@@ -146,8 +146,11 @@ class LegalDesk:
     ) -> None:
         names = [(a.app, a.handle) for a in doc.accounts]
         package_hash = hashing.sha256(canonical_json(built.document)).hex()
+        today = int(now.timestamp() // 86_400)
         if built.preserved_until is not None:
-            await self.store.preserve(doc.request_id, names, built.preserved_until)
+            await self.store.preserve(
+                doc.request_id, built.snapshots, built.preserved_until, taken_day=today
+            )
             await self.audit.append(
                 audit.PRESERVATION,
                 now,
@@ -169,7 +172,6 @@ class LegalDesk:
                 produced=built.produced,
                 package_sha256=package_hash,
             )
-        today = int(now.timestamp() // 86_400)
         due = today
         if doc.non_disclosure_until is not None:
             due = max(today, (doc.non_disclosure_until - datetime(1970, 1, 1).date()).days + 1)

@@ -10,13 +10,14 @@ not held, not retained, or not compellable by this process.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sottovoce.crypto import signing
-from sottovoce.protocol.public.legal import sign_package
+from sottovoce.protocol.public.legal import canonical_json, sign_package
 from sottovoce.server.legal.compellability import (
     HELD,
     NEVER_HELD,
@@ -74,6 +75,7 @@ class Built:
     kind: str
     produced: dict[str, list[str]]  # account → categories with records
     preserved_until: int | None
+    snapshots: list[tuple[str, str, bytes]]  # (app, handle, records) to preserve
 
 
 class _Unavailable(Exception):
@@ -238,46 +240,60 @@ async def build_package(
     preserved_until = today + doc.preserve_days if doc.preserve_days is not None else None
     accounts_out = []
     produced: dict[str, list[str]] = {}
+    snapshots: list[tuple[str, str, bytes]] = []
     for name in doc.accounts:
         facts = await store.account_facts(name.app, name.handle)
         records: dict[str, Any] = {}
         unavailable: list[dict[str, str]] = []
-        preserved: list[str] = []
+        wanted: list[Category] = []  # requested, held, and disclosed by this process
         for category in doc.categories:
+            if category not in verified.compellable:  # refused by verification already
+                raise AssertionError(f"{category} reached the package uncompelled")
             if category in NEVER_HELD:
                 unavailable.append(
                     _unavailable(category, Unavailable.NOT_HELD, NEVER_HELD[category])
                 )
-                continue
-            if facts is None:
-                unavailable.append(_unavailable(category, Unavailable.NOT_HELD, NO_ACCOUNT))
-                continue
-            if kind == KIND_EMERGENCY and category not in VOLUNTARY_ON_EMERGENCY:
+            elif kind == KIND_EMERGENCY and category not in VOLUNTARY_ON_EMERGENCY:
                 unavailable.append(
                     _unavailable(category, Unavailable.NOT_COMPELLABLE, EMERGENCY_LIMIT)
                 )
-                continue
-            if category not in verified.compellable:  # refused by verification already
-                raise AssertionError(f"{category} reached the package uncompelled")
-            if kind == KIND_PRESERVATION:
-                preserved.append(category.value)
+            else:
+                wanted.append(category)
+        preserved = [
+            {
+                "request_id": snapshot.request_id,
+                "preserved_on": day_iso(snapshot.taken_day),
+                "records": {
+                    category: checked(Category(category), record)
+                    for category, record in json.loads(snapshot.records).items()
+                    if Category(category) in wanted
+                },
+            }
+            for snapshot in await store.preserved_snapshots(name.app, name.handle, today)
+        ]
+        for category in wanted:
+            if facts is None:
+                if not any(category.value in p["records"] for p in preserved):
+                    unavailable.append(_unavailable(category, Unavailable.NOT_HELD, NO_ACCOUNT))
                 continue
             ctx = _Context(store, facts, doc.date_from, doc.date_to, today, retention_days)
             try:
                 records[category.value] = checked(category, await SOURCES[category](ctx))
             except _Unavailable as exc:
                 unavailable.append(_unavailable(category, exc.reason, exc.explanation))
-        entry: dict[str, Any] = {
-            "account": name.address,
-            "found": facts is not None,
-            "records": records,
-            "unavailable": unavailable,
-        }
+        entry: dict[str, Any] = {"account": name.address, "found": facts is not None}
         if kind == KIND_PRESERVATION:
-            entry["preserved"] = preserved
+            # Nothing is disclosed: the records are kept aside for later process.
+            if records:
+                snapshots.append((name.app, name.handle, canonical_json(records)))
+            entry.update(records={}, preserved_categories=sorted(records))
+        else:
+            entry.update(records=records, preserved_records=[p for p in preserved if p["records"]])
+            disclosed = set(records) | {c for p in preserved for c in p["records"]}
+            if disclosed:
+                produced[name.address] = sorted(disclosed)
+        entry["unavailable"] = unavailable
         accounts_out.append(entry)
-        if records:
-            produced[name.address] = sorted(records)
     package = {
         "kind": kind,
         "request": {
@@ -308,4 +324,4 @@ async def build_package(
             )
         ),
     }
-    return Built(sign_package(operator_key, package), kind, produced, preserved_until)
+    return Built(sign_package(operator_key, package), kind, produced, preserved_until, snapshots)

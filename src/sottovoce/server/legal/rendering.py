@@ -117,8 +117,14 @@ def render_package_html(document: dict[str, Any]) -> str:
             parts.append("<p>No such account exists on this server.</p>")
         for category, record in account["records"].items():
             parts.append(f"<h3>{_e(category)}</h3>{_record_table(record)}")
-        if account.get("preserved"):
-            parts.append(f"<p>Preserved: {_e(', '.join(account['preserved']))}</p>")
+        if account.get("preserved_categories"):
+            preserved = ", ".join(account["preserved_categories"])
+            parts.append(f"<p>Preserved, not disclosed: {_e(preserved)}</p>")
+        for snapshot in account.get("preserved_records", []):
+            parts.append(
+                f"<h3>Preserved on {_e(snapshot['preserved_on'])} for request "
+                f"{_e(snapshot['request_id'])}</h3>{_record_table(snapshot['records'])}"
+            )
         if account["unavailable"]:
             parts.append("<h3>Requested but not available</h3><table>")
             parts.append("<tr><th>category</th><th>why</th><th>explanation</th></tr>")

@@ -14,7 +14,9 @@ from sottovoce.server.encoding import b64decode, b64encode
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.accounts import lookup_account
 from sottovoce.server.routes.dependencies import authenticated_device
-from sottovoce.server.state import ServerState, server_state
+from sottovoce.server.routes.transparency import TransparencyView, transparency_view
+from sottovoce.server.state import ServerState, key_directory, server_state
+from sottovoce.server.transparency.directory import KeyDirectory
 from sottovoce.storage.repository import DeviceRecord, DuplicatePrekey, PrekeyRecord
 
 X25519_LEN = 32
@@ -93,6 +95,8 @@ class ClaimResponse(BaseModel):
     account_key: str
     device_list: str
     bundles: list[BundleView]
+    # The log's proofs for this key and list, as with an account look-up.
+    transparency: TransparencyView
 
 
 def _signed(
@@ -182,6 +186,7 @@ async def claim(
     body: ClaimRequest,
     claimer: DeviceRecord = Depends(authenticated_device),
     state: ServerState = Depends(server_state),
+    directory: KeyDirectory = Depends(key_directory),
 ) -> ClaimResponse:
     account = await lookup_account(state, body.address)
     await state.safety.require_reachable(claimer, account, "adults_may_contact")
@@ -220,4 +225,5 @@ async def claim(
         account_key=b64encode(account.account_key),
         device_list=b64encode(account.device_list),
         bundles=views,
+        transparency=await transparency_view(directory, account.id),
     )

@@ -4,6 +4,8 @@ Revision ID: 0005
 Revises: 0002
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +17,8 @@ depends_on = None
 GROWING_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _account(name: str, **kwargs: object) -> sa.Column:  # type: ignore[type-arg]
+def _account(name: str, **kwargs: Any) -> sa.Column[int]:
+    """A column naming an account; the row goes with the account."""
     return sa.Column(name, sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), **kwargs)
 
 

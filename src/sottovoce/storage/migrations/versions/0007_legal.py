@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("app", sa.String(32), nullable=False),
         sa.Column("handle", sa.String(32), nullable=False),
         sa.Column("until_day", sa.Integer, nullable=False),
+        sa.Column("taken_day", sa.Integer, nullable=False),
+        sa.Column("snapshot", sa.LargeBinary, nullable=False),
     )
     op.create_index("ix_legal_preservations_account", "legal_preservations", ["app", "handle"])
     op.create_table(

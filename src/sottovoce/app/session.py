@@ -1,0 +1,155 @@
+"""The profile this app process serves, its unlocked Client and the live feed.
+
+One process serves one profile directory, like a desktop messenger serves one
+account. Until the person signs up or signs in (the passphrase unlocks the
+encrypted store) there is no Client. Once there is, a background task listens
+on the server's WebSocket and publishes every received message to the open
+browser tabs (``Feed``), which then re-read what they show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sottovoce.client import Client, ReceivedMessage
+from sottovoce.client.errors import ClientError
+from sottovoce.client.store_key import PROFILE_FILE
+from sottovoce.crypto.password import Argon2Parameters
+
+log = logging.getLogger("sottovoce.app")
+
+# Events a slow tab has not read yet; beyond this it is dropped and re-reads all.
+FEED_QUEUE = 256
+
+
+class NotSignedIn(ClientError):
+    def __init__(self) -> None:
+        super().__init__("sign in first")
+
+
+@dataclass
+class Feed:
+    """Fan-out of events to each open tab's WebSocket."""
+
+    _queues: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(FEED_QUEUE)
+        self._queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._queues.discard(queue)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._queues.discard(queue)  # its socket is closed; the tab reconnects
+
+
+def message_event(message: ReceivedMessage) -> dict[str, Any]:
+    """What a tab learns of a new message: where it belongs, never its text (the tab
+    reads that over the authenticated API, like everything else)."""
+    conversation = f"#{message.group}" if message.group is not None else message.sender
+    return {"type": "message", "conversation": conversation, "message_id": message.message_id}
+
+
+class AppSession:
+    """The profile directory, and once unlocked its Client and listener."""
+
+    def __init__(
+        self,
+        profile_dir: Path,
+        default_server: str | None,
+        *,
+        argon2: Argon2Parameters | None = None,
+    ) -> None:
+        self.profile_dir = profile_dir
+        self.default_server = default_server
+        self.feed = Feed()
+        self._argon2 = argon2
+        self._client: Client | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def exists(self) -> bool:
+        return (self.profile_dir.expanduser() / PROFILE_FILE).exists()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise NotSignedIn()
+        return self._client
+
+    @property
+    def signed_in(self) -> bool:
+        return self._client is not None
+
+    async def sign_up(self, server_url: str, app: str, handle: str, passphrase: str) -> Client:
+        if not passphrase:
+            raise ClientError("choose a passphrase: it encrypts this device's store")
+        async with self._lock:
+            if self._client is not None:
+                raise ClientError(f"already signed in as {self._client.address}")
+            client = await Client.create_account(
+                self.profile_dir, server_url, app, handle, passphrase=passphrase, argon2=self._argon2
+            )
+            self._start(client)
+            return client
+
+    async def sign_in(self, passphrase: str) -> Client:
+        async with self._lock:
+            if self._client is not None:
+                return self._client
+            client = await Client.open(self.profile_dir, passphrase=passphrase or None)
+            self._start(client)
+            return client
+
+    async def sign_out(self) -> None:
+        async with self._lock:
+            await self._stop()
+
+    def _start(self, client: Client) -> None:
+        self._client = client
+        self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
+
+    async def _listen(self, client: Client) -> None:
+        """Everything queued, then live messages, for as long as the person is signed in."""
+        try:
+            for message in await client.fetch():
+                self.feed.publish(message_event(message))
+        except ClientError as exc:
+            log.warning("fetching queued messages failed: %s", exc)
+        while True:
+            try:
+                async for message in client.listen():
+                    self.feed.publish(message_event(message))
+            except ClientError as exc:
+                log.warning("the live connection ended: %s; retrying", exc)
+                self.feed.publish({"type": "offline", "detail": str(exc)})
+                await asyncio.sleep(5)
+
+    def changed(self, conversation: str) -> None:
+        """Something this process did itself changed ``conversation`` (a send)."""
+        self.feed.publish({"type": "changed", "conversation": conversation})
+
+    async def _stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def close(self) -> None:
+        await self._stop()

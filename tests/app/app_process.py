@@ -1,0 +1,69 @@
+"""``sottovoce app`` as a child process, the way a person starts it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+STARTUP_TIMEOUT_S = 30.0
+_URL = re.compile(r"^open (http://127\.0\.0\.1:(\d+)/)#k=([A-Za-z0-9_-]+)$")
+
+
+class AppProcess:
+    def __init__(self, profile: Path, server_url: str | None, log: Path) -> None:
+        self.profile = profile
+        self.server_url = server_url
+        self.log_path = log
+        self._process: subprocess.Popen[str] | None = None
+        self.base = ""
+        self.port = 0
+        self.token = ""
+
+    @property
+    def launch_url(self) -> str:
+        return f"{self.base}#k={self.token}"
+
+    def start(self) -> None:
+        command = str(Path(sys.executable).with_name("sottovoce"))
+        args = [command, "--profile", str(self.profile)]
+        args += ["app", "--no-browser"]
+        if self.server_url:
+            args += ["--server", self.server_url]
+        log = self.log_path.open("a")
+        self._process = subprocess.Popen(  # noqa: S603
+            args,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        match = _URL.match(line)
+        assert match, f"unexpected first line {line!r}; see {self.log_path}"
+        self.base, self.port, self.token = match.group(1), int(match.group(2)), match.group(3)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.base, timeout=1.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError(f"the app did not start; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
