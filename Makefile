@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/ratchet.py
 	$(PY) bench/devices.py
 	$(PY) bench/mls.py
+	$(PY) bench/groups.py
 
 # Load on the real server (SQLite; PostgreSQL + Redis, one and two nodes), then Synapse
 # on the same machine for the ratio (docs/performance.md). Synapse gets its own

@@ -16,10 +16,14 @@ _URL = re.compile(r"^open (http://127\.0\.0\.1:(\d+)/)#k=([A-Za-z0-9_-]+)$")
 
 
 class AppProcess:
-    def __init__(self, profile: Path, server_url: str | None, log: Path) -> None:
+    def __init__(
+        self, profile: Path, server_url: str | None, log: Path, *, clock_ahead_s: int = 0
+    ) -> None:
         self.profile = profile
         self.server_url = server_url
         self.log_path = log
+        # Run under libfaketime this far in the future (a disappearing timer's end).
+        self.clock_ahead_s = clock_ahead_s
         self._process: subprocess.Popen[str] | None = None
         self.base = ""
         self.port = 0
@@ -32,11 +36,13 @@ class AppProcess:
     def start(self) -> None:
         command = str(Path(sys.executable).with_name("sottovoce"))
         args = [command, "--profile", str(self.profile)]
+        if self.clock_ahead_s:
+            args = ["faketime", "-f", f"+{self.clock_ahead_s}s", *args]
         args += ["app", "--no-browser"]
         if self.server_url:
             args += ["--server", self.server_url]
         log = self.log_path.open("a")
-        self._process = subprocess.Popen(  # noqa: S603
+        self._process = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
             stderr=log,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import struct
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -35,17 +37,53 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _png(width: int, height: int) -> bytes:
+    """A real PNG (a colour gradient) without an image library."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 4 % 256, y * 5 % 256, 160)) for x in range(width))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+class Apps:
+    """Each person's own app process, started on demand, all stopped at the end."""
+
+    def __init__(self, server: LiveServer, root: Path) -> None:
+        self.server = server
+        self.root = root
+        self.started: list[AppProcess] = []
+
+    def start(self, name: str, *, clock_ahead_s: int = 0) -> AppProcess:
+        process = AppProcess(
+            self.root / name,
+            self.server.url,
+            self.root / f"{name}.log",
+            clock_ahead_s=clock_ahead_s,
+        )
+        process.start()
+        self.started.append(process)
+        return process
+
+
 @pytest.fixture
-def apps(live_server: LiveServer, tmp_path: Path) -> Iterator[list[AppProcess]]:
-    started = []
+def apps(live_server: LiveServer, tmp_path: Path) -> Iterator[Apps]:
+    made = Apps(live_server, tmp_path)
     try:
-        for name in ("alice", "bob"):
-            process = AppProcess(tmp_path / name, live_server.url, tmp_path / f"{name}.log")
-            process.start()
-            started.append(process)
-        yield started
+        yield made
     finally:
-        for process in started:
+        for process in made.started:
             process.stop()
 
 
@@ -77,14 +115,17 @@ async def _shot(page: object, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-async def test_two_people_sign_up_and_talk_live(apps: list[AppProcess], browser: object) -> None:
-    alice_app, bob_app = apps
+async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> None:
+    alice_app, bob_app = apps.start("alice"), apps.start("bob")
     suffix = secrets.token_hex(3)
     alice_handle, bob_handle = f"alice-{suffix}", f"bob-{suffix}"
     alice_window = await browser.new_context()  # type: ignore[attr-defined]
     bob_window = await browser.new_context()  # type: ignore[attr-defined]
     alice = await alice_window.new_page()
     bob = await bob_window.new_page()
+    errors: list[str] = []
+    for page in (alice, bob):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     await alice.goto(alice_app.launch_url)
     await alice.wait_for_selector("#signup-form:not([hidden])")
@@ -103,7 +144,10 @@ async def test_two_people_sign_up_and_talk_live(apps: list[AppProcess], browser:
     await alice.wait_for_selector(f"#view-title:has-text('{bob_address}')")
     await alice.keyboard.type("hello from the chat app")
     await alice.keyboard.press("Enter")
-    await alice.wait_for_selector(".msg.out .state[data-state='sent']", timeout=WAIT_MS)
+    try:
+        await alice.wait_for_selector(".msg.out .state[data-state='sent']", timeout=WAIT_MS)
+    finally:
+        assert errors == [], errors
 
     # A stranger's first message lands in Bob's message requests, live.
     await bob.wait_for_selector(f"#requests button:has-text('{alice_address}')", timeout=WAIT_MS)
@@ -116,9 +160,7 @@ async def test_two_people_sign_up_and_talk_live(apps: list[AppProcess], browser:
     await bob.keyboard.press("Enter")
 
     # Alice's open conversation updates by itself (WebSocket from her process).
-    await alice.wait_for_selector(
-        ".msg.in:has-text('hi alice, live from photos')", timeout=WAIT_MS
-    )
+    await alice.wait_for_selector(".msg.in:has-text('hi alice, live from photos')", timeout=WAIT_MS)
     await _shot(alice, "03-conversation")
 
     # Bob reads on; Alice's next messages show as unread in Bob's list until opened.
@@ -145,3 +187,54 @@ async def test_two_people_sign_up_and_talk_live(apps: list[AppProcess], browser:
     width = await bob.evaluate("document.documentElement.scrollWidth")
     assert width <= 640
     await _shot(bob, "06-zoom-200")
+    await bob.set_viewport_size({"width": 1280, "height": 900})
+
+    # An image: encrypted in Alice's process, a thumbnail for Bob, then the full image.
+    picture = apps.root / "sunset.png"
+    picture.write_bytes(_png(320, 200))
+    await bob.click(f"#conversations button:has-text('{alice_address}')")
+    await alice.set_input_files("#file", str(picture))
+    await alice.fill("#compose", "look at this")
+    await alice.click("#composer button[type='submit']")
+    await alice.wait_for_selector(".msg.out:has-text('look at this') .state[data-state='sent']")
+    thumb = await bob.wait_for_selector(
+        ".msg.in:has-text('look at this') img.preview", timeout=WAIT_MS
+    )
+    assert (await thumb.get_attribute("src") or "").startswith("data:image/jpeg;base64,")
+    await bob.click(".msg.in:has-text('look at this') button:has-text('Show sunset.png')")
+    full = await bob.wait_for_selector(
+        ".msg.in:has-text('look at this') img.preview[src^='/api/attachments/']", timeout=WAIT_MS
+    )
+    await bob.wait_for_function("(img) => img.complete && img.naturalWidth === 320", arg=full)
+    await _shot(bob, "07-image")
+
+    # Safety numbers: the same 60 digits on both sides, then both mark verified.
+    numbers = []
+    for page in (alice, bob):
+        await page.click("#verify-button")
+        await page.wait_for_selector("#verify-dialog[open] #safety-qr[src^='data:image/png']")
+        numbers.append(await page.text_content("#safety-digits"))
+    assert numbers[0] == numbers[1] and len((numbers[0] or "").replace(" ", "")) == 60
+    await _shot(bob, "08-safety-number")
+    for page in (alice, bob):
+        await page.click("#mark-verified")
+        await page.wait_for_selector("#verified-state.verified")
+
+    # Disappearing messages: Alice turns on 5 minutes; the timer travels to Bob.
+    await alice.select_option("#timer", "300")
+    await alice.fill("#compose", "this one will vanish")
+    await alice.keyboard.press("Enter")
+    vanishing = ".msg.in:has-text('this one will vanish')"
+    await bob.wait_for_selector(f"{vanishing} .expires", timeout=WAIT_MS)
+    assert await bob.input_value("#timer") == "300"
+    await _shot(bob, "09-disappearing")
+    # Five minutes later on Bob's machine (his process restarted 310 s ahead): gone
+    # from his store, so from the page.
+    bob_app.stop()
+    later = apps.start("bob", clock_ahead_s=310)
+    await bob.goto(later.launch_url)
+    await bob.fill("#si-pass", "correct horse battery staple")
+    await bob.keyboard.press("Enter")
+    await bob.click(f"#conversations button:has-text('{alice_address}')")
+    await bob.wait_for_selector(".msg.in:has-text('look at this')")
+    assert await bob.locator(vanishing).count() == 0

@@ -98,6 +98,9 @@ async def test_the_log_survives_a_restart_and_keeps_its_key(tmp_path: Path) -> N
         await Client.create_account(tmp_path / "b", server.url, "chat", "restart-b")
         await client.fetch()  # follows the log across the restart: consistent
         assert client.security_alerts() == []
+        kept = client._kt.heads()  # every head verified, kept as evidence
+        assert kept[-1] == client._kt.latest_head()
+        assert [h.epoch for h in kept] == sorted({h.epoch for h in kept})
         await client.close()
     finally:
         server.stop()

@@ -49,7 +49,11 @@ async def people(server: LiveServer, tmp_path: Path) -> AsyncIterator[Any]:
             handle = f"m{i}-{secrets.token_hex(3)}"
             return await Client.create_account(tmp_path / handle, server.url, app, handle)
 
-        batch = list(await asyncio.gather(*(one(len(made) + i) for i in range(n))))
+        batch: list[Client] = []
+        for start in range(0, n, 10):  # ten registrations at a time
+            batch += await asyncio.gather(
+                *(one(len(made) + i) for i in range(start, min(n, start + 10)))
+            )
         made.extend(batch)
         return batch
 
@@ -60,6 +64,21 @@ async def people(server: LiveServer, tmp_path: Path) -> AsyncIterator[Any]:
 
 def group_texts(messages: list[ReceivedMessage], group: str) -> list[tuple[str, str]]:
     return [(m.sender, m.text) for m in messages if m.group == group]
+
+
+def capture_application_messages(client: Client) -> list[bytes]:
+    """The MLS application messages ``client`` posts from now on, as the server and
+    anyone on the path see them."""
+    sent: list[bytes] = []
+    original = client._transport.request
+
+    async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        if payload is not None and payload.get("type") == "application":
+            sent.append(base64.b64decode(payload["message"]))
+        return await original(method, path, payload)
+
+    client._transport.request = capture  # type: ignore[method-assign]
+    return sent
 
 
 def state_of(client: Client, name: str) -> bytes:
@@ -147,15 +166,7 @@ async def test_a_removed_member_cannot_read_later_messages(people: Any) -> None:
     assert bob.groups.all() == []
     with pytest.raises(ClientError):
         await bob.groups.send("book-club", "still here?")
-    sent: list[bytes] = []
-    original = alice._transport.request
-
-    async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
-        if payload is not None and payload.get("type") == "application":
-            sent.append(base64.b64decode(payload["message"]))
-        return await original(method, path, payload)
-
-    alice._transport.request = capture  # type: ignore[method-assign]
+    sent = capture_application_messages(alice)
     await alice.groups.send("book-club", "after bob left")
     assert group_texts(await carol.fetch(), "book-club") == [(alice.address, "after bob left")]
     assert group_texts(await bob.fetch(), "book-club") == []
@@ -171,15 +182,7 @@ async def test_a_compromised_member_recovers_after_an_update(people: Any) -> Non
     await alice.groups.create("pcs")
     await alice.groups.add("pcs", bob.address)
     await bob.fetch()
-    sent: list[bytes] = []
-    original = alice._transport.request
-
-    async def capture(method: str, path: str, payload: Any = None) -> dict[str, Any]:
-        if payload is not None and payload.get("type") == "application":
-            sent.append(base64.b64decode(payload["message"]))
-        return await original(method, path, payload)
-
-    alice._transport.request = capture  # type: ignore[method-assign]
+    sent = capture_application_messages(alice)
     # An attacker copies bob's device state and can read what is sent now…
     stolen = GroupState.from_bytes(state_of(bob, "pcs"))
     await alice.groups.send("pcs", "before the update")

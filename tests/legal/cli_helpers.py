@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sottovoce.crypto import signing
@@ -38,3 +39,23 @@ def register(
         *extra,
     )  # fmt: skip
     return key
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def request_for(request_id: str, process: str, handle: str, categories: list[str]) -> dict:
+    """A request by us-fbi for one chat account, valid from now for a week."""
+    now = datetime.now(UTC)
+    return {
+        "request_id": request_id,
+        "process_type": process,
+        "legal_basis": "18 U.S.C. § 2703",
+        "issuing_authority": "us-fbi",
+        "issued_at": stamp(now - timedelta(minutes=10)),
+        "expires_at": stamp(now + timedelta(days=7)),
+        "accounts": [{"app": "chat", "handle": handle}],
+        "date_range": {"from": "2026-01-01", "to": stamp(now)[:10]},
+        "categories": categories,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -23,27 +23,8 @@ from sottovoce.server.legal.operator_key import load_or_create
 from sottovoce.server.settings import database_url
 from sottovoce.storage.legal import LegalStore
 from sottovoce.storage.repository import Repository
-from tests.legal.cli_helpers import register, sottovoce
+from tests.legal.cli_helpers import register, request_for, sottovoce
 from tests.support.live_server import LiveServer
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _request(request_id: str, process: str, handle: str, categories: list[str]) -> dict:
-    now = datetime.now(UTC)
-    return {
-        "request_id": request_id,
-        "process_type": process,
-        "legal_basis": "18 U.S.C. § 2703",
-        "issuing_authority": "us-fbi",
-        "issued_at": _stamp(now - timedelta(minutes=10)),
-        "expires_at": _stamp(now + timedelta(days=7)),
-        "accounts": [{"app": "chat", "handle": handle}],
-        "date_range": {"from": "2026-01-01", "to": _stamp(now)[:10]},
-        "categories": categories,
-    }
 
 
 async def test_warrant_answered_over_the_api_and_the_user_notified(
@@ -59,7 +40,7 @@ async def test_warrant_answered_over_the_api_and_the_user_notified(
             "transparency_log", "abuse_reports", "message_content", "attachments",
             "group_content", "keys", "contacts", "ip_addresses", "access_logs", "location",
         ]  # fmt: skip
-        request = _request("W-1", "warrant", "alice", every)
+        request = request_for("W-1", "warrant", "alice", every)
         document = sign_request(
             request, [(ROLE_ISSUER, "us-fbi", fbi), (ROLE_JUDICIAL, "us-court", court)]
         )
@@ -157,14 +138,31 @@ def test_authority_commands(tmp_path: Path) -> None:
         "--kind", "court", "--public-key", "AAAA", "--db", str(db), check=False,
     )  # fmt: skip
     assert bad_key.returncode == 1 and "public key" in bad_key.stderr
-    assert "intact: 2 entries" in sottovoce("legal", "audit-verify", "--db", str(db)).stdout
+    intact = sottovoce("legal", "audit-verify", "--db", str(db)).stdout
+    assert "intact: 2 entries" in intact
+    head = intact.split("head ")[1].strip()
+    with sqlite3.connect(db) as conn:  # someone edits the first entry behind the server's back
+        conn.execute(
+            "UPDATE legal_audit SET entry = replace(entry, 'us-fbi', 'us-cia') WHERE seq = 1"
+        )
+    broken = sottovoce("legal", "audit-verify", "--db", str(db), check=False)
+    assert broken.returncode == 1
+    assert "entry 1 was edited" in broken.stdout and "does not verify" in broken.stderr
+    with sqlite3.connect(db) as conn:  # or cuts the chain short
+        conn.execute(
+            "UPDATE legal_audit SET entry = replace(entry, 'us-cia', 'us-fbi') WHERE seq = 1"
+        )
+        conn.execute("DELETE FROM legal_audit WHERE seq = 2")
+    assert "intact" in sottovoce("legal", "audit-verify", "--db", str(db)).stdout
+    cut = sottovoce("legal", "audit-verify", "--db", str(db), "--expect-head", head, check=False)
+    assert cut.returncode == 1 and "cut off the end" in cut.stdout
 
 
 def test_submit_from_a_file_writes_package_and_report_csv(tmp_path: Path) -> None:
     db = tmp_path / "server.db"
     fbi = register(db, "us-fbi", "US", "law-enforcement")
     document = sign_request(
-        _request("S-1", "subpoena", "nobody", ["subscriber"]), [(ROLE_ISSUER, "us-fbi", fbi)]
+        request_for("S-1", "subpoena", "nobody", ["subscriber"]), [(ROLE_ISSUER, "us-fbi", fbi)]
     )
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(document))
@@ -180,3 +178,7 @@ def test_submit_from_a_file_writes_package_and_report_csv(tmp_path: Path) -> Non
     assert "requests,US,subpoena,,1" in csv_text
     assert "rejections,,,replayed-request-id,1" in csv_text
     assert (tmp_path / "legal" / "operator.key").stat().st_mode & 0o777 == 0o600
+    package = json.loads((tmp_path / "package-S-1.json").read_text())
+    key = sottovoce("legal", "operator-key", "--db", str(db)).stdout.strip()
+    assert key == package["operator_key"]
+    assert "0 notice(s) queued" in sottovoce("legal", "notices", "--db", str(db)).stdout

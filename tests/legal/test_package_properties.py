@@ -17,6 +17,7 @@ from sqlalchemy import column, insert, inspect, table
 from sottovoce.protocol.public.legal import canonical_json, verify_package
 from sottovoce.server.legal.compellability import (
     COMPELLABLE,
+    HELD,
     NEEDS_JUDICIAL_AUTHORIZATION,
     Category,
     ProcessType,
@@ -93,6 +94,7 @@ async def _groups(w: World, app: str, handle: str, count: int) -> None:
     data=st.data(),
     range_start=st.integers(0, 400),
     range_length=st.integers(0, 400),
+    preserved_first=st.booleans(),
 )
 def test_package_fields_are_a_subset_of_the_whitelist(
     accounts: list[dict],
@@ -100,6 +102,7 @@ def test_package_fields_are_a_subset_of_the_whitelist(
     data: st.DataObject,
     range_start: int,
     range_length: int,
+    preserved_first: bool,
 ) -> None:
     w = world()
     allowed = sorted(COMPELLABLE[process], key=lambda c: c.value)
@@ -135,6 +138,12 @@ def test_package_fields_are_a_subset_of_the_whitelist(
             emergency_justification="imminent danger" if process is ProcessType.EMERGENCY else None,
             preserve_days=30 if process is ProcessType.PRESERVATION else None,
         )
+        if preserved_first:  # a preservation of any held categories came before
+            held = [c.value for c in COMPELLABLE[ProcessType.PRESERVATION] if c in HELD]
+            earlier = w.request(
+                process_type="preservation", accounts=names, categories=held, preserve_days=60
+            )
+            assert (await w.submit(w.document(earlier))).accepted
         issuer = request["issuing_authority"]
         judicial = "us-court" if process in NEEDS_JUDICIAL_AUTHORIZATION else None
         outcome = await w.submit(w.document(request, issuer=issuer, judicial=judicial))
@@ -145,7 +154,9 @@ def test_package_fields_are_a_subset_of_the_whitelist(
     document = _loop.run_until_complete(run())
     package = verify_package(canonical_json(document), w.desk.operator_key.public).body
     for account in package["accounts"]:
-        records = [account["records"]] + [p["records"] for p in account["preserved_records"]]
+        records = [account["records"]] + [
+            p["records"] for p in account.get("preserved_records", [])
+        ]
         paths = {f"{c}.{p}" for rs in records for c, r in rs.items() for p in field_paths(r)}
         assert paths <= ALLOWED_PATHS
         explained = {u["category"] for u in account["unavailable"]}

@@ -6,12 +6,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, insert, table
+from sqlalchemy import column, insert, table, update
 
 from sottovoce.server.legal.documents import nesting_depth
 from sottovoce.server.legal.errors import LegalConfigError
 from sottovoce.server.legal.policy import load_policy, parse_policy
 from sottovoce.server.legal.report import parse_period
+from sottovoce.storage.schema import legal_audit
 from tests.legal.world import World
 from tests.server.conftest import in_process
 
@@ -109,4 +110,10 @@ async def test_routes_in_process(tmp_path: Path) -> None:
         assert "rejections,,,malformed,1" in csv_answer.text
         page = await relay.http.get("/transparency")
         assert "Rejections by reason" in page.text and "<script" not in page.text
+        # An entry edited into garbage is left out of the report, not a crash.
+        async with relay.state.repo.engine.begin() as conn:
+            await conn.execute(update(legal_audit).values(entry=b"\xff not json"))
+        assert (await relay.http.get("/transparency")).status_code == 200
+        after = (await relay.http.get("/transparency.json")).json()
+        assert after["rejections"]["total"] == 0
         assert report["audit_head"].startswith("1:")

@@ -50,6 +50,7 @@ async def test_preservation_freezes_the_retention_sweep(world: World) -> None:
     # After the preservation ends, retention applies again.
     later = now_ms + 91 * MS_PER_DAY
     assert await sweep_once(world.repo, Retention(undelivered_days=30), later) == 2
+    assert not await world.store.preserved_snapshots("chat", "alice", 0)  # snapshot dropped
     events = [e["event"] for e in await world.audit_events()]
     assert events == ["request-verified", "preservation"]
 

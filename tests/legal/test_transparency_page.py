@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import zlib
 from pathlib import Path
 
 import httpx
-import pytest
 
 from sottovoce.client import Client
 from sottovoce.protocol.public.legal import ROLE_ISSUER, ROLE_JUDICIAL, sign_request
@@ -20,8 +18,7 @@ from sottovoce.server.legal.report import (
     PRODUCED_COLOUR,
     REJECTION_COLOUR,
 )
-from tests.legal.cli_helpers import register
-from tests.legal.test_live_server import _request
+from tests.legal.cli_helpers import register, request_for
 from tests.support.live_server import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,10 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium (tools/debian-packages.txt)"
-)
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -109,7 +102,7 @@ async def test_transparency_page_renders_its_charts_in_chromium(
             if process == "warrant":
                 signers.append((ROLE_JUDICIAL, "us-court", court))
             document = sign_request(
-                _request(f"T-{n}", process, "alice" if n == 0 else "nobody", ["subscriber"]),
+                request_for(f"T-{n}", process, "alice" if n == 0 else "nobody", ["subscriber"]),
                 signers,
             )
             assert (await http.post("/v1/legal/requests", content=json.dumps(document))).is_success

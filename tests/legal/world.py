@@ -16,9 +16,9 @@ from sottovoce.protocol.public.legal import ROLE_ISSUER, ROLE_JUDICIAL, sign_req
 from sottovoce.server.legal.authorities import new_authority
 from sottovoce.server.legal.desk import LegalDesk, Outcome
 from sottovoce.server.legal.policy import LegalPolicy, parse_policy
-from sottovoce.server.settings import database_url
 from sottovoce.storage.legal import LegalStore
 from sottovoce.storage.repository import Envelope, Repository
+from tests.support.services import test_database_url
 
 NOW = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
 POLICY = {
@@ -122,7 +122,8 @@ class World:
 
 
 async def make_world(tmp: Path, policy: LegalPolicy | None = None) -> World:
-    repo = Repository.connect(database_url(str(tmp / "legal.db")))
+    # SQLite, or a fresh PostgreSQL database with SOTTOVOCE_TEST_DB=postgresql.
+    repo = Repository.connect(test_database_url(tmp / "legal.db"))
     await repo.migrate()
     store = LegalStore(repo.engine)
     holder: dict[str, World] = {}

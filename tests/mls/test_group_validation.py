@@ -292,3 +292,43 @@ def test_an_invalid_stored_proposal_can_be_discarded() -> None:
     bundle = network.members[0].commit()
     network.deliver(0, bundle)
     assert network.agree()
+
+
+def test_a_member_cannot_become_another_client_by_updating() -> None:
+    from sottovoce.mls.wire.credentials import Credential
+    from sottovoce.mls.wire.proposals import Update
+    from sottovoce.mls.wire.registry import LeafNodeSource
+
+    network = build(3, config=PUBLIC)
+    liar = network.members[1]
+    epoch = liar._epoch
+    keys = epoch.keys()
+    old = epoch.tree.leaf(epoch.own_leaf)
+    assert old is not None
+    fake = replace(
+        old,
+        credential=Credential.basic(identity(0)),  # claims to be member 0's device
+        encryption_key=liar.suite.generate_hpke_key_pair().public,
+        leaf_node_source=LeafNodeSource.UPDATE,
+        lifetime=None,
+    ).signed(liar.suite, liar._signer, liar.group_id, epoch.own_leaf)
+    content = protection.framed(keys, Sender.member(epoch.own_leaf), Proposal(Update(fake)), b"")
+    message = bytes(
+        MLSMessage(
+            protection.to_public(
+                keys, protection.sign(keys, liar._signer, WireFormat.PUBLIC_MESSAGE, content)
+            )
+        )
+    )
+    exc = rejects(network.members[2], message)
+    assert "another client" in str(exc)
+
+
+def test_the_clock_decides_key_package_lifetimes() -> None:
+    later = int(time.time()) + 200 * 86400  # past the default 90-day lifetime
+    config = GroupConfig(clock=lambda: later)
+    group = Group.create(1, b"clock", identity(0), signing.SigningKey.generate(), config=config)
+    with pytest.raises(ValidationError, match="lifetime"):
+        group.commit(add=[key_package(9).key_package])
+    fresh = KeyPackageBundle.create(1, identity(9), signing.SigningKey.generate(), now=later)
+    assert group.commit(add=[fresh.key_package]).welcome is not None

@@ -221,3 +221,57 @@ async def test_an_operators_restore_is_not_undone_by_the_old_signals(
     await late.arequest(relay.http, "PUT", f"/v1/blocks/{pest.address}")
     assert await safety.store.standing(facts.id) == "ok"
     assert (await safety.store.actions(facts.id))[0].action == "restore"
+
+
+async def test_established_accounts_get_the_wider_bounds(relay: SafetyRelay) -> None:
+    from sqlalchemy import update
+
+    from sottovoce.storage.schema import accounts
+
+    account = await relay.account("veteran", "chat")
+    facts = await relay.state.safety.store.account_by_address(account.app, account.handle)
+    assert facts is not None
+    allowance = relay.state.safety._allowance  # the bound each kind of account gets
+    bounds = (limits.NEW_RECIPIENTS_PER_DAY, limits.NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT, 0)
+    assert await allowance(facts.id, *bounds) == limits.NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT
+    async with relay.state.repo.engine.begin() as conn:
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == facts.id)
+            .values(created_day=facts.created_day - limits.NEW_ACCOUNT_DAYS)
+        )
+    assert await allowance(facts.id, *bounds) == limits.NEW_RECIPIENTS_PER_DAY
+
+
+@pytest.mark.parametrize(
+    ("address", "status"),
+    [
+        ("no-at-sign", 400),
+        ("@chat", 400),
+        ("nobody@chat", 404),
+        ("x" * 5000 + "@chat", 404),
+        ("ünï@çødé", 404),
+    ],
+)
+async def test_bad_addresses_get_problems_and_change_nothing(
+    relay: SafetyRelay, address: str, status: int
+) -> None:
+    device = await relay.account("careful", "kids", minor=True)
+    for method, path in (
+        ("PUT", f"/v1/blocks/{address}"),
+        ("DELETE", f"/v1/blocks/{address}"),
+        ("PUT", f"/v1/connections/{address}"),
+        ("DELETE", f"/v1/connections/{address}"),
+    ):
+        answer = await device.arequest(relay.http, method, path)
+        assert answer.status_code == status, (method, path, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert await relay.state.safety.store.blockers_since(0, 0) == set()
+
+
+async def test_blocking_or_connecting_with_oneself_is_refused(relay: SafetyRelay) -> None:
+    minor = await relay.account("self", "kids", minor=True)
+    for path in (f"/v1/blocks/{minor.address}", f"/v1/connections/{minor.address}"):
+        answer = await minor.arequest(relay.http, "PUT", path)
+        assert answer.status_code == 400
+        assert answer.json()["type"] in ("cannot-block-self", "cannot-connect-self")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -88,3 +89,20 @@ async def test_bad_forwards_are_refused(make_client: MakeClient) -> None:
         await alice.forward(sent.message_id, [])
     with pytest.raises(ClientError):
         await alice.forward(sent.message_id, [bob.address, bob.address])
+
+
+async def test_a_forwarded_attachment_keeps_its_pointer(make_client: MakeClient) -> None:
+    alice = await make_client("alice")
+    bob = await make_client("bob")
+    carol = await make_client("carol")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"a tiny photo"
+
+    pointer = await alice.upload_attachment(chunks(), 12, "photo.jpg", "image/jpeg")
+    await alice.send(bob.address, "look", attachment=pointer)
+    [received] = await bob.fetch()
+    await bob.forward(received.message_id, [carol.address])
+    await carol.fetch()
+    [entry] = carol.history(bob.address)
+    assert (entry.text, entry.forwarded, entry.attachment) == ("look", 1, pointer)

@@ -20,7 +20,7 @@ async def test_an_adult_cannot_add_an_unconnected_minor_to_a_group(
     with pytest.raises(UnknownAccount):
         await adult.groups.add("fun club", minor.address)
     await minor.fetch()
-    assert minor.groups.list() == []
+    assert minor.groups.all() == []
 
 
 async def test_a_connected_adult_adds_the_minor_and_others_still_cannot(
@@ -35,7 +35,7 @@ async def test_a_connected_adult_adds_the_minor_and_others_still_cannot(
     await parent.groups.add("family", stranger.address)
     await parent.groups.add("family", minor.address)
     await minor.fetch()
-    assert [g.name for g in minor.groups.list()] == ["family"]
+    assert [g.name for g in minor.groups.all()] == ["family"]
     # Another adult in the same group is no connection of the minor's: a group of
     # its own with the minor is refused.
     await stranger.fetch()
@@ -60,7 +60,7 @@ async def test_a_withdrawn_connection_stops_the_key_package_claim(
     assert refused.value.status == 404
     assert refused.value.problem_type == "unknown-account"
     await minor.fetch()
-    assert minor.groups.list() == []
+    assert minor.groups.all() == []
 
 
 async def test_a_commit_adding_a_minor_with_a_key_package_kept_from_before_is_refused(
@@ -89,4 +89,4 @@ async def test_a_commit_adding_a_minor_with_a_key_package_kept_from_before_is_re
         )
     assert (refused.value.status, refused.value.problem_type) == (404, "unknown-account")
     await minor.fetch()
-    assert minor.groups.list() == []
+    assert minor.groups.all() == []

@@ -91,3 +91,16 @@ async def test_an_adult_cannot_claim_a_minors_key_packages_for_a_group(
     )
     assert answer.status_code == 404
     assert answer.json()["type"] == "unknown-account"
+
+
+async def test_the_logged_device_list_of_a_minor_is_not_served_to_adults(
+    relay: SafetyRelay,
+) -> None:
+    adult = await relay.account("adult", "chat")
+    minor = await relay.account("minor", "kids", minor=True)
+    path = f"/v1/transparency/device-lists/kids/{minor.handle}/1"
+    refused = await adult.arequest(relay.http, "GET", path)
+    absent = await adult.arequest(relay.http, "GET", "/v1/transparency/device-lists/kids/nobody/1")
+    assert refused.status_code == absent.status_code == 404
+    assert refused.json()["type"] == absent.json()["type"]
+    assert (await minor.arequest(relay.http, "GET", path)).status_code == 200

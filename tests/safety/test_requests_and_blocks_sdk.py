@@ -136,3 +136,22 @@ async def test_a_block_holds_against_a_new_device_of_the_blocked_account(
         assert bob.history(pest.address) == []
     finally:
         await second.close()
+
+
+async def test_a_blocked_accounts_group_messages_are_not_handed_out(
+    make_client: MakeClient,
+) -> None:
+    alice = await make_client("alice")
+    pest = await make_client("pest")
+    bob = await make_client("bob")
+    await alice.groups.create("street")
+    await alice.groups.add("street", pest.address, bob.address)
+    await pest.fetch()
+    await bob.fetch()
+    await bob.block(pest.address)
+    await pest.groups.send("street", "from the blocked one")
+    await alice.groups.send("street", "from alice")
+    texts = [m.text for m in await bob.fetch() if m.group is not None]
+    assert texts == ["from alice"]
+    # Those who did not block still get it.
+    assert [m.text for m in await alice.fetch() if m.group is not None] == ["from the blocked one"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sottovoce.client import Client, ReceivedMessage
+from sottovoce.client.attachments import AttachmentPointer
 from sottovoce.client.errors import ClientError
 from sottovoce.client.store_key import PROFILE_FILE
 from sottovoce.crypto.password import Argon2Parameters
@@ -25,6 +26,9 @@ log = logging.getLogger("sottovoce.app")
 
 # Events a slow tab has not read yet; beyond this it is dropped and re-reads all.
 FEED_QUEUE = 256
+# How often expired disappearing messages are looked for: the UI removes them
+# within this long of their time.
+EXPIRY_SWEEP_S = 1.0
 
 
 class NotSignedIn(ClientError):
@@ -77,7 +81,10 @@ class AppSession:
         self._argon2 = argon2
         self._client: Client | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # Uploaded attachments waiting to be sent, by a random id the tab holds.
+        self.uploads: dict[str, AttachmentPointer] = {}
 
     @property
     def exists(self) -> bool:
@@ -100,7 +107,12 @@ class AppSession:
             if self._client is not None:
                 raise ClientError(f"already signed in as {self._client.address}")
             client = await Client.create_account(
-                self.profile_dir, server_url, app, handle, passphrase=passphrase, argon2=self._argon2
+                self.profile_dir,
+                server_url,
+                app,
+                handle,
+                passphrase=passphrase,
+                argon2=self._argon2,
             )
             self._start(client)
             return client
@@ -120,6 +132,19 @@ class AppSession:
     def _start(self, client: Client) -> None:
         self._client = client
         self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
+        self._sweeper = asyncio.create_task(self._sweep(client), name="sottovoce-app-expiry")
+
+    async def _sweep(self, client: Client) -> None:
+        """Disappearing messages leave the store, and then every open tab."""
+        while True:
+            try:
+                gone = client.expire_messages()
+            except ClientError as exc:
+                log.warning("removing expired messages failed: %s", exc)
+                gone = []
+            for peer in sorted({g.peer for g in gone}):
+                self.feed.publish({"type": "expired", "conversation": peer})
+            await asyncio.sleep(EXPIRY_SWEEP_S)
 
     async def _listen(self, client: Client) -> None:
         """Everything queued, then live messages, for as long as the person is signed in."""
@@ -142,11 +167,13 @@ class AppSession:
         self.feed.publish({"type": "changed", "conversation": conversation})
 
     async def _stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
+        for task in (self._listener, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._listener = self._sweeper = None
+        self.uploads.clear()
         if self._client is not None:
             await self._client.close()
             self._client = None

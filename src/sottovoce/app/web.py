@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from http.cookies import SimpleCookie
 from importlib import resources
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import Body, FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import Body, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sottovoce.app.guard import COOKIE, Guard
+from sottovoce.app.people import add_people_routes
 from sottovoce.app.session import AppSession, NotSignedIn
 from sottovoce.client import Client
 from sottovoce.client.address import Address
+from sottovoce.client.attachments import AttachmentPointer, check_thumbnail, decrypt_file
+from sottovoce.client.backup import BackupError, restore_backup
+from sottovoce.client.disappearing import TIMERS
 from sottovoce.client.errors import (
     ClientError,
     IdentityChanged,
@@ -106,6 +115,19 @@ class GuardMiddleware:
         await response(scope, receive, send)
 
 
+def _attachment_json(client: Client, pointer: AttachmentPointer | None) -> dict[str, Any] | None:
+    if pointer is None:
+        return None
+    return {
+        "name": pointer.name,
+        "type": pointer.media_type,
+        "size": pointer.size,
+        "image": pointer.is_image,
+        "thumbnail": pointer.thumbnail,
+        "downloaded": client.attachment_file(pointer).exists(),
+    }
+
+
 def _entry_json(client: Client, e: HistoryEntry) -> dict[str, Any]:
     return {
         "id": e.message_id,
@@ -116,6 +138,8 @@ def _entry_json(client: Client, e: HistoryEntry) -> dict[str, Any]:
         "forwarded": e.forwarded,
         # Stored on this device once the server accepted it.
         "state": "sent" if e.direction == "out" else "received",
+        "attachment": _attachment_json(client, e.attachment),
+        "expires": _ms(e.expires_at) if e.expires_at else None,
     }
 
 
@@ -129,6 +153,8 @@ def _group_json(client: Client, m: GroupMessage) -> dict[str, Any]:
         "ts": _ms(m.sent_at),
         "forwarded": 0,
         "state": "sent" if out else "received",
+        "attachment": None,
+        "expires": None,
     }
 
 
@@ -230,6 +256,36 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         await session.sign_out()
         return {"ok": True}
 
+    # -- encrypted backup -------------------------------------------------------------
+
+    @api.post("/api/backup")
+    async def export(passphrase: str = Body(embed=True)) -> Response:
+        """The backup file as a download; it is never kept by this process."""
+        client = session.client
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "profile.svbackup"
+            await asyncio.to_thread(client.export_backup, path, passphrase)
+            data = path.read_bytes()
+        name = client.address.replace("@", "-at-") + ".svbackup"
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
+
+    @api.post("/api/restore")
+    async def restore(request: Request) -> dict[str, Any]:
+        """The backup file is the body; the recovery passphrase a header (never a URL)."""
+        if session.signed_in or session.exists:
+            raise BackupError("this app already has a profile; restore into a new one")
+        passphrase = request.headers.get("x-recovery-passphrase", "")
+        data = await request.body()
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "backup"
+            source.write_bytes(data)
+            await asyncio.to_thread(restore_backup, source, session.profile_dir, passphrase)
+        return {"status": "locked"}
+
     # -- conversations ----------------------------------------------------------------
 
     @api.get("/api/conversations")
@@ -284,8 +340,12 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         if group is not None:
             info = client.groups.info(group)
             entries = [_group_json(client, m) for m in client.groups.history(group, VIEW_LIMIT)]
-            return {"id": conversation, "kind": "group", "members": list(info.members),
-                    "messages": entries}
+            return {
+                "id": conversation,
+                "kind": "group",
+                "members": list(info.members),
+                "messages": entries,
+            }
         peer = str(Address.parse(conversation))
         return {
             "id": peer,
@@ -293,30 +353,93 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             "request": client.is_request(peer),
             "verified": client.is_verified(peer),
             "identity_changed": peer in client.pending_identity_changes(),
+            "timer": client.disappearing_timer(peer),
             "messages": [_entry_json(client, e) for e in client.history(peer, VIEW_LIMIT)],
         }
 
     @api.post("/api/conversations/{conversation}/messages")
-    async def send(conversation: str, text: str = Body(embed=True)) -> dict[str, Any]:
+    async def send(
+        conversation: str, text: str = Body(""), upload: str | None = Body(None)
+    ) -> dict[str, Any]:
         client = session.client
-        if not text.strip():
+        attachment = session.uploads.pop(upload, None) if upload else None
+        if upload and attachment is None:
+            raise InvalidMessage("that upload is not on this device any more; attach it again")
+        if not text.strip() and attachment is None:
             raise InvalidMessage("a message needs some text")
         group = _group_name(conversation)
         if group is not None:
+            if attachment is not None:
+                raise InvalidMessage("attachments in groups are not supported yet")
             sent = await client.groups.send(group, text)
             session.changed(conversation)
             return _group_json(client, sent)
-        message = await client.send(conversation, text)
+        message = await client.send(conversation, text, attachment=attachment)
         session.changed(message.recipient)
-        return {
-            "id": message.message_id,
-            "direction": "out",
-            "sender": client.address,
-            "text": message.text,
-            "ts": _ms(message.sent_at),
-            "forwarded": 0,
-            "state": "sent",
-        }
+        return {"id": message.message_id, "state": "sent"}
+
+    @api.post("/api/conversations/{conversation}/timer")
+    async def set_timer(conversation: str, seconds: int = Body(embed=True)) -> dict[str, Any]:
+        session.client.set_disappearing_timer(conversation, seconds)
+        return {"timer": seconds, "choices": TIMERS}
+
+    # -- attachments --------------------------------------------------------------------
+
+    @api.post("/api/uploads")
+    async def upload(
+        request: Request,
+        name: str,
+        size: int,
+        media_type: str = Query("application/octet-stream", alias="type"),
+    ) -> dict[str, Any]:
+        """The file's bytes stream in as the body and are encrypted and uploaded as
+        they come; the thumbnail (the page draws it) follows in ``/api/uploads/{id}``."""
+        pointer = await session.client.upload_attachment(request.stream(), size, name, media_type)
+        upload_id = secrets.token_urlsafe(16)
+        session.uploads[upload_id] = pointer
+        return {"upload": upload_id, "image": pointer.is_image}
+
+    @api.put("/api/uploads/{upload_id}/thumbnail")
+    async def thumbnail(upload_id: str, thumbnail: str = Body(embed=True)) -> dict[str, Any]:
+        pointer = session.uploads.get(upload_id)
+        if pointer is None:
+            raise InvalidMessage("that upload is not on this device any more")
+        session.uploads[upload_id] = replace(pointer, thumbnail=check_thumbnail(thumbnail))
+        return {"ok": True}
+
+    def _pointer(message_id: str) -> AttachmentPointer:
+        pointer = session.client.find_message(message_id).attachment
+        if pointer is None:
+            raise InvalidMessage("that message has no attachment")
+        return pointer
+
+    @api.post("/api/attachments/{message_id}/download")
+    async def download(message_id: str) -> dict[str, Any]:
+        pointer = _pointer(message_id)
+
+        def progress(done: int, total: int) -> None:
+            session.feed.publish(
+                {"type": "download", "message_id": message_id, "done": done, "total": total}
+            )
+
+        await session.client.download_attachment(pointer, progress=progress)
+        return {"ok": True}
+
+    @api.get("/api/attachments/{message_id}/content")
+    async def content(message_id: str) -> Response:
+        pointer = _pointer(message_id)
+        path = await session.client.download_attachment(pointer)
+        # Only images are shown inline; anything else (HTML above all) is a download,
+        # so a file someone sent can never run as a page of this origin.
+        inline = pointer.is_image
+        disposition = "inline" if inline else "attachment"
+        return StreamingResponse(
+            decrypt_file(path, pointer),
+            media_type=pointer.media_type if inline else "application/octet-stream",
+            headers={
+                "content-disposition": f"{disposition}; filename*=UTF-8''{quote(pointer.name)}",
+            },
+        )
 
     @api.get("/api/search")
     async def search(q: str) -> dict[str, Any]:
@@ -349,6 +472,8 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             raise InvalidAddress(f"unknown action {action!r}")
         session.changed(peer)
         return {"ok": True}
+
+    add_people_routes(api, session)  # groups, verification, devices, report and block
 
     # -- live ---------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.public.legal import verify_package
 from sottovoce.server import limits
 from sottovoce.server.legal import audit
-from sottovoce.server.legal.audit import verify_chain
+from sottovoce.server.legal.audit import parsed_entries, verify_chain
 from sottovoce.server.legal.authorities import AuthorityKind, new_authority
 from sottovoce.server.legal.desk import LegalDesk, legal_directory
 from sottovoce.server.legal.errors import LegalConfigError
@@ -327,9 +327,7 @@ def report(
     except ValueError as exc:
         raise Failed(str(exc)) from None
     rows = _run(db, lambda store: store.audit_rows())
-    figures = build_report(
-        [json.loads(r.entry) for r in rows], from_day, to_day, verify_chain(rows).head
-    )
+    figures = build_report(parsed_entries(rows), from_day, to_day, verify_chain(rows).head)
     if output_format is ReportFormat.csv:
         typer.echo(report_csv(figures), nl=False)
     else:

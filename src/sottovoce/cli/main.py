@@ -18,6 +18,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.text import Text
 
+from sottovoce.cli import backup as backup_commands
 from sottovoce.cli import groups as group_commands
 from sottovoce.cli import reports, safety
 from sottovoce.cli.app_command import app_command
@@ -389,3 +390,5 @@ safety.register(app, _with_client)
 reports.register(app, _with_client)
 # Groups on MLS: create, add, remove, leave, send, update, list, history (docs/groups.md).
 group_commands.register(app, _with_client)
+# Encrypted backup: export and restore (docs/app.md).
+backup_commands.register(app, _with_client)

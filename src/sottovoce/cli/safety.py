@@ -51,7 +51,7 @@ def request_table(rows: Iterable[tuple[str, datetime, str, int]]) -> Table:
     table.add_column("from", style="bold", no_wrap=True)
     table.add_column("last", style="dim", no_wrap=True)
     table.add_column("message")
-    table.add_column("messages", justify="right")
+    table.add_column("unread", justify="right")
     for peer, moment, text, count in rows:
         table.add_row(plain(peer), when(moment), plain(text), str(count))
     return table
@@ -69,6 +69,14 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
     app.add_typer(requests_app, name="requests")
     app.add_typer(moderation_app, name="moderation")
 
+    def _block(ctx: typer.Context, peer: str, report: bool) -> None:
+        async def act(client: Client) -> None:
+            await client.block(peer, report=report)
+
+        with_client(ctx, act)
+        how = " and reported the block to the server" if report else " on this device"
+        out.print(Text.assemble("blocked ", plain(peer, "bold"), how))
+
     @requests_app.callback()
     def requests_list(ctx: typer.Context) -> None:
         """List message requests (the messages of people you never talked to)."""
@@ -76,7 +84,7 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
             return
 
         async def read(client: Client) -> list[tuple[str, datetime, str, int]]:
-            return [(r.peer, r.last_timestamp, r.last_text, r.messages) for r in client.requests()]
+            return [(r.peer, r.last_timestamp, r.last_text, r.unread) for r in client.requests()]
 
         rows = with_client(ctx, read)
         if rows:
@@ -155,14 +163,6 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
     ) -> None:
         """Block an account: whatever any of its devices sends is dropped unread."""
         _block(ctx, peer, report)
-
-    def _block(ctx: typer.Context, peer: str, report: bool) -> None:
-        async def act(client: Client) -> None:
-            await client.block(peer, report=report)
-
-        with_client(ctx, act)
-        how = " and reported the block to the server" if report else " on this device"
-        out.print(Text.assemble("blocked ", plain(peer, "bold"), how))
 
     @app.command()
     def unblock(

@@ -18,7 +18,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -27,9 +27,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from sottovoce.client import attachments, backup
 from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
 from sottovoce.client.alerts import Alert, Alerts, SecurityAlert
+from sottovoce.client.attachments import AttachmentPointer, Progress
 from sottovoce.client.backoff import Backoff
 from sottovoce.client.blocklist import BlockedAccount, BlockList
 from sottovoce.client.bundles import bundles_from_claim
@@ -43,6 +45,7 @@ from sottovoce.client.devices import (
     Provisioned,
     contact_records,
 )
+from sottovoce.client.disappearing import Disappearing, Expired
 from sottovoce.client.envelope import InboundEnvelope, parse_envelope, queue_id_of
 from sottovoce.client.errors import (
     ClientError,
@@ -62,6 +65,7 @@ from sottovoce.client.groups import GROUP_TYPES, Groups
 from sottovoce.client.history import History
 from sottovoce.client.messages import (
     Conversation,
+    Direction,
     HistoryEntry,
     ReceivedMessage,
     SentMessage,
@@ -110,6 +114,9 @@ MESSAGE_ID_BYTES = 16
 MESSAGES_PER_REPORT = 20
 # How far back in each conversation forward() looks for the message it is given.
 FORWARD_SEARCH_DEPTH = 1_000
+
+# Downloaded attachments, still encrypted, in the profile directory.
+ATTACHMENT_DIR = "attachments"
 
 # Record kinds of the local store.
 _PROFILE = "profile"
@@ -173,6 +180,7 @@ class Client:
         self._contacts = ContactBook(store)
         self._blocklist = BlockList(store)
         self._requests = MessageRequests(store, self._history)
+        self._disappearing = Disappearing(store)  # per-conversation timers (docs/app.md)
         # Linked devices, key transparency and safety numbers (docs/transparency.md).
         raw_account_key = store.get(_ACCOUNT_KEY, _SELF)
         if raw_account_key is None:
@@ -447,7 +455,14 @@ class Client:
 
     # -- sending ---------------------------------------------------------------
 
-    async def send(self, recipient: str, text: str, *, forwarded: int = 0) -> SentMessage:
+    async def send(
+        self,
+        recipient: str,
+        text: str,
+        *,
+        forwarded: int = 0,
+        attachment: AttachmentPointer | None = None,
+    ) -> SentMessage:
         """Encrypt ``text`` to every device of ``recipient`` and hand it to the server.
 
         Returns once the server has stored it. Network failures are retried with
@@ -460,7 +475,9 @@ class Client:
             raise InvalidAddress("sending to yourself is not supported yet")
         message_id = _new_message_id()
         sent_at = _now_ms()
-        plaintext = TextContent(message_id, text, sent_at, forwarded).encode()
+        timer = self._disappearing.timer(recipient)
+        content = TextContent(message_id, text, sent_at, forwarded, attachment, timer)
+        plaintext = content.encode()
         franked = FrankedPlaintext.new(plaintext, self._sealed.profile_key())
         for attempt in range(STALE_DEVICE_ATTEMPTS):
             devices = await self._contact(recipient, refresh=attempt > 0)
@@ -480,7 +497,7 @@ class Client:
                 log.info("the device list of %s changed; refreshing it", recipient)
         with self._store.transaction():
             self._requests.accept(recipient)
-            self._history.record(recipient, message_id, "out", text, sent_at, forwarded)
+            self._record(recipient, content, "out", sent_at)
         return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
 
     async def _deliver(
@@ -710,7 +727,13 @@ class Client:
     async def _receive_group(self, raw: object, queue_id: int) -> _Outcome:
         event, acknowledge = await self._groups.receive(raw)
         message = None
-        if event is not None and event.message is not None:
+        # A blocked account's group messages are processed (the group's state needs
+        # them) but not handed out (docs/safety.md).
+        if (
+            event is not None
+            and event.message is not None
+            and not self._blocklist.is_blocked(event.message.sender)
+        ):
             m = event.message
             message = ReceivedMessage(
                 m.message_id,
@@ -874,14 +897,7 @@ class Client:
             self._store.put(_SEEN, envelope.dedup_key, b"")
             # A stranger's first message opens a message request (client.requests).
             self._requests.incoming(envelope.sender, _now_ms())
-            self._history.record(
-                envelope.sender,
-                content.message_id,
-                "in",
-                content.text,
-                content.sent_at_ms,
-                content.forwarded,
-            )
+            self._record(envelope.sender, content, "in", _now_ms())
         return ReceivedMessage(
             content.message_id,
             envelope.sender,
@@ -909,9 +925,28 @@ class Client:
                     opened.inbound.kem_prekey_last_resort,
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
-            self._history.record(
-                transcript.destination, content.message_id, "out", content.text, content.sent_at_ms
-            )
+            self._record(transcript.destination, content, "out", content.sent_at_ms)
+
+    def _record(
+        self, peer: str, content: TextContent, direction: Direction, timer_start_ms: int
+    ) -> None:
+        """Into history, inside the caller's transaction. The message's timer becomes
+        the conversation's (``client.disappearing``) and starts at ``timer_start_ms``."""
+        if content.timer_s != self._disappearing.timer(peer):
+            self._disappearing.set_timer(peer, content.timer_s)
+        expires = timer_start_ms + content.timer_s * 1000 if content.timer_s else None
+        if expires is not None:
+            self._disappearing.due_at(peer, expires)
+        self._history.record(
+            peer,
+            content.message_id,
+            direction,
+            content.text,
+            content.sent_at_ms,
+            content.forwarded,
+            content.attachment,
+            expires,
+        )
 
     # -- linked devices, key transparency, safety numbers ----------------------------
 
@@ -964,6 +999,73 @@ class Client:
 
     def is_verified(self, peer: str) -> bool:
         return self._verifications.is_verified(str(Address.parse(peer)))
+
+    # -- attachments and disappearing messages (docs/app.md) ----------------------
+
+    async def upload_attachment(
+        self,
+        source: AsyncIterable[bytes],
+        size: int,
+        name: str,
+        media_type: str,
+        *,
+        thumbnail: str | None = None,
+        progress: Progress | None = None,
+    ) -> AttachmentPointer:
+        """Encrypt a file as it streams in and upload the ciphertext; send the pointer
+        with :meth:`send` (``attachment=``)."""
+        return await attachments.upload(
+            self._transport,
+            source,
+            size,
+            name,
+            media_type,
+            thumbnail=thumbnail,
+            progress=progress,
+        )
+
+    def attachment_file(self, pointer: AttachmentPointer) -> Path:
+        """Where a downloaded attachment's (still encrypted, checked) ciphertext lives."""
+        return self._store.directory / ATTACHMENT_DIR / pointer.blob_id
+
+    async def download_attachment(
+        self, pointer: AttachmentPointer, *, progress: Progress | None = None
+    ) -> Path:
+        """Download and integrity-check an attachment once; its ciphertext file.
+        Read the plaintext with :func:`sottovoce.client.attachments.decrypt_file`."""
+        path = self.attachment_file(pointer)
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            await attachments.download(self._transport, pointer, path, progress=progress)
+        return path
+
+    def disappearing_timer(self, peer: str) -> int:
+        """The conversation's timer in seconds (0: off)."""
+        return self._disappearing.timer(str(Address.parse(peer)))
+
+    def set_disappearing_timer(self, peer: str, seconds: int) -> None:
+        """Messages from now on disappear ``seconds`` after sending or receipt; the
+        timer travels in each message, so the peer's devices follow."""
+        with self._store.transaction():
+            self._disappearing.set_timer(str(Address.parse(peer)), seconds)
+
+    def expire_messages(self, now_ms: int | None = None) -> list[Expired]:
+        """Remove expired disappearing messages and their downloaded attachments."""
+        gone = self._disappearing.sweep(_now_ms() if now_ms is None else now_ms)
+        for peer in {g.peer for g in gone}:
+            with self._store.transaction():
+                self._history.refresh_conversation(peer)
+        for g in gone:
+            if g.blob_id is not None:
+                (self._store.directory / ATTACHMENT_DIR / g.blob_id).unlink(missing_ok=True)
+        return gone
+
+    def export_backup(
+        self, destination: Path, passphrase: str, *, argon2: Argon2Parameters | None = None
+    ) -> None:
+        """This profile (keys, contacts, history) as one file sealed under a recovery
+        passphrase; :func:`sottovoce.client.backup.restore_backup` brings it back."""
+        backup.export_backup(self._store, destination, passphrase, argon2=argon2)
 
     # -- history ---------------------------------------------------------------
 
@@ -1089,12 +1191,17 @@ class Client:
         raise ClientError(f"no message {message_id} in this device's history")
 
     async def forward(self, message_id: str, targets: list[str]) -> list[SentMessage]:
-        """Send the text of message ``message_id`` on to each chat in ``targets``,
-        its forward count one higher; a highly forwarded message goes to at most
-        five chats at once (``client.forwarding``)."""
+        """Send message ``message_id`` (its text and attachment) on to each chat in
+        ``targets``, its forward count one higher; a highly forwarded message goes to
+        at most five chats at once (``client.forwarding``)."""
         entry = self.find_message(message_id)
         checked = forward_targets(entry.forwarded, targets, self.address)
-        return [await self.send(t, entry.text, forwarded=entry.forwarded + 1) for t in checked]
+        return [
+            await self.send(
+                target, entry.text, forwarded=entry.forwarded + 1, attachment=entry.attachment
+            )
+            for target in checked
+        ]
 
 
 async def _register(transport: Transport, payload: dict[str, object], account_key: bytes) -> None:

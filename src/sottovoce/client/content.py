@@ -7,6 +7,10 @@ protocol layer pads the encoded payload before encrypting it.
 Encoding: compact UTF-8 JSON ``{"v": 1, "kind": "text", "id", "text", "sent_at"}``
 with ``sent_at`` in milliseconds since the Unix epoch on the sender's clock, and
 ``"fwd": n`` when the text was forwarded n times before (``client.forwarding``).
+``"att"`` is an attachment's pointer (``client.attachments``; the text may then be
+empty, a caption) and ``"timer"`` the conversation's disappearing-message timer in
+seconds (``client.disappearing``), which travels with every message so that both
+sides agree on it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from sottovoce.client.attachments import AttachmentPointer
+from sottovoce.client.disappearing import check_timer
 from sottovoce.client.errors import InvalidMessage
 
 CONTENT_VERSION = 1
@@ -36,10 +42,12 @@ class TextContent:
     text: str
     sent_at_ms: int
     forwarded: int = 0
+    attachment: AttachmentPointer | None = None
+    timer_s: int = 0
 
     def encode(self) -> bytes:
         """The payload to encrypt; raises :class:`InvalidMessage` for empty or oversized text."""
-        if not self.text:
+        if not self.text and self.attachment is None:
             raise InvalidMessage("a message needs some text")
         data = json.dumps(
             {
@@ -49,6 +57,8 @@ class TextContent:
                 "text": self.text,
                 "sent_at": self.sent_at_ms,
                 **({"fwd": self.forwarded} if self.forwarded else {}),
+                **({"att": self.attachment.to_json()} if self.attachment else {}),
+                **({"timer": self.timer_s} if self.timer_s else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -83,7 +93,8 @@ def decode_content(data: bytes) -> TextContent:
     if obj.get("kind") != "text":
         raise InvalidMessage("the payload is of a kind this client does not support")
     text, message_id, sent_at = obj.get("text"), obj.get("id"), obj.get("sent_at")
-    if not isinstance(text, str) or not text:
+    attachment = AttachmentPointer.from_json(obj["att"]) if "att" in obj else None
+    if not isinstance(text, str) or (not text and attachment is None):
         raise InvalidMessage("the payload's text is missing or empty")
     if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
         raise InvalidMessage("the payload's message id is missing or malformed")
@@ -96,4 +107,7 @@ def decode_content(data: bytes) -> TextContent:
         or not 0 <= forwarded <= MAX_FORWARD_COUNT
     ):
         raise InvalidMessage("the payload's forward count is not a small non-negative integer")
-    return TextContent(message_id, text, sent_at, forwarded)
+    timer = obj.get("timer", 0)
+    if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
+        raise InvalidMessage("the payload's disappearing timer is not one this client offers")
+    return TextContent(message_id, text, sent_at, forwarded, attachment, timer)

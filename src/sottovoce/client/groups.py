@@ -5,14 +5,15 @@ and signing with its identity key, so a member is a device of an account whose
 signed device list the client checks. The server orders commits: it accepts one
 per epoch and answers any other with 409 ``stale-epoch``; the losing client then
 processes what is queued for it (the winning commit among it) and builds its
-commit or message again on the new epoch (:meth:`Groups._rebasing`).
+commit or message again on the new epoch (:meth:`Groups._rebase`).
 
 State is kept per group in the encrypted local store: the serialized MLS state
 (``mls_group``), the local name (``mls_group_name``) and the counters of the
-self-update policy. Every group operation runs under one lock, and a group's state
-is loaded, changed and saved with the dedup mark of the message that changed it in
-one store transaction, so concurrent ``send``, ``fetch`` and ``listen`` never
-overwrite each other's state and a crash never applies a message twice.
+self-update policy. Every group operation of a client runs under one lock; a
+received message's effect on the state is saved with its dedup mark in one store
+transaction, loaded and saved with nothing awaited in between, so concurrent
+``send``, ``fetch`` and ``listen`` never overwrite each other's state and a crash
+never applies a message twice.
 
 Post-compromise security: a member that has sent :data:`UPDATE_AFTER_MESSAGES`
 messages, or last committed :data:`UPDATE_AFTER_S` ago, first commits an Update
@@ -78,6 +79,8 @@ UPDATE_AFTER_S = 7 * 24 * 3600
 REBASE_ATTEMPTS = 8
 # A commit whose answer was lost is posted again (same message id) this many times.
 POST_ATTEMPTS = 5
+# Devices one commit adds (server.limits.MAX_DEVICES_PER_COMMIT); more take several.
+MAX_ADDS_PER_COMMIT = 64
 GROUP_ID_BYTES = 32
 MESSAGE_ID_BYTES = 16
 
@@ -92,6 +95,11 @@ def _now_ms() -> int:
 
 def _new_id() -> str:
     return base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
+
+
+def _named(identity: DeviceIdentity) -> str:
+    """A member as its credential names it: ``handle@app/device``."""
+    return bytes(identity).decode()
 
 
 def path_id(group_id: bytes) -> str:
@@ -370,7 +378,9 @@ class Groups:
             for device_id, data in (await self._claim(address, devices, absent)).items():
                 packages.append(data)
                 added.append({"address": address, "device_id": device_id})
-        await self._commit(group_id, adds=packages, added=added)
+        for start in range(0, len(packages), MAX_ADDS_PER_COMMIT):
+            end = start + MAX_ADDS_PER_COMMIT
+            await self._commit(group_id, adds=packages[start:end], added=added[start:end])
 
     async def _claim(
         self, address: str, devices: DeviceList, device_ids: list[int]
@@ -479,7 +489,8 @@ class Groups:
             leaving = [
                 m
                 for m in record.state.members()
-                if (remove(m) or str(m.identity) in record.departed) and m.identity != self.identity
+                if (remove(m) or _named(m.identity) in record.departed)
+                and m.identity != self.identity
             ]
             pending = record.state.commit(adds=adds or [], removes=[m.leaf for m in leaving])
             body: dict[str, Any] = {
@@ -529,11 +540,11 @@ class Groups:
 
     @staticmethod
     def _prune_departed(record: _Record) -> None:
-        present = {str(m.identity) for m in record.state.members()}
+        present = {_named(m.identity) for m in record.state.members()}
         record.departed = [d for d in record.departed if d in present]
 
-    def _departed_still_present(self, record: _Record) -> list[Any]:
-        return [m for m in record.state.members() if str(m.identity) in record.departed]
+    def _departed_still_present(self, record: _Record) -> list[Member]:
+        return [m for m in record.state.members() if _named(m.identity) in record.departed]
 
     async def _rebase(self) -> None:
         log.info("another member committed first; processing its commit")
@@ -630,6 +641,12 @@ class Groups:
                 event = await self._apply(envelope)
             except (NetworkError, ServerError):
                 return None, False
+            except _NotMember:
+                # Sent before this device left or was removed: nothing to show.
+                log.info("dropping a message of a group this device is not in")
+                with self._store.transaction():
+                    self._store.put(_SEEN, envelope.dedup_key, b"")
+                return None, True
             except (EngineError, ClientError) as exc:
                 log.warning("dropping a group message from %s: %s", envelope.sender, exc)
                 with self._store.transaction():
@@ -645,14 +662,14 @@ class Groups:
         signature key. Checked the first time this device sees the member act (a
         Welcome, commit, proposal or message from it), then remembered with the group:
         what a member shows is never accepted from a key its account did not sign."""
-        vouched = f"{member}:{signature_key.hex()}"
+        vouched = f"{_named(member)}:{signature_key.hex()}"
         if vouched in record.vouched:
             return
         entry = (await self._device_list(member.address)).device(member.device_id)
         if entry is None or entry.identity.sign_public != signature_key:
             entry = (await self._device_list(member.address, refresh=True)).device(member.device_id)
         if entry is None or entry.identity.sign_public != signature_key:
-            raise SecurityError(f"{member} signs with a key its device list does not hold")
+            raise SecurityError(f"{_named(member)} signs with a key its device list does not hold")
         record.vouched.append(vouched)
 
     async def _apply(self, envelope: _GroupEnvelope) -> GroupEvent | None:
@@ -664,7 +681,7 @@ class Groups:
         group_id = GroupState.message_group_id(envelope.body)
         record = self._load(group_id)
         if record is None:
-            raise SecurityError("it is for a group this device is not in")
+            raise _NotMember
         sender = DeviceIdentity(envelope.sender, envelope.sender_device)
         keys = {m.identity: m.signature_key for m in record.state.members()}
         if sender in keys:
@@ -686,7 +703,7 @@ class Groups:
                 self._forget(record)
                 return GroupEvent("left", record.name, group_id, envelope.sender)
             if isinstance(outcome, ProposalReceived) and outcome.self_remove:
-                record.departed.append(str(sender))
+                record.departed.append(_named(sender))
                 event = GroupEvent("departure", record.name, group_id, envelope.sender)
             if isinstance(outcome, Decrypted):
                 event = self._content(record, envelope, outcome.plaintext)
@@ -757,3 +774,7 @@ class Groups:
 
 class _Stale(Exception):
     """The server answered ``stale-epoch``."""
+
+
+class _NotMember(Exception):
+    """A delivered message is for a group this device has no state of."""

@@ -8,6 +8,7 @@ so the conversation list is read without scanning all history.
 
 from __future__ import annotations
 
+from sottovoce.client.attachments import AttachmentPointer
 from sottovoce.client.errors import ProfileError
 from sottovoce.client.messages import Conversation, Direction, HistoryEntry, datetime_from_ms
 from sottovoce.client.store import Store
@@ -50,6 +51,8 @@ class History:
         text: str,
         ts_ms: int,
         forwarded: int = 0,
+        attachment: AttachmentPointer | None = None,
+        expires_at_ms: int | None = None,
     ) -> None:
         """Append one message; runs inside the caller's transaction, so a received
         message is in history exactly when its dedup mark and session state are."""
@@ -57,6 +60,10 @@ class History:
         entry["ts"] = ts_ms
         if forwarded:
             entry["fwd"] = forwarded
+        if attachment is not None:
+            entry["att"] = attachment.to_json()
+        if expires_at_ms is not None:
+            entry["exp"] = expires_at_ms
         self._store.append_history(peer, entry)
         previous = self._store.get_json(CONVERSATION, peer)
         unread = 0 if previous is None else _integer(previous, "unread")
@@ -65,7 +72,7 @@ class History:
             peer,
             {
                 "peer": peer,
-                "text": text,
+                "text": text or (attachment.name if attachment else ""),
                 "ts": ts_ms,
                 # Sending is reading: a reply means the person has seen the thread.
                 "unread": 0 if direction == "out" else unread + 1,
@@ -81,9 +88,23 @@ class History:
                 _text(e, "text"),
                 datetime_from_ms(_integer(e, "ts")),
                 _integer(e, "fwd") if "fwd" in e else 0,
+                AttachmentPointer.from_json(e["att"]) if "att" in e else None,
+                datetime_from_ms(_integer(e, "exp")) if "exp" in e else None,
             )
             for e in self._store.history(peer, limit)
         ]
+
+    def refresh_conversation(self, peer: str) -> None:
+        """After messages were removed: the list shows the last one still there."""
+        conversation = self._store.get_json(CONVERSATION, peer)
+        if conversation is None:
+            return
+        last = self.entries(peer, 1)
+        text = ""
+        if last:
+            attachment = last[0].attachment
+            text = last[0].text or (attachment.name if attachment else "")
+        self._store.put_json(CONVERSATION, peer, {**conversation, "text": text})
 
     def mark_read(self, peer: str) -> None:
         conversation = self._store.get_json(CONVERSATION, peer)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from sottovoce.client.attachments import AttachmentPointer
 
 Direction = Literal["in", "out"]
 
@@ -43,6 +46,10 @@ class HistoryEntry:
     text: str = field(repr=False)
     timestamp: datetime
     forwarded: int = 0
+    # A file sent with the message (``client.attachments``); the text is its caption.
+    attachment: AttachmentPointer | None = None
+    # When a disappearing message is removed (``client.disappearing``).
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ class MessageRequest:
     peer: str
     last_text: str
     last_timestamp: datetime
-    messages: int
+    unread: int
     since: datetime
 
 

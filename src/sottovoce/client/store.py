@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -260,6 +260,27 @@ class Store:
             "DELETE FROM history WHERE peer = ?", (self._vault.index("history", peer),)
         )
         return cursor.rowcount
+
+    def delete_history_where(
+        self, peer: str, doomed: Callable[[dict[str, object]], bool]
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+        """Remove ``peer``'s entries for which ``doomed`` holds (expired disappearing
+        messages); the removed entries and those kept, oldest first."""
+        self._writing()
+        peer_index = self._vault.index("history", peer)
+        rows = self._conn.execute(
+            "SELECT seq, value FROM history WHERE peer = ? ORDER BY seq", (peer_index,)
+        ).fetchall()
+        removed, kept = [], []
+        for seq, value in rows:
+            opened = self._vault.open(_history_context(peer_index, seq), value)
+            entry = _json_object(opened, "history")
+            if doomed(entry):
+                self._conn.execute("DELETE FROM history WHERE seq = ?", (seq,))
+                removed.append(entry)
+            else:
+                kept.append(entry)
+        return removed, kept
 
     def history(self, peer: str, limit: int) -> list[dict[str, object]]:
         """The last ``limit`` entries with ``peer``, oldest first."""

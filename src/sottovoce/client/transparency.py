@@ -15,7 +15,8 @@ security alert (``alerts``) and the key is not used.
 
 State (one local-store record, kind ``kt``)::
 
-    {"log_key", "head", "follower", "latest": {commitment hex: {"k"?, "v"?, "d"?}},
+    {"log_key", "head", "heads": [...], "follower",
+     "latest": {commitment hex: {"k"?, "v"?, "d"?}},
      "own_salt"?, "own_versions": [...], "own_list"?, "pins": {address: commitment hex}}
 """
 
@@ -52,6 +53,9 @@ KT = "kt"
 _SELF = "self"
 # Entries per page when catching up (the server's MAX_LOG_ENTRIES_PER_PAGE).
 _PAGE = 1000
+# Signed heads kept as evidence (two that contradict each other prove a fork):
+# at one epoch every few seconds, the last 64 cover any recent split view.
+KEPT_HEADS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,8 @@ class LogMonitor:
         state["latest"] = latest
         state["follower"] = sj.b64(follower.to_bytes())
         state["head"] = sj.b64(head.to_bytes())
+        kept = sj.as_list(state.get("heads", []), "kt.heads")
+        state["heads"] = [*kept, sj.b64(head.to_bytes())][-KEPT_HEADS:]
         self._save(state)
         await self._monitor_own(parsed)
 
@@ -380,6 +386,15 @@ class LogMonitor:
 
     def latest_head(self) -> SignedTreeHead | None:
         return self._head(self._state())
+
+    def heads(self) -> list[SignedTreeHead]:
+        """The signed heads this device verified, oldest first: evidence to compare."""
+        state = self._state()
+        key = self._log_key(state)
+        return [
+            parse_signed_tree_head(sj.unb64(str(h), "kt.heads"), key)
+            for h in sj.as_list(state.get("heads", []), "kt.heads")
+        ]
 
 
 def _index(latest: dict[str, object], entry: TransparencyEntry) -> None:

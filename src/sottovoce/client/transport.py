@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,6 +32,10 @@ REQUEST_TIMEOUT_S = 15.0
 # (server.limits.MAX_ENVELOPE_BYTES), base64-inflated by 4/3, plus JSON framing.
 MAX_FRAME_BYTES = 1024 * 1024
 WEBSOCKET_PATH = "/v1/ws"
+# An idle pooled connection is dropped after this long. uvicorn closes idle
+# keep-alive connections after 5 s; reusing one at that moment fails the request
+# (RemoteProtocolError), so the client gives them up well before the server does.
+KEEPALIVE_EXPIRY_S = 2.0
 # The upgrade's 4xx answers that retrying cannot fix (authentication refused).
 _RETRYABLE_UPGRADE_STATUSES = frozenset({408, 429})
 
@@ -69,7 +74,11 @@ class Transport:
         self.address = address
         self.device_id = device_id
         self._key = key
-        self._http = httpx.AsyncClient(base_url=self.server_url, timeout=REQUEST_TIMEOUT_S)
+        self._http = httpx.AsyncClient(
+            base_url=self.server_url,
+            timeout=REQUEST_TIMEOUT_S,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+        )
 
     def _authorization(self, method: str, path: str, body: bytes) -> str:
         return authorization_header(
@@ -94,6 +103,35 @@ class Transport:
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
         return _json_answer(response, method, path)
+
+    async def request_bytes(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """A signed request with a binary body (a blob segment, ``client.attachments``)."""
+        headers = {
+            **headers,
+            "authorization": self._authorization(method, path, body),
+            "content-type": "application/octet-stream",
+        }
+        try:
+            response = await self._http.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
+        return _json_answer(response, method, path)
+
+    async def stream(self, path: str) -> AsyncIterator[bytes]:
+        """A signed GET whose binary answer is read as it arrives (a blob download)."""
+        headers = {"authorization": self._authorization("GET", path, b"")}
+        try:
+            async with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    _json_answer(response, "GET", path)  # raises the server's problem
+                    raise MalformedResponse(f"the answer to GET {path} is not a blob")
+                async for data in response.aiter_bytes():
+                    yield data
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
 
     async def unsigned_request(
         self, method: str, path: str, payload: Any, headers: dict[str, str]

@@ -35,11 +35,17 @@ class Aead:
         return f"Aead({self.name})"
 
 
+# AES-GCM's name by key length. MLS keys one AEAD per message (§6.3), so the name is
+# looked up rather than formatted for every key.
+_AES_GCM_NAMES = {16: "AES-128-GCM", 32: "AES-256-GCM"}
+
+
 def aes_gcm(key: bytes) -> Aead:
     """AES-128-GCM or AES-256-GCM by key length."""
-    if len(key) not in (16, 32):
+    name = _AES_GCM_NAMES.get(len(key))
+    if name is None:
         raise InvalidKey("AES-GCM key must be 16 or 32 bytes")
-    return Aead(AESGCM(key), f"AES-{len(key) * 8}-GCM")
+    return Aead(AESGCM(key), name)
 
 
 def chacha20_poly1305(key: bytes) -> Aead:

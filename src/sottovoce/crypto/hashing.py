@@ -19,6 +19,21 @@ def sha256(data: bytes) -> bytes:
     return digest.finalize()
 
 
+class Sha256Stream:
+    """SHA-256 over data that arrives in pieces (a file streamed in chunks)."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self) -> None:
+        self._digest = hashes.Hash(_SHA256)
+
+    def update(self, data: bytes) -> None:
+        self._digest.update(data)
+
+    def finalize(self) -> bytes:
+        return self._digest.finalize()
+
+
 def sha512(data: bytes) -> bytes:
     digest = hashes.Hash(_SHA512)
     digest.update(data)
@@ -39,6 +54,23 @@ def hmac_sha256_pair(key: bytes, first: bytes, second: bytes) -> tuple[bytes, by
     mac_first.update(first)
     mac_second.update(second)
     return mac_first.finalize(), mac_second.finalize()
+
+
+def hmac_sha256_each(key: bytes, *messages: bytes) -> list[bytes]:
+    """HMACs of several messages under one key, keyed once (as :func:`hmac_sha256_pair`):
+    an MLS ratchet step derives a key, a nonce and the next secret from one secret. The
+    last message is MACed on the keyed context itself, saving one copy."""
+    if not messages:
+        return []
+    keyed = HMAC(key, _SHA256)
+    macs = []
+    for message in messages[:-1]:
+        mac = keyed.copy()
+        mac.update(message)
+        macs.append(mac.finalize())
+    keyed.update(messages[-1])
+    macs.append(keyed.finalize())
+    return macs
 
 
 def hmac_sha512(key: bytes, data: bytes) -> bytes:

@@ -4,13 +4,13 @@ Each device has a channel; a node subscribes to the channels of the devices
 connected to it, and a send on any node publishes "device N's queue grew" there.
 The message carries nothing but the device's row id: the recipient's node reads
 the durable queue itself, so Redis never holds content and losing a wake-up
-loses no message.
+loses no message. A node's own connections hear its publications through its
+own subscription, once.
 
 When Redis is unreachable, every local connection is woken every
 ``poll_interval_s`` (delivery falls back to polling the queue) until the node
-reconnects, re-subscribes and wakes everyone once more to catch up. Local
-subscribers are always woken directly too, so a send to a device on the same node
-never waits for Redis.
+reconnects, re-subscribes and wakes everyone once more to catch up; meanwhile a
+send wakes this node's own connections directly.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ NODE_CHANNEL = "sv:nodes"
 POLL_INTERVAL_S = 0.5
 # Between reconnection attempts to Redis.
 RECONNECT_DELAY_S = 0.5
+# How long a new connection waits for Redis to confirm its subscription before
+# reading its queue: a send published before the confirmation would not wake it.
+SUBSCRIBE_CONFIRM_S = 1.0
 _REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 log = logging.getLogger("sottovoce.fanout.redis")
@@ -54,6 +57,7 @@ class RedisFanout:
         self._listeners: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
         self.connected = False
 
     async def start(self) -> None:
@@ -67,14 +71,16 @@ class RedisFanout:
         await self._drop_pubsub()
 
     async def publish(self, device_pk: int) -> None:
-        self._wake(device_pk)
-        if not self.connected:
-            return  # the other nodes are polling until Redis returns
-        try:
-            await self._redis.publish(channel(device_pk), b"")
-        except _REDIS_FAILURES as exc:
-            # The reader notices a lost Redis too, and owns the reconnection.
-            log.warning("redis publish failed (%s); nodes poll until it returns", exc)
+        if self.connected:
+            try:
+                # This node's own subscription wakes its local connections too, so
+                # they are not woken twice (each wake is a queue read).
+                await self._redis.publish(channel(device_pk), b"")
+                return
+            except _REDIS_FAILURES as exc:
+                # The reader notices a lost Redis too, and owns the reconnection.
+                log.warning("redis publish failed (%s); nodes poll until it returns", exc)
+        self._wake(device_pk)  # the other nodes are polling until Redis returns
 
     @asynccontextmanager
     async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
@@ -82,7 +88,7 @@ class RedisFanout:
         first = not self._listeners.get(device_pk)
         self._listeners[device_pk].add(event)
         if first:
-            await self._send_subscription("subscribe", device_pk)
+            await self._subscribe(device_pk)
         try:
             yield event
         finally:
@@ -105,6 +111,20 @@ class RedisFanout:
         for listeners in self._listeners.values():
             for event in listeners:
                 event.set()
+
+    async def _subscribe(self, device_pk: int) -> None:
+        """Subscribe and wait for Redis to confirm, so that the queue read which
+        follows cannot miss a wake-up published in between."""
+        name = channel(device_pk)
+        confirmed = asyncio.get_running_loop().create_future()
+        self._confirmations[name] = confirmed
+        try:
+            await self._send_subscription("subscribe", device_pk)
+            if self.connected:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_CONFIRM_S)
+        finally:
+            self._confirmations.pop(name, None)
 
     async def _send_subscription(self, command: str, device_pk: int) -> None:
         pubsub = self._pubsub
@@ -139,7 +159,7 @@ class RedisFanout:
                 await asyncio.sleep(min(self._poll_interval_s, RECONNECT_DELAY_S))
 
     async def _listen(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub()
         self._pubsub = pubsub
         await pubsub.subscribe(NODE_CHANNEL, *(channel(pk) for pk in list(self._listeners)))
         if not self.connected:
@@ -149,10 +169,17 @@ class RedisFanout:
         self._wake_all()
         while True:
             message: dict[str, Any] | None = await pubsub.get_message(timeout=None)
-            if message is None or message.get("type") != "message":
+            if message is None:
                 continue
             name = message["channel"]
             name = name.decode() if isinstance(name, bytes) else str(name)
-            if name.startswith(CHANNEL_PREFIX):
+            if message.get("type") == "subscribe":
+                confirmed = self._confirmations.get(name)
+                if confirmed is not None and not confirmed.done():
+                    confirmed.set_result(None)
+                elif name.startswith(CHANNEL_PREFIX):  # subscribed again after a reconnect
+                    with contextlib.suppress(ValueError):
+                        self._wake(int(name[len(CHANNEL_PREFIX) :]))
+            elif message.get("type") == "message" and name.startswith(CHANNEL_PREFIX):
                 with contextlib.suppress(ValueError):
                     self._wake(int(name[len(CHANNEL_PREFIX) :]))

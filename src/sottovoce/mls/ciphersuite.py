@@ -53,8 +53,11 @@ def _kdf_label_prefix(label: str | bytes, length: int) -> bytes:
     return length.to_bytes(2, "big") + _labeled(label)
 
 
+@functools.lru_cache(maxsize=_KDF_LABEL_CACHE_SIZE)
 def _labeled(label: str | bytes) -> bytes:
-    """``opaque label<V> = "MLS 1.0 " + Label``: RFC labels are text, exporter labels bytes."""
+    """``opaque label<V> = "MLS 1.0 " + Label``: RFC labels are text, exporter labels bytes.
+
+    Kept encoded: every message is signed and verified with a label (§5.1.2)."""
     raw = label.encode("ascii") if isinstance(label, str) else label
     return encode_vector(LABEL_PREFIX + raw)
 
@@ -131,6 +134,25 @@ class CipherSuite:
             secret, key_info + _FIRST_BLOCK, nonce_info + _FIRST_BLOCK
         )
         return key[: self.aead_key_len], nonce[: self.aead_nonce_len]
+
+    def derive_ratchet_generation(
+        self, secret: bytes, generation: int
+    ) -> tuple[bytes, bytes, bytes]:
+        """§9.1: a hash ratchet generation's key, nonce and next secret, i.e.
+        DeriveTreeSecret(secret, "key" / "nonce" / "secret", generation, Nk / Nn / Nh).
+
+        Every message sent or received takes one step, so the three one-block
+        expansions share one keyed HMAC and their KDFLabel prefixes are kept encoded.
+        """
+        key_prefix, nonce_prefix, secret_prefix = _ratchet_label_prefixes(
+            self.aead_key_len, self.aead_nonce_len, self.hash_len
+        )
+        # KDFLabel.context is the uint32 generation as opaque<V> (a 4-byte vector).
+        tail = b"\x04" + generation.to_bytes(4, "big") + _FIRST_BLOCK
+        key, nonce, next_secret = hashing.hmac_sha256_each(
+            secret, key_prefix + tail, nonce_prefix + tail, secret_prefix + tail
+        )
+        return key[: self.aead_key_len], nonce[: self.aead_nonce_len], next_secret
 
     def derive_secret(self, secret: bytes, label: str | bytes) -> bytes:
         """§8 DeriveSecret: ExpandWithLabel(secret, label, "", Nh)."""
@@ -274,12 +296,23 @@ class CipherSuite:
     ) -> bytes:
         """AEAD.Open raising :class:`CryptoFailure` that names ``what`` was being opened."""
         try:
-            return self.keyed_aead(key).open(nonce, ciphertext, aad)
+            return self.hpke_aead.keyed(key).open(nonce, ciphertext, aad)
         except CryptoError as exc:
             raise CryptoFailure(f"{what}: {exc}") from exc
 
     def aead_seal(self, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
-        return self.keyed_aead(key).seal(nonce, plaintext, aad)
+        """AEAD.Seal under a key this engine derived (Nk bytes by construction)."""
+        return self.hpke_aead.keyed(key).seal(nonce, plaintext, aad)
+
+
+@functools.cache
+def _ratchet_label_prefixes(key_len: int, nonce_len: int, hash_len: int) -> tuple[bytes, ...]:
+    """§9.1 the KDFLabel prefixes of the ratchet's "key", "nonce" and "secret" outputs."""
+    return (
+        _kdf_label_prefix("key", key_len),
+        _kdf_label_prefix("nonce", nonce_len),
+        _kdf_label_prefix("secret", hash_len),
+    )
 
 
 def _suite(suite_id: CipherSuiteId, aead_id: hpke.AeadId) -> CipherSuite:

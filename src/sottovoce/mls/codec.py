@@ -23,9 +23,17 @@ def encode_varint(value: int) -> bytes:
     return (value | 0x80000000).to_bytes(4, "big")
 
 
+# The one-byte length headers of vectors shorter than 64 bytes, the common case
+# (identifiers, keys, signatures), so encoding one costs a list index.
+_SHORT_HEADERS = tuple(bytes((length,)) for length in range(1 << 6))
+
+
 def encode_vector(data: bytes) -> bytes:
     """``opaque data<V>``: varint length then the bytes."""
-    return encode_varint(len(data)) + data
+    length = len(data)
+    if length < 1 << 6:
+        return _SHORT_HEADERS[length] + data
+    return encode_varint(length) + data
 
 
 class Writer:

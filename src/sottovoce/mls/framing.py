@@ -13,7 +13,8 @@ Every check raises a typed :class:`MLSError` naming the rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 
 from sottovoce.crypto import random, signing
 from sottovoce.mls.ciphersuite import CipherSuite
@@ -88,12 +89,29 @@ def verify_membership_tag(
 class PrivateHeader:
     """The cleartext fields of a PrivateMessage (§6.3); they are also what its two
     AEADs authenticate, so a ciphertext cannot be moved to another group, epoch or
-    content type."""
+    content type. Both AADs are encoded once, on construction: sealing and opening a
+    message each use them twice."""
 
     group_id: bytes
     epoch: int
     content_type: ContentType
     authenticated_data: bytes
+    # §6.3.2 SenderDataAAD: group_id<V>, uint64 epoch, uint8 content_type.
+    sender_data_aad: bytes = field(init=False, repr=False, compare=False)
+    # §6.3.1 PrivateContentAAD: the same fields, then authenticated_data<V>.
+    content_aad: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        sender_data_aad = b"".join(
+            (
+                encode_vector(self.group_id),
+                self.epoch.to_bytes(8, "big"),
+                self.content_type.to_bytes(1, "big"),
+            )
+        )
+        object.__setattr__(self, "sender_data_aad", sender_data_aad)
+        content_aad = sender_data_aad + encode_vector(self.authenticated_data)
+        object.__setattr__(self, "content_aad", content_aad)
 
     @classmethod
     def of(cls, message: PrivateMessage) -> PrivateHeader:
@@ -101,23 +119,12 @@ class PrivateHeader:
             message.group_id, message.epoch, message.content_type, message.authenticated_data
         )
 
-    def sender_data_aad(self) -> bytes:
-        """§6.3.2 SenderDataAAD: group_id<V>, uint64 epoch, uint8 content_type."""
-        return (
-            encode_vector(self.group_id)
-            + self.epoch.to_bytes(8, "big")
-            + self.content_type.to_bytes(1, "big")
-        )
-
-    def content_aad(self) -> bytes:
-        """§6.3.1 PrivateContentAAD: the sender-data AAD plus authenticated_data."""
-        return self.sender_data_aad() + encode_vector(self.authenticated_data)
-
 
 def _guarded_nonce(nonce: bytes, reuse_guard: bytes) -> bytes:
     """§6.3.1: XOR the reuse guard into the first four bytes of the ratchet nonce."""
-    head = int.from_bytes(nonce[:REUSE_GUARD_LEN], "big") ^ int.from_bytes(reuse_guard, "big")
-    return head.to_bytes(REUSE_GUARD_LEN, "big") + nonce[REUSE_GUARD_LEN:]
+    tail_bits = 8 * (len(nonce) - REUSE_GUARD_LEN)
+    guarded = int.from_bytes(nonce, "big") ^ (int.from_bytes(reuse_guard, "big") << tail_bits)
+    return guarded.to_bytes(len(nonce), "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,11 @@ class EncryptedContent:
     @classmethod
     def of(cls, message: PrivateMessage) -> EncryptedContent:
         return cls(message.encrypted_sender_data, message.ciphertext)
+
+
+# §6.3.2 SenderData: uint32 leaf_index, uint32 generation, then the reuse guard.
+_SENDER_DATA_HEAD = struct.Struct(">II")
+_SENDER_DATA_LEN = _SENDER_DATA_HEAD.size + REUSE_GUARD_LEN
 
 
 def padded(content_and_auth: bytes, padding_block: int = PADDING_BLOCK) -> bytes:
@@ -157,13 +169,10 @@ def encrypt_content(
     guard = reuse_guard if reuse_guard is not None else random.random_bytes(REUSE_GUARD_LEN)
     sender_data = bytes(SenderData(leaf_index, key.generation, guard))
     ciphertext = suite.aead_seal(
-        key.key,
-        _guarded_nonce(key.nonce, guard),
-        header.content_aad(),
-        plaintext,
+        key.key, _guarded_nonce(key.nonce, guard), header.content_aad, plaintext
     )
     sd_key, sd_nonce = sender_data_key_and_nonce(suite, sender_data_secret, ciphertext)
-    encrypted_sender_data = suite.aead_seal(sd_key, sd_nonce, header.sender_data_aad(), sender_data)
+    encrypted_sender_data = suite.aead_seal(sd_key, sd_nonce, header.sender_data_aad, sender_data)
     return EncryptedContent(encrypted_sender_data, ciphertext)
 
 
@@ -178,11 +187,14 @@ def decrypt_sender_data(
     sender_data = suite.aead_open(
         sd_key,
         sd_nonce,
-        header.sender_data_aad(),
+        header.sender_data_aad,
         encrypted.encrypted_sender_data,
         "RFC 9420 §6.3.2: encrypted_sender_data",
     )
-    return SenderData.from_bytes(sender_data)
+    if len(sender_data) != _SENDER_DATA_LEN:
+        return SenderData.from_bytes(sender_data)  # raises the DecodeError naming the fault
+    leaf_index, generation = _SENDER_DATA_HEAD.unpack_from(sender_data)
+    return SenderData(leaf_index, generation, sender_data[_SENDER_DATA_HEAD.size :])
 
 
 def decrypt_content(
@@ -203,7 +215,7 @@ def decrypt_content(
     plaintext = suite.aead_open(
         key.key,
         _guarded_nonce(key.nonce, sender_data.reuse_guard),
-        header.content_aad(),
+        header.content_aad,
         ciphertext,
         f"RFC 9420 §6.3.1: PrivateMessage content from leaf {sender_data.leaf_index}",
     )

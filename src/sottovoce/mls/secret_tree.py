@@ -80,11 +80,8 @@ class HashRatchet:
         """Derive the current generation's key and step the secret forward, erasing it."""
         if self._generation > MAX_GENERATION:
             raise GenerationUnavailable(f"RFC 9420 §9.1: {self._where} ratchet is exhausted")
-        suite, secret, generation = self._suite, self._secret, self._generation
-        # §9.1 DeriveTreeSecret(secret, "key" / "nonce" / "secret", generation, ...).
-        context = generation.to_bytes(4, "big")
-        key, nonce = suite.expand_key_and_nonce(secret, context, "key", "nonce")
-        self._secret = suite.expand_with_label(secret, "secret", context, suite.hash_len)
+        generation = self._generation
+        key, nonce, self._secret = self._suite.derive_ratchet_generation(self._secret, generation)
         self._generation = generation + 1
         return RatchetKey(generation, key, nonce)
 

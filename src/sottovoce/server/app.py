@@ -25,6 +25,7 @@ from sottovoce.server.problems import (
 from sottovoce.server.retention import sweep_forever
 from sottovoce.server.routes import (
     accounts,
+    blobs,
     devices,
     groups,
     key_packages,
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     routers += (sealed, reports)  # sealed sender and franking (docs/safety.md)
     routers += (metrics_route,)  # GET /metrics for Prometheus (docs/operations.md)
     routers += (legal_routes,)  # lawful requests and /transparency (docs/legal.md)
+    routers += (blobs,)  # attachment ciphertext (docs/app.md)
     for module in routers:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     return app

@@ -229,3 +229,12 @@ MAX_REPORTED_CONTENT_BYTES = MAX_ENVELOPE_BYTES
 # far above the few requests a day a real operator receives.
 LEGAL_REQUESTS_PER_SECOND = 5.0
 LEGAL_REQUEST_BURST = 100
+
+# -- attachments (docs/app.md) ---------------------------------------------------------
+
+# A 100 MiB file (client.attachments.MAX_ATTACHMENT_BYTES, what Signal and WhatsApp
+# allow) once encrypted: one 16-byte tag per 256 KiB chunk, so 6,400 bytes more.
+MAX_BLOB_BYTES = 100 * 1024 * 1024 + 400 * 16
+# Blobs whose upload never finished, or that nobody fetched for long, go: 30 days,
+# as Signal keeps attachments on its CDN; a person then asks the sender again.
+BLOB_RETENTION_DAYS = 30

@@ -25,8 +25,11 @@ async def sweep_once(repo: Repository, retention: Retention, now: int) -> int:
     """Delete undelivered messages older than the retention; return how many. Send
     receipts past their window (storage.receipts) go in the same sweep."""
     await receipts.expire(repo.engine, now)
-    # A legal preservation freezes deletion of the named accounts' records (docs/legal.md).
-    preserved = await LegalStore(repo.engine).preserved_device_pks(now // MS_PER_DAY)
+    # A legal preservation freezes deletion of the named accounts' records (docs/legal.md);
+    # one whose period ended is dropped with its snapshot.
+    legal = LegalStore(repo.engine)
+    await legal.expire_preservations(now // MS_PER_DAY)
+    preserved = await legal.preserved_device_pks(now // MS_PER_DAY)
     return await repo.expire_undelivered(
         now - retention.undelivered_days * MS_PER_DAY, keep=preserved
     )

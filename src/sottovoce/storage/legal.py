@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, column, func, insert, inspect, select, table, update
+from sqlalchemy import and_, column, delete, func, insert, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -123,6 +123,12 @@ class NoticeRow:
     app: str
     handle: str
     due_day: int
+
+
+def _blob(value: Any) -> bytes:
+    """A stored byte string, even one an edit behind the server's back turned into text
+    (SQLite's replace() returns TEXT): the audit check must report it, not crash."""
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _authority(row: Any) -> AuthorityRow:
@@ -430,8 +436,17 @@ class LegalStore:
             }
             for app, handle, snapshot in snapshots
         ]
+        if rows:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(legal_preservations), rows)
+
+    async def expire_preservations(self, day: int) -> int:
+        """Drop preservations (and their snapshots) whose period ended before ``day``."""
         async with self.engine.begin() as conn:
-            await conn.execute(insert(legal_preservations), rows)
+            result = await conn.execute(
+                delete(legal_preservations).where(legal_preservations.c.until_day < day)
+            )
+            return int(result.rowcount or 0)
 
     async def preserved_snapshots(self, app: str, handle: str, day: int) -> list[Snapshot]:
         """The account's preservations still in force on ``day``, oldest first."""
@@ -618,7 +633,7 @@ class LegalStore:
             rows = await conn.execute(select(legal_audit).order_by(legal_audit.c.seq))
             return [
                 AuditRow(
-                    int(r.seq), int(r.at_ms), bytes(r.entry), bytes(r.prev_hash), bytes(r.hash)
+                    int(r.seq), int(r.at_ms), _blob(r.entry), _blob(r.prev_hash), _blob(r.hash)
                 )
                 for r in rows
             ]

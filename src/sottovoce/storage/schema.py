@@ -432,3 +432,29 @@ send_receipts = Table(
     Column("digest", LargeBinary, primary_key=True),
     Column("expires_hour", Integer, nullable=False, index=True),
 )
+
+
+# -- attachments (issue 8, migration 0008) ----------------------------------------------
+
+# Attachment ciphertext, encrypted on the sender's device under a key the server
+# never sees (client.attachments). ``blob_id`` is 128 random bits from the server:
+# the capability a message passes on. The server knows the uploading device, the
+# declared and received sizes and the creation day; the bytes are segments in
+# order, appended at ``received`` (resumable uploads).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("id", GrowingId, primary_key=True, autoincrement=True),
+    Column("blob_id", String(32), nullable=False, unique=True),
+    Column("uploader_device_pk", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("created_day", Integer, nullable=False, index=True),
+)
+blob_segments = Table(
+    "blob_segments",
+    metadata,
+    Column("blob_pk", GrowingId, ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)

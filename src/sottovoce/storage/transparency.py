@@ -2,8 +2,10 @@
 
 Every method is one transaction. A device-list change, its history row and its
 log entry commit together, so the log never misses a list the server serves and
-never holds one it does not. The log's leaf order is assigned by the caller
-(server.transparency.directory), which is the only writer.
+never holds one it does not. The log's order is the table's: a writer claims the
+next leaf index by inserting it, and a node that lost the race to another
+(``LeafTaken``) catches up and tries again; one head per epoch likewise
+(``EpochTaken``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sottovoce.storage.schema import (
@@ -23,6 +26,14 @@ from sottovoce.storage.schema import (
     transparency_leaves,
     transparency_signing_key,
 )
+
+
+class LeafTaken(Exception):
+    """Another node appended the log entry of that index first."""
+
+
+class EpochTaken(Exception):
+    """Another node signed the head of that epoch first."""
 
 
 class StaleDeviceList(Exception):
@@ -66,20 +77,33 @@ class TransparencyStore:
     # -- the log ---------------------------------------------------------------
 
     async def signing_key(self, generated: bytes) -> bytes:
-        """The stored log key; ``generated`` is stored first if there is none."""
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(select(transparency_signing_key.c.private_key))).first()
-            if row is not None:
-                return bytes(row.private_key)
-            await conn.execute(insert(transparency_signing_key).values(id=1, private_key=generated))
+        """The stored log key; ``generated`` is stored first if there is none (and if
+        another node stored one at the same moment, that one is the key)."""
+        try:
+            async with self.engine.begin() as conn:
+                query = select(transparency_signing_key.c.private_key)
+                row = (await conn.execute(query)).first()
+                if row is not None:
+                    return bytes(row.private_key)
+                await conn.execute(
+                    insert(transparency_signing_key).values(id=1, private_key=generated)
+                )
+        except IntegrityError:
+            async with self.engine.connect() as conn:
+                return bytes((await conn.execute(query)).scalar_one())
         return generated
 
-    async def leaves(self) -> list[bytes]:
+    async def leaves(self, start: int = 0) -> list[bytes]:
+        """Entries from index ``start`` on, in order."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(transparency_leaves.c.entry).order_by(transparency_leaves.c.idx)
+                select(transparency_leaves.c.idx, transparency_leaves.c.entry)
+                .where(transparency_leaves.c.idx >= start)
+                .order_by(transparency_leaves.c.idx)
             )
-            return [bytes(r.entry) for r in rows]
+            found = [(int(r.idx), bytes(r.entry)) for r in rows]
+        # A gap would be a half-visible concurrent append: take the prefix only.
+        return [entry for i, (idx, entry) in enumerate(found) if idx == start + i]
 
     async def latest_head(self) -> bytes | None:
         async with self.engine.connect() as conn:
@@ -102,15 +126,22 @@ class TransparencyStore:
         return None if row is None else bytes(row.head)
 
     async def store_head(self, epoch: int, head: bytes) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(transparency_heads).values(epoch=epoch, head=head))
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(transparency_heads).values(epoch=epoch, head=head))
+        except IntegrityError as exc:
+            raise EpochTaken(f"epoch {epoch} is signed already") from exc
 
     @staticmethod
     async def _append(conn: AsyncConnection, start: int, entries: Sequence[bytes]) -> None:
-        await conn.execute(
-            insert(transparency_leaves),
-            [{"idx": start + i, "entry": e} for i, e in enumerate(entries)],
-        )
+        """Claim indices ``start…`` first in the transaction, so a lost race writes nothing."""
+        try:
+            await conn.execute(
+                insert(transparency_leaves),
+                [{"idx": start + i, "entry": e} for i, e in enumerate(entries)],
+            )
+        except IntegrityError as exc:
+            raise LeafTaken(f"log index {start} is taken") from exc
 
     # -- accounts ----------------------------------------------------------------
 
@@ -234,6 +265,7 @@ class TransparencyStore:
         """Make ``device_list`` the account's, add and remove device rows (a removed
         device's queue and prekeys go with it), and log it: all or nothing."""
         async with self.engine.begin() as conn:
+            await self._append(conn, leaf, [entry])
             result = await conn.execute(
                 update(accounts)
                 .where(
@@ -262,7 +294,6 @@ class TransparencyStore:
                         last_seen_day=day,
                     )
                 )
-            await self._append(conn, leaf, [entry])
             await conn.execute(
                 insert(device_list_history).values(
                     account_id=account_id, version=version, device_list=device_list, leaf=leaf

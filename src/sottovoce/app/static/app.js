@@ -65,6 +65,7 @@ function show(status) {
   $("auth").hidden = status.status === "open";
   $("signup-form").hidden = status.status !== "new";
   $("signin-form").hidden = status.status !== "locked";
+  $("restore-form").hidden = status.status !== "new";
   $("workspace").hidden = status.status !== "open";
   $("search-form").hidden = status.status !== "open";
   $("signout").hidden = status.status !== "open";
@@ -108,6 +109,53 @@ $("signin-form").addEventListener("submit", async (event) => {
   } catch (e) { notice(e.message); } finally { busy(form, false); }
 });
 
+$("restore-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const file = $("rs-file").files[0];
+  if (!file) return;
+  busy(form, true);
+  try {
+    const response = await fetch("/api/restore", {
+      method: "POST", credentials: "same-origin", body: file,
+      headers: { "X-Recovery-Passphrase": $("rs-pass").value },
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || "restore failed");
+    $("rs-pass").value = "";
+    show(await api("GET", "/api/state"));
+    notice("Restored. Unlock the profile with its usual passphrase.");
+  } catch (e) { notice(e.message); } finally { busy(form, false); }
+});
+
+$("backup-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  if ($("bk-pass").value !== $("bk-pass2").value) { notice("The two passphrases differ."); return; }
+  busy(form, true);
+  try {
+    const response = await fetch("/api/backup", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ passphrase: $("bk-pass").value }),
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      throw new Error(data.error || "backup failed");
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a");
+    link.href = url;
+    link.download = `${state.me.replace("@", "-at-")}.svbackup`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    $("bk-pass").value = $("bk-pass2").value = "";
+    notice("");
+  } catch (e) { notice(e.message); } finally { busy(form, false); }
+});
+
 $("signout").addEventListener("click", async () => {
   await api("POST", "/api/signout");
   if (state.socket) state.socket.close();
@@ -122,11 +170,17 @@ function connect() {
   const socket = new WebSocket(`ws://${location.host}/ws`);
   state.socket = socket;
   socket.onopen = () => { state.retry = 1000; };
-  socket.onmessage = (event) => {
+  socket.onmessage = async (event) => {
     const data = JSON.parse(event.data);
-    if (data.type === "message" || data.type === "changed") {
+    if (data.type === "download") {
+      const bar = document.querySelector(`progress[data-download="${CSS.escape(data.message_id)}"]`);
+      if (bar) { bar.max = data.total; bar.value = data.done; bar.hidden = false; }
+      return;
+    }
+    if (data.type === "message" || data.type === "changed" || data.type === "expired") {
+      // The open conversation is read first, so the list shows it as read.
+      if (state.current === data.conversation) await openConversation(data.conversation, false);
       refreshList();
-      if (state.current === data.conversation) openConversation(data.conversation, false);
     }
   };
   socket.onclose = () => {
@@ -176,6 +230,7 @@ async function refreshList() {
   if (!data.requests.length) requests.append(el("li", "empty", "None."));
   $("request-count").hidden = !data.requests.length;
   $("request-count").textContent = String(data.requests.length);
+  refreshAlerts();
   if (data.identity_changes.length) {
     notice(`The identity key of ${data.identity_changes.join(", ")} changed. Check it with them before trusting it.`);
   }
@@ -202,8 +257,107 @@ function messageItem(m) {
     status.dataset.state = m.state;
     meta.append(status);
   }
-  item.append(meta, el("span", "body", m.text));
+  item.append(meta);
+  if (m.attachment) item.append(attachmentView(m));
+  if (m.text) item.append(el("span", "body", m.text));
+  if (m.direction === "in" && state.kind === "direct") {
+    const actions = el("div", "actions");
+    const report = el("button", "quiet", "Report");
+    report.type = "button";
+    report.setAttribute("aria-label", `Report this message from ${m.sender}`);
+    report.addEventListener("click", () => openReport(m.id));
+    actions.append(report);
+    item.append(actions);
+  }
+  if (m.expires) {
+    const left = el("span", "expires", `disappears ${when(m.expires)}`);
+    left.dataset.expires = String(m.expires);
+    item.append(left);
+  }
   return item;
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1048576) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+function attachmentView(m) {
+  const a = m.attachment;
+  const box = el("div", "file");
+  const url = `/api/attachments/${encodeURIComponent(m.id)}/content`;
+  let preview = null;
+  if (a.image && (a.downloaded || m.direction === "out")) {
+    preview = el("img");
+    preview.src = url;
+  } else if (a.thumbnail) {
+    preview = el("img");
+    preview.src = a.thumbnail;
+  }
+  if (preview) { preview.alt = a.name; preview.className = "preview"; box.append(preview); }
+  const bar = el("progress");
+  bar.dataset.download = m.id;
+  bar.hidden = true;
+  bar.setAttribute("aria-label", `Downloading ${a.name}`);
+  if (a.downloaded || m.direction === "out") {
+    const link = el("a", "download", `${a.name} (${size(a.size)})`);
+    link.href = url;
+    link.download = a.name;
+    box.append(link);
+  } else {
+    const button = el("button", "quiet", `${a.image ? "Show" : "Download"} ${a.name} (${size(a.size)})`);
+    button.type = "button";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      bar.hidden = false;
+      try {
+        await api("POST", `/api/attachments/${encodeURIComponent(m.id)}/download`);
+        openConversation(state.current, false);
+      } catch (e) { notice(e.message); button.disabled = false; }
+    });
+    box.append(button);
+  }
+  box.append(bar);
+  return box;
+}
+
+// A small JPEG the recipient sees before downloading (drawn here: no image library
+// in the process, and the file never leaves this machine unencrypted).
+async function thumbnailOf(file) {
+  if (!/^image\/(png|jpeg|gif|webp)$/.test(file.type)) return null;
+  try {
+    const bitmap = await createImageBitmap(file);
+    for (const edge of [160, 96, 64]) {
+      const scale = Math.min(1, edge / Math.max(bitmap.width, bitmap.height));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const url = canvas.toDataURL("image/jpeg", 0.6);
+      if (url.length <= 16384) return url;
+    }
+  } catch (e) { /* not decodable here: no thumbnail */ }
+  return null;
+}
+
+function uploadFile(file, bar) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    const query = `name=${encodeURIComponent(file.name)}&size=${file.size}&type=${encodeURIComponent(file.type || "application/octet-stream")}`;
+    request.open("POST", `/api/uploads?${query}`);
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable) { bar.max = event.total; bar.value = event.loaded; }
+    };
+    request.onload = () => {
+      let data = {};
+      try { data = JSON.parse(request.responseText); } catch (e) { /* shown below */ }
+      if (request.status === 200) resolve(data);
+      else reject(new Error(data.error || `upload failed (${request.status})`));
+    };
+    request.onerror = () => reject(new Error("the upload was interrupted"));
+    request.send(file);
+  });
 }
 
 async function openConversation(id, focus) {
@@ -213,6 +367,7 @@ async function openConversation(id, focus) {
   } catch (e) { notice(e.message); return; }
   const switched = state.current !== data.id;
   state.current = data.id;
+  state.kind = data.kind;
   $("empty").hidden = true;
   $("view").hidden = false;
   $("view-title").textContent = data.kind === "group"
@@ -222,6 +377,16 @@ async function openConversation(id, focus) {
   banner.textContent = data.identity_changed
     ? `The identity key of ${data.id} has changed. Messages are held until you check it with them.` : "";
   $("request-bar").hidden = !data.request;
+  $("direct-tools").hidden = data.kind !== "direct";
+  $("direct-actions").hidden = data.kind !== "direct" || data.request;
+  $("group-tools").hidden = data.kind !== "group";
+  if (data.kind === "direct") {
+    $("verified-state").textContent = data.verified ? "Verified" : "Not verified";
+    $("verified-state").className = data.verified ? "verified" : "unverified";
+  } else {
+    showMembers(data.id.slice(1));
+  }
+  if (data.kind === "direct") $("timer").value = String(data.timer);
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...data.messages.map(messageItem));
@@ -234,20 +399,39 @@ $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const box = $("compose");
   const text = box.value;
-  if (!text.trim() || !state.current) return;
+  const file = $("file").files[0];
+  if ((!text.trim() && !file) || !state.current) return;
   const conversation = state.current;
-  const pending = messageItem({ id: "", direction: "out", sender: state.me, text, ts: Date.now(), state: "sending" });
+  const pending = messageItem({ id: "", direction: "out", sender: state.me, text: text || (file && file.name), ts: Date.now(), state: "sending" });
   $("messages").append(pending);
   $("messages").scrollTop = $("messages").scrollHeight;
   box.value = "";
   try {
-    await api("POST", `/api/conversations/${encodeURIComponent(conversation)}/messages`, { text });
+    let upload = null;
+    if (file) {
+      const bar = $("upload-progress");
+      bar.hidden = false;
+      const done = await uploadFile(file, bar);
+      upload = done.upload;
+      const thumb = await thumbnailOf(file);
+      if (thumb) await api("PUT", `/api/uploads/${upload}/thumbnail`, { thumbnail: thumb });
+      bar.hidden = true;
+      $("file").value = "";
+    }
+    await api("POST", `/api/conversations/${encodeURIComponent(conversation)}/messages`, { text, upload });
     if (state.current === conversation) openConversation(conversation, false);
   } catch (e) {
     pending.querySelector(".state").textContent = " · not sent";
     box.value = text;
     notice(e.message);
   }
+});
+
+$("timer").addEventListener("change", async () => {
+  if (!state.current) return;
+  try {
+    await api("POST", `/api/conversations/${encodeURIComponent(state.current)}/timer`, { seconds: Number($("timer").value) });
+  } catch (e) { notice(e.message); }
 });
 
 $("compose").addEventListener("keydown", (event) => {
@@ -265,6 +449,169 @@ $("request-bar").addEventListener("click", async (event) => {
     if (action === "accept") openConversation(state.current, true);
     else { state.current = null; $("view").hidden = true; $("empty").hidden = false; }
     refreshList();
+  } catch (e) { notice(e.message); }
+});
+
+// -- groups ---------------------------------------------------------------------------
+
+$("new-group").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("group-name").value.trim();
+  if (!name) return;
+  try {
+    const made = await api("POST", "/api/groups", { name });
+    $("group-name").value = "";
+    await refreshList();
+    openConversation(made.id, true);
+  } catch (e) { notice(e.message); }
+});
+
+async function showMembers(name) {
+  let data;
+  try { data = await api("GET", `/api/groups/${encodeURIComponent(name)}/members`); } catch (e) { notice(e.message); return; }
+  const list = $("members");
+  list.replaceChildren();
+  for (const m of data.members) {
+    const item = el("li");
+    item.append(el("span", "title", m.you ? `${m.address} (you)` : m.address));
+    if (!m.you) {
+      item.append(el("span", m.verified ? "verified" : "unverified", m.verified ? "Verified" : "Not verified"));
+      const remove = el("button", "quiet", "Remove");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove ${m.address} from the group`);
+      remove.addEventListener("click", async () => {
+        try {
+          await api("DELETE", `/api/groups/${encodeURIComponent(name)}/members/${encodeURIComponent(m.address)}`);
+          showMembers(name);
+        } catch (e) { notice(e.message); }
+      });
+      item.append(remove);
+    }
+    list.append(item);
+  }
+}
+
+$("add-member").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const address = $("member-address").value.trim();
+  if (!address || !state.current) return;
+  const name = state.current.slice(1);
+  try {
+    await api("POST", `/api/groups/${encodeURIComponent(name)}/members`, { address });
+    $("member-address").value = "";
+    showMembers(name);
+  } catch (e) { notice(e.message); }
+});
+
+$("leave-button").addEventListener("click", async () => {
+  if (!state.current) return;
+  try {
+    await api("POST", `/api/groups/${encodeURIComponent(state.current.slice(1))}/leave`);
+    state.current = null; $("view").hidden = true; $("empty").hidden = false;
+    refreshList();
+  } catch (e) { notice(e.message); }
+});
+
+// -- verification, blocking, reports ---------------------------------------------------
+
+let shownDigits = "";
+$("verify-button").addEventListener("click", async () => {
+  if (!state.current) return;
+  let data;
+  try { data = await api("GET", `/api/verify/${encodeURIComponent(state.current)}`); } catch (e) { notice(e.message); return; }
+  shownDigits = data.groups.join("");
+  $("safety-digits").textContent = data.groups.join(" ");
+  $("safety-qr").src = data.qr;
+  $("mark-verified").hidden = data.verified;
+  $("verify-dialog").showModal();
+  $("mark-verified").hidden ? $("close-verify").focus() : $("mark-verified").focus();
+});
+$("close-verify").addEventListener("click", () => $("verify-dialog").close());
+$("mark-verified").addEventListener("click", async () => {
+  try {
+    await api("POST", `/api/verify/${encodeURIComponent(state.current)}`, { digits: shownDigits });
+    $("verify-dialog").close();
+    openConversation(state.current, false);
+  } catch (e) { $("verify-dialog").close(); notice(e.message); }
+});
+
+async function block(report) {
+  if (!state.current) return;
+  const what = report ? "Block and report" : "Block";
+  if (!confirm(`${what} ${state.current}? You will not receive their messages.`)) return;
+  try {
+    await api("POST", `/api/block/${encodeURIComponent(state.current)}`, { report });
+    notice(`${state.current} is blocked.`);
+    state.current = null; $("view").hidden = true; $("empty").hidden = false;
+    refreshList();
+  } catch (e) { notice(e.message); }
+}
+$("block-button").addEventListener("click", () => block(false));
+$("block-report-button").addEventListener("click", () => block(true));
+
+let reporting = null;
+function openReport(id) {
+  reporting = id;
+  $("report-reason").value = "";
+  $("report-dialog").showModal();
+  $("report-reason").focus();
+}
+$("close-report").addEventListener("click", () => $("report-dialog").close());
+$("report-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const reason = $("report-reason").value.trim();
+  if (!reason || !reporting) return;
+  $("report-dialog").close();
+  try {
+    await api("POST", `/api/messages/${encodeURIComponent(reporting)}/report`, { reason });
+    notice("Reported. The operator can verify the message was sent to you.");
+  } catch (e) { notice(e.message); }
+});
+
+// -- security alerts and devices -------------------------------------------------------
+
+async function refreshAlerts() {
+  let data;
+  try { data = await api("GET", "/api/alerts"); } catch (e) { return; }
+  const list = $("alert-list");
+  list.replaceChildren(...data.alerts.map((a) => el("li", "", `${a.address}: ${a.detail}`)));
+  $("alerts").hidden = !data.alerts.length;
+}
+$("dismiss-alerts").addEventListener("click", async () => {
+  await api("POST", "/api/alerts/dismiss");
+  refreshAlerts();
+});
+
+async function refreshDevices() {
+  let data;
+  try { data = await api("GET", "/api/devices"); } catch (e) { notice(e.message); return; }
+  const list = $("devices");
+  list.replaceChildren();
+  for (const d of data.devices) {
+    const item = el("li");
+    const added = new Date(d.added_day * 86400000).toLocaleDateString();
+    item.append(el("span", "title", `Device ${d.id}${d.this_device ? " (this one)" : ""}`), ` · added ${added} · key ${d.identity}`);
+    if (!d.this_device) {
+      const remove = el("button", "quiet", "Remove");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove device ${d.id}`);
+      remove.addEventListener("click", async () => {
+        if (!confirm(`Remove device ${d.id}? It will receive nothing from now on.`)) return;
+        try { await api("DELETE", `/api/devices/${d.id}`); refreshDevices(); } catch (e) { notice(e.message); }
+      });
+      item.append(" ", remove);
+    }
+    list.append(item);
+  }
+}
+$("devices-panel").addEventListener("toggle", () => { if ($("devices-panel").open) refreshDevices(); });
+$("link-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const linked = await api("POST", "/api/devices/link", { code: $("link-code").value });
+    $("link-code").value = "";
+    notice(`Device ${linked.device_id} is linked.`);
+    refreshDevices();
   } catch (e) { notice(e.message); }
 });
 

@@ -5,20 +5,22 @@ Public API (everything a client SDK or Delivery Service test needs)::
     from sottovoce.mls.group import Group, GroupConfig, KeyPackageBundle
 
 KeyPackages (§10)
-    ``KeyPackageBundle.create(suite_id, identity, signer, *, lifetime_s=..., last_resort=False)``
-    makes a signed KeyPackage plus its private keys. ``bundle.public_bytes()`` is the
-    MLSMessage to upload to the directory, ``bundle.ref`` its KeyPackageRef,
-    ``bundle.last_resort`` whether it may be handed out more than once;
+    ``KeyPackageBundle.create(suite_id, identity, signer, *, lifetime_s=...,
+    last_resort=False)`` makes a signed KeyPackage plus its private keys.
+    ``bundle.public_bytes()`` is the MLSMessage to upload to the directory,
+    ``bundle.ref`` its KeyPackageRef, ``bundle.last_resort`` whether it may be
+    handed out more than once;
     ``bundle.to_bytes()`` / ``KeyPackageBundle.from_bytes()`` for the device's
     encrypted store. ``identity`` is ``bytes(DeviceIdentity(address, device_id))``
     (:mod:`.credentials`).
 
 Creating and joining
     ``Group.create(suite_id, group_id, identity, signer, *, extensions=(), config=None)``
-    (§11); ``Group.join(welcome, bundle, *, ratchet_tree=None, external_psks=None)``
-    (§12.4.3.1); ``Group.join_external(group_info, identity, signer, *,
-    resync_leaf=None)`` returns ``(group, commit)`` (§12.4.3.2): send the commit, keep
-    the group once the Delivery Service accepts it.
+    (§11); ``Group.join(welcome, bundle, *, ratchet_tree=None, external_psks=None,
+    reinit_from=None, config=None)`` (§12.4.3.1);
+    ``Group.join_external(group_info, identity, signer, *, resync_leaf=None)``
+    returns ``(group, commit)`` (§12.4.3.2): send the commit, keep the group once
+    the Delivery Service accepts it.
 
 Changing the group (§12.1, §12.4)
     ``group.commit(*, add=[key_package...], remove=[leaf_index...], psks=[...],
@@ -51,12 +53,18 @@ Application messages (§6.3)
     ``group.protect(data, authenticated_data=b"")`` returns a PrivateMessage;
     ``process`` opens it.
 
+Policy
+    ``GroupConfig(handshake_private=True, credential_check=None,
+    ratchet_tree_in_welcome=True, clock=<system time>)``; for Sottovoce leaves
+    ``credentials.check_device_credential`` checks the device identity format.
+
 State
     ``group_id``, ``epoch``, ``own_leaf_index``, ``members()`` (:class:`Member`:
     ``leaf_index``, ``identity``, ``signature_key``), ``epoch_authenticator``,
     ``export_secret(label, context, length)``, ``group_info()``, ``ratchet_tree()``,
-    ``is_active``; ``group.to_bytes()`` / ``Group.from_bytes(data)`` for the client's
-    encrypted store (:mod:`.persistence`).
+    ``is_active``, ``has_pending_commit``, ``pending_proposals()``;
+    ``group.to_bytes()`` / ``Group.from_bytes(data, config=...)`` for the client's
+    encrypted store (the config is not stored).
 """
 
 from sottovoce.mls.group.group import Group, GroupConfig

@@ -80,6 +80,7 @@ def apply_proposals(
     for info, body in bodies:
         if isinstance(body, Update):
             leaf_index = info.sender.index
+            check_same_client(tree, leaf_index, body.leaf_node)
             validate_leaf_node(
                 params,
                 tree,
@@ -111,6 +112,17 @@ def apply_proposals(
         elif isinstance(body, ReInit):
             applied.reinit = body
     return applied
+
+
+def check_same_client(tree: RatchetTree, leaf_index: int, new_leaf: LeafNode) -> None:
+    """§5.3.1: a member's new leaf (Update, UpdatePath) must name the same client as
+    its old one. In Sottovoce a leaf is one device for good: a device cannot turn
+    itself into another by updating its credential."""
+    old = tree.leaf(leaf_index)
+    if old is not None and old.credential != new_leaf.credential:
+        raise ValidationError(
+            f"RFC 9420 §5.3.1: leaf {leaf_index}'s new credential names another client"
+        )
 
 
 def provisional_context(epoch: Epoch, tree_hash: bytes, extensions: tuple[Extension, ...]) -> bytes:
@@ -163,6 +175,7 @@ def process_path(
     """§12.4.2 steps: validate the committer's new leaf (§7.3, source commit), merge the
     UpdatePath and decrypt our path secret (TreeKEM,
     :func:`~sottovoce.mls.treekem.process_update_path`); returns the commit secret."""
+    check_same_client(applied.tree, committer, path.leaf_node)
     validate_leaf_node(
         params,
         applied.tree,

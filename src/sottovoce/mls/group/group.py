@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sottovoce.crypto import dh, random, signing
@@ -115,6 +115,10 @@ VERIFYING_KEY_CACHE = 4096
 RESUMPTION_PSK_EPOCHS = 8
 
 
+def _system_time() -> int:
+    return int(time.time())
+
+
 @dataclass(frozen=True, slots=True)
 class GroupConfig:
     """Policy a group applies that RFC 9420 leaves to the application.
@@ -123,11 +127,14 @@ class GroupConfig:
     who changed what from the Delivery Service) rather than PublicMessages.
     ``credential_check``: §5.3.1, the application's check that a credential vouches
     for a signature key (Sottovoce: the account's signed device list).
+    ``clock``: seconds since the Unix epoch, the only time the engine reads (to check
+    KeyPackage lifetimes, §7.3); tests and replays pass a fixed one.
     """
 
     handshake_private: bool = True
     credential_check: CredentialCheck | None = None
     ratchet_tree_in_welcome: bool = True
+    clock: Callable[[], int] = _system_time
 
 
 class Group:
@@ -186,7 +193,10 @@ class Group:
         config: GroupConfig | None = None,
     ) -> Group:
         """§11: a one-member group at epoch 0 with ``identity`` as its creator."""
-        bundle = KeyPackageBundle.create(suite_id, identity, signer, capabilities=capabilities)
+        config = config or GroupConfig()
+        bundle = KeyPackageBundle.create(
+            suite_id, identity, signer, capabilities=capabilities, now=config.clock()
+        )
         suite = bundle.suite
         tree = RatchetTree.with_one_member(suite, bundle.key_package.leaf_node)
         context = GroupContext(suite_id, group_id, 0, tree.tree_hash(), b"", tuple(extensions))
@@ -464,7 +474,7 @@ class Group:
             psk_usages=REINIT_USAGES if epoch.context.epoch == 0 else APPLICATION_USAGE,
         )
         with_path = path or path_required(infos)
-        applied = commits.apply_proposals(epoch, infos, self._params(), now=int(time.time()))
+        applied = commits.apply_proposals(epoch, infos, self._params(), now=self._config.clock())
         private = epoch.private.copy()
         created = None
         commit_secret = None
@@ -721,6 +731,7 @@ class Group:
         elif isinstance(body, Update):
             if info.sender.sender_type is not SenderType.MEMBER:
                 raise InvalidProposal("RFC 9420 §12.1.2: an Update comes from a member")
+            commits.check_same_client(epoch.tree, info.sender.index, body.leaf_node)
             validate_leaf_node(
                 self._params(),
                 epoch.tree,
@@ -760,7 +771,7 @@ class Group:
         if external and body.path is None:
             raise InvalidCommit("RFC 9420 §12.4.3.2: an external commit must carry a path")
         params = self._params()
-        applied = commits.apply_proposals(epoch, infos, params, now=int(time.time()))
+        applied = commits.apply_proposals(epoch, infos, params, now=self._config.clock())
         committer = sender.index
         if external:
             assert body.path is not None
@@ -960,6 +971,7 @@ class Group:
             resync_leaf,
             capabilities,
             config.credential_check,
+            config.clock(),
         )
         return cls(epoch, signer, config=config), commit_message
 

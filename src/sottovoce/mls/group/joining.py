@@ -9,7 +9,6 @@ returns the :class:`~sottovoce.mls.group.epoch.Epoch` the new member starts in.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -225,6 +224,7 @@ def external_join(
     resync_leaf: int | None,
     capabilities: Capabilities | None,
     credential_check: CredentialCheck | None,
+    now: int,
 ) -> tuple[Epoch, bytes]:
     """§12.4.3.2: join by external commit from a published GroupInfo.
 
@@ -250,7 +250,9 @@ def external_join(
     kem_output, init_secret = key_schedule.external_init_sender(suite, external_pub)
 
     # The joiner's view of the epoch it joins: the public state only.
-    placeholder = KeyPackageBundle.create(suite.id, identity, signer, capabilities=capabilities)
+    placeholder = KeyPackageBundle.create(
+        suite.id, identity, signer, capabilities=capabilities, now=now
+    )
     current = Epoch(
         suite,
         context,
@@ -276,7 +278,7 @@ def external_join(
         context.version,
         credential_check=credential_check,
     )
-    applied = commits.apply_proposals(current, infos, params, now=int(time.time()))
+    applied = commits.apply_proposals(current, infos, params, now=now)
     template = placeholder.key_package.leaf_node
     check_resync(applied, template)
     own = applied.tree.add_leaf(template)

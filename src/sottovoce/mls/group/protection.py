@@ -11,7 +11,7 @@ authenticated content only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sottovoce.crypto import signing
 from sottovoce.mls import framing
@@ -27,6 +27,7 @@ from sottovoce.mls.wire.framing import (
     PrivateMessageContent,
     PublicMessage,
     Sender,
+    content_bytes,
     framed_content_tbs,
 )
 from sottovoce.mls.wire.registry import ContentType, SenderType, WireFormat
@@ -43,9 +44,28 @@ class EpochKeys:
     sender_data_secret: bytes
     membership_key: bytes
     secret_tree: SecretTree
+    # The PrivateMessage headers of this epoch without authenticated_data, by content
+    # type: nearly every message carries one of these, so its AADs are encoded once.
+    _headers: dict[ContentType, framing.PrivateHeader] = field(
+        default_factory=dict, init=False, compare=False
+    )
 
     def __repr__(self) -> str:
         return f"EpochKeys(epoch={self.epoch})"
+
+    def private_header(
+        self, content_type: ContentType, authenticated_data: bytes
+    ) -> framing.PrivateHeader:
+        """The header (§6.3) of a PrivateMessage of this group and epoch."""
+        if authenticated_data:
+            return framing.PrivateHeader(
+                self.group_id, self.epoch, content_type, authenticated_data
+            )
+        header = self._headers.get(content_type)
+        if header is None:
+            header = framing.PrivateHeader(self.group_id, self.epoch, content_type, b"")
+            self._headers[content_type] = header
+        return header
 
 
 # Given a sender and the content it framed, the signature key to verify it with
@@ -104,11 +124,12 @@ def to_private(
     content = authenticated.content
     if content.sender.sender_type is not SenderType.MEMBER:
         raise ValidationError("RFC 9420 §6.3: only members send PrivateMessages")
-    plaintext = bytes(PrivateMessageContent(content.content, authenticated.auth))
-    plaintext = framing.padded(plaintext, padding_block)
-    header = framing.PrivateHeader(
-        content.group_id, content.epoch, content.content_type, content.authenticated_data
+    check_header(keys, content.group_id, content.epoch)
+    # §6.3.1 PrivateMessageContent: the content, its auth data, then zero padding.
+    plaintext = framing.padded(
+        content_bytes(content.content) + bytes(authenticated.auth), padding_block
     )
+    header = keys.private_header(content.content_type, content.authenticated_data)
     encrypted = framing.encrypt_content(
         keys.suite,
         keys.secret_tree,
@@ -172,7 +193,7 @@ def open_private(
 ) -> AuthenticatedContent:
     """§6.3: decrypt sender data and content, then check the sender's signature."""
     check_header(keys, message.group_id, message.epoch)
-    header = framing.PrivateHeader.of(message)
+    header = keys.private_header(message.content_type, message.authenticated_data)
     sender_data = framing.decrypt_sender_data(
         keys.suite, keys.sender_data_secret, header, framing.EncryptedContent.of(message)
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
-from sottovoce.mls.codec import Reader, Writer
+from sottovoce.mls.codec import Reader, Writer, encode_vector
 from sottovoce.mls.errors import DecodeError
 from sottovoce.mls.wire.base import Struct, read_enum
 from sottovoce.mls.wire.commit import Commit
@@ -26,6 +26,17 @@ REUSE_GUARD_LEN = 4
 Content = bytes | Proposal | Commit
 """The body of a FramedContent: application data, a Proposal or a Commit."""
 
+# The structures every message signs, encrypts and decodes are encoded as one
+# ``b"".join`` of their fields rather than through a Writer: each application
+# message encodes FramedContentTBS twice (sign, verify) and PrivateMessage once.
+_CONTENT_TYPE_BYTES = {kind: kind.to_bytes(1, "big") for kind in ContentType}
+_SENDER_TYPE_BYTES = {kind: kind.to_bytes(1, "big") for kind in SenderType}
+# §6.1 FramedContentTBS begins with the version and the wire format.
+_TBS_HEADERS = {
+    wire_format: ProtocolVersion.MLS10.to_bytes(2, "big") + wire_format.to_bytes(2, "big")
+    for wire_format in WireFormat
+}
+
 
 def content_type_of(content: Content) -> ContentType:
     if isinstance(content, Proposal):
@@ -37,10 +48,14 @@ def content_type_of(content: Content) -> ContentType:
 
 def encode_content(writer: Writer, content: Content) -> None:
     """The ``select (content_type)`` body shared by FramedContent and PrivateMessageContent."""
+    writer.raw(content_bytes(content))
+
+
+def content_bytes(content: Content) -> bytes:
+    """:func:`encode_content` as bytes: ``application_data<V>``, a Proposal or a Commit."""
     if isinstance(content, bytes):
-        writer.vector(content)
-    else:
-        content.encode(writer)
+        return encode_vector(content)
+    return bytes(content)
 
 
 def decode_content(reader: Reader, content_type: ContentType, what: str) -> Content:
@@ -68,9 +83,11 @@ class Sender(Struct):
         return self.sender_type in (SenderType.MEMBER, SenderType.EXTERNAL)
 
     def encode(self, writer: Writer) -> None:
-        writer.uint8(self.sender_type)
-        if self.has_index:
-            writer.uint32(self.index)
+        writer.raw(bytes(self))
+
+    def __bytes__(self) -> bytes:
+        kind = _SENDER_TYPE_BYTES[self.sender_type]
+        return kind + self.index.to_bytes(4, "big") if self.has_index else kind
 
     @classmethod
     def decode(cls, reader: Reader) -> Self:
@@ -95,10 +112,20 @@ class FramedContent(Struct):
         return content_type_of(self.content)
 
     def encode(self, writer: Writer) -> None:
-        writer.vector(self.group_id).uint64(self.epoch)
-        self.sender.encode(writer)
-        writer.vector(self.authenticated_data).uint8(self.content_type)
-        encode_content(writer, self.content)
+        writer.raw(bytes(self))
+
+    def __bytes__(self) -> bytes:
+        content = self.content
+        return b"".join(
+            (
+                encode_vector(self.group_id),
+                self.epoch.to_bytes(8, "big"),
+                bytes(self.sender),
+                encode_vector(self.authenticated_data),
+                _CONTENT_TYPE_BYTES[content_type_of(content)],
+                content_bytes(content),
+            )
+        )
 
     @classmethod
     def decode(cls, reader: Reader) -> Self:
@@ -124,14 +151,12 @@ class FramedContentAuthData:
     confirmation_tag: bytes | None = None
 
     def encode(self, writer: Writer) -> None:
-        writer.vector(self.signature)
-        if self.confirmation_tag is not None:
-            writer.vector(self.confirmation_tag)
+        writer.raw(bytes(self))
 
     def __bytes__(self) -> bytes:
-        writer = Writer()
-        self.encode(writer)
-        return bytes(writer)
+        if self.confirmation_tag is None:
+            return encode_vector(self.signature)
+        return encode_vector(self.signature) + encode_vector(self.confirmation_tag)
 
     @classmethod
     def decode(cls, reader: Reader, content_type: ContentType) -> FramedContentAuthData:
@@ -146,11 +171,8 @@ def framed_content_tbs(
 ) -> bytes:
     """§6.1 FramedContentTBS. ``group_context`` (encoded) is present exactly for
     member and new_member_commit senders."""
-    writer = Writer().uint16(ProtocolVersion.MLS10).uint16(wire_format)
-    content.encode(writer)
-    if group_context is not None:
-        writer.raw(group_context)
-    return bytes(writer)
+    encoded = _TBS_HEADERS[wire_format] + bytes(content)
+    return encoded if group_context is None else encoded + group_context
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +231,19 @@ class PrivateMessage(Struct):
     ciphertext: bytes
 
     def encode(self, writer: Writer) -> None:
-        writer.vector(self.group_id).uint64(self.epoch).uint8(self.content_type)
-        writer.vector(self.authenticated_data).vector(self.encrypted_sender_data)
-        writer.vector(self.ciphertext)
+        writer.raw(bytes(self))
+
+    def __bytes__(self) -> bytes:
+        return b"".join(
+            (
+                encode_vector(self.group_id),
+                self.epoch.to_bytes(8, "big"),
+                _CONTENT_TYPE_BYTES[self.content_type],
+                encode_vector(self.authenticated_data),
+                encode_vector(self.encrypted_sender_data),
+                encode_vector(self.ciphertext),
+            )
+        )
 
     @classmethod
     def decode(cls, reader: Reader) -> Self:
@@ -238,11 +270,7 @@ class PrivateMessageContent:
     padding: int = 0
 
     def __bytes__(self) -> bytes:
-        writer = Writer()
-        encode_content(writer, self.content)
-        self.auth.encode(writer)
-        writer.raw(bytes(self.padding))
-        return bytes(writer)
+        return content_bytes(self.content) + bytes(self.auth) + bytes(self.padding)
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: ContentType) -> PrivateMessageContent:
@@ -268,7 +296,14 @@ class SenderData(Struct):
             raise ValueError(f"RFC 9420 §6.3.2: reuse_guard must be {REUSE_GUARD_LEN} bytes")
 
     def encode(self, writer: Writer) -> None:
-        writer.uint32(self.leaf_index).uint32(self.generation).raw(self.reuse_guard)
+        writer.raw(bytes(self))
+
+    def __bytes__(self) -> bytes:
+        return (
+            self.leaf_index.to_bytes(4, "big")
+            + self.generation.to_bytes(4, "big")
+            + self.reuse_guard
+        )
 
     @classmethod
     def decode(cls, reader: Reader) -> Self:

@@ -38,8 +38,16 @@ class MLSMessage(Struct):
         return _FORMAT_OF_BODY[type(self.body)]
 
     def encode(self, writer: Writer) -> None:
-        writer.uint16(self.version).uint16(self.wire_format)
-        self.body.encode(writer)
+        writer.raw(bytes(self))
+
+    def __bytes__(self) -> bytes:
+        return b"".join(
+            (
+                self.version.to_bytes(2, "big"),
+                _FORMAT_OF_BODY[type(self.body)].to_bytes(2, "big"),
+                bytes(self.body),
+            )
+        )
 
     @classmethod
     def decode(cls, reader: Reader) -> Self:

@@ -81,8 +81,9 @@ NEVER_HELD: dict[Category, str] = {
         "ciphertext it has no key for and deletes it once delivered."
     ),
     Category.ATTACHMENTS: (
-        "Attachments are encrypted on the sender's device with keys only the "
-        "conversation's members hold."
+        "Attachments are encrypted on the sender's device with keys that travel only "
+        "inside end-to-end encrypted messages; the server holds at most their ciphertext, "
+        "unreadable to it and deleted when it expires."
     ),
     Category.GROUP_CONTENT: (
         "Group messages, names and avatars are encrypted with MLS group secrets "

@@ -195,11 +195,13 @@ class LegalDesk:
         if not due:
             return 0
         entries = await self.audit.entries()
-        requests = {e["request_id"]: e for e in entries if e.get("event") == audit.REQUEST_VERIFIED}
-        produced = {
-            e["request_id"]: e.get("produced", {})
+        requests = {
+            e.get("request_id"): e for e in entries if e.get("event") == audit.REQUEST_VERIFIED
+        }
+        produced: dict[Any, dict[str, Any]] = {
+            e.get("request_id"): e["produced"]
             for e in entries
-            if e.get("event") == audit.DISCLOSURE
+            if e.get("event") == audit.DISCLOSURE and isinstance(e.get("produced"), dict)
         }
         delivered = 0
         for notice in due:

@@ -60,11 +60,18 @@ STATUS: dict[RejectionReason, int] = {
 }
 
 
+MAX_DETAIL_LEN = 300
+
+
 class Rejected(Exception):
     """A legal request refused for ``reason``; ``detail`` says what exactly was wrong
     (it names fields and authorities, never account data)."""
 
     def __init__(self, reason: RejectionReason, detail: str) -> None:
+        # A detail may quote names the document chose (unknown field names): kept
+        # short, so junk cannot grow the audit chain or the answer.
+        if len(detail) > MAX_DETAIL_LEN:
+            detail = detail[: MAX_DETAIL_LEN - 1] + "…"
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

@@ -26,9 +26,10 @@ from sottovoce.server.legal.compellability import (
     ProcessType,
     Unavailable,
 )
+from sottovoce.server.legal.documents import AccountName
 from sottovoce.server.legal.fields import checked
 from sottovoce.server.legal.verification import VerifiedRequest
-from sottovoce.storage.legal import AccountFacts, LegalStore
+from sottovoce.storage.legal import AccountFacts, AuthorityRow, LegalStore
 
 E2EE_STATEMENT = (
     "Message content, attachments, group contents and encryption keys are end-to-end "
@@ -211,7 +212,7 @@ def _unavailable(category: Category, reason: Unavailable, explanation: str) -> d
     return {"category": category.value, "reason": reason.value, "explanation": explanation}
 
 
-def _authority(row: Any) -> dict[str, str] | None:
+def _authority(row: AuthorityRow | None) -> dict[str, str] | None:
     if row is None:
         return None
     return {"id": row.id, "name": row.name, "country": row.country, "kind": row.kind}
@@ -225,6 +226,64 @@ def _kind(process: ProcessType) -> str:
     return KIND_DISCLOSURE
 
 
+def _split(verified: VerifiedRequest, kind: str) -> tuple[list[Category], list[dict[str, str]]]:
+    """The requested categories to look up, and those answered at once (never held,
+    or not disclosed on an emergency)."""
+    wanted: list[Category] = []
+    answered: list[dict[str, str]] = []
+    for category in verified.document.categories:
+        if category not in verified.compellable:  # refused by verification already
+            raise AssertionError(f"{category} reached the package uncompelled")
+        if category in NEVER_HELD:
+            answered.append(_unavailable(category, Unavailable.NOT_HELD, NEVER_HELD[category]))
+        elif kind == KIND_EMERGENCY and category not in VOLUNTARY_ON_EMERGENCY:
+            answered.append(_unavailable(category, Unavailable.NOT_COMPELLABLE, EMERGENCY_LIMIT))
+        else:
+            wanted.append(category)
+    return wanted, answered
+
+
+async def _preserved(
+    store: LegalStore, name: AccountName, wanted: list[Category], today: int
+) -> list[dict[str, Any]]:
+    """Snapshots of the account still in force, limited to the wanted categories."""
+    kept = []
+    for snapshot in await store.preserved_snapshots(name.app, name.handle, today):
+        records = {
+            category: checked(Category(category), record)
+            for category, record in json.loads(snapshot.records).items()
+            if Category(category) in wanted
+        }
+        if records:
+            kept.append(
+                {
+                    "request_id": snapshot.request_id,
+                    "preserved_on": day_iso(snapshot.taken_day),
+                    "records": records,
+                }
+            )
+    return kept
+
+
+async def _records(
+    ctx: _Context | None, wanted: list[Category], preserved: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """What the account's current records give for each wanted category (``ctx`` is
+    None when the account does not exist), and why the others are missing."""
+    records: dict[str, Any] = {}
+    unavailable: list[dict[str, str]] = []
+    for category in wanted:
+        if ctx is None:
+            if not any(category.value in p["records"] for p in preserved):
+                unavailable.append(_unavailable(category, Unavailable.NOT_HELD, NO_ACCOUNT))
+            continue
+        try:
+            records[category.value] = checked(category, await SOURCES[category](ctx))
+        except _Unavailable as exc:
+            unavailable.append(_unavailable(category, exc.reason, exc.explanation))
+    return records, unavailable
+
+
 async def build_package(
     verified: VerifiedRequest,
     store: LegalStore,
@@ -233,66 +292,36 @@ async def build_package(
     retention_days: int,
 ) -> Built:
     """The signed answer to ``verified``. A preservation request discloses nothing: its
-    package acknowledges what is preserved and until when."""
+    package acknowledges what is preserved and until when, and the records it keeps
+    aside come back in :attr:`Built.snapshots`."""
     doc = verified.document
     today = int(now.timestamp() // 86_400)
     kind = _kind(doc.process_type)
     preserved_until = today + doc.preserve_days if doc.preserve_days is not None else None
+    wanted, answered = _split(verified, kind)
     accounts_out = []
     produced: dict[str, list[str]] = {}
     snapshots: list[tuple[str, str, bytes]] = []
     for name in doc.accounts:
         facts = await store.account_facts(name.app, name.handle)
-        records: dict[str, Any] = {}
-        unavailable: list[dict[str, str]] = []
-        wanted: list[Category] = []  # requested, held, and disclosed by this process
-        for category in doc.categories:
-            if category not in verified.compellable:  # refused by verification already
-                raise AssertionError(f"{category} reached the package uncompelled")
-            if category in NEVER_HELD:
-                unavailable.append(
-                    _unavailable(category, Unavailable.NOT_HELD, NEVER_HELD[category])
-                )
-            elif kind == KIND_EMERGENCY and category not in VOLUNTARY_ON_EMERGENCY:
-                unavailable.append(
-                    _unavailable(category, Unavailable.NOT_COMPELLABLE, EMERGENCY_LIMIT)
-                )
-            else:
-                wanted.append(category)
-        preserved = [
-            {
-                "request_id": snapshot.request_id,
-                "preserved_on": day_iso(snapshot.taken_day),
-                "records": {
-                    category: checked(Category(category), record)
-                    for category, record in json.loads(snapshot.records).items()
-                    if Category(category) in wanted
-                },
-            }
-            for snapshot in await store.preserved_snapshots(name.app, name.handle, today)
-        ]
-        for category in wanted:
-            if facts is None:
-                if not any(category.value in p["records"] for p in preserved):
-                    unavailable.append(_unavailable(category, Unavailable.NOT_HELD, NO_ACCOUNT))
-                continue
-            ctx = _Context(store, facts, doc.date_from, doc.date_to, today, retention_days)
-            try:
-                records[category.value] = checked(category, await SOURCES[category](ctx))
-            except _Unavailable as exc:
-                unavailable.append(_unavailable(category, exc.reason, exc.explanation))
+        ctx = (
+            None
+            if facts is None
+            else _Context(store, facts, doc.date_from, doc.date_to, today, retention_days)
+        )
+        preserved = await _preserved(store, name, wanted, today)
+        records, unavailable = await _records(ctx, wanted, preserved)
         entry: dict[str, Any] = {"account": name.address, "found": facts is not None}
         if kind == KIND_PRESERVATION:
-            # Nothing is disclosed: the records are kept aside for later process.
             if records:
                 snapshots.append((name.app, name.handle, canonical_json(records)))
             entry.update(records={}, preserved_categories=sorted(records))
         else:
-            entry.update(records=records, preserved_records=[p for p in preserved if p["records"]])
+            entry.update(records=records, preserved_records=preserved)
             disclosed = set(records) | {c for p in preserved for c in p["records"]}
             if disclosed:
                 produced[name.address] = sorted(disclosed)
-        entry["unavailable"] = unavailable
+        entry["unavailable"] = answered + unavailable
         accounts_out.append(entry)
     package = {
         "kind": kind,

@@ -15,6 +15,7 @@ import csv
 import html
 import io
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -46,8 +47,20 @@ def parse_period(start: str | None, end: str | None, today: date) -> tuple[date,
 
 
 def _in_period(entry: dict[str, Any], start: date, end: date) -> bool:
-    day = date.fromisoformat(str(entry.get("at", ""))[:10])
+    try:
+        day = date.fromisoformat(str(entry.get("at", ""))[:10])
+    except ValueError:  # an edited entry; the chain check reports it
+        return False
     return start <= day <= end
+
+
+def _name(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return value if isinstance(value, str) else "unknown"
+
+
+def _counts(names: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(names).items()))
 
 
 def build_report(
@@ -58,19 +71,21 @@ def build_report(
     disclosures = [e for e in chosen if e.get("event") == audit.DISCLOSURE]
     rejections = [e for e in chosen if e.get("event") == audit.REQUEST_REJECTED]
     produced = sum(1 for e in disclosures if e.get("produced"))
-    by_pair = Counter((e["country"], e["process_type"]) for e in verified)
+    by_pair = Counter((_name(e, "country"), _name(e, "process_type")) for e in verified)
     return {
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "requests": {
             "total": len(verified),
-            "by_country": dict(sorted(Counter(e["country"] for e in verified).items())),
-            "by_process_type": dict(sorted(Counter(e["process_type"] for e in verified).items())),
+            "by_country": _counts(_name(e, "country") for e in verified),
+            "by_process_type": _counts(_name(e, "process_type") for e in verified),
             "by_country_and_process_type": [
                 {"country": c, "process_type": p, "requests": n}
                 for (c, p), n in sorted(by_pair.items())
             ],
         },
-        "accounts_named": sum(len(e.get("accounts", [])) for e in verified),
+        "accounts_named": sum(
+            len(e["accounts"]) for e in verified if isinstance(e.get("accounts"), list)
+        ),
         "disclosures": {
             "answered": len(disclosures),
             "with_data_produced": produced,
@@ -82,7 +97,7 @@ def build_report(
         "preservation_requests": sum(1 for e in chosen if e.get("event") == audit.PRESERVATION),
         "rejections": {
             "total": len(rejections),
-            "by_reason": dict(sorted(Counter(e["reason"] for e in rejections).items())),
+            "by_reason": _counts(_name(e, "reason") for e in rejections),
         },
         "notices_delivered": sum(
             1 for e in chosen if e.get("event") == audit.NOTICE_DELIVERED and e.get("devices")

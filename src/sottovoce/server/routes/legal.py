@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from sottovoce.server import limits
-from sottovoce.server.legal.audit import verify_chain
+from sottovoce.server.legal.audit import parsed_entries, verify_chain
 from sottovoce.server.legal.desk import LegalDesk, legal_directory
 from sottovoce.server.legal.errors import LegalConfigError
 from sottovoce.server.legal.report import build_report, parse_period, report_csv, report_html
@@ -114,7 +113,7 @@ async def _report(state: ServerState, start: str | None, end: str | None) -> dic
         raise Problem(400, "bad-period", str(exc)) from exc
     desk = legal_desk(state)
     rows = await desk.store.audit_rows()
-    entries = [json.loads(r.entry) for r in rows]
+    entries = parsed_entries(rows)
     return build_report(entries, from_day, to_day, verify_chain(rows).head)
 
 

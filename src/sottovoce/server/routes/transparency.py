@@ -88,6 +88,7 @@ async def consistency(
     directory: KeyDirectory = Depends(key_directory),
 ) -> ProofView:
     """RFC 9162 §2.1.4: why the tree of ``second`` entries extends the tree of ``first``."""
+    await directory.catch_up()
     if first > second or second > directory.size:
         raise Problem(400, "bad-range", f"need 0 <= first <= second <= {directory.size}")
     try:
@@ -104,6 +105,7 @@ async def entries(
     directory: KeyDirectory = Depends(key_directory),
 ) -> EntriesView:
     """Entries ``[start, end)``, for monitors and auditors that follow the whole log."""
+    await directory.catch_up()
     if start > end or end > directory.size:
         raise Problem(400, "bad-range", f"need 0 <= start <= end <= {directory.size}")
     end = min(end, start + limits.MAX_LOG_ENTRIES_PER_PAGE)
@@ -117,13 +119,17 @@ async def logged_device_list(
     app: str,
     handle: str,
     version: int,
-    _: DeviceRecord = Depends(authenticated_device),
+    requester: DeviceRecord = Depends(authenticated_device),
     state: ServerState = Depends(server_state),
     directory: KeyDirectory = Depends(key_directory),
 ) -> LoggedDeviceList:
     """A device list exactly as it was logged, so an owner can check every digest. Signed,
     like account look-ups: it names the address, which the public log never does."""
     account = await state.repo.account(app, handle)
+    if account is not None and await state.safety.shields_minor(
+        requester.account_id, account.id, app, "adults_may_find"
+    ):
+        account = None  # a minor is found only by those it connected with (docs/safety.md)
     signed = None if account is None else await directory.device_list_at(account.id, version)
     if account is None or signed is None:
         raise Problem(404, "unknown-device-list", f"no device list {version} of {handle}@{app}")

@@ -6,8 +6,12 @@ signed per epoch (``Settings.transparency.epoch_interval_s``) whenever entries
 were added, and at once when a lookup needs an entry no head covers yet. Every
 lookup answer carries the proofs a client checks (docs/transparency.md).
 
-One process writes the log (an ``asyncio.Lock`` orders appends); node hashes are
-kept in memory and rebuilt from the stored leaves when the server starts.
+The stored leaves are the log; each node keeps a copy of the tree in memory
+(node hashes rebuilt from the leaves when it starts) and catches up with what
+other nodes appended before it appends, signs or proves anything. A node claims
+the next index by inserting it; losing that race to another node (``LeafTaken``)
+means catching up and trying again. One head per epoch: a node that loses the
+epoch adopts the winner's head, so every node serves one chain of heads.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sottovoce.crypto import signing
@@ -22,6 +27,7 @@ from sottovoce.protocol.public.merkle import ConsistencyProof, InclusionProof
 from sottovoce.protocol.public.transparency_entry import (
     AccountKeyEntry,
     DeviceListEntry,
+    TransparencyEntry,
     account_commitment,
     device_list_digest,
 )
@@ -30,7 +36,15 @@ from sottovoce.server.settings import Transparency
 from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeStore
 from sottovoce.server.transparency.log import TransparencyLog, new_account_salt
 from sottovoce.server.transparency.tree import MerkleTree
-from sottovoce.storage.transparency import LoggedAccount, NewDevice, TransparencyStore
+from sottovoce.storage.transparency import (
+    EpochTaken,
+    LeafTaken,
+    LoggedAccount,
+    NewDevice,
+    TransparencyStore,
+)
+
+Write = Callable[[int], Awaitable[None]]
 
 log = logging.getLogger("sottovoce.server.transparency")
 
@@ -65,10 +79,18 @@ def configured_key(settings: Transparency) -> signing.SigningKey | None:
     return signing.SigningKey.from_bytes(settings.key_file.read_bytes())
 
 
+# Appends that lose the race for the next index to other nodes, in a row, before
+# the request fails: each loss means another node appended, so this bound is only
+# reached under a flood of key changes.
+APPEND_ATTEMPTS = 20
+
+
 class KeyDirectory:
-    def __init__(self, store: TransparencyStore, log_: TransparencyLog) -> None:
+    def __init__(self, store: TransparencyStore, tree: MerkleTree, key: signing.SigningKey) -> None:
         self._store = store
-        self._log = log_
+        self._tree = tree
+        self._key = key
+        self._log = TransparencyLog(tree, key)
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -77,14 +99,43 @@ class KeyDirectory:
             key = signing.SigningKey.from_bytes(
                 await store.signing_key(signing.SigningKey.generate().private_bytes())
             )
-        leaves = InMemoryLeafStore()
-        leaves.extend(await store.leaves())
-        tree = MerkleTree(leaves, InMemoryNodeStore())
-        raw_head = await store.latest_head()
-        head = None if raw_head is None else parse_signed_tree_head(raw_head, key.public)
-        directory = cls(store, TransparencyLog(tree, key, head))
+        directory = cls(store, MerkleTree(InMemoryLeafStore(), InMemoryNodeStore()), key)
+        await directory.catch_up()
         await directory._log_unlogged()
         return directory
+
+    async def catch_up(self) -> None:
+        """Take in the entries and head other nodes (or an earlier run) stored."""
+        async with self._lock:
+            await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> None:
+        # The head first: every entry it covers was stored before it.
+        raw_head = await self._store.latest_head()
+        missing = await self._store.leaves(self._tree.size)
+        if missing:
+            self._tree.extend(missing)
+        if raw_head is None:
+            return
+        head = parse_signed_tree_head(raw_head, self._key.public)
+        held = self._log.latest_head
+        if held is None or head.epoch > held.epoch:
+            self._log = TransparencyLog(self._tree, self._key, head)
+
+    async def _append(self, entries: list[TransparencyEntry], write: Write) -> int:
+        """Store ``entries`` at the next free index through ``write(start)``, then add
+        them to the tree; returns the first index."""
+        for _ in range(APPEND_ATTEMPTS):
+            async with self._lock:
+                await self._catch_up_locked()
+                start = self._log.size
+                try:
+                    await write(start)
+                except LeafTaken:
+                    continue
+                self._log.extend(entries)
+                return start
+        raise RuntimeError("other nodes kept taking the log's next index")
 
     @property
     def public_key(self) -> bytes:
@@ -99,22 +150,29 @@ class KeyDirectory:
         were written: logged now, so nothing the server serves is missing."""
         for account in await self._store.unlogged_accounts():
             logged = await self._store.logged_account(account.account_id)
-            salt = None if logged is not None else new_account_salt()
+            if logged is not None and logged.list_version >= account.version:
+                continue  # another node logged it meanwhile
             await self._log_account(
                 account.account_id,
                 account.address,
                 account.account_key,
                 account.device_list,
                 account.version,
-                salt,
-                None if logged is None else logged.salt,
+                new_account_salt() if logged is None else logged.salt,
+                new_account=logged is None,
             )
 
     async def account_created(
         self, account_id: int, address: str, account_key: bytes, device_list: bytes, version: int
     ) -> None:
         await self._log_account(
-            account_id, address, account_key, device_list, version, new_account_salt(), None
+            account_id,
+            address,
+            account_key,
+            device_list,
+            version,
+            new_account_salt(),
+            new_account=True,
         )
 
     async def _log_account(
@@ -124,33 +182,32 @@ class KeyDirectory:
         account_key: bytes,
         device_list: bytes,
         version: int,
-        new_salt: bytes | None,
-        old_salt: bytes | None,
+        salt: bytes,
+        *,
+        new_account: bool,
     ) -> None:
-        salt = new_salt or old_salt
-        assert salt is not None
+        """Log the account's current device list, and its key and salt if it is new."""
         commitment = account_commitment(address, salt)
         day = _now_ms() // 86_400_000
-        async with self._lock:
-            start = self._log.size
-            entries = []
-            if new_salt is not None:
-                entries.append(AccountKeyEntry(commitment, day, account_key))
-            entries.append(
-                DeviceListEntry(commitment, day, version, device_list_digest(device_list))
-            )
-            encoded = [e.to_bytes() for e in entries]
+        entries: list[TransparencyEntry] = []
+        if new_account:
+            entries.append(AccountKeyEntry(commitment, day, account_key))
+        entries.append(DeviceListEntry(commitment, day, version, device_list_digest(device_list)))
+        encoded = [e.to_bytes() for e in entries]
+
+        async def write(start: int) -> None:
             await self._store.log_account(
                 account_id,
-                new_salt,
+                salt if new_account else None,
                 start,
                 encoded,
-                start if new_salt is not None else None,
+                start if new_account else None,
                 device_list,
                 version,
                 start + len(entries) - 1,
             )
-            self._log.extend(entries)
+
+        await self._append(entries, write)
 
     async def replace_device_list(
         self,
@@ -170,8 +227,8 @@ class KeyDirectory:
         entry = DeviceListEntry(
             account_commitment(address, logged.salt), day, version, device_list_digest(device_list)
         )
-        async with self._lock:
-            leaf = self._log.size
+
+        async def write(leaf: int) -> None:
             await self._store.replace_device_list(
                 account_id,
                 expected_version=expected_version,
@@ -183,28 +240,36 @@ class KeyDirectory:
                 leaf=leaf,
                 entry=entry.to_bytes(),
             )
-            self._log.append(entry)
+
+        await self._append([entry], write)
 
     # -- heads -------------------------------------------------------------------
 
     async def publish_if_changed(self) -> SignedTreeHead | None:
         """End the epoch: sign a head if entries were appended since the last one."""
         async with self._lock:
+            await self._catch_up_locked()
             latest = self._log.latest_head
             if latest is not None and latest.tree_size == self._log.size:
                 return None
             head = self._log.publish(max(_now_ms(), latest.timestamp_ms if latest else 0))
-            await self._store.store_head(head.epoch, head.to_bytes())
+            try:
+                await self._store.store_head(head.epoch, head.to_bytes())
+            except EpochTaken:  # another node ended this epoch: its head is the one
+                self._log = TransparencyLog(self._tree, self._key, latest)
+                await self._catch_up_locked()
+                return None
             return head
 
     async def head_covering(self, size: int) -> SignedTreeHead:
         """The latest head, first ending the epoch if it covers fewer than ``size`` entries."""
-        latest = self._log.latest_head
-        if latest is None or latest.tree_size < size:
-            await self.publish_if_changed()
+        await self.catch_up()
+        for _ in range(APPEND_ATTEMPTS):
             latest = self._log.latest_head
-        assert latest is not None
-        return latest
+            if latest is not None and latest.tree_size >= size:
+                return latest
+            await self.publish_if_changed()
+        raise RuntimeError(f"no head covering {size} entries could be signed")
 
     async def latest_head(self) -> SignedTreeHead:
         return await self.head_covering(0)
