@@ -38,7 +38,7 @@ unit: $(STAMP)
 # Every test that talks to a server, again on PostgreSQL and Redis (tests/support/
 # services.py starts both on loopback in temp directories and stops them at the end).
 # Tests that open the server's SQLite file themselves are skipped there.
-SERVER_TESTS := tests/server tests/relay tests/client tests/sdk tests/integration tests/cli tests/transparency
+SERVER_TESTS := tests/server tests/relay tests/client tests/sdk tests/integration tests/cli tests/transparency tests/groups
 unit-postgresql: $(STAMP)
 	SOTTOVOCE_TEST_DB=postgresql SOTTOVOCE_TEST_REDIS=1 \
 		$(VENV)/bin/pytest -q -n 2 --dist loadfile $(SERVER_TESTS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import resource
 import secrets
@@ -32,7 +33,7 @@ from sottovoce.crypto.password import Argon2Parameters
 from sottovoce.server.process import ServerProcess
 
 MIB = 1024 * 1024
-SIZE = 100 * MIB
+SIZE = int(os.environ.get("BENCH_ATTACHMENT_MIB", "100")) * MIB
 READ = MIB
 
 
@@ -84,12 +85,12 @@ async def main() -> None:
                 read_file(file), SIZE, "file.bin", "application/octet-stream"
             )
             elapsed = time.perf_counter() - start
-            result("encrypt_upload_mib_per_s", SIZE / MIB / elapsed, "MiB/s", size_mib=100)
-            result("peak_rss_growth_mib", peak_rss_mib() - before, "MiB", size_mib=100)
+            result("encrypt_upload_mib_per_s", SIZE / MIB / elapsed, "MiB/s", size_mib=SIZE // MIB)
+            result("peak_rss_growth_mib", peak_rss_mib() - before, "MiB", size_mib=SIZE // MIB)
             start = time.perf_counter()
             await client.download_attachment(pointer)
             elapsed = time.perf_counter() - start
-            result("download_check_mib_per_s", SIZE / MIB / elapsed, "MiB/s", size_mib=100)
+            result("download_check_mib_per_s", SIZE / MIB / elapsed, "MiB/s", size_mib=SIZE // MIB)
             await client.close()
         finally:
             server.stop()

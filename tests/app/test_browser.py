@@ -175,6 +175,9 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
         f"#conversations button:has-text('{alice_address}') .badge:has-text('2')", timeout=WAIT_MS
     )
     await _shot(bob, "04-conversation-list")
+    # Bob's process stored them: Alice sees them delivered (an encrypted receipt).
+    three = ".msg.out:has-text('three') .state"
+    await alice.wait_for_selector(f"{three}[data-state='delivered']", timeout=WAIT_MS)
 
     # Local search over Bob's history.
     await bob.fill("#search-input", "LIVE from")
@@ -193,6 +196,8 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
     picture = apps.root / "sunset.png"
     picture.write_bytes(_png(320, 200))
     await bob.click(f"#conversations button:has-text('{alice_address}')")
+    await alice.wait_for_selector(f"{three}[data-state='read']", timeout=WAIT_MS)
+    await _shot(alice, "07a-read")
     await alice.set_input_files("#file", str(picture))
     await alice.fill("#compose", "look at this")
     await alice.click("#composer button[type='submit']")
@@ -238,3 +243,71 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
     await bob.click(f"#conversations button:has-text('{alice_address}')")
     await bob.wait_for_selector(".msg.in:has-text('look at this')")
     assert await bob.locator(vanishing).count() == 0
+
+
+async def test_a_group_with_a_third_person_then_backup_and_restore(
+    apps: Apps, browser: object, tmp_path: Path
+) -> None:
+    suffix = secrets.token_hex(3)
+    people = {}
+    for name, app_name in (("alice", "chat"), ("bob", "photos"), ("carol", "chat")):
+        process = apps.start(name)
+        window = await browser.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+        page = await window.new_page()
+        await _sign_up(page, process, app_name, f"{name}-{suffix}")
+        people[name] = (process, page, f"{name}-{suffix}@{app_name}")
+    _, alice, alice_address = people["alice"]
+    _, bob, bob_address = people["bob"]
+    _, carol, carol_address = people["carol"]
+
+    await alice.fill("#group-name", "trip")
+    await alice.keyboard.press("Enter")
+    await alice.wait_for_selector("#view-title:has-text('#trip')")
+    for address in (bob_address, carol_address):
+        await alice.fill("#member-address", address)
+        await alice.keyboard.press("Enter")
+        await alice.wait_for_selector(f"#members li:has-text('{address}')", timeout=WAIT_MS)
+    assert "Not verified" in (
+        await alice.text_content(f"#members li:has-text('{bob_address}')") or ""
+    )
+    await alice.fill("#compose", "group hello from chat")
+    await alice.keyboard.press("Enter")
+    for page in (bob, carol):
+        await page.wait_for_selector("#conversations button:has-text('#trip')", timeout=WAIT_MS)
+        await page.click("#conversations button:has-text('#trip')")
+        await page.wait_for_selector(".msg.in:has-text('group hello from chat')", timeout=WAIT_MS)
+    await bob.fill("#compose", "bob here, in the group")
+    await bob.keyboard.press("Enter")
+    for page in (alice, carol):
+        await page.wait_for_selector(".msg.in:has-text('bob here, in the group')", timeout=WAIT_MS)
+    await _shot(carol, "10-group")
+
+    # Alice backs up through the app, her old machine goes, she restores on a new one.
+    await alice.click("#backup-panel summary")
+    await alice.fill("#bk-pass", "my recovery words")
+    await alice.fill("#bk-pass2", "my recovery words")
+    async with alice.expect_download(timeout=120_000) as download_info:
+        await alice.click("#backup-form button[type='submit']")
+    backup = tmp_path / "alice.svbackup"
+    await (await download_info.value).save_as(backup)
+    await _shot(alice, "11-backup")
+    people["alice"][0].stop()
+
+    new_machine = apps.start("alice-new-machine")
+    await alice.goto(new_machine.launch_url)
+    await alice.wait_for_selector("#restore-form:not([hidden])")
+    await alice.set_input_files("#rs-file", str(backup))
+    await alice.fill("#rs-pass", "not my recovery words")
+    await alice.click("#restore-form button[type='submit']")
+    await alice.wait_for_selector("#notice:has-text('wrong recovery passphrase')", timeout=120_000)
+    assert await alice.is_visible("#signup-form")  # nothing changed
+    await alice.fill("#rs-pass", "my recovery words")
+    await alice.click("#restore-form button[type='submit']")
+    await alice.wait_for_selector("#signin-form:not([hidden])", timeout=120_000)
+    await _shot(alice, "12-restored-sign-in")
+    await alice.fill("#si-pass", "correct horse battery staple")
+    await alice.keyboard.press("Enter")
+    await alice.wait_for_selector(f"#whoami:has-text('{alice_address}')", timeout=WAIT_MS)
+    await alice.click("#conversations button:has-text('#trip')")
+    await alice.wait_for_selector(".msg.out:has-text('group hello from chat')")
+    await alice.wait_for_selector(".msg.in:has-text('bob here, in the group')")

@@ -148,3 +148,22 @@ async def test_an_upload_resumes_at_the_servers_offset(pair: tuple[Client, Clien
         async for _ in transport.stream(f"{path}/content"):
             pass
     assert incomplete.value.status == 409
+
+
+async def test_old_blobs_are_swept(tmp_path: Path) -> None:
+    from sottovoce.storage.blobs import BlobStore
+    from sottovoce.storage.repository import Repository
+
+    repo = Repository.connect(f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    await repo.migrate()
+    try:
+        store = BlobStore(repo.engine)
+        await store.create("o" * 22, 1, 20, 100)
+        await store.create("n" * 22, 1, 20, 130)
+        old = await store.get("o" * 22)
+        assert old is not None
+        await store.append(old, 0, b"x" * 20)
+        assert await store.sweep(101) == 1
+        assert await store.get("o" * 22) is None and await store.get("n" * 22) is not None
+    finally:
+        await repo.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from sottovoce.client import Client
 from sottovoce.client.errors import ClientError, ServerError
 from tests.devices.conftest import LinkDevice, MakeClient
+from tests.support.live_server import LiveServer
 
 
 async def texts(client: Client) -> list[str]:
@@ -90,3 +93,34 @@ async def test_a_garbled_linking_code_is_refused(make_client: MakeClient) -> Non
     alice = await make_client("alice")
     with pytest.raises(ClientError, match="not a valid linking code"):
         await alice.accept_link("sv-link:AAAA")
+
+
+async def test_linking_leaves_no_account_key_on_the_server(
+    make_client: MakeClient, link_device: LinkDevice, devices_server: LiveServer
+) -> None:
+    """The provisioning message carries the account key; the server only relays it
+    sealed, so neither the key nor the new device's private identity is in any
+    file the server wrote (its database, -wal, -shm, log), in any encoding."""
+    if devices_server.db_url is not None:
+        pytest.skip("the database is PostgreSQL's, not a file of this server")
+    alice = await make_client("alice")
+    laptop = await link_device(alice)
+    secrets = [
+        alice._account_key.private_bytes(),
+        laptop._identity.to_bytes()[1:33],
+        laptop._identity.to_bytes()[33:],
+    ]
+    files = [
+        p
+        for p in devices_server.directory.iterdir()
+        if p.name.startswith(("server.db", "server.log"))
+    ]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        for secret in secrets:
+            for form in (secret, secret.hex().encode(), base64.b64encode(secret)[:40]):
+                assert form not in data, path.name
+    # The positive control: what the server does hold is found by the same search.
+    public = laptop._identity.public.sign_public
+    assert any(public in p.read_bytes() for p in files)

@@ -28,7 +28,6 @@ APPS = "chat,photos,kids:minors"
 class SafetyRelay:
     http: httpx.AsyncClient
     state: ServerState
-    db_path: Path
 
     async def account(self, name: str, app: str = "chat", *, minor: bool = False) -> ApiDevice:
         device = ApiDevice(f"{name}-{secrets.token_hex(3)}", app)
@@ -74,4 +73,4 @@ async def relay(tmp_path: Path) -> AsyncIterator[SafetyRelay]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
-            yield SafetyRelay(http, app.state.sottovoce, db)
+            yield SafetyRelay(http, app.state.sottovoce)

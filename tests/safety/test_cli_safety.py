@@ -26,6 +26,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         live.stop()
 
 
+def database(server: LiveServer) -> str:
+    """What ``--db`` names: the server's SQLite file, or its PostgreSQL database."""
+    return server.db_url or str(server.db_path)
+
+
 def sv(profile: Path, *args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, ["--profile", str(profile), *args], env={"COLUMNS": "200"})
     return result.exit_code, result.stdout, result.stderr
@@ -88,7 +93,7 @@ def test_forward_with_ids_and_labels(server: LiveServer, tmp_path: Path) -> None
 
 def test_the_operator_desk(server: LiveServer, tmp_path: Path) -> None:
     troll = person(tmp_path, server, "cli-troll")
-    db = server.db_url or str(server.db_path)
+    db = database(server)
     result = runner.invoke(
         app, ["moderation", "act", "cli-troll@chat", "restrict", "--reason", "spam", "--db", db]
     )
@@ -111,7 +116,7 @@ def test_report_a_request_from_the_requests_list(server: LiveServer, tmp_path: P
     assert code == 0, err
     assert "verified by request-signature" in out and "blocked" in out
     assert "no message requests" in sv(bob, "requests")[1]
-    db = server.db_url or str(server.db_path)
+    db = database(server)
     result = runner.invoke(
         app, ["moderation", "reports", "--account", "cli-scammer@chat", "--db", db]
     )

@@ -85,6 +85,7 @@ class AppSession:
         self._lock = asyncio.Lock()
         # Uploaded attachments waiting to be sent, by a random id the tab holds.
         self.uploads: dict[str, AttachmentPointer] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def exists(self) -> bool:
@@ -114,6 +115,7 @@ class AppSession:
                 passphrase=passphrase,
                 argon2=self._argon2,
             )
+            client.set_receipts(True)  # on unless the person turns them off, as in Signal
             self._start(client)
             return client
 
@@ -131,6 +133,7 @@ class AppSession:
 
     def _start(self, client: Client) -> None:
         self._client = client
+        client.on_receipt = self.changed
         self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
         self._sweeper = asyncio.create_task(self._sweep(client), name="sottovoce-app-expiry")
 
@@ -163,8 +166,23 @@ class AppSession:
                 await asyncio.sleep(5)
 
     def changed(self, conversation: str) -> None:
-        """Something this process did itself changed ``conversation`` (a send)."""
+        """Something changed ``conversation``: a send, or a receipt for it."""
         self.feed.publish({"type": "changed", "conversation": conversation})
+
+    def read(self, peer: str, message_ids: list[str]) -> None:
+        """Send a read receipt in the background: showing a conversation never waits
+        for the network."""
+        client = self.client
+
+        async def send() -> None:
+            try:
+                await client.send_read_receipt(peer, message_ids)
+            except ClientError as exc:
+                log.info("a read receipt failed: %s", exc)
+
+        task = asyncio.create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _stop(self) -> None:
         for task in (self._listener, self._sweeper):

@@ -136,8 +136,10 @@ def _entry_json(client: Client, e: HistoryEntry) -> dict[str, Any]:
         "text": e.text,
         "ts": _ms(e.timestamp),
         "forwarded": e.forwarded,
-        # Stored on this device once the server accepted it.
-        "state": "sent" if e.direction == "out" else "received",
+        # Sent once the server stored it; delivered and read from receipts.
+        "state": (client.message_state(e.message_id) or "sent")
+        if e.direction == "out"
+        else "received",
         "attachment": _attachment_json(client, e.attachment),
         "expires": _ms(e.expires_at) if e.expires_at else None,
     }
@@ -251,6 +253,15 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         client = await session.sign_in(passphrase)
         return {"address": client.address}
 
+    @api.get("/api/settings")
+    async def settings() -> dict[str, Any]:
+        return {"receipts": session.client.receipts_enabled()}
+
+    @api.post("/api/settings")
+    async def change_settings(receipts: bool = Body(embed=True)) -> dict[str, Any]:
+        session.client.set_receipts(receipts)
+        return {"receipts": receipts}
+
     @api.post("/api/signout")
     async def sign_out() -> dict[str, Any]:
         await session.sign_out()
@@ -323,7 +334,7 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
                 "id": r.peer,
                 "last_text": r.last_text,
                 "ts": _ms(r.last_timestamp),
-                "messages": r.messages,
+                "unread": r.unread,
             }
             for r in client.requests()
         ]
@@ -347,6 +358,11 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
                 "messages": entries,
             }
         peer = str(Address.parse(conversation))
+        unread = next((c.unread for c in client.conversations() if c.peer == peer), 0)
+        entries = client.history(peer, VIEW_LIMIT)  # marks them read
+        if unread:
+            incoming = [e.message_id for e in entries if e.direction == "in"]
+            session.read(peer, incoming[-unread:])
         return {
             "id": peer,
             "kind": "direct",
@@ -354,7 +370,7 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             "verified": client.is_verified(peer),
             "identity_changed": peer in client.pending_identity_changes(),
             "timer": client.disappearing_timer(peer),
-            "messages": [_entry_json(client, e) for e in client.history(peer, VIEW_LIMIT)],
+            "messages": [_entry_json(client, e) for e in entries],
         }
 
     @api.post("/api/conversations/{conversation}/messages")

@@ -142,11 +142,15 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
         ctx: typer.Context,
         name: NameArgument,
         limit: Annotated[int, typer.Option(min=1, help="How many of the latest messages.")] = 50,
+        ids: Annotated[bool, typer.Option("--ids", help="Show message ids (for report).")] = False,
     ) -> None:
         """Show a group's messages, from this device's encrypted store."""
 
         async def read(client: Client) -> list[MessageRow]:
-            return [(m.sent_at, m.sender, m.text) for m in client.groups.history(name, limit)]
+            return [
+                (m.sent_at, m.sender, (f"{m.message_id}  " if ids else "") + m.text)
+                for m in client.groups.history(name, limit)
+            ]
 
         rows = run(ctx, read)
         if rows:

@@ -36,7 +36,12 @@ from sottovoce.client.backoff import Backoff
 from sottovoce.client.blocklist import BlockedAccount, BlockList
 from sottovoce.client.bundles import bundles_from_claim
 from sottovoce.client.contacts import CONTACT, ContactBook, verify_view
-from sottovoce.client.content import TextContent, decode_content
+from sottovoce.client.content import (
+    MAX_RECEIPT_IDS,
+    ReceiptContent,
+    TextContent,
+    decode_payload,
+)
 from sottovoce.client.devices import (
     OWN_DEVICES,
     DeviceInfo,
@@ -73,6 +78,7 @@ from sottovoce.client.messages import (
 )
 from sottovoce.client.operator_notice import is_operator_notice, receive_operator_notice
 from sottovoce.client.prekey_supply import PreKeySupply
+from sottovoce.client.receipts import Receipts
 from sottovoce.client.requests import MessageRequest, MessageRequests
 from sottovoce.client.safety import Verifications, safety_number
 from sottovoce.client.sealed import SealedSender, check_sender_identity
@@ -181,6 +187,11 @@ class Client:
         self._blocklist = BlockList(store)
         self._requests = MessageRequests(store, self._history)
         self._disappearing = Disappearing(store)  # per-conversation timers (docs/app.md)
+        # Delivery and read receipts (client.receipts); ``on_receipt`` hears of each
+        # peer whose receipt moved a sent message's state (the app redraws it).
+        self._receipts = Receipts(store)
+        self._pending_receipts: dict[str, list[str]] = {}
+        self.on_receipt: Callable[[str], None] | None = None
         # Linked devices, key transparency and safety numbers (docs/transparency.md).
         raw_account_key = store.get(_ACCOUNT_KEY, _SELF)
         if raw_account_key is None:
@@ -477,28 +488,72 @@ class Client:
         sent_at = _now_ms()
         timer = self._disappearing.timer(recipient)
         content = TextContent(message_id, text, sent_at, forwarded, attachment, timer)
-        plaintext = content.encode()
+        await self._transmit(message_id, recipient, content.encode(), own_copies=True)
+        with self._store.transaction():
+            self._requests.accept(recipient)
+            self._record(recipient, content, "out", sent_at)
+            self._receipts.sent(recipient, message_id)
+        return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
+
+    async def _transmit(
+        self, message_id: str, recipient: str, plaintext: bytes, *, own_copies: bool
+    ) -> None:
+        """Encrypt ``plaintext`` to every device of ``recipient`` (and, with
+        ``own_copies``, a sent transcript to this account's other devices) and post
+        it, refreshing the device lists when the server says they changed."""
         franked = FrankedPlaintext.new(plaintext, self._sealed.profile_key())
         for attempt in range(STALE_DEVICE_ATTEMPTS):
             devices = await self._contact(recipient, refresh=attempt > 0)
             self._check_verified(recipient, devices)
             envelopes = await self._encrypt_for(recipient, devices, franked.to_bytes())
-            own_envelopes = await self._copies_for_own_devices(
-                recipient, plaintext, refresh=attempt > 0
+            own_envelopes = (
+                await self._copies_for_own_devices(recipient, plaintext, refresh=attempt > 0)
+                if own_copies
+                else []
             )
             try:
                 await self._deliver(
                     message_id, recipient, devices, envelopes, own_envelopes, franked
                 )
-                break
+                return
             except ServerError as exc:
                 if exc.problem_type != "stale-devices" or attempt == STALE_DEVICE_ATTEMPTS - 1:
                     raise
                 log.info("the device list of %s changed; refreshing it", recipient)
-        with self._store.transaction():
-            self._requests.accept(recipient)
-            self._record(recipient, content, "out", sent_at)
-        return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
+
+    # -- receipts (client.receipts) ----------------------------------------------------
+
+    def set_receipts(self, on: bool) -> None:
+        """Send delivery and read receipts (off by default in the SDK)."""
+        self._receipts.set_enabled(on)
+
+    def receipts_enabled(self) -> bool:
+        return self._receipts.enabled()
+
+    def message_state(self, message_id: str) -> str | None:
+        """A sent message's state: ``sent``, ``delivered`` or ``read``."""
+        return self._receipts.state(message_id)
+
+    async def send_read_receipt(self, peer: str, message_ids: list[str]) -> None:
+        """Tell ``peer`` its messages were read (when receipts are on and it is not a
+        message request)."""
+        peer = str(Address.parse(peer))
+        if message_ids and self._receipts.enabled() and not self._requests.is_request(peer):
+            await self._send_receipt(peer, "read", message_ids[-MAX_RECEIPT_IDS:])
+
+    async def _send_receipt(self, peer: str, receipt_type: str, ids: list[str]) -> None:
+        message_id = _new_message_id()
+        receipt = ReceiptContent(message_id, receipt_type, tuple(ids), _now_ms())
+        await self._transmit(message_id, peer, receipt.encode(), own_copies=False)
+
+    async def _flush_receipts(self) -> None:
+        """Delivery receipts for what was just stored; a failure only costs the receipt."""
+        pending, self._pending_receipts = self._pending_receipts, {}
+        for peer, ids in pending.items():
+            try:
+                await self._send_receipt(peer, "delivered", ids[-MAX_RECEIPT_IDS:])
+            except ClientError as exc:
+                log.info("a delivery receipt to %s failed: %s", peer, exc)
 
     async def _deliver(
         self,
@@ -682,6 +737,7 @@ class Client:
                     received.append(outcome.message)
             if acks:
                 await self._acknowledge(acks)
+            await self._flush_receipts()
             if interrupted is not None:
                 if not received:
                     raise interrupted
@@ -796,6 +852,7 @@ class Client:
                 outcome = await self._receive(frame.get("envelope"))
                 if outcome.ack is not None:
                     await connection.send(json.dumps({"type": "ack", "ids": [outcome.ack]}))
+                await self._flush_receipts()
                 if outcome.message is not None:
                     yield outcome.message
 
@@ -880,10 +937,13 @@ class Client:
             return None
         check_sender_identity(envelope, opened.session.remote_identity)
         franked = open_franked(envelope, opened.plaintext, envelope.sender_certificate or b"")
-        content = decode_content(franked.content)
+        content = decode_payload(franked.content)
         # A sealed message's outer id is a fresh delivery id (see _deliver).
         if not envelope.sealed and content.message_id != envelope.message_id:
             raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
+        if isinstance(content, ReceiptContent):
+            self._store_receipt(envelope, record, opened, content, franked.profile_key)
+            return None
         with self._store.transaction():
             self._sealed.learn(envelope.sender, franked.profile_key)
             self._evidence.keep(content.message_id, envelope, franked, envelope.sender_certificate)
@@ -898,6 +958,8 @@ class Client:
             # A stranger's first message opens a message request (client.requests).
             self._requests.incoming(envelope.sender, _now_ms())
             self._record(envelope.sender, content, "in", _now_ms())
+        if self._receipts.enabled() and not self._requests.is_request(envelope.sender):
+            self._pending_receipts.setdefault(envelope.sender, []).append(content.message_id)
         return ReceivedMessage(
             content.message_id,
             envelope.sender,
@@ -907,6 +969,29 @@ class Client:
             datetime_from_ms(_now_ms()),
             content.forwarded,
         )
+
+    def _store_receipt(
+        self,
+        envelope: InboundEnvelope,
+        record: SessionRecord,
+        opened: Decrypted,
+        receipt: ReceiptContent,
+        profile_key: bytes | None,
+    ) -> None:
+        """A receipt moves our sent messages forward; it is no message of its own."""
+        with self._store.transaction():
+            self._sealed.learn(envelope.sender, profile_key)
+            record.save(self._store)
+            if opened.inbound is not None:
+                self._prekeys.keys.consume(
+                    opened.inbound.one_time_prekey_id,
+                    opened.inbound.kem_prekey_id,
+                    opened.inbound.kem_prekey_last_resort,
+                )
+            self._store.put(_SEEN, envelope.dedup_key, b"")
+            moved = self._receipts.apply(envelope.sender, receipt.receipt_type, receipt.message_ids)
+        if moved and self.on_receipt is not None:
+            self.on_receipt(envelope.sender)
 
     def _store_transcript(
         self, envelope: InboundEnvelope, record: SessionRecord, opened: Decrypted

@@ -111,3 +111,64 @@ def decode_content(data: bytes) -> TextContent:
     if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
         raise InvalidMessage("the payload's disappearing timer is not one this client offers")
     return TextContent(message_id, text, sent_at, forwarded, attachment, timer)
+
+
+# -- receipts (client.receipts) --------------------------------------------------------
+
+# One receipt acknowledges at most this many messages: a page of fetched messages.
+MAX_RECEIPT_IDS = 100
+RECEIPT_TYPES = ("delivered", "read")
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptContent:
+    """``{"v": 1, "kind": "receipt", "id", "type": "delivered"|"read", "ids", "sent_at"}``:
+    the recipient's device says it stored (or the person read) the messages ``ids``."""
+
+    message_id: str
+    receipt_type: str
+    message_ids: tuple[str, ...]
+    sent_at_ms: int
+
+    def encode(self) -> bytes:
+        if self.receipt_type not in RECEIPT_TYPES:
+            raise InvalidMessage("a receipt is 'delivered' or 'read'")
+        if not 0 < len(self.message_ids) <= MAX_RECEIPT_IDS:
+            raise InvalidMessage(f"a receipt names 1 to {MAX_RECEIPT_IDS} messages")
+        return json.dumps(
+            {
+                "v": CONTENT_VERSION,
+                "kind": "receipt",
+                "id": self.message_id,
+                "type": self.receipt_type,
+                "ids": list(self.message_ids),
+                "sent_at": self.sent_at_ms,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+def decode_payload(data: bytes) -> TextContent | ReceiptContent:
+    """A decrypted one-to-one payload: a message, or a receipt for messages we sent."""
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    if not isinstance(obj, dict) or obj.get("kind") != "receipt":
+        return decode_content(data)
+    if obj.get("v") != CONTENT_VERSION:
+        raise InvalidMessage("the receipt has an unknown version")
+    message_id, kind, ids, sent_at = (obj.get(k) for k in ("id", "type", "ids", "sent_at"))
+    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+        raise InvalidMessage("the receipt's id is missing or malformed")
+    if kind not in RECEIPT_TYPES:
+        raise InvalidMessage("the receipt's type is not one this client knows")
+    if (
+        not isinstance(ids, list)
+        or not 0 < len(ids) <= MAX_RECEIPT_IDS
+        or not all(isinstance(i, str) and MESSAGE_ID.match(i) for i in ids)
+    ):
+        raise InvalidMessage("the receipt's message ids are missing or malformed")
+    if not isinstance(sent_at, int) or isinstance(sent_at, bool) or sent_at < 0:
+        raise InvalidMessage("the receipt's sent_at is not a non-negative integer")
+    return ReceiptContent(message_id, str(kind), tuple(ids), sent_at)

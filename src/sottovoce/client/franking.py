@@ -103,6 +103,16 @@ class FrankingEvidence:
             },
         )
 
+    def keep_revealed(self, content_id: str, shown_sender: str, revealed: dict[str, Any]) -> None:
+        """Keep evidence built elsewhere, already in the shape ``POST /v1/reports``
+        takes (group messages: ``client.group_franking``); ``forget(shown_sender)``
+        deletes it."""
+        self.store.put_json(
+            _EVIDENCE,
+            content_id,
+            {**revealed, "shown_sender": shown_sender, "content_id": content_id},
+        )
+
     def forget(self, peer: str) -> None:
         """Delete the evidence of every message from ``peer`` (inside the caller's
         transaction): when their messages are deleted, their content goes too."""

@@ -55,6 +55,14 @@ from sottovoce.client.group_engine import (
     ProposalReceived,
     check_key_package,
 )
+from sottovoce.client.group_franking import (
+    NO_FRANKING,
+    GroupFranking,
+    frank_group_content,
+    keep_group_evidence,
+    open_group_franked,
+    parse_group_franking,
+)
 from sottovoce.client.key_package_supply import CIPHER_SUITE, KeyPackageSupply
 from sottovoce.client.messages import datetime_from_ms
 from sottovoce.client.store import Store
@@ -194,6 +202,7 @@ class _GroupEnvelope:
     sender_device: int
     type: str
     body: bytes
+    franking: GroupFranking = NO_FRANKING
 
     @property
     def dedup_key(self) -> str:
@@ -221,6 +230,7 @@ def parse_group_envelope(raw: object) -> _GroupEnvelope:
         device,
         kind,
         sj.binary(obj, "body", "envelope"),
+        parse_group_franking(obj),
     )
 
 
@@ -586,7 +596,9 @@ class Groups:
             )
 
     async def _send_content(self, group_id: bytes, content: GroupContent) -> None:
-        plaintext = content.encode()
+        # Franked (docs/safety.md): MLS carries Kf and the content, the commitment
+        # goes beside the PrivateMessage for the server to tag per member device.
+        franked = frank_group_content(content.encode())
         message_id = _new_id()
         for _ in range(REBASE_ATTEMPTS):
             record = self._load(group_id)
@@ -594,12 +606,18 @@ class Groups:
                 raise ClientError("this device is no longer in that group")
             # Protecting advances this device's sending ratchet: saved before the
             # post, so a crash never reuses a key (RFC 9420 §9.1).
-            message = record.state.protect(plaintext)
+            message = record.state.protect(franked.application_data)
             record.sent_since_update += 1
             with self._store.transaction():
                 self._save(record)
             try:
-                await self._post_message(record, "application", message, message_id=message_id)
+                await self._post_message(
+                    record,
+                    "application",
+                    message,
+                    message_id=message_id,
+                    commitment=franked.commitment,
+                )
                 return
             except _Stale:
                 await self._rebase()
@@ -614,6 +632,7 @@ class Groups:
         *,
         leave: bool = False,
         message_id: str | None = None,
+        commitment: bytes | None = None,
     ) -> None:
         body = {
             "message_id": message_id or _new_id(),
@@ -622,6 +641,8 @@ class Groups:
             "message": sj.b64(message),
             "leave": leave,
         }
+        if commitment is not None:
+            body["commitment"] = sj.b64(commitment)
         await self._post(f"/v1/groups/{path_id(record.group_id)}/messages", body)
 
     # -- receiving ------------------------------------------------------------------------
@@ -711,8 +732,10 @@ class Groups:
             self._save(record)
         return event
 
-    def _content(self, record: _Record, envelope: _GroupEnvelope, plaintext: bytes) -> GroupEvent:
-        content = decode_group_content(plaintext)
+    def _content(self, record: _Record, envelope: _GroupEnvelope, data: bytes) -> GroupEvent:
+        # A message whose commitment does not open to what MLS decrypted is dropped.
+        franked = open_group_franked(envelope.sender, envelope.franking, data)
+        content = decode_group_content(franked.content)
         if content.kind == "name":
             if record.name.startswith("group-"):
                 self._store.delete(_NAME, record.name)
@@ -727,6 +750,17 @@ class Groups:
                 "text": content.value,
                 "ts": content.sent_at_ms,
             },
+        )
+        keep_group_evidence(
+            self._store,
+            self.identity.device_id,
+            content.message_id,
+            group_id=record.group_id,
+            message_id=envelope.message_id,
+            sender=envelope.sender,
+            sender_device=envelope.sender_device,
+            franking=envelope.franking,
+            plaintext=franked,
         )
         message = GroupMessage(
             content.message_id,

@@ -127,12 +127,11 @@ class CipherSuite:
         Every per-message derivation (§6.3.2 sender data, §9.1 ratchet keys) takes this
         shape; both one-block expansions share the HMAC keyed with ``secret``.
         """
-        encoded_context = encode_vector(context)
-        key_info = _kdf_label_prefix(key_label, self.aead_key_len) + encoded_context
-        nonce_info = _kdf_label_prefix(nonce_label, self.aead_nonce_len) + encoded_context
-        key, nonce = hashing.hmac_sha256_pair(
-            secret, key_info + _FIRST_BLOCK, nonce_info + _FIRST_BLOCK
+        key_prefix, nonce_prefix = _key_and_nonce_prefixes(
+            key_label, nonce_label, self.aead_key_len, self.aead_nonce_len
         )
+        tail = encode_vector(context) + _FIRST_BLOCK
+        key, nonce = hashing.hmac_sha256_pair(secret, key_prefix + tail, nonce_prefix + tail)
         return key[: self.aead_key_len], nonce[: self.aead_nonce_len]
 
     def derive_ratchet_generation(
@@ -296,13 +295,20 @@ class CipherSuite:
     ) -> bytes:
         """AEAD.Open raising :class:`CryptoFailure` that names ``what`` was being opened."""
         try:
-            return self.hpke_aead.keyed(key).open(nonce, ciphertext, aad)
+            return self.keyed_aead(key).open(nonce, ciphertext, aad)
         except CryptoError as exc:
             raise CryptoFailure(f"{what}: {exc}") from exc
 
     def aead_seal(self, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
-        """AEAD.Seal under a key this engine derived (Nk bytes by construction)."""
-        return self.hpke_aead.keyed(key).seal(nonce, plaintext, aad)
+        return self.keyed_aead(key).seal(nonce, plaintext, aad)
+
+
+@functools.cache
+def _key_and_nonce_prefixes(
+    key_label: str, nonce_label: str, key_len: int, nonce_len: int
+) -> tuple[bytes, bytes]:
+    """The KDFLabel prefixes of an AEAD key and nonce (§6.3.2, §9.1, §12.4.3.1 labels)."""
+    return _kdf_label_prefix(key_label, key_len), _kdf_label_prefix(nonce_label, nonce_len)
 
 
 @functools.cache

@@ -141,8 +141,11 @@ class RatchetTree:
 
     def leaf(self, leaf_index: int) -> LeafNode | None:
         """The member at ``leaf_index``, or ``None`` for a blank leaf."""
-        self._check_leaf(leaf_index)
-        node = self._nodes[2 * leaf_index]
+        nodes = self._nodes
+        # _check_leaf, inline: every message received looks its sender up here.
+        if not 0 <= leaf_index < (len(nodes) + 1) // 2:
+            self._check_leaf(leaf_index)
+        node = nodes[2 * leaf_index]
         assert node is None or isinstance(node, LeafNode)
         return node
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sottovoce.server import limits
 from sottovoce.server.auth import now_ms
 from sottovoce.server.settings import Retention
 from sottovoce.storage import receipts
+from sottovoce.storage.blobs import BlobStore
 from sottovoce.storage.legal import LegalStore
 from sottovoce.storage.repository import Repository
 
@@ -25,6 +27,8 @@ async def sweep_once(repo: Repository, retention: Retention, now: int) -> int:
     """Delete undelivered messages older than the retention; return how many. Send
     receipts past their window (storage.receipts) go in the same sweep."""
     await receipts.expire(repo.engine, now)
+    # Attachment ciphertext leaves after limits.BLOB_RETENTION_DAYS (docs/app.md).
+    await BlobStore(repo.engine).sweep(now // MS_PER_DAY - limits.BLOB_RETENTION_DAYS)
     # A legal preservation freezes deletion of the named accounts' records (docs/legal.md);
     # one whose period ended is dropped with its snapshot.
     legal = LegalStore(repo.engine)

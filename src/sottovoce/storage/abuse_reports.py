@@ -37,6 +37,8 @@ class ReportedMessage:
     content: bytes = field(repr=False)
     sender_certificate: bytes | None
     commitment: bytes
+    group_id: bytes | None = None
+    """The MLS group of a group message (migration 0010); ``None``: one to one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ async def store_report(
                         "content": m.content,
                         "sender_certificate": m.sender_certificate,
                         "commitment": m.commitment,
+                        "group_id": m.group_id,
                     }
                     for position, m in enumerate(messages)
                 ],
@@ -141,6 +144,7 @@ async def list_reports(
                     bytes(m.content),
                     None if m.sender_certificate is None else bytes(m.sender_certificate),
                     bytes(m.commitment),
+                    None if m.group_id is None else bytes(m.group_id),
                 )
             )
     return [

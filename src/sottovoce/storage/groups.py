@@ -9,7 +9,7 @@ acknowledging, the WebSocket push and retention treat them alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -383,12 +383,14 @@ class GroupStore:
         leave: bool,
         server_ts: int,
         max_queue_depth: int,
+        tagger: Callable[[DeviceRecord], tuple[bytes, bytes]] | None = None,
     ) -> list[int] | None:
         """Queue a proposal or application message for the group's other member
         devices, if the group is still at ``epoch`` (else :class:`StaleEpoch`).
         ``leave`` also takes the sender out of the fan-out set (its self-Remove
         proposal is on its way to the others), dropping the group when it empties.
-        ``None`` answers a retry whose copies are still queued."""
+        ``None`` answers a retry whose copies are still queued. ``tagger`` gives each
+        recipient device's franking commitment and tag (``server.group_franking``)."""
         async with self.engine.begin() as conn:
             if (await conn.execute(_queued_copy(sender.pk, message_id))).first() is not None:
                 return None
@@ -405,8 +407,19 @@ class GroupStore:
                 )
             )
             recipients = sorted(pk for (pk,) in members if pk != sender.pk)
+            franking = None
+            if tagger is not None:
+                current = await self._group(conn, group.group_id)
+                assert current is not None
+                franking = {m.pk: tagger(m) for m in current.members if m.pk in recipients}
             stored = await _queue(
-                conn, sender, message_id, [(kind, body, recipients)], max_queue_depth, server_ts
+                conn,
+                sender,
+                message_id,
+                [(kind, body, recipients)],
+                max_queue_depth,
+                server_ts,
+                franking,
             )
             if leave:
                 await conn.execute(
@@ -436,6 +449,7 @@ async def _queue(
     outgoing: Sequence[tuple[str, bytes, Sequence[int]]],
     max_queue_depth: int,
     server_ts: int,
+    franking: Mapping[int, tuple[bytes, bytes]] | None = None,
 ) -> list[int]:
     """Insert one queue row per recipient of each ``(type, body, recipients)`` in one
     batched ``INSERT``, refusing with :class:`QueueFull` when a recipient device
@@ -450,6 +464,8 @@ async def _queue(
             "type": kind,
             "body": body,
             "server_ts": server_ts,
+            "commitment": None if franking is None else franking[pk][0],
+            "franking_tag": None if franking is None else franking[pk][1],
         }
         for kind, body, recipients in outgoing
         for pk in recipients

@@ -458,3 +458,10 @@ blob_segments = Table(
     Column("start", BigInteger, primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
+
+
+# -- group franking (issue 6, migration 0010) ----------------------------------------
+
+# The MLS group a reported group message was delivered in; NULL for one-to-one
+# messages. The server already holds group ids (group membership as MLS exposes it).
+abuse_report_messages.append_column(Column("group_id", LargeBinary, nullable=True))

@@ -223,8 +223,8 @@ async function refreshList() {
   const requests = $("requests");
   requests.replaceChildren();
   for (const r of data.requests) {
-    const count = el("span", "badge", String(r.messages));
-    count.setAttribute("aria-label", `${r.messages} messages`);
+    const count = r.unread ? el("span", "badge", String(r.unread)) : null;
+    if (count) count.setAttribute("aria-label", `${r.unread} unread`);
     requests.append(row(r.id, `${when(r.ts)} · ${r.last_text}`, count, () => openConversation(r.id, true), r.id === state.current));
   }
   if (!data.requests.length) requests.append(el("li", "empty", "None."));
@@ -604,6 +604,14 @@ async function refreshDevices() {
     list.append(item);
   }
 }
+$("settings-panel").addEventListener("toggle", async () => {
+  if (!$("settings-panel").open) return;
+  try { $("receipts").checked = (await api("GET", "/api/settings")).receipts; } catch (e) { notice(e.message); }
+});
+$("receipts").addEventListener("change", async () => {
+  try { await api("POST", "/api/settings", { receipts: $("receipts").checked }); } catch (e) { notice(e.message); }
+});
+
 $("devices-panel").addEventListener("toggle", () => { if ($("devices-panel").open) refreshDevices(); });
 $("link-form").addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -59,8 +59,9 @@ def content_bytes(content: Content) -> bytes:
 
 
 def decode_content(reader: Reader, content_type: ContentType, what: str) -> Content:
+    """The ``select (content_type)`` body; ``what`` names the application_data field."""
     if content_type is ContentType.APPLICATION:
-        return reader.vector(f"{what}.application_data")
+        return reader.vector(what)
     if content_type is ContentType.PROPOSAL:
         return Proposal.decode(reader)
     return Commit.decode(reader)
@@ -134,7 +135,7 @@ class FramedContent(Struct):
         sender = Sender.decode(reader)
         authenticated_data = reader.vector("FramedContent.authenticated_data")
         content_type = read_enum(reader, ContentType, 1, "FramedContent.content_type")
-        content = decode_content(reader, content_type, "FramedContent")
+        content = decode_content(reader, content_type, "FramedContent.application_data")
         return cls(group_id, epoch, sender, authenticated_data, content)
 
 
@@ -275,7 +276,7 @@ class PrivateMessageContent:
     @classmethod
     def from_bytes(cls, data: bytes, content_type: ContentType) -> PrivateMessageContent:
         reader = Reader(data)
-        content = decode_content(reader, content_type, "PrivateMessageContent")
+        content = decode_content(reader, content_type, "PrivateMessageContent.application_data")
         auth = FramedContentAuthData.decode(reader, content_type)
         padding = reader.raw(reader.remaining, "PrivateMessageContent.padding")
         if padding.count(0) != len(padding):

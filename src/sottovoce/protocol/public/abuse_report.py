@@ -43,6 +43,8 @@ class RevealedMessage:
     commitment: bytes
     franking_tag: bytes
     sender_certificate: bytes | None
+    group_id: bytes | None = None
+    """The MLS group a group message was delivered in (``None``: one to one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,9 @@ def verify_revealed(
     """Raise :class:`FrankingMismatch` with the reason (``commitment-mismatch``,
     ``tag-mismatch``, ``certificate-invalid``, ``malformed``) or return the sender."""
     sealed = revealed.sender_certificate is not None
+    if sealed and revealed.group_id is not None:
+        # Group messages are sent in signed requests, never sealed (docs/safety.md).
+        raise FrankingMismatch("malformed", "a group message carries no sender certificate")
     if sealed == (revealed.sender is not None) or (revealed.sender is None) != (
         revealed.sender_device is None
     ):
@@ -87,6 +92,7 @@ def verify_revealed(
                 sender=revealed.sender,
                 sender_device=revealed.sender_device,
                 message_id=revealed.message_id,
+                group_id=revealed.group_id,
             ),
         )
     except FrankingMismatch:

@@ -46,6 +46,10 @@ COMMITMENT_LEN = hashing.SHA256_LEN
 TAG_LEN = hashing.SHA256_LEN
 _COMMITMENT_LABEL = b"Sottovoce franking commitment v1\x00"
 _TAG_LABEL = b"Sottovoce franking tag v1\x00"
+# A group (MLS) message's tag has its own label and binds the group id as well, so
+# a tag never verifies in the other context: a one-to-one message cannot be passed
+# off as said in a group, nor a group message as said to the reporter alone.
+_GROUP_TAG_LABEL = b"Sottovoce group franking tag v1\x00"
 
 
 class FrankingMismatch(VerificationError):
@@ -94,10 +98,14 @@ class Delivery:
     sender: str | None
     sender_device: int | None
     message_id: str
+    group_id: bytes | None = None
+    """The MLS group id of a group message; ``None`` for a one-to-one message."""
 
     def encode(self) -> bytes:
         if self.server_ts < 0 or self.recipient_device < 1:
             raise DecodeError("a delivery has a negative time or no recipient device")
+        if self.group_id is not None and not self.group_id:
+            raise DecodeError("a group delivery names an empty group id")
         return b"".join(
             (
                 _field(self.recipient.encode(), 1, "recipient"),
@@ -106,15 +114,18 @@ class Delivery:
                 _field((self.sender or "").encode(), 1, "sender"),
                 (self.sender_device or 0).to_bytes(4, "big"),
                 _field(self.message_id.encode(), 1, "message id"),
+                b"" if self.group_id is None else _field(self.group_id, 1, "group id"),
             )
         )
 
 
 def delivery_tag(server_key: bytes, commitment_value: bytes, delivery: Delivery) -> bytes:
-    """The server's tag binding ``C`` to one delivery."""
+    """The server's tag binding ``C`` to one delivery (and, for a group message, to its
+    group, under a label of its own)."""
     if len(commitment_value) != COMMITMENT_LEN:
         raise DecodeError(f"a franking commitment is {COMMITMENT_LEN} bytes")
-    return hashing.hmac_sha256(server_key, _TAG_LABEL + commitment_value + delivery.encode())
+    label = _TAG_LABEL if delivery.group_id is None else _GROUP_TAG_LABEL
+    return hashing.hmac_sha256(server_key, label + commitment_value + delivery.encode())
 
 
 def check_tag(server_key: bytes, tag: bytes, commitment_value: bytes, delivery: Delivery) -> None:

@@ -28,7 +28,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from sottovoce.server import limits, mls_header
 from sottovoce.server.auth import now_ms, split_address
+from sottovoce.server.delivery_keys import DeliveryKeys, delivery_keys
 from sottovoce.server.encoding import b64decode, b64encode
+from sottovoce.server.group_franking import group_tagger
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device
 from sottovoce.server.routes.key_packages import group_store
@@ -114,6 +116,9 @@ class PostGroupMessage(BaseModel):
     type: str = Field(pattern="^(application|proposal)$")
     message: str = Field(min_length=1)
     leave: bool = False
+    # Franking (docs/safety.md): base64 HMAC commitment to an application message's
+    # content; the server tags it per member device.
+    commitment: str | None = Field(default=None, max_length=64)
 
     _check_id = field_validator("message_id")(_message_id)
 
@@ -299,6 +304,7 @@ async def post_group_message(
     group_id: str = GroupIdPath,
     sender: DeviceRecord = Depends(authenticated_device),
     state: ServerState = Depends(server_state),
+    keys: DeliveryKeys = Depends(delivery_keys),
 ) -> GroupMessageAccepted:
     """Fan an application message or a proposal out to the other member devices.
     ``leave`` marks the sender's self-Remove proposal: the server stops delivering
@@ -311,6 +317,21 @@ async def post_group_message(
     _header(data, group, body.epoch, mls_header.CONTENT_TYPES[body.type], "message")
     if body.leave and body.type != "proposal":
         raise Problem(400, "malformed-body", "leaving takes a proposal (a self-Remove)")
+    if body.commitment is not None and body.type != "application":
+        raise Problem(400, "malformed-body", "only an application message carries a commitment")
+    server_ts = now_ms()
+    tagger = (
+        None
+        if body.commitment is None
+        else group_tagger(
+            keys.franking_key,
+            body.commitment,
+            group_id=group.group_id,
+            sender=sender,
+            message_id=body.message_id,
+            server_ts=server_ts,
+        )
+    )
     try:
         grown = await group_store(state).send(
             group,
@@ -320,8 +341,9 @@ async def post_group_message(
             _QUEUE_TYPES[body.type],
             data,
             leave=body.leave,
-            server_ts=now_ms(),
+            server_ts=server_ts,
             max_queue_depth=state.settings.limits.max_queue_depth,
+            tagger=tagger,
         )
     except StaleEpoch as exc:
         raise _stale(exc) from exc

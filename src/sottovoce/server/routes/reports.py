@@ -41,6 +41,10 @@ class ReportedMessageIn(BaseModel):
     commitment: str = Field(max_length=64)
     franking_tag: str = Field(max_length=64)
     sender_certificate: str | None = Field(default=None, max_length=1024)
+    # A group (MLS) message: the group it was delivered in, base64 (docs/safety.md).
+    group_id: str | None = Field(
+        default=None, max_length=4 * ((limits.MAX_GROUP_ID_BYTES + 2) // 3)
+    )
 
 
 class ReportIn(BaseModel):
@@ -77,7 +81,15 @@ def _revealed(i: int, m: ReportedMessageIn) -> RevealedMessage:
         else b64decode(
             m.sender_certificate, f"{where}.sender_certificate", max_len=MAX_CERTIFICATE_LEN
         ),
+        group_id=None if m.group_id is None else _group_id(m.group_id, where),
     )
+
+
+def _group_id(value: str, where: str) -> bytes:
+    group_id = b64decode(value, f"{where}.group_id", max_len=limits.MAX_GROUP_ID_BYTES)
+    if not group_id:
+        raise Problem(400, "malformed-body", f"{where}.group_id is empty")
+    return group_id
 
 
 @router.post("/v1/reports", status_code=201, response_model=ReportFiled)
@@ -132,6 +144,7 @@ async def file_report(
                     m.content,
                     m.sender_certificate,
                     m.commitment,
+                    m.group_id,
                 )
                 for m in revealed
             ],

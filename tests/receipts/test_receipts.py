@@ -1,0 +1,106 @@
+"""Delivery and read receipts: encrypted, only for accepted contacts, never backwards."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sottovoce.client import Client
+from sottovoce.client.content import ReceiptContent, decode_payload
+from sottovoce.client.errors import InvalidMessage
+from sottovoce.crypto.password import Argon2Parameters
+from tests.support.live_server import LiveServer
+
+FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
+
+
+@pytest.fixture
+async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
+    tag = secrets.token_hex(3)
+    alice = await Client.create_account(
+        tmp_path / "a", live_server.url, "chat", f"alice-{tag}", passphrase="p", argon2=FAST_ARGON2
+    )
+    bob = await Client.create_account(
+        tmp_path / "b", live_server.url, "photos", f"bob-{tag}", passphrase="p", argon2=FAST_ARGON2
+    )
+    try:
+        yield alice, bob
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_delivered_then_read_for_accepted_contacts_only(
+    pair: tuple[Client, Client],
+) -> None:
+    alice, bob = pair
+    for client in (alice, bob):
+        assert not client.receipts_enabled()  # the SDK's default
+        client.set_receipts(True)
+    heard: list[str] = []
+    alice.on_receipt = heard.append
+    first = await alice.send(bob.address, "hello stranger")
+    assert alice.message_state(first.message_id) == "sent"
+    await bob.fetch()
+    assert await alice.fetch() == []
+    assert alice.message_state(first.message_id) == "sent"  # a request sends nothing back
+
+    await bob.accept_request(alice.address)
+    second = await alice.send(bob.address, "now we know each other")
+    await bob.fetch()
+    assert await alice.fetch() == []  # receipts are not messages
+    assert alice.message_state(second.message_id) == "delivered"
+    assert heard == [bob.address]
+
+    await bob.send_read_receipt(alice.address, [first.message_id, second.message_id])
+    await alice.fetch()
+    assert alice.message_state(first.message_id) == "read"
+    assert alice.message_state(second.message_id) == "read"
+
+    # Never backwards, and a delivered receipt arriving late changes nothing.
+    await bob._send_receipt(alice.address, "delivered", [second.message_id])
+    await alice.fetch()
+    assert alice.message_state(second.message_id) == "read"
+    assert [e.text for e in alice.history(bob.address)] == [
+        "hello stranger",
+        "now we know each other",
+    ]
+
+
+async def test_no_receipts_when_off_and_none_for_foreign_ids(pair: tuple[Client, Client]) -> None:
+    alice, bob = pair
+    alice.set_receipts(True)
+    await alice.send(bob.address, "hi")
+    await bob.fetch()
+    await bob.accept_request(alice.address)
+    sent = await alice.send(bob.address, "bob has receipts off")
+    await bob.fetch()
+    await alice.fetch()
+    assert alice.message_state(sent.message_id) == "sent"
+    # A receipt naming a message that was not sent to this peer moves nothing.
+    reply = await bob.send(alice.address, "a reply")
+    await alice.fetch()
+    await bob._send_receipt(alice.address, "read", [reply.message_id])
+    await alice.fetch()
+    assert alice.message_state(reply.message_id) is None
+
+
+def test_hostile_receipts_are_refused() -> None:
+    good = json.loads(ReceiptContent("r1", "read", ("m1",), 5).encode())
+    assert decode_payload(json.dumps(good).encode()) == ReceiptContent("r1", "read", ("m1",), 5)
+    for field, value in [
+        ("type", "seen"),
+        ("ids", []),
+        ("ids", ["m"] * 101),
+        ("ids", ["../x"]),
+        ("ids", "m1"),
+        ("sent_at", -1),
+        ("id", ""),
+        ("v", 2),
+    ]:
+        with pytest.raises(InvalidMessage):
+            decode_payload(json.dumps({**good, field: value}).encode())
