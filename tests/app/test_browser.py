@@ -7,6 +7,7 @@ Screenshots of the main screens go to test-artifacts/app/.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 import struct
@@ -233,6 +234,16 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
     await bob.wait_for_selector(f"{vanishing} .expires", timeout=WAIT_MS)
     assert await bob.input_value("#timer") == "300"
     await _shot(bob, "09-disappearing")
+    # Delete for everyone: gone from Bob's window too.
+    await alice.fill("#compose", "a typo here")
+    await alice.keyboard.press("Enter")
+    typo = ".msg:has-text('a typo here')"
+    await bob.wait_for_selector(typo, timeout=WAIT_MS)
+    alice.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await alice.click(f"{typo} button:has-text('Delete for everyone')")
+    await alice.wait_for_selector(typo, state="detached", timeout=WAIT_MS)
+    await bob.wait_for_selector(typo, state="detached", timeout=WAIT_MS)
+
     # Five minutes later on Bob's machine (his process restarted 310 s ahead): gone
     # from his store, so from the page.
     bob_app.stop()

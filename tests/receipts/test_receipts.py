@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sottovoce.client import Client
-from sottovoce.client.content import ReceiptContent, decode_payload
-from sottovoce.client.errors import InvalidMessage
+from sottovoce.client.content import DeleteContent, ReceiptContent, decode_payload
+from sottovoce.client.errors import ClientError, InvalidMessage
 from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
 
@@ -42,7 +43,7 @@ async def test_delivered_then_read_for_accepted_contacts_only(
         assert not client.receipts_enabled()  # the SDK's default
         client.set_receipts(True)
     heard: list[str] = []
-    alice.on_receipt = heard.append
+    alice.on_update = heard.append
     first = await alice.send(bob.address, "hello stranger")
     assert alice.message_state(first.message_id) == "sent"
     await bob.fetch()
@@ -104,3 +105,36 @@ def test_hostile_receipts_are_refused() -> None:
     ]:
         with pytest.raises(InvalidMessage):
             decode_payload(json.dumps({**good, field: value}).encode())
+
+
+async def test_delete_for_me_and_for_everyone(pair: tuple[Client, Client]) -> None:
+    alice, bob = pair
+    keep = await alice.send(bob.address, "this stays")
+    oops = await alice.send(bob.address, "sent to the wrong person")
+    await bob.fetch()
+    heard: list[str] = []
+    bob.on_update = heard.append
+    await alice.delete_for_everyone(bob.address, oops.message_id)
+    assert [e.text for e in alice.history(bob.address)] == ["this stays"]
+    assert await bob.fetch() == []
+    assert [e.text for e in bob.history(alice.address)] == ["this stays"]
+    assert heard == [alice.address]
+    (conversation,) = [c for c in bob.conversations() if c.peer == alice.address]
+    assert conversation.last_text == "this stays"
+
+    # Only the sender can withdraw its own message: Bob cannot delete Alice's for her.
+    await bob.accept_request(alice.address)
+    mine = await bob.send(alice.address, "bob's own")
+    await alice.fetch()
+    with pytest.raises(ClientError, match="you sent no message"):
+        await bob.delete_for_everyone(alice.address, keep.message_id)
+    # A deletion Bob crafts naming Alice's own message removes nothing of hers.
+    forged = DeleteContent("forged-delete", keep.message_id, int(time.time() * 1000))
+    await bob._transmit(forged.message_id, alice.address, forged.encode(), own_copies=False)
+    await alice.fetch()
+    assert [e.text for e in alice.history(bob.address)] == ["this stays", "bob's own"]
+
+    bob.delete_for_me(alice.address, mine.message_id)
+    assert [e.text for e in bob.history(alice.address)] == ["this stays"]
+    with pytest.raises(ClientError, match="no message"):
+        bob.delete_for_me(alice.address, mine.message_id)

@@ -133,7 +133,7 @@ class AppSession:
 
     def _start(self, client: Client) -> None:
         self._client = client
-        client.on_receipt = self.changed
+        client.on_update = self.changed
         self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
         self._sweeper = asyncio.create_task(self._sweep(client), name="sottovoce-app-expiry")
 

@@ -394,6 +394,18 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         session.changed(message.recipient)
         return {"id": message.message_id, "state": "sent"}
 
+    @api.post("/api/conversations/{conversation}/messages/{message_id}/delete")
+    async def delete(
+        conversation: str, message_id: str, everyone: bool = Body(False, embed=True)
+    ) -> dict[str, Any]:
+        client = session.client
+        if everyone:
+            await client.delete_for_everyone(conversation, message_id)
+        else:
+            client.delete_for_me(conversation, message_id)
+        session.changed(str(Address.parse(conversation)))
+        return {"ok": True}
+
     @api.post("/api/conversations/{conversation}/timer")
     async def set_timer(conversation: str, seconds: int = Body(embed=True)) -> dict[str, Any]:
         session.client.set_disappearing_timer(conversation, seconds)

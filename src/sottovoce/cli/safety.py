@@ -10,6 +10,7 @@ database through the storage layer as ``sottovoce server --db`` does.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from sottovoce.client import Client
 from sottovoce.client.content import decode_content
 from sottovoce.client.errors import InvalidMessage
 from sottovoce.client.forwarding import label
+from sottovoce.client.group_content import decode_group_content
 from sottovoce.server.settings import DEFAULT_DB, database_url
 
 T = TypeVar("T")
@@ -246,9 +248,12 @@ def _moment(ms: int) -> str:
     return when(datetime.fromtimestamp(ms / 1000, UTC))
 
 
-def revealed_text(content: bytes) -> str:
-    """What a reporter revealed, as its recipient saw it."""
+def revealed_text(content: bytes, *, in_group: bool = False) -> str:
+    """What a reporter revealed, as its recipient saw it (group content has its own
+    encoding, ``client.group_content``)."""
     try:
+        if in_group:
+            return decode_group_content(content).value
         return labelled(*_text_and_count(content))
     except InvalidMessage:
         return f"<{len(content)} bytes this CLI cannot show as text>"
@@ -286,7 +291,10 @@ def moderation_reports(
             out.print(
                 Text.assemble(
                     f"  {_moment(message.server_ts)} ",
-                    one_line(revealed_text(message.content)),
+                    ""
+                    if message.group_id is None
+                    else f"in group {base64.urlsafe_b64encode(message.group_id).decode()}: ",
+                    one_line(revealed_text(message.content, in_group=message.group_id is not None)),
                 ),
                 soft_wrap=True,
             )

@@ -27,7 +27,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from sottovoce.client import attachments, backup
+from sottovoce.client import attachments, backup, deletion
 from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
 from sottovoce.client.alerts import Alert, Alerts, SecurityAlert
@@ -38,6 +38,7 @@ from sottovoce.client.bundles import bundles_from_claim
 from sottovoce.client.contacts import CONTACT, ContactBook, verify_view
 from sottovoce.client.content import (
     MAX_RECEIPT_IDS,
+    DeleteContent,
     ReceiptContent,
     TextContent,
     decode_payload,
@@ -187,11 +188,12 @@ class Client:
         self._blocklist = BlockList(store)
         self._requests = MessageRequests(store, self._history)
         self._disappearing = Disappearing(store)  # per-conversation timers (docs/app.md)
-        # Delivery and read receipts (client.receipts); ``on_receipt`` hears of each
-        # peer whose receipt moved a sent message's state (the app redraws it).
+        # Delivery and read receipts (client.receipts); ``on_update`` hears of each
+        # peer whose conversation changed without a new message: a receipt moved a
+        # sent message's state, or a message was deleted for everyone.
         self._receipts = Receipts(store)
         self._pending_receipts: dict[str, list[str]] = {}
-        self.on_receipt: Callable[[str], None] | None = None
+        self.on_update: Callable[[str], None] | None = None
         # Linked devices, key transparency and safety numbers (docs/transparency.md).
         raw_account_key = store.get(_ACCOUNT_KEY, _SELF)
         if raw_account_key is None:
@@ -941,8 +943,8 @@ class Client:
         # A sealed message's outer id is a fresh delivery id (see _deliver).
         if not envelope.sealed and content.message_id != envelope.message_id:
             raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
-        if isinstance(content, ReceiptContent):
-            self._store_receipt(envelope, record, opened, content, franked.profile_key)
+        if isinstance(content, ReceiptContent | DeleteContent):
+            self._store_control(envelope, record, opened, content, franked.profile_key)
             return None
         with self._store.transaction():
             self._sealed.learn(envelope.sender, franked.profile_key)
@@ -970,15 +972,17 @@ class Client:
             content.forwarded,
         )
 
-    def _store_receipt(
+    def _store_control(
         self,
         envelope: InboundEnvelope,
         record: SessionRecord,
         opened: Decrypted,
-        receipt: ReceiptContent,
+        control: ReceiptContent | DeleteContent,
         profile_key: bytes | None,
     ) -> None:
-        """A receipt moves our sent messages forward; it is no message of its own."""
+        """A receipt moves our sent messages forward; a deletion withdraws one of the
+        sender's messages. Neither is a message of its own."""
+        removed: list[dict[str, object]] = []
         with self._store.transaction():
             self._sealed.learn(envelope.sender, profile_key)
             record.save(self._store)
@@ -989,9 +993,68 @@ class Client:
                     opened.inbound.kem_prekey_last_resort,
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
-            moved = self._receipts.apply(envelope.sender, receipt.receipt_type, receipt.message_ids)
-        if moved and self.on_receipt is not None:
-            self.on_receipt(envelope.sender)
+            if isinstance(control, ReceiptContent):
+                changed = bool(
+                    self._receipts.apply(envelope.sender, control.receipt_type, control.message_ids)
+                )
+            else:
+                removed, _ = self._store.delete_history_where(
+                    envelope.sender,
+                    lambda e: e.get("id") == control.target
+                    and e.get("direction") == "in"
+                    and isinstance(e.get("ts"), int)
+                    and deletion.within_window(int(str(e.get("ts"))), control.sent_at_ms),
+                )
+                if removed:
+                    self._history.refresh_conversation(envelope.sender)
+                changed = bool(removed)
+        self._forget_attachments(removed)
+        if changed and self.on_update is not None:
+            self.on_update(envelope.sender)
+
+    def _forget_attachments(self, entries: list[dict[str, object]]) -> None:
+        for entry in entries:
+            attachment = entry.get("att")
+            blob = attachment.get("blob") if isinstance(attachment, dict) else None
+            if isinstance(blob, str) and "/" not in blob:
+                (self._store.directory / ATTACHMENT_DIR / blob).unlink(missing_ok=True)
+
+    # -- deleting (client.deletion) ---------------------------------------------------
+
+    def delete_for_me(self, peer: str, message_id: str) -> None:
+        """Remove a message from this device's history (and its downloaded file)."""
+        peer = str(Address.parse(peer))
+        with self._store.transaction():
+            found = (
+                deletion.remove(self._store, self._history, peer, message_id, direction)
+                for direction in ("in", "out")
+            )
+            removed = [entry for entry in found if entry is not None]
+        if not removed:
+            raise ClientError(f"no message {message_id} with {peer} on this device")
+        self._forget_attachments(removed)
+
+    async def delete_for_everyone(self, peer: str, message_id: str) -> None:
+        """Withdraw a message this account sent to ``peer``: every device of theirs
+        removes it, if this happens within ``deletion.DELETE_FOR_EVERYONE_S``."""
+        peer = str(Address.parse(peer))
+        entry = next(
+            (
+                e
+                for e in self._history.entries(peer, FORWARD_SEARCH_DEPTH)
+                if e.message_id == message_id and e.direction == "out"
+            ),
+            None,
+        )
+        if entry is None:
+            raise ClientError(f"you sent no message {message_id} to {peer}")
+        now = _now_ms()
+        if not deletion.within_window(int(entry.timestamp.timestamp() * 1000), now):
+            hours = deletion.DELETE_FOR_EVERYONE_S // 3600
+            raise ClientError(f"a message can be deleted for everyone within {hours} hours")
+        withdrawal = DeleteContent(_new_message_id(), message_id, now)
+        await self._transmit(withdrawal.message_id, peer, withdrawal.encode(), own_copies=False)
+        self.delete_for_me(peer, message_id)
 
     def _store_transcript(
         self, envelope: InboundEnvelope, record: SessionRecord, opened: Decrypted

@@ -148,12 +148,50 @@ class ReceiptContent:
         ).encode()
 
 
-def decode_payload(data: bytes) -> TextContent | ReceiptContent:
-    """A decrypted one-to-one payload: a message, or a receipt for messages we sent."""
+@dataclass(frozen=True, slots=True)
+class DeleteContent:
+    """``{"v": 1, "kind": "delete", "id", "target", "sent_at"}``: the sender withdraws
+    its message ``target`` ("delete for everyone", ``client.deletion``)."""
+
+    message_id: str
+    target: str
+    sent_at_ms: int
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "v": CONTENT_VERSION,
+                "kind": "delete",
+                "id": self.message_id,
+                "target": self.target,
+                "sent_at": self.sent_at_ms,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+def _decode_delete(obj: dict[str, object]) -> DeleteContent:
+    message_id, target, sent_at = obj.get("id"), obj.get("target"), obj.get("sent_at")
+    if obj.get("v") != CONTENT_VERSION:
+        raise InvalidMessage("the deletion has an unknown version")
+    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+        raise InvalidMessage("the deletion's id is missing or malformed")
+    if not isinstance(target, str) or not MESSAGE_ID.match(target):
+        raise InvalidMessage("the deletion's target is missing or malformed")
+    if not isinstance(sent_at, int) or isinstance(sent_at, bool) or sent_at < 0:
+        raise InvalidMessage("the deletion's sent_at is not a non-negative integer")
+    return DeleteContent(message_id, target, sent_at)
+
+
+def decode_payload(data: bytes) -> TextContent | ReceiptContent | DeleteContent:
+    """A decrypted one-to-one payload: a message, a receipt for messages we sent, or
+    the withdrawal of a message."""
     try:
         obj = json.loads(data)
     except (UnicodeDecodeError, ValueError):
         obj = None
+    if isinstance(obj, dict) and obj.get("kind") == "delete":
+        return _decode_delete(obj)
     if not isinstance(obj, dict) or obj.get("kind") != "receipt":
         return decode_content(data)
     if obj.get("v") != CONTENT_VERSION:

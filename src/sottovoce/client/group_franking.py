@@ -16,7 +16,7 @@ from typing import Any
 
 from sottovoce.client import server_json as sj
 from sottovoce.client.errors import MalformedResponse, SecurityError
-from sottovoce.client.franking import FrankingEvidence
+from sottovoce.client.franking import Franked, FrankingEvidence
 from sottovoce.client.store import Store
 from sottovoce.protocol.errors import DecodeError
 from sottovoce.protocol.franking import FrankedPlaintext
@@ -67,9 +67,10 @@ def parse_group_franking(obj: dict[str, Any]) -> GroupFranking:
     return GroupFranking(server_ts, commitment, tag)
 
 
-def open_group_franked(sender: str, franking: GroupFranking, data: bytes) -> FrankedPlaintext:
-    """The franked plaintext MLS decrypted, if the delivered commitment opens to its
-    content; else :class:`SecurityError`, and the message is dropped."""
+def open_group_franked(sender: str, franking: GroupFranking, data: bytes) -> Franked:
+    """The franked plaintext MLS decrypted, with its commitment and tag, if the
+    commitment opens to its content; else :class:`SecurityError`, and the message
+    is dropped."""
     try:
         plaintext = FrankedPlaintext.from_bytes(data)
     except DecodeError as exc:
@@ -84,7 +85,7 @@ def open_group_franked(sender: str, franking: GroupFranking, data: bytes) -> Fra
         raise SecurityError(
             f"a group message from {sender} does not match its franking commitment"
         ) from exc
-    return plaintext
+    return Franked(plaintext, franking.commitment, franking.tag)
 
 
 def keep_group_evidence(
@@ -96,12 +97,11 @@ def keep_group_evidence(
     message_id: str,
     sender: str,
     sender_device: int,
-    franking: GroupFranking,
-    plaintext: FrankedPlaintext,
+    server_ts: int,
+    franked: Franked,
 ) -> None:
     """Keep what a report of this group message needs (inside the caller's transaction),
     under the id its history shows, so ``sottovoce report`` takes it like any other."""
-    assert franking.commitment is not None and franking.tag is not None
     FrankingEvidence(store, own_device).keep_revealed(
         content_id,
         # Evidence of one-to-one messages is forgotten with their sender's request;
@@ -112,11 +112,11 @@ def keep_group_evidence(
             "sender": sender,
             "sender_device": sender_device,
             "recipient_device": own_device,
-            "server_ts": franking.server_ts,
-            "content": sj.b64(plaintext.content),
-            "franking_key": sj.b64(plaintext.franking_key),
-            "commitment": sj.b64(franking.commitment),
-            "franking_tag": sj.b64(franking.tag),
+            "server_ts": server_ts,
+            "content": sj.b64(franked.content),
+            "franking_key": sj.b64(franked.plaintext.franking_key),
+            "commitment": sj.b64(franked.commitment),
+            "franking_tag": sj.b64(franked.tag),
             "sender_certificate": None,
             "group_id": sj.b64(group_id),
         },

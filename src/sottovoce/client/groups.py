@@ -759,8 +759,8 @@ class Groups:
             message_id=envelope.message_id,
             sender=envelope.sender,
             sender_device=envelope.sender_device,
-            franking=envelope.franking,
-            plaintext=franked,
+            server_ts=envelope.franking.server_ts,
+            franked=franked,
         )
         message = GroupMessage(
             content.message_id,

@@ -35,20 +35,46 @@ class Aead:
         return f"Aead({self.name})"
 
 
-# AES-GCM's name by key length. MLS keys one AEAD per message (§6.3), so the name is
-# looked up rather than formatted for every key.
-_AES_GCM_NAMES = {16: "AES-128-GCM", 32: "AES-256-GCM"}
+class AeadKind:
+    """One AEAD algorithm at one key length; ``kind(key)`` checks the key and keys it.
+
+    One call rather than a dispatch per use: MLS keys a fresh AEAD for every message
+    it seals or opens (RFC 9420 §6.3), twice.
+    """
+
+    __slots__ = ("_cipher", "key_len", "name")
+
+    def __init__(
+        self, cipher: type[AESGCM] | type[ChaCha20Poly1305], key_len: int, name: str
+    ) -> None:
+        self._cipher = cipher
+        self.key_len = key_len
+        self.name = name
+
+    def __call__(self, key: bytes) -> Aead:
+        if len(key) != self.key_len:
+            raise InvalidKey(f"{self.name} key must be {self.key_len} bytes")
+        return Aead(self._cipher(key), self.name)
+
+    def __repr__(self) -> str:
+        return f"AeadKind({self.name})"
+
+
+AES_128_GCM = AeadKind(AESGCM, 16, "AES-128-GCM")
+AES_256_GCM = AeadKind(AESGCM, 32, "AES-256-GCM")
+CHACHA20_POLY1305 = AeadKind(ChaCha20Poly1305, 32, "ChaCha20-Poly1305")
+
+
+_AES_GCM_BY_KEY_LEN = {16: AES_128_GCM, 32: AES_256_GCM}
 
 
 def aes_gcm(key: bytes) -> Aead:
     """AES-128-GCM or AES-256-GCM by key length."""
-    name = _AES_GCM_NAMES.get(len(key))
-    if name is None:
+    kind = _AES_GCM_BY_KEY_LEN.get(len(key))
+    if kind is None:
         raise InvalidKey("AES-GCM key must be 16 or 32 bytes")
-    return Aead(AESGCM(key), name)
+    return kind(key)
 
 
 def chacha20_poly1305(key: bytes) -> Aead:
-    if len(key) != 32:
-        raise InvalidKey("ChaCha20-Poly1305 key must be 32 bytes")
-    return Aead(ChaCha20Poly1305(key), "ChaCha20-Poly1305")
+    return CHACHA20_POLY1305(key)

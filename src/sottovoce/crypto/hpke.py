@@ -61,12 +61,20 @@ class AeadId(enum.IntEnum):
         """Nn: the AEAD nonce length (12 for all three)."""
         return aead.NONCE_LEN
 
+    @property
+    def kind(self) -> aead.AeadKind:
+        """The AEAD itself, which checks and takes keys of exactly Nk bytes."""
+        return _AEAD_KINDS[self]
+
     def keyed(self, key: bytes) -> aead.Aead:
-        if self is AeadId.CHACHA20_POLY1305:
-            return aead.chacha20_poly1305(key)
-        if len(key) != self.key_len:
-            raise InvalidKey(f"{self.name} key must be {self.key_len} bytes")
-        return aead.aes_gcm(key)
+        return _AEAD_KINDS[self](key)
+
+
+_AEAD_KINDS = {
+    AeadId.AES_128_GCM: aead.AES_128_GCM,
+    AeadId.AES_256_GCM: aead.AES_256_GCM,
+    AeadId.CHACHA20_POLY1305: aead.CHACHA20_POLY1305,
+}
 
 
 # --- §4 labeled KDF calls ----------------------------------------------------------------

@@ -72,6 +72,8 @@ class CipherSuite:
     # per-message derivations read them several times per message).
     aead_key_len: int
     aead_nonce_len: int
+    # The AEAD, held directly: every message keys it twice (§6.3).
+    aead_kind: aead.AeadKind
 
     # §5.1: Nh is the hash (and KDF) output length.
     hash_len: int = hashing.SHA256_LEN
@@ -286,7 +288,7 @@ class CipherSuite:
     def keyed_aead(self, key: bytes) -> aead.Aead:
         """The suite's AEAD under ``key`` (Nk bytes)."""
         try:
-            return self.hpke_aead.keyed(key)
+            return self.aead_kind(key)
         except CryptoError as exc:
             raise ValidationError(f"{self.name} AEAD key: {exc}") from exc
 
@@ -322,7 +324,7 @@ def _ratchet_label_prefixes(key_len: int, nonce_len: int, hash_len: int) -> tupl
 
 
 def _suite(suite_id: CipherSuiteId, aead_id: hpke.AeadId) -> CipherSuite:
-    return CipherSuite(suite_id, aead_id, aead_id.key_len, aead_id.nonce_len)
+    return CipherSuite(suite_id, aead_id, aead_id.key_len, aead_id.nonce_len, aead_id.kind)
 
 
 SUITES: dict[int, CipherSuite] = {

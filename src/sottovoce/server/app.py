@@ -75,11 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
             async with cluster.joined(app.state.sottovoce):  # Redis, with many nodes
                 yield
         finally:
-            epochs.cancel()
-            sweeper.cancel()
-            notices.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            # Every background task must have finished before storage closes: one
+            # cancelled mid-query would otherwise wait forever on a closed engine.
+            background = (epochs, sweeper, notices)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await repo.close()
 
     app = FastAPI(

@@ -20,6 +20,6 @@ def _config(connection: Connection) -> Config:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Run ``alembic upgrade heads`` on the engine's database (every branch, in order)."""
+    """Run ``alembic upgrade head`` on the engine's database."""
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), "heads"))
+        await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), "head"))

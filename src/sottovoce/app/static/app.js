@@ -260,13 +260,22 @@ function messageItem(m) {
   item.append(meta);
   if (m.attachment) item.append(attachmentView(m));
   if (m.text) item.append(el("span", "body", m.text));
-  if (m.direction === "in" && state.kind === "direct") {
+  if (m.id && state.kind === "direct") {
     const actions = el("div", "actions");
-    const report = el("button", "quiet", "Report");
-    report.type = "button";
-    report.setAttribute("aria-label", `Report this message from ${m.sender}`);
-    report.addEventListener("click", () => openReport(m.id));
-    actions.append(report);
+    const action = (label, description, run) => {
+      const button = el("button", "quiet", label);
+      button.type = "button";
+      button.setAttribute("aria-label", description);
+      button.addEventListener("click", run);
+      actions.append(button);
+    };
+    if (m.direction === "in") {
+      action("Report", `Report this message from ${m.sender}`, () => openReport(m.id));
+    }
+    action("Delete for me", "Delete this message on this device", () => deleteMessage(m.id, false));
+    if (m.direction === "out" && Date.now() - m.ts < 24 * 3600 * 1000) {
+      action("Delete for everyone", "Delete this message for everyone", () => deleteMessage(m.id, true));
+    }
     item.append(actions);
   }
   if (m.expires) {
@@ -548,6 +557,17 @@ async function block(report) {
 }
 $("block-button").addEventListener("click", () => block(false));
 $("block-report-button").addEventListener("click", () => block(true));
+
+async function deleteMessage(id, everyone) {
+  const question = everyone
+    ? "Delete this message for everyone? Their devices remove it; a copy they saved elsewhere stays."
+    : "Delete this message from this device?";
+  if (!confirm(question)) return;
+  try {
+    await api("POST", `/api/conversations/${encodeURIComponent(state.current)}/messages/${encodeURIComponent(id)}/delete`, { everyone });
+    openConversation(state.current, false);
+  } catch (e) { notice(e.message); }
+}
 
 let reporting = null;
 function openReport(id) {

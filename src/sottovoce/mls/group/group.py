@@ -658,11 +658,9 @@ class Group:
             # the old epoch, whose keys the commit is about to retire.
             raise InvalidCommit("RFC 9420 §12.4: a commit is pending; merge or discard it first")
         epoch = self._epoch
-        keys = epoch.keys()
-        content = protection.framed(keys, Sender.member(epoch.own_leaf), data, authenticated_data)
-        authenticated = protection.sign(keys, self._signer, WireFormat.PRIVATE_MESSAGE, content)
-        private = protection.to_private(keys, authenticated, PADDING_BLOCK)
-        return bytes(MLSMessage(private))
+        return protection.protect_application(
+            epoch.keys(), self._signer, epoch.own_leaf, data, authenticated_data, PADDING_BLOCK
+        )
 
     def _epoch_of(self, epoch_number: int, content_type: ContentType) -> Epoch:
         """The epoch a message belongs to: the current one, or for application data the

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sottovoce.crypto import signing
 from sottovoce.mls import framing
 from sottovoce.mls.ciphersuite import CipherSuite
+from sottovoce.mls.codec import encode_vector
 from sottovoce.mls.errors import ValidationError, WrongEpoch, WrongGroup
 from sottovoce.mls.secret_tree import SecretTree
 from sottovoce.mls.wire.framing import (
@@ -30,7 +31,7 @@ from sottovoce.mls.wire.framing import (
     content_bytes,
     framed_content_tbs,
 )
-from sottovoce.mls.wire.registry import ContentType, SenderType, WireFormat
+from sottovoce.mls.wire.registry import ContentType, ProtocolVersion, SenderType, WireFormat
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -49,6 +50,19 @@ class EpochKeys:
     _headers: dict[ContentType, framing.PrivateHeader] = field(
         default_factory=dict, init=False, compare=False
     )
+    # The leading fields of this epoch's FramedContentTBS for a PrivateMessage, and of
+    # its MLSMessage(PrivateMessage) carrying application data (see protect_application).
+    tbs_head: bytes = field(init=False, compare=False)
+    application_head: bytes = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # §6.1 FramedContentTBS: version, wire_format, then FramedContent's group_id
+        # and epoch; §6 MLSMessage: version, wire_format, then PrivateMessage's
+        # group_id, epoch and content_type.
+        formats = _MLS10 + WireFormat.PRIVATE_MESSAGE.to_bytes(2, "big")
+        group_and_epoch = encode_vector(self.group_id) + self.epoch.to_bytes(8, "big")
+        object.__setattr__(self, "tbs_head", formats + group_and_epoch)
+        object.__setattr__(self, "application_head", formats + group_and_epoch + _APPLICATION)
 
     def __repr__(self) -> str:
         return f"EpochKeys(epoch={self.epoch})"
@@ -66,6 +80,11 @@ class EpochKeys:
             header = framing.PrivateHeader(self.group_id, self.epoch, content_type, b"")
             self._headers[content_type] = header
         return header
+
+
+_MLS10 = ProtocolVersion.MLS10.to_bytes(2, "big")
+_APPLICATION = ContentType.APPLICATION.to_bytes(1, "big")
+_MEMBER = SenderType.MEMBER.to_bytes(1, "big")
 
 
 # Given a sender and the content it framed, the signature key to verify it with
@@ -145,6 +164,61 @@ def to_private(
         content.authenticated_data,
         encrypted.encrypted_sender_data,
         encrypted.ciphertext,
+    )
+
+
+def protect_application(
+    keys: EpochKeys,
+    signer: signing.SigningKey,
+    leaf_index: int,
+    data: bytes,
+    authenticated_data: bytes,
+    padding_block: int,
+) -> bytes:
+    """§6.1, §6.3: application data from member ``leaf_index`` as an encoded
+    MLSMessage(PrivateMessage).
+
+    The very bytes :func:`framed`, :func:`sign`, :func:`to_private` and MLSMessage
+    produce, joined from the epoch's pre-encoded fields instead: an application
+    message always has this shape (a member sender, content type application), and
+    it is the one message sent at volume. Receivers decode it with the wire
+    structures, so any divergence fails their signature check.
+    """
+    encoded_ad = encode_vector(authenticated_data)
+    encoded_data = encode_vector(data)
+    # §6.1 FramedContentTBS{version, wire_format, FramedContent{group_id, epoch,
+    # sender, authenticated_data, content_type, application_data}, GroupContext}.
+    tbs = b"".join(
+        (
+            keys.tbs_head,
+            _MEMBER,
+            leaf_index.to_bytes(4, "big"),
+            encoded_ad,
+            _APPLICATION,
+            encoded_data,
+            keys.group_context,
+        )
+    )
+    signature = framing.sign_content(keys.suite, signer, tbs)
+    # §6.3.1 PrivateMessageContent{application_data, FramedContentAuthData, padding}.
+    plaintext = framing.padded(encoded_data + encode_vector(signature), padding_block)
+    encrypted = framing.encrypt_content(
+        keys.suite,
+        keys.secret_tree,
+        keys.sender_data_secret,
+        leaf_index=leaf_index,
+        header=keys.private_header(ContentType.APPLICATION, authenticated_data),
+        plaintext=plaintext,
+    )
+    # §6 MLSMessage{version, wire_format, PrivateMessage{group_id, epoch,
+    # content_type, authenticated_data, encrypted_sender_data, ciphertext}}.
+    return b"".join(
+        (
+            keys.application_head,
+            encoded_ad,
+            encode_vector(encrypted.encrypted_sender_data),
+            encode_vector(encrypted.ciphertext),
+        )
     )
 
 

@@ -1,7 +1,7 @@
 """Safety controls: reported blocks, minors' connections, standing, moderation audit.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 """
 
 from typing import Any
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """Lawful requests: authorities, verified request ids, preservations, notices, audit chain.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -6,14 +6,14 @@ PostgreSQL's INTEGER (signed 32 bits) cannot hold; SQLite's INTEGER already hold
 64 bits, so the columns change on PostgreSQL only.
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0002"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

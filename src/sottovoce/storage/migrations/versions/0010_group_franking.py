@@ -1,7 +1,7 @@
 """Group franking: the MLS group id of a reported group message (docs/safety.md).
 
 Revision ID: 0010
-Revises: 0002
+Revises: 0009
 Depends on: 0004 (which creates abuse_report_messages)
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0002"
+down_revision = "0009"
 branch_labels = None
 depends_on = "0004"
 

@@ -1,0 +1,33 @@
+"""Deleting messages: for me (this device's store), or for everyone (the sender asks
+every recipient device to remove it, within a time window).
+
+"Delete for everyone" is only honoured for a message the requesting peer itself
+sent, and only while the deletion is sent within ``DELETE_FOR_EVERYONE_S`` of the
+message (Signal allows 24 hours; WhatsApp about two days): after that a message
+stays with whoever received it. Neither can reach a copy someone already saved
+elsewhere, and the app says so.
+"""
+
+from __future__ import annotations
+
+from sottovoce.client.history import History
+from sottovoce.client.store import Store
+
+DELETE_FOR_EVERYONE_S = 24 * 3_600
+
+
+def remove(
+    store: Store, history: History, peer: str, message_id: str, direction: str
+) -> dict[str, object] | None:
+    """Remove one message of ``peer``'s history (inside the caller's transaction);
+    the removed entry, if it was there."""
+    removed, _ = store.delete_history_where(
+        peer, lambda e: e.get("id") == message_id and e.get("direction") == direction
+    )
+    if removed:
+        history.refresh_conversation(peer)
+    return removed[0] if removed else None
+
+
+def within_window(message_ts_ms: int, deletion_ts_ms: int) -> bool:
+    return 0 <= deletion_ts_ms - message_ts_ms <= DELETE_FOR_EVERYONE_S * 1000
