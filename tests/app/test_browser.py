@@ -199,6 +199,14 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
     await bob.click(f"#conversations button:has-text('{alice_address}')")
     await alice.wait_for_selector(f"{three}[data-state='read']", timeout=WAIT_MS)
     await _shot(alice, "07a-read")
+
+    # A reply quotes its message, on both sides.
+    await bob.click(".msg.in:has-text('two') button:has-text('Reply')")
+    await bob.keyboard.type("an answer to two")
+    await bob.keyboard.press("Enter")
+    await alice.wait_for_selector(
+        ".msg.in:has-text('an answer to two') .quote:has-text('two')", timeout=WAIT_MS
+    )
     await alice.set_input_files("#file", str(picture))
     await alice.fill("#compose", "look at this")
     await alice.click("#composer button[type='submit']")

@@ -45,10 +45,10 @@ async def test_a_sealed_send_from_a_linked_account(
         # Both devices hold the same profile key (derived from the account key), so
         # the phone writing to bob does not lock bob out of sealing to alice.
         assert alice_phone._sealed.profile_key() == alice._sealed.profile_key()
-        # The phone has not learnt bob's profile key yet (linking does not carry
-        # contacts' profile keys): its first message to him names alice.
+        # Linking carried bob's profile key (tests/sealed/test_linked_profile_keys.py):
+        # the phone's first message to him is sealed too.
         await alice_phone.send(bob.address, "from my phone")
-        assert [r["sender"] for r in queued_rows(relay, bob)] == [alice.address]
+        assert [r["sender"] for r in queued_rows(relay, bob)] == [""]
         assert [m.text for m in await bob.fetch()] == ["from my phone"]
         await bob.send(alice.address, "still sealed to both of you")
         # The newest row of each of alice's devices: bob's message, sealed to both.

@@ -14,6 +14,7 @@ PostgreSQL refuses to run as root, so as root the cluster runs as the
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import inspect
@@ -328,3 +329,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_all()
+
+
+# pg_ctl detaches the postmaster from this process: stop it even if pytest exits
+# without finishing its session (an internal error, or a script like bench/load.py).
+atexit.register(stop_all)

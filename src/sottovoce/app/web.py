@@ -142,6 +142,7 @@ def _entry_json(client: Client, e: HistoryEntry) -> dict[str, Any]:
         else "received",
         "attachment": _attachment_json(client, e.attachment),
         "expires": _ms(e.expires_at) if e.expires_at else None,
+        "quote": e.quote.to_json() if e.quote else None,
     }
 
 
@@ -350,12 +351,13 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         group = _group_name(conversation)
         if group is not None:
             info = client.groups.info(group)
-            entries = [_group_json(client, m) for m in client.groups.history(group, VIEW_LIMIT)]
             return {
                 "id": conversation,
                 "kind": "group",
                 "members": list(info.members),
-                "messages": entries,
+                "messages": [
+                    _group_json(client, m) for m in client.groups.history(group, VIEW_LIMIT)
+                ],
             }
         peer = str(Address.parse(conversation))
         unread = next((c.unread for c in client.conversations() if c.peer == peer), 0)
@@ -375,7 +377,10 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
 
     @api.post("/api/conversations/{conversation}/messages")
     async def send(
-        conversation: str, text: str = Body(""), upload: str | None = Body(None)
+        conversation: str,
+        text: str = Body(""),
+        upload: str | None = Body(None),
+        reply_to: str | None = Body(None),
     ) -> dict[str, Any]:
         client = session.client
         attachment = session.uploads.pop(upload, None) if upload else None
@@ -390,7 +395,7 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             sent = await client.groups.send(group, text)
             session.changed(conversation)
             return _group_json(client, sent)
-        message = await client.send(conversation, text, attachment=attachment)
+        message = await client.send(conversation, text, attachment=attachment, reply_to=reply_to)
         session.changed(message.recipient)
         return {"id": message.message_id, "state": "sent"}
 

@@ -41,6 +41,8 @@ def sender_of(message: ReceivedMessage) -> str:
     and for a group message the group (``demo-a@chat #family``)."""
     if message.group is None:
         return message.sender
+    if message.event is not None:  # the line's text names who did it
+        return group_label(message.group)
     return f"{message.sender} {group_label(message.group)}"
 
 

@@ -225,12 +225,12 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
 # -- operators -----------------------------------------------------------------
 
 
-def _moderate(db: str, action: Callable[[Any], Awaitable[T]]) -> T:
+def _moderate(db: str, action: Callable[[Any], Awaitable[T]], redis_url: str | None = None) -> T:
     # Imported here: the storage stack is only needed by operators.
     from sottovoce.server.abuse.moderation import Moderation, ModerationError
 
     async def run() -> T:
-        desk = await Moderation.open(database_url(db))
+        desk = await Moderation.open(database_url(db), redis_url)
         try:
             return await action(desk)
         except ModerationError as exc:
@@ -307,9 +307,13 @@ def moderation_act(
     reason: Annotated[str, typer.Option(help="Why: recorded in the audit trail.")],
     report: Annotated[int | None, typer.Option(help="The report this acts on.")] = None,
     db: Db = DEFAULT_DB,
+    redis: Annotated[
+        str | None,
+        typer.Option(help="The nodes' Redis URL: a suspension closes live connections at once."),
+    ] = None,
 ) -> None:
     """Warn, restrict, suspend or restore an account, with a reason."""
-    action_id = _moderate(db, lambda desk: desk.act(address, action, reason, report))
+    action_id = _moderate(db, lambda desk: desk.act(address, action, reason, report), redis)
     out.print(Text.assemble(f"action {action_id}: {action} ", plain(address, "bold")))
 
 

@@ -37,8 +37,10 @@ from sottovoce.client.blocklist import BlockedAccount, BlockList
 from sottovoce.client.bundles import bundles_from_claim
 from sottovoce.client.contacts import CONTACT, ContactBook, verify_view
 from sottovoce.client.content import (
+    MAX_QUOTE_CHARS,
     MAX_RECEIPT_IDS,
     DeleteContent,
+    Quote,
     ReceiptContent,
     TextContent,
     decode_payload,
@@ -131,6 +133,8 @@ _IDENTITY = "identity"
 _ACCOUNT_KEY = "account_key"
 _SEEN = "seen"
 _SELF = "self"
+# The own device-list version every group has been brought in line with.
+_GROUPS_FOLLOW = "groups_follow_devices"
 
 
 def _new_message_id() -> str:
@@ -210,6 +214,7 @@ class Client:
         # for the next fetch().
         self._groups = Groups(store, transport, identity.signing_key, self._contact, self._catch_up)
         self._caught_up: list[ReceivedMessage] = []
+        self._following_devices = False
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -340,7 +345,10 @@ class Client:
         client = cls(store, identity, transport)
         try:
             client._kt.adopt(provisioned.transparency)
+            if provisioned.profile_keys:
+                client._sealed.adopt(provisioned.profile_keys)
             await client._prekeys.replenish()
+            await client._groups.key_packages.replenish()
         except BaseException:
             await client.close()
             raise
@@ -475,6 +483,7 @@ class Client:
         *,
         forwarded: int = 0,
         attachment: AttachmentPointer | None = None,
+        reply_to: str | None = None,
     ) -> SentMessage:
         """Encrypt ``text`` to every device of ``recipient`` and hand it to the server.
 
@@ -489,13 +498,22 @@ class Client:
         message_id = _new_message_id()
         sent_at = _now_ms()
         timer = self._disappearing.timer(recipient)
-        content = TextContent(message_id, text, sent_at, forwarded, attachment, timer)
+        quote = self._quote(recipient, reply_to) if reply_to else None
+        content = TextContent(message_id, text, sent_at, forwarded, attachment, timer, quote)
         await self._transmit(message_id, recipient, content.encode(), own_copies=True)
         with self._store.transaction():
             self._requests.accept(recipient)
             self._record(recipient, content, "out", sent_at)
             self._receipts.sent(recipient, message_id)
         return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
+
+    def _quote(self, peer: str, message_id: str) -> Quote:
+        """A reply's quote of message ``message_id`` of the conversation with ``peer``."""
+        for entry in reversed(self._history.entries(peer, FORWARD_SEARCH_DEPTH)):
+            if entry.message_id == message_id:
+                author = self.address if entry.direction == "out" else peer
+                return Quote(message_id, author, entry.text[:MAX_QUOTE_CHARS])
+        raise ClientError(f"no message {message_id} with {peer} to reply to")
 
     async def _transmit(
         self, message_id: str, recipient: str, plaintext: bytes, *, own_copies: bool
@@ -722,6 +740,7 @@ class Client:
         """
         received, self._caught_up = self._caught_up, []
         await self.check_transparency()
+        await self._follow_own_devices()
         while True:
             page = await self._transport.request("GET", f"/v1/messages?limit={FETCH_PAGE}")
             envelopes = sj.as_list(sj.field(page, "messages", "fetch"), "fetch.messages")
@@ -776,6 +795,28 @@ class Client:
         except ClientError as exc:
             log.warning("uploading KeyPackages failed: %s", exc)
 
+    async def _follow_own_devices(self) -> None:
+        """Once this device holds a newer own device list (it linked or removed a
+        device, or the log showed another device doing so), add the listed devices to
+        every group and remove the unlisted ones (``Groups.follow_own_devices``).
+        Not re-entered by the fetch a group rebase runs; a failure waits for the next."""
+        latest = self._kt.latest_own_version()
+        done = self._store.get_json(_GROUPS_FOLLOW, _SELF) or {}
+        if self._following_devices or done.get("version") == latest:
+            return
+        self._following_devices = True
+        try:
+            held = self._own.held()
+            devices = held if held is not None and held.version >= latest else None
+            devices = devices or await self._own.refresh()
+            if await self._groups.follow_own_devices(devices):
+                with self._store.transaction():
+                    self._store.put_json(_GROUPS_FOLLOW, _SELF, {"version": latest})
+        except ClientError as exc:
+            log.warning("bringing this account's devices into its groups failed: %s", exc)
+        finally:
+            self._following_devices = False
+
     async def _catch_up(self) -> None:
         """Process everything queued for this device (a group rebase needs the commit
         that won); what it returns is handed out by the next :meth:`fetch`."""
@@ -802,6 +843,23 @@ class Client:
                 datetime_from_ms(_now_ms()),
                 group=m.group,
             )
+        elif (
+            event is not None
+            and event.kind == "added"
+            and event.actor is not None
+            and not self._blocklist.is_blocked(event.actor)
+        ):
+            now = datetime_from_ms(_now_ms())
+            message = ReceivedMessage(
+                f"group-added-{event.group_id.hex()}",
+                event.actor,
+                0,
+                f"you were added to {event.group} by {event.actor}",
+                now,
+                now,
+                group=event.group,
+                event="group-added",
+            )
         return _Outcome(message, queue_id if acknowledge else None)
 
     async def listen(self) -> AsyncIterator[ReceivedMessage]:
@@ -823,6 +881,7 @@ class Client:
                 continue
             try:
                 await self.check_transparency()  # each (re)connection is a sync
+                await self._follow_own_devices()
                 async for message in self._stream(connection, backoff.reset):
                     yield message
             except (ConnectionClosed, OSError, NetworkError, ServerError, MalformedResponse) as exc:
@@ -1094,6 +1153,7 @@ class Client:
             content.forwarded,
             content.attachment,
             expires,
+            content.quote,
         )
 
     # -- linked devices, key transparency, safety numbers ----------------------------
@@ -1124,11 +1184,15 @@ class Client:
 
     async def accept_link(self, code: str) -> int:
         """Add the device showing ``code`` to this account; returns its device id."""
-        return await self._own.accept_link(code, contact_records(self._store))
+        contacts = contact_records(self._store)
+        addresses = [str(c.get("address")) for c in contacts]
+        return await self._own.accept_link(code, contacts, self._sealed.export(addresses))
 
     async def remove_device(self, device_id: int) -> None:
-        """Remove a device: its queue is deleted and nobody encrypts to it any more."""
+        """Remove a device: its queue is deleted, nobody encrypts to it any more, and
+        it is removed from every group."""
         await self._own.remove(device_id)
+        await self._follow_own_devices()
 
     async def safety_number(self, peer: str) -> SafetyNumber:
         """The safety number with ``peer``, from freshly verified device lists."""

@@ -7,17 +7,18 @@ protocol layer pads the encoded payload before encrypting it.
 Encoding: compact UTF-8 JSON ``{"v": 1, "kind": "text", "id", "text", "sent_at"}``
 with ``sent_at`` in milliseconds since the Unix epoch on the sender's clock, and
 ``"fwd": n`` when the text was forwarded n times before (``client.forwarding``).
-``"att"`` is an attachment's pointer (``client.attachments``; the text may then be
-empty, a caption) and ``"timer"`` the conversation's disappearing-message timer in
-seconds (``client.disappearing``), which travels with every message so that both
-sides agree on it.
+``"quote"`` is the message a reply answers (``Quote``); ``"att"`` is an
+attachment's pointer (``client.attachments``; the text may then be empty, a
+caption) and ``"timer"`` the conversation's disappearing-message timer in
+seconds (``client.disappearing``), which travels with every message so that
+both sides agree on it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sottovoce.client.attachments import AttachmentPointer
 from sottovoce.client.disappearing import check_timer
@@ -36,6 +37,36 @@ MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_FORWARD_COUNT = 2**31 - 1
 
 
+# A reply quotes the start of the message it answers, as Signal does, so the quote
+# still reads when the original was deleted or never reached this device.
+MAX_QUOTE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The message a reply answers: its id, its author and the start of its text."""
+
+    message_id: str
+    author: str
+    excerpt: str = field(repr=False)
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.message_id, "author": self.author, "text": self.excerpt}
+
+    @classmethod
+    def from_json(cls, obj: object) -> Quote:
+        if not isinstance(obj, dict):
+            raise InvalidMessage("the payload's quote is not a JSON object")
+        message_id, author, excerpt = obj.get("id"), obj.get("author"), obj.get("text")
+        if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+            raise InvalidMessage("the quote's message id is missing or malformed")
+        if not isinstance(author, str) or not 0 < len(author) <= 80:
+            raise InvalidMessage("the quote's author is missing or malformed")
+        if not isinstance(excerpt, str) or len(excerpt) > MAX_QUOTE_CHARS:
+            raise InvalidMessage("the quote's text is missing or too long")
+        return cls(message_id, author, excerpt)
+
+
 @dataclass(frozen=True, slots=True)
 class TextContent:
     message_id: str
@@ -44,6 +75,7 @@ class TextContent:
     forwarded: int = 0
     attachment: AttachmentPointer | None = None
     timer_s: int = 0
+    quote: Quote | None = None
 
     def encode(self) -> bytes:
         """The payload to encrypt; raises :class:`InvalidMessage` for empty or oversized text."""
@@ -59,6 +91,7 @@ class TextContent:
                 **({"fwd": self.forwarded} if self.forwarded else {}),
                 **({"att": self.attachment.to_json()} if self.attachment else {}),
                 **({"timer": self.timer_s} if self.timer_s else {}),
+                **({"quote": self.quote.to_json()} if self.quote else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -110,7 +143,8 @@ def decode_content(data: bytes) -> TextContent:
     timer = obj.get("timer", 0)
     if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
         raise InvalidMessage("the payload's disappearing timer is not one this client offers")
-    return TextContent(message_id, text, sent_at, forwarded, attachment, timer)
+    quote = Quote.from_json(obj["quote"]) if "quote" in obj else None
+    return TextContent(message_id, text, sent_at, forwarded, attachment, timer, quote)
 
 
 # -- receipts (client.receipts) --------------------------------------------------------

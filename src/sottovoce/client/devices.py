@@ -6,8 +6,8 @@ device (a "ghost") to it. Linking follows Signal's provisioning
 (``protocol.provisioning``): the new device shows a code with a fresh ephemeral
 key and its own identity; an existing device signs the next device list with
 that identity in it, publishes it, and seals the provisioning message (account
-key, device list, contacts, transparency state) to the ephemeral key. The server
-relays it without being able to read it.
+key, device list, contacts, profile keys, transparency state) to the ephemeral
+key. The server relays it without being able to read it.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ class Provisioned:
     device_list: bytes
     contacts: list[dict[str, object]]
     transparency: dict[str, object]
+    # This account's profile key and its contacts' (client.sealed): sealed sending
+    # works from the first message.
+    profile_keys: dict[str, object]
 
 
 class PendingLink:
@@ -140,6 +143,7 @@ class PendingLink:
             signed,
             [sj.as_object(c, "contact") for c in sj.as_list(data.get("contacts", []), "contacts")],
             sj.as_object(data.get("transparency", {}), "transparency"),
+            sj.as_object(data.get("profile_keys", {}), "profile_keys"),
         )
 
 
@@ -252,7 +256,12 @@ class OwnDevices:
         await self.publish(new)
         return new
 
-    async def accept_link(self, code_text: str, store_contacts: list[dict[str, object]]) -> int:
+    async def accept_link(
+        self,
+        code_text: str,
+        store_contacts: list[dict[str, object]],
+        profile_keys: dict[str, object],
+    ) -> int:
         """Add the device of ``code_text`` to the account and provision it; its new id."""
         try:
             code = LinkingCode.from_text(code_text)
@@ -278,6 +287,7 @@ class OwnDevices:
                 "account_key": sj.b64(self._account_key.private_bytes()),
                 "device_list": sj.b64(signed),
                 "contacts": store_contacts,
+                "profile_keys": profile_keys,
                 "transparency": self._monitor.export(),
             },
             separators=(",", ":"),

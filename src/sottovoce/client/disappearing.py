@@ -73,7 +73,7 @@ class Disappearing:
                 continue
             with self._store.transaction():
                 removed, remaining = self._store.delete_history_where(
-                    peer, lambda e: _expires(e) is not None and _expires(e) <= now_ms
+                    peer, lambda e: _due(e, now_ms)
                 )
                 upcoming = [t for t in (_expires(e) for e in remaining) if t is not None]
                 if upcoming:
@@ -92,3 +92,8 @@ class Disappearing:
 def _expires(entry: dict[str, object]) -> int | None:
     value = entry.get("exp")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _due(entry: dict[str, object], now_ms: int) -> bool:
+    expires = _expires(entry)
+    return expires is not None and expires <= now_ms

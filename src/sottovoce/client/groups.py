@@ -94,6 +94,8 @@ MESSAGE_ID_BYTES = 16
 
 _GROUP = "mls_group"
 _NAME = "mls_group_name"
+# Who added this device to a group, until the group's name arrives (``added`` event).
+_ADDED_BY = "mls_group_added_by"
 _SEEN = "seen"
 
 
@@ -140,8 +142,9 @@ class GroupMessage:
 
 @dataclass(frozen=True, slots=True)
 class GroupEvent:
-    """A change to a group this device should show: ``joined``, ``left`` (the
-    device was removed), ``renamed``; ``message`` is set for a received text."""
+    """A change to a group this device should show: ``joined``, ``added`` (the
+    group's name arrived after a Welcome from ``actor``), ``left`` (the device was
+    removed), ``renamed``; ``message`` is set for a received text."""
 
     kind: str
     group: str
@@ -284,6 +287,7 @@ class Groups:
 
     def _forget(self, record: _Record) -> None:
         self._store.delete(_GROUP, record.group_id.hex())
+        self._store.delete(_ADDED_BY, record.group_id.hex())
         if self._store.get(_NAME, record.name) == record.group_id:
             self._store.delete(_NAME, record.name)
 
@@ -477,6 +481,55 @@ class Groups:
             await self._send_content(
                 group_id, GroupContent("name", _new_id(), record.name, _now_ms())
             )
+
+    # -- this account's own devices follow its device list ------------------------------
+
+    async def follow_own_devices(self, devices: DeviceList) -> bool:
+        """Make this account's devices in every group match ``devices``, the device list
+        its account key signed (docs/groups.md, "Linked devices"): a listed device a
+        group lacks is added with a claimed KeyPackage (and told the group's name), a
+        member device of this account the list no longer holds is removed. True when
+        every group matches; False leaves the rest for a later call (e.g. a new
+        device that has not uploaded KeyPackages yet). Any device of the account may
+        do this: the server takes one commit per epoch, and a device that finds the
+        work done commits nothing."""
+        address = self.identity.address
+        listed = set(devices.device_ids())
+        complete = True
+        async with self._exclusive():
+            for obj in self._store.all_json(_GROUP):
+                group_id = _Record.from_json(obj).group_id
+                try:
+                    await self._follow_in(group_id, address, listed, devices)
+                except (ClientError, EngineError) as exc:
+                    log.info("this account's devices do not match a group's yet: %s", exc)
+                    complete = False
+        return complete
+
+    async def _follow_in(
+        self, group_id: bytes, address: str, listed: set[int], devices: DeviceList
+    ) -> None:
+        record = self._load(group_id)
+        if record is None:
+            return
+        members = record.state.members()
+        own = {m.identity.device_id for m in members if m.identity.address == address}
+        unlisted = own - listed
+        if unlisted:
+            await self._commit(
+                group_id,
+                remove=lambda m: m.identity.address == address
+                and m.identity.device_id in unlisted,
+            )
+        absent = sorted(listed - own)
+        if absent:
+            packages = await self._claim(address, devices, absent)
+            await self._commit(
+                group_id,
+                adds=list(packages.values()),
+                added=[{"address": address, "device_id": d} for d in packages],
+            )
+            await self._announce_name(group_id)
 
     # -- commits and messages through the server, rebased on 409 -----------------------
 
@@ -740,6 +793,12 @@ class Groups:
             if record.name.startswith("group-"):
                 self._store.delete(_NAME, record.name)
                 record.name = self._free_name(content.value, record.group_id)
+            added_by = self._store.get_json(_ADDED_BY, record.group_id.hex())
+            if added_by is not None:
+                # The inviter names the group right after its Welcome: now the
+                # "you were added" event can say to what.
+                self._store.delete(_ADDED_BY, record.group_id.hex())
+                return GroupEvent("added", record.name, record.group_id, str(added_by["by"]))
             return GroupEvent("renamed", record.name, record.group_id, envelope.sender)
         self._store.append_history(
             history_peer(record.group_id),
@@ -788,6 +847,7 @@ class Groups:
             self._store.put(_SEEN, envelope.dedup_key, b"")
             self.key_packages.consume(used)
             self._save(record)
+            self._store.put_json(_ADDED_BY, group_id.hex(), {"by": envelope.sender})
         return GroupEvent("joined", name, group_id, envelope.sender)
 
     async def _maybe_commit_departure(self, group_id: bytes) -> None:

@@ -9,6 +9,7 @@ so the conversation list is read without scanning all history.
 from __future__ import annotations
 
 from sottovoce.client.attachments import AttachmentPointer
+from sottovoce.client.content import Quote
 from sottovoce.client.errors import ProfileError
 from sottovoce.client.messages import Conversation, Direction, HistoryEntry, datetime_from_ms
 from sottovoce.client.store import Store
@@ -53,6 +54,7 @@ class History:
         forwarded: int = 0,
         attachment: AttachmentPointer | None = None,
         expires_at_ms: int | None = None,
+        quote: Quote | None = None,
     ) -> None:
         """Append one message; runs inside the caller's transaction, so a received
         message is in history exactly when its dedup mark and session state are."""
@@ -64,6 +66,8 @@ class History:
             entry["att"] = attachment.to_json()
         if expires_at_ms is not None:
             entry["exp"] = expires_at_ms
+        if quote is not None:
+            entry["quote"] = quote.to_json()
         self._store.append_history(peer, entry)
         previous = self._store.get_json(CONVERSATION, peer)
         unread = 0 if previous is None else _integer(previous, "unread")
@@ -90,6 +94,7 @@ class History:
                 _integer(e, "fwd") if "fwd" in e else 0,
                 AttachmentPointer.from_json(e["att"]) if "att" in e else None,
                 datetime_from_ms(_integer(e, "exp")) if "exp" in e else None,
+                Quote.from_json(e["quote"]) if "quote" in e else None,
             )
             for e in self._store.history(peer, limit)
         ]

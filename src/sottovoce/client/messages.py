@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from sottovoce.client.attachments import AttachmentPointer
+    from sottovoce.client.content import Quote
 
 Direction = Literal["in", "out"]
 
@@ -36,6 +37,9 @@ class ReceivedMessage:
     forwarded: int = 0
     # The local name of the group it was sent to (``client.groups``); None one to one.
     group: str | None = None
+    # Set for an event shown as a line rather than a text someone wrote:
+    # ``group-added`` ("you were added to GROUP by ADDRESS", ``sender`` added us).
+    event: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class HistoryEntry:
     attachment: AttachmentPointer | None = None
     # When a disappearing message is removed (``client.disappearing``).
     expires_at: datetime | None = None
+    # The message this one replies to (``client.content.Quote``).
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,30 @@ class SealedSender:
             self._store.put_json(_OWN, "uploaded", {"uploaded": False})
         await self.publish_access_key()
 
+    def export(self, addresses: list[str]) -> dict[str, object]:
+        """This account's profile key and those of ``addresses`` (its contacts), for a
+        device being linked (inside the provisioning message), so it sends sealed at once."""
+        contacts = {
+            address: sj.b64(key)
+            for address in addresses
+            if (key := self._store.get(_CONTACT, address)) is not None
+        }
+        return {"profile_key": sj.b64(self.profile_key()), "contacts": contacts}
+
+    def adopt(self, exported: dict[str, object]) -> None:
+        """Take over what :meth:`export` gave on the linking device. The access key is
+        uploaded again on the first send (the same key: the server keeps its digest)."""
+        own = sj.binary(exported, "profile_key", "profile keys")
+        contacts = sj.as_object(exported.get("contacts", {}), "profile keys.contacts")
+        keys = {address: sj.binary(contacts, address, "profile keys") for address in contacts}
+        if len(own) != PROFILE_KEY_LEN or any(len(k) != PROFILE_KEY_LEN for k in keys.values()):
+            raise MalformedResponse(f"a profile key is {PROFILE_KEY_LEN} bytes")
+        with self._store.transaction():
+            self._store.put(_OWN, _SELF, own)
+            self._store.put_json(_OWN, "uploaded", {"uploaded": False})
+            for address, key in keys.items():
+                self._store.put(_CONTACT, address, key)
+
     def contact_key(self, address: str) -> bytes | None:
         return self._store.get(_CONTACT, address)
 

@@ -146,6 +146,12 @@ class LogMonitor:
         state["own_list"] = sj.b64(signed_list)
         self._save(state)
 
+    def latest_own_version(self) -> int:
+        """The newest version of this account's device list this device has published
+        or seen logged (0 before any): a change to follow in its groups."""
+        versions = sj.as_list(self._state().get("own_versions", []), "kt")
+        return max((int(str(v)) for v in versions), default=0)
+
     # -- following the log -----------------------------------------------------------
 
     async def sync(self) -> None:

@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from sottovoce.fanout.redis import RedisFanout
+from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 from sottovoce.server.shared_limits import SharedLimits
 from sottovoce.server.state import ServerState
 
@@ -26,7 +30,13 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
         yield
         return
     client = Redis.from_url(
-        url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=COMMAND_TIMEOUT_S,
+        # A pooled connection that a Redis restart cut fails on its next use: one
+        # immediate retry on a new connection hides that from the request.
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis_errors.ConnectionError, redis_errors.TimeoutError],
     )
     fanout = RedisFanout(client)
     shared = SharedLimits(
@@ -34,6 +44,7 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     )
     state.fanout = fanout
     state.nonces.shared = shared
+    state.safety.shared = SharedDailyCounts(client)  # abuse counters (docs/safety.md)
     state.rate.shared = shared
     await fanout.start()
     try:

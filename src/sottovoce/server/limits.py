@@ -169,7 +169,8 @@ MAX_PROVISIONING_CHANNELS = 1_000
 NEW_ACCOUNT_DAYS = 7
 # Distinct accounts one account may start unsealed (non-contact) conversations
 # with per day. A person meets a few new people a day; a spammer needs hundreds.
-# Counted per node in memory and forgotten at the end of the day.
+# Counted in Redis when the nodes share one (else in memory), forgotten when the
+# UTC day ends (server.abuse.shared_counts).
 NEW_RECIPIENTS_PER_DAY = 100
 NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT = 20
 # A restricted account (by an operator, or automatically on reports) may still
@@ -179,6 +180,11 @@ NEW_RECIPIENTS_PER_DAY_RESTRICTED = 2
 GROUPS_PER_DAY = 20
 GROUPS_PER_DAY_NEW_ACCOUNT = 5
 GROUPS_PER_DAY_RESTRICTED = 0
+# An open WebSocket re-reads its account's standing at least this often: the most
+# an operator's suspension made without the nodes' Redis (`sottovoce moderation
+# act` on the database alone) takes to close it. With Redis, or a suspension made
+# by a node, the fan-out closes it at once.
+SUSPENSION_RECHECK_S = 60.0
 # Reports within this many days count towards automatic action; older ones have
 # either been acted on by a person or were not part of a pattern.
 REPORT_WINDOW_DAYS = 30

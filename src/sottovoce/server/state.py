@@ -74,6 +74,8 @@ class ServerState:
             self.settings.limits.requests_per_second, self.settings.limits.request_burst
         )
         self.safety = SafetyControls(SafetyStore(self.repo.engine), self.settings.app_policies)
+        # A suspension wakes the account's live connections on every node, to close them.
+        self.safety.wake = lambda device_pk: self.fanout.publish(device_pk)
 
 
 def server_state(request: Request) -> ServerState:

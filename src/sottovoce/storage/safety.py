@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sottovoce.storage.schema import (
     account_standing,
     accounts,
+    devices,
     minor_connections,
     moderation_actions,
     reported_blocks,
@@ -63,6 +64,14 @@ class SafetyStore:
         self.engine = engine
 
     # -- accounts --------------------------------------------------------------
+
+    async def device_pks(self, account_id: int) -> list[int]:
+        """The row ids of the account's devices (whose live connections a suspension ends)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(devices.c.id).where(devices.c.account_id == account_id)
+            )
+            return [int(r[0]) for r in rows]
 
     async def facts(self, account_ids: Sequence[int]) -> dict[int, AccountFacts]:
         async with self.engine.connect() as conn:

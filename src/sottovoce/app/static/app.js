@@ -258,6 +258,11 @@ function messageItem(m) {
     meta.append(status);
   }
   item.append(meta);
+  if (m.quote) {
+    const quote = el("blockquote", "quote");
+    quote.append(el("span", "who", m.quote.author === state.me ? "You" : m.quote.author), el("span", "", m.quote.text));
+    item.append(quote);
+  }
   if (m.attachment) item.append(attachmentView(m));
   if (m.text) item.append(el("span", "body", m.text));
   if (m.id && state.kind === "direct") {
@@ -269,6 +274,7 @@ function messageItem(m) {
       button.addEventListener("click", run);
       actions.append(button);
     };
+    action("Reply", "Reply to this message", () => startReply(m));
     if (m.direction === "in") {
       action("Report", `Report this message from ${m.sender}`, () => openReport(m.id));
     }
@@ -375,6 +381,7 @@ async function openConversation(id, focus) {
     data = await api("GET", `/api/conversations/${encodeURIComponent(id)}/messages`);
   } catch (e) { notice(e.message); return; }
   const switched = state.current !== data.id;
+  if (switched) cancelReply();
   state.current = data.id;
   state.kind = data.kind;
   $("empty").hidden = true;
@@ -427,7 +434,9 @@ $("composer").addEventListener("submit", async (event) => {
       bar.hidden = true;
       $("file").value = "";
     }
-    await api("POST", `/api/conversations/${encodeURIComponent(conversation)}/messages`, { text, upload });
+    const replyTo = state.replyTo;
+    cancelReply();
+    await api("POST", `/api/conversations/${encodeURIComponent(conversation)}/messages`, { text, upload, reply_to: replyTo });
     if (state.current === conversation) openConversation(conversation, false);
   } catch (e) {
     pending.querySelector(".state").textContent = " · not sent";
@@ -557,6 +566,18 @@ async function block(report) {
 }
 $("block-button").addEventListener("click", () => block(false));
 $("block-report-button").addEventListener("click", () => block(true));
+
+function startReply(m) {
+  state.replyTo = m.id;
+  $("replying-text").textContent = `Replying to ${m.direction === "out" ? "yourself" : m.sender}: ${m.text.slice(0, 80)}`;
+  $("replying").hidden = false;
+  $("compose").focus();
+}
+function cancelReply() {
+  state.replyTo = null;
+  $("replying").hidden = true;
+}
+$("cancel-reply").addEventListener("click", () => { cancelReply(); $("compose").focus(); });
 
 async function deleteMessage(id, everyone) {
   const question = everyone

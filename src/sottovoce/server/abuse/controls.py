@@ -25,13 +25,14 @@ standing. Nothing reads or needs message content.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sottovoce.server import limits
 from sottovoce.server.abuse.policy import NO_MINORS, AppPolicy
 from sottovoce.server.abuse.reports import verified_reporters_since
+from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 from sottovoce.server.problems import Problem
 from sottovoce.storage.repository import AccountRecord, DeviceRecord
 from sottovoce.storage.safety import (
@@ -57,7 +58,7 @@ def _now_ms() -> int:
 
 @dataclass
 class _DailyCount:
-    """Distinct things counted per account for the current day (memory only)."""
+    """Distinct things counted per account for the current day, in this node's memory."""
 
     day: int = -1
     seen: dict[int, set[int]] = field(default_factory=dict)
@@ -74,6 +75,11 @@ class SafetyControls:
         self._policies = dict(policies)
         self._recipients = _DailyCount()
         self._groups = _DailyCount()
+        # With Redis (many nodes), the daily counts are shared by every node.
+        self.shared: SharedDailyCounts | None = None
+        # Wakes a device's live connections on whichever node holds them (the
+        # fan-out); set by the server state.
+        self.wake: Callable[[int], Awaitable[None]] | None = None
 
     def policy(self, app: str) -> AppPolicy:
         return self._policies.get(app, NO_MINORS)
@@ -87,6 +93,17 @@ class SafetyControls:
                 "account-suspended",
                 f"{device.address} is suspended; the operator reviews suspensions on request",
             )
+
+    async def is_suspended(self, account_id: int) -> bool:
+        return await self.store.standing(account_id) == SUSPENDED
+
+    async def end_live_connections(self, account_id: int) -> None:
+        """After a suspension: wake every live connection of the account's devices, on
+        every node, so that each reads the standing and closes (``routes.websocket``)."""
+        if self.wake is None:
+            return
+        for device_pk in await self.store.device_pks(account_id):
+            await self.wake(device_pk)
 
     # -- minors ----------------------------------------------------------------
 
@@ -152,10 +169,11 @@ class SafetyControls:
         return normal
 
     async def _count_new_recipient(self, account_id: int, recipient_id: int) -> None:
+        day = _today()
         counter = self._recipients
-        counter.roll(_today())
+        counter.roll(day)
         seen = counter.seen.setdefault(account_id, set())
-        if recipient_id in seen:
+        if recipient_id in seen and self.shared is None:
             return
         allowed = await self._allowance(
             account_id,
@@ -163,7 +181,12 @@ class SafetyControls:
             limits.NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT,
             limits.NEW_RECIPIENTS_PER_DAY_RESTRICTED,
         )
-        if len(seen) >= allowed:
+        admitted = None
+        if self.shared is not None:
+            admitted = await self.shared.admit_recipient(day, account_id, recipient_id, allowed)
+        if admitted is None:  # one node, or Redis cannot answer: this node's memory
+            admitted = recipient_id in seen or len(seen) < allowed
+        if not admitted:
             raise Problem(
                 429,
                 "too-many-new-recipients",
@@ -174,8 +197,9 @@ class SafetyControls:
     # -- groups ------------------------------------------------------------------
 
     async def admit_group_creation(self, creator: DeviceRecord) -> None:
+        day = _today()
         counter = self._groups
-        counter.roll(_today())
+        counter.roll(day)
         allowed = await self._allowance(
             creator.account_id,
             limits.GROUPS_PER_DAY,
@@ -183,7 +207,12 @@ class SafetyControls:
             limits.GROUPS_PER_DAY_RESTRICTED,
         )
         made = counter.counts.get(creator.account_id, 0)
-        if made >= allowed:
+        admitted = None
+        if self.shared is not None:
+            admitted = await self.shared.admit_group(day, creator.account_id, allowed)
+        if admitted is None:  # one node, or Redis cannot answer: this node's memory
+            admitted = made < allowed
+        if not admitted:
             raise Problem(
                 429,
                 "too-many-groups",
@@ -243,4 +272,6 @@ class SafetyControls:
             signals=signals,
             now_ms=_now_ms(),
         )
+        if target == SUSPENDED:
+            await self.end_live_connections(account_id)
         return action

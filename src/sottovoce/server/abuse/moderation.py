@@ -5,6 +5,10 @@ database: review the verified abuse reports, act on an account (warn, restrict,
 suspend, restore) with a reason, and read the audit trail of every action,
 automatic or not. It can see only what DESIGN.md lets the server hold: reports
 (with the messages their reporters chose to reveal), account metadata, standing.
+
+Given the nodes' Redis (``--redis``), a suspension also wakes the account's live
+connections through the fan-out, and whichever node holds one closes it at once;
+without it, each node notices within ``limits.SUSPENSION_RECHECK_S``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from sottovoce.fanout.redis import channel
+from sottovoce.server import limits
+from sottovoce.server.cluster import CONNECT_TIMEOUT_S
 from sottovoce.storage import abuse_reports
 from sottovoce.storage.abuse_reports import StoredReport
 from sottovoce.storage.repository import Repository
@@ -34,20 +44,22 @@ class AccountStanding:
 
 
 class Moderation:
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, redis_url: str | None = None) -> None:
         self._repo = repo
         self._store = SafetyStore(repo.engine)
+        self._redis_url = redis_url
 
     @classmethod
-    async def open(cls, db_url: str) -> Moderation:
-        """Open (and migrate, as the server would) the database at ``db_url``."""
+    async def open(cls, db_url: str, redis_url: str | None = None) -> Moderation:
+        """Open (and migrate, as the server would) the database at ``db_url``; with
+        the nodes' ``redis_url``, suspensions end live connections at once."""
         repo = Repository.connect(db_url)
         try:
             await repo.migrate()
         except Exception as exc:
             await repo.close()
             raise ModerationError(f"cannot open the server database: {type(exc).__name__}") from exc
-        return cls(repo)
+        return cls(repo, redis_url)
 
     async def close(self) -> None:
         await self._repo.close()
@@ -80,7 +92,7 @@ class Moderation:
                 raise ModerationError(f"report {report_id} is not a report about {address}")
             signals = {"report_id": report_id, "report_reason": report.reason}
         try:
-            return await self._store.act(
+            action_id = await self._store.act(
                 account_id,
                 action,
                 actor=OPERATOR,
@@ -90,6 +102,25 @@ class Moderation:
             )
         except ValueError as exc:
             raise ModerationError(str(exc)) from exc
+        if action == "suspend":
+            await self._wake_live_connections(account_id)
+        return action_id
+
+    async def _wake_live_connections(self, account_id: int) -> None:
+        """Publish a wake-up for each device of the account on the nodes' fan-out."""
+        if self._redis_url is None:
+            return
+        client = Redis.from_url(self._redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            for device_pk in await self._store.device_pks(account_id):
+                await client.publish(channel(device_pk), b"")
+        except (OSError, RedisError) as exc:
+            raise ModerationError(
+                "the account is suspended, but the nodes could not be told at once "
+                f"({type(exc).__name__}); they notice within {limits.SUSPENSION_RECHECK_S:.0f} s"
+            ) from exc
+        finally:
+            await client.aclose()
 
     async def audit(self, address: str | None = None, limit: int = 100) -> list[ModerationAction]:
         """The audit trail, newest first."""

@@ -25,6 +25,10 @@ from sottovoce.storage.repository import DeviceRecord
 
 # RFC 6455 §7.4.1: the endpoint received a message that violates its policy.
 POLICY_VIOLATION = 1008
+# RFC 6455 §7.4.2 leaves 4000-4999 to applications: 4000 + the HTTP status, so a
+# socket whose account was suspended closes with the 403 that refuses its upgrade.
+ACCOUNT_SUSPENDED = 4403
+SUSPENDED_REASON = "account-suspended"
 
 log = logging.getLogger("sottovoce.server.websocket")
 router = APIRouter()
@@ -109,6 +113,11 @@ async def _stream_queue(
         window.wake = wake
         while True:
             wake.clear()
+            # Each wake may be a suspension (``abuse.controls``): checked after
+            # subscribing, so one announced since the upgrade is not missed.
+            if await state.safety.is_suspended(device.account_id):
+                await websocket.close(code=ACCOUNT_SUSPENDED, reason=SUSPENDED_REASON)
+                return
             room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(window.in_flight))
             batch = await state.repo.fetch_unsent(device.pk, room, window.in_flight) if room else []
             for message in batch:
@@ -134,7 +143,8 @@ async def _stream_queue(
                 if few and not few_announced:
                     await websocket.send_text('{"type": "key_packages_low"}')
                 few_announced = few
-            await wake.wait()
+            with contextlib.suppress(TimeoutError):  # then the standing is read again
+                await asyncio.wait_for(wake.wait(), limits.SUSPENSION_RECHECK_S)
 
 
 async def _read_acks(

@@ -2,7 +2,6 @@
 
 Revision ID: 0010
 Revises: 0009
-Depends on: 0004 (which creates abuse_report_messages)
 """
 
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from alembic import op
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
-depends_on = "0004"
+depends_on = None
 
 
 def upgrade() -> None:
