@@ -36,6 +36,7 @@ from rich.text import Text
 
 from sottovoce.client import Client, ReceivedMessage
 from sottovoce.client.errors import ClientError
+from sottovoce.demo_app import two_windows_in_the_app
 from sottovoce.demo_devices import a_ghost_device_is_caught, a_second_device_for_demo_a
 from sottovoce.demo_groups import a_group_across_apps
 from sottovoce.demo_legal import a_lawful_request
@@ -488,6 +489,7 @@ ACTS: list[Act] = [
     a_group_across_apps,  # before the checks: its texts are searched too
     a_second_device_for_demo_a,  # linked devices and safety numbers (docs/transparency.md)
     a_ghost_device_is_caught,
+    two_windows_in_the_app,  # the local web app in headless Chromium (docs/app.md)
     check_every_message_arrived,
     check_server_learned_nothing,
     a_stranger_is_reported,  # after the search: a report reveals its text on purpose

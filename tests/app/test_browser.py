@@ -207,10 +207,18 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
     await alice.wait_for_selector(
         ".msg.in:has-text('an answer to two') .quote:has-text('two')", timeout=WAIT_MS
     )
+
+    # Typing indicators, live.
+    await alice.focus("#compose")
+    await alice.keyboard.type("thinking")
+    await bob.wait_for_selector(f"#typing:has-text('{alice_address} is typing')", timeout=WAIT_MS)
+    await alice.fill("#compose", "")
     await alice.set_input_files("#file", str(picture))
     await alice.fill("#compose", "look at this")
     await alice.click("#composer button[type='submit']")
-    await alice.wait_for_selector(".msg.out:has-text('look at this') .state[data-state='sent']")
+    await alice.wait_for_selector(
+        ".msg.out:has-text('look at this') .state:not([data-state='sending'])", timeout=WAIT_MS
+    )
     thumb = await bob.wait_for_selector(
         ".msg.in:has-text('look at this') img.preview", timeout=WAIT_MS
     )

@@ -63,7 +63,7 @@ async def people(server: LiveServer, tmp_path: Path) -> AsyncIterator[Any]:
 
 
 def group_texts(messages: list[ReceivedMessage], group: str) -> list[tuple[str, str]]:
-    return [(m.sender, m.text) for m in messages if m.group == group]
+    return [(m.sender, m.text) for m in messages if m.group == group and m.event is None]
 
 
 def capture_application_messages(client: Client) -> list[bytes]:
@@ -254,6 +254,8 @@ async def test_group_messages_arrive_live_over_the_websocket(people: Any) -> Non
     listener = asyncio.create_task(follow())
     try:
         await alice.groups.send("live", "pushed")
+        added = await asyncio.wait_for(arrived.get(), 20)  # the Welcome, then the name
+        assert (added.event, added.group, added.sender) == ("group-added", "live", alice.address)
         message = await asyncio.wait_for(arrived.get(), 20)
         assert (message.group, message.sender, message.text) == ("live", alice.address, "pushed")
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sottovoce.client import Client
-from sottovoce.client.content import DeleteContent, ReceiptContent, decode_payload
+from sottovoce.client.content import DeleteContent, ReceiptContent, TypingContent, decode_payload
 from sottovoce.client.errors import ClientError, InvalidMessage
 from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
@@ -138,3 +138,29 @@ async def test_delete_for_me_and_for_everyone(pair: tuple[Client, Client]) -> No
     assert [e.text for e in bob.history(alice.address)] == ["this stays"]
     with pytest.raises(ClientError, match="no message"):
         bob.delete_for_me(alice.address, mine.message_id)
+
+
+async def test_typing_indicators_are_fresh_encrypted_and_optional(
+    pair: tuple[Client, Client],
+) -> None:
+    alice, bob = pair
+    await alice.send(bob.address, "hi")
+    await bob.fetch()
+    await bob.accept_request(alice.address)
+    seen: list[tuple[str, bool]] = []
+    alice.on_typing = lambda peer, started: seen.append((peer, started))
+    await bob.send_typing(alice.address, True)  # off on Bob's side: nothing is sent
+    await alice.fetch()
+    assert seen == []
+    for client in (alice, bob):
+        client.set_typing_indicators(True)
+    await bob.send_typing(alice.address, True)
+    await bob.send_typing(alice.address, False)
+    assert await alice.fetch() == []  # indicators are not messages
+    assert seen == [(bob.address, True), (bob.address, False)]
+    stale = TypingContent("old-typing", True, int(time.time() * 1000) - 60_000)
+    await bob._transmit(stale.message_id, alice.address, stale.encode(), own_copies=False)
+    await alice.fetch()
+    assert seen == [(bob.address, True), (bob.address, False)]
+    with pytest.raises(InvalidMessage, match="started"):
+        decode_payload(json.dumps({**json.loads(stale.encode()), "started": "yes"}).encode())

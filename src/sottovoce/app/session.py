@@ -115,7 +115,9 @@ class AppSession:
                 passphrase=passphrase,
                 argon2=self._argon2,
             )
-            client.set_receipts(True)  # on unless the person turns them off, as in Signal
+            # On unless the person turns them off, as in Signal.
+            client.set_receipts(True)
+            client.set_typing_indicators(True)
             self._start(client)
             return client
 
@@ -134,6 +136,7 @@ class AppSession:
     def _start(self, client: Client) -> None:
         self._client = client
         client.on_update = self.changed
+        client.on_typing = self._typing
         self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
         self._sweeper = asyncio.create_task(self._sweep(client), name="sottovoce-app-expiry")
 
@@ -168,6 +171,23 @@ class AppSession:
     def changed(self, conversation: str) -> None:
         """Something changed ``conversation``: a send, or a receipt for it."""
         self.feed.publish({"type": "changed", "conversation": conversation})
+
+    def _typing(self, peer: str, started: bool) -> None:
+        self.feed.publish({"type": "typing", "conversation": peer, "started": started})
+
+    def typing(self, peer: str, started: bool) -> None:
+        """Tell ``peer`` in the background; a lost indicator costs nothing."""
+        client = self.client
+
+        async def send() -> None:
+            try:
+                await client.send_typing(peer, started)
+            except ClientError as exc:
+                log.info("a typing indicator failed: %s", exc)
+
+        task = asyncio.create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def read(self, peer: str, message_ids: list[str]) -> None:
         """Send a read receipt in the background: showing a conversation never waits

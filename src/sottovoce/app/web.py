@@ -256,12 +256,19 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
 
     @api.get("/api/settings")
     async def settings() -> dict[str, Any]:
-        return {"receipts": session.client.receipts_enabled()}
+        client = session.client
+        return {"receipts": client.receipts_enabled(), "typing": client.typing_indicators_enabled()}
 
     @api.post("/api/settings")
-    async def change_settings(receipts: bool = Body(embed=True)) -> dict[str, Any]:
-        session.client.set_receipts(receipts)
-        return {"receipts": receipts}
+    async def change_settings(
+        receipts: bool | None = Body(None), typing: bool | None = Body(None)
+    ) -> dict[str, Any]:
+        client = session.client
+        if receipts is not None:
+            client.set_receipts(receipts)
+        if typing is not None:
+            client.set_typing_indicators(typing)
+        return {"receipts": client.receipts_enabled(), "typing": client.typing_indicators_enabled()}
 
     @api.post("/api/signout")
     async def sign_out() -> dict[str, Any]:
@@ -409,6 +416,11 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         else:
             client.delete_for_me(conversation, message_id)
         session.changed(str(Address.parse(conversation)))
+        return {"ok": True}
+
+    @api.post("/api/conversations/{conversation}/typing")
+    async def typing(conversation: str, started: bool = Body(embed=True)) -> dict[str, Any]:
+        session.typing(str(Address.parse(conversation)), started)
         return {"ok": True}
 
     @api.post("/api/conversations/{conversation}/timer")

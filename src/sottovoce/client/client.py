@@ -43,6 +43,7 @@ from sottovoce.client.content import (
     Quote,
     ReceiptContent,
     TextContent,
+    TypingContent,
     decode_payload,
 )
 from sottovoce.client.devices import (
@@ -81,7 +82,7 @@ from sottovoce.client.messages import (
 )
 from sottovoce.client.operator_notice import is_operator_notice, receive_operator_notice
 from sottovoce.client.prekey_supply import PreKeySupply
-from sottovoce.client.receipts import Receipts
+from sottovoce.client.receipts import TYPING, TYPING_FRESH_MS, Receipts
 from sottovoce.client.requests import MessageRequest, MessageRequests
 from sottovoce.client.safety import Verifications, safety_number
 from sottovoce.client.sealed import SealedSender, check_sender_identity
@@ -198,6 +199,8 @@ class Client:
         self._receipts = Receipts(store)
         self._pending_receipts: dict[str, list[str]] = {}
         self.on_update: Callable[[str], None] | None = None
+        # Typing indicators (client.receipts): ``on_typing(peer, started)``.
+        self.on_typing: Callable[[str, bool], None] | None = None
         # Linked devices, key transparency and safety numbers (docs/transparency.md).
         raw_account_key = store.get(_ACCOUNT_KEY, _SELF)
         if raw_account_key is None:
@@ -549,6 +552,20 @@ class Client:
 
     def receipts_enabled(self) -> bool:
         return self._receipts.enabled()
+
+    def set_typing_indicators(self, on: bool) -> None:
+        """Send (and show) typing indicators (off by default in the SDK)."""
+        self._receipts.set_enabled(on, TYPING)
+
+    def typing_indicators_enabled(self) -> bool:
+        return self._receipts.enabled(TYPING)
+
+    async def send_typing(self, peer: str, started: bool) -> None:
+        """Tell ``peer`` this person started (or stopped) writing to them."""
+        peer = str(Address.parse(peer))
+        if self._receipts.enabled(TYPING) and not self._requests.is_request(peer):
+            typing = TypingContent(_new_message_id(), started, _now_ms())
+            await self._transmit(typing.message_id, peer, typing.encode(), own_copies=False)
 
     def message_state(self, message_id: str) -> str | None:
         """A sent message's state: ``sent``, ``delivered`` or ``read``."""
@@ -1002,7 +1019,7 @@ class Client:
         # A sealed message's outer id is a fresh delivery id (see _deliver).
         if not envelope.sealed and content.message_id != envelope.message_id:
             raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
-        if isinstance(content, ReceiptContent | DeleteContent):
+        if isinstance(content, ReceiptContent | DeleteContent | TypingContent):
             self._store_control(envelope, record, opened, content, franked.profile_key)
             return None
         with self._store.transaction():
@@ -1036,7 +1053,7 @@ class Client:
         envelope: InboundEnvelope,
         record: SessionRecord,
         opened: Decrypted,
-        control: ReceiptContent | DeleteContent,
+        control: ReceiptContent | DeleteContent | TypingContent,
         profile_key: bytes | None,
     ) -> None:
         """A receipt moves our sent messages forward; a deletion withdraws one of the
@@ -1052,11 +1069,12 @@ class Client:
                     opened.inbound.kem_prekey_last_resort,
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
+            changed = False
             if isinstance(control, ReceiptContent):
                 changed = bool(
                     self._receipts.apply(envelope.sender, control.receipt_type, control.message_ids)
                 )
-            else:
+            elif isinstance(control, DeleteContent):
                 removed, _ = self._store.delete_history_where(
                     envelope.sender,
                     lambda e: e.get("id") == control.target
@@ -1070,6 +1088,13 @@ class Client:
         self._forget_attachments(removed)
         if changed and self.on_update is not None:
             self.on_update(envelope.sender)
+        if (
+            isinstance(control, TypingContent)
+            and control.sent_at_ms >= _now_ms() - TYPING_FRESH_MS
+            and self.on_typing is not None
+            and self._receipts.enabled(TYPING)
+        ):
+            self.on_typing(envelope.sender, control.started)
 
     def _forget_attachments(self, entries: list[dict[str, object]]) -> None:
         for entry in entries:

@@ -217,7 +217,42 @@ def _decode_delete(obj: dict[str, object]) -> DeleteContent:
     return DeleteContent(message_id, target, sent_at)
 
 
-def decode_payload(data: bytes) -> TextContent | ReceiptContent | DeleteContent:
+@dataclass(frozen=True, slots=True)
+class TypingContent:
+    """``{"v": 1, "kind": "typing", "id", "started", "sent_at"}``: the sender started or
+    stopped writing to us (``client.receipts``: shown only while fresh)."""
+
+    message_id: str
+    started: bool
+    sent_at_ms: int
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "v": CONTENT_VERSION,
+                "kind": "typing",
+                "id": self.message_id,
+                "started": self.started,
+                "sent_at": self.sent_at_ms,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+def _decode_typing(obj: dict[str, object]) -> TypingContent:
+    message_id, started, sent_at = obj.get("id"), obj.get("started"), obj.get("sent_at")
+    if obj.get("v") != CONTENT_VERSION:
+        raise InvalidMessage("the typing indicator has an unknown version")
+    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+        raise InvalidMessage("the typing indicator's id is missing or malformed")
+    if not isinstance(started, bool):
+        raise InvalidMessage("the typing indicator's started is not true or false")
+    if not isinstance(sent_at, int) or isinstance(sent_at, bool) or sent_at < 0:
+        raise InvalidMessage("the typing indicator's sent_at is not a non-negative integer")
+    return TypingContent(message_id, started, sent_at)
+
+
+def decode_payload(data: bytes) -> TextContent | ReceiptContent | DeleteContent | TypingContent:
     """A decrypted one-to-one payload: a message, a receipt for messages we sent, or
     the withdrawal of a message."""
     try:
@@ -226,6 +261,8 @@ def decode_payload(data: bytes) -> TextContent | ReceiptContent | DeleteContent:
         obj = None
     if isinstance(obj, dict) and obj.get("kind") == "delete":
         return _decode_delete(obj)
+    if isinstance(obj, dict) and obj.get("kind") == "typing":
+        return _decode_typing(obj)
     if not isinstance(obj, dict) or obj.get("kind") != "receipt":
         return decode_content(data)
     if obj.get("v") != CONTENT_VERSION:

@@ -495,6 +495,8 @@ class Groups:
         work done commits nothing."""
         address = self.identity.address
         listed = set(devices.device_ids())
+        if self.identity.device_id not in listed:
+            return False  # this device was removed: another device of the account acts
         complete = True
         async with self._exclusive():
             for obj in self._store.all_json(_GROUP):
@@ -518,8 +520,7 @@ class Groups:
         if unlisted:
             await self._commit(
                 group_id,
-                remove=lambda m: m.identity.address == address
-                and m.identity.device_id in unlisted,
+                remove=lambda m: m.identity.address == address and m.identity.device_id in unlisted,
             )
         absent = sorted(listed - own)
         if absent:

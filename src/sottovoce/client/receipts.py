@@ -7,6 +7,11 @@ and opening the conversation sends a ``read`` one (``content.ReceiptContent``).
 Message requests get none: nothing goes back to a stranger (``client.requests``).
 A received receipt moves our sent messages' state forward — sent, delivered,
 read, never back — kept per message id, and only for ids we sent to that peer.
+
+Typing indicators (``content.TypingContent``) have their own setting (``typing``)
+and the same rules: encrypted, never to a message request, and shown only while
+fresh (``TYPING_FRESH_MS``), since one may wait in a queue while the person is
+offline.
 """
 
 from __future__ import annotations
@@ -16,20 +21,24 @@ from sottovoce.client.store import Store
 STATE = "receipt_state"
 SETTINGS = "settings"
 _RECEIPTS = "receipts"
+TYPING = "typing"
 _ORDER = {"sent": 0, "delivered": 1, "read": 2}
+# A typing indicator older than this is history, not news: not shown.
+TYPING_FRESH_MS = 15_000
 
 
 class Receipts:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def enabled(self) -> bool:
-        record = self._store.get_json(SETTINGS, _RECEIPTS)
+    def enabled(self, setting: str = _RECEIPTS) -> bool:
+        """Receipts (``receipts``) or typing indicators (``typing``): off unless set."""
+        record = self._store.get_json(SETTINGS, setting)
         return bool(record and record.get("on") is True)
 
-    def set_enabled(self, on: bool) -> None:
+    def set_enabled(self, on: bool, setting: str = _RECEIPTS) -> None:
         with self._store.transaction():
-            self._store.put_json(SETTINGS, _RECEIPTS, {"on": on})
+            self._store.put_json(SETTINGS, setting, {"on": on})
 
     def sent(self, peer: str, message_id: str) -> None:
         """Within the send's transaction: this id went to ``peer``."""

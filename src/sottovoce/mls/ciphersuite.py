@@ -121,19 +121,31 @@ class CipherSuite:
         kdf_label = _kdf_label_prefix(label, length) + encode_vector(context)
         return self.expand(secret, kdf_label, length)
 
+    def keyed_kdf(self, secret: bytes) -> hashing.HmacSha256Key:
+        """``secret`` keyed once as a PRK, for a secret that expands many contexts."""
+        return hashing.HmacSha256Key(secret)
+
     def expand_key_and_nonce(
-        self, secret: bytes, context: bytes, key_label: str, nonce_label: str
+        self,
+        secret: bytes | hashing.HmacSha256Key,
+        context: bytes,
+        key_label: str,
+        nonce_label: str,
     ) -> tuple[bytes, bytes]:
         """ExpandWithLabel of an AEAD key (Nk) and nonce (Nn) from one secret and context.
 
         Every per-message derivation (§6.3.2 sender data, §9.1 ratchet keys) takes this
-        shape; both one-block expansions share the HMAC keyed with ``secret``.
+        shape; both one-block expansions share the HMAC keyed with ``secret`` (which
+        may come keyed already, from :meth:`keyed_kdf`).
         """
         key_prefix, nonce_prefix = _key_and_nonce_prefixes(
             key_label, nonce_label, self.aead_key_len, self.aead_nonce_len
         )
         tail = encode_vector(context) + _FIRST_BLOCK
-        key, nonce = hashing.hmac_sha256_pair(secret, key_prefix + tail, nonce_prefix + tail)
+        if isinstance(secret, bytes):
+            key, nonce = hashing.hmac_sha256_pair(secret, key_prefix + tail, nonce_prefix + tail)
+        else:
+            key, nonce = secret.mac_each(key_prefix + tail, nonce_prefix + tail)
         return key[: self.aead_key_len], nonce[: self.aead_nonce_len]
 
     def derive_ratchet_generation(

@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass, field
 
 from sottovoce.crypto import random, signing
+from sottovoce.crypto.hashing import HmacSha256Key
 from sottovoce.mls.ciphersuite import CipherSuite
 from sottovoce.mls.codec import encode_vector
 from sottovoce.mls.errors import ValidationError
@@ -152,7 +153,7 @@ def padded(content_and_auth: bytes, padding_block: int = PADDING_BLOCK) -> bytes
 def encrypt_content(
     suite: CipherSuite,
     secret_tree: SecretTree,
-    sender_data_secret: bytes,
+    sender_data_secret: bytes | HmacSha256Key,
     *,
     leaf_index: int,
     header: PrivateHeader,
@@ -178,7 +179,7 @@ def encrypt_content(
 
 def decrypt_sender_data(
     suite: CipherSuite,
-    sender_data_secret: bytes,
+    sender_data_secret: bytes | HmacSha256Key,
     header: PrivateHeader,
     encrypted: EncryptedContent,
 ) -> SenderData:

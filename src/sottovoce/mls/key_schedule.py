@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sottovoce.crypto import dh
+from sottovoce.crypto.hashing import HmacSha256Key
 from sottovoce.mls.ciphersuite import CipherSuite
 from sottovoce.mls.errors import ValidationError
 
@@ -136,12 +137,13 @@ def external_init_recipient(suite: CipherSuite, external_secret: bytes, kem_outp
 
 
 def sender_data_key_and_nonce(
-    suite: CipherSuite, sender_data_secret: bytes, ciphertext: bytes
+    suite: CipherSuite, sender_data_secret: bytes | HmacSha256Key, ciphertext: bytes
 ) -> tuple[bytes, bytes]:
     """§6.3.2: the key and nonce that protect a PrivateMessage's sender data.
 
     Both are bound to a sample of the content ciphertext (its first Nh bytes, or all
-    of it when shorter), so each message's sender data gets its own key.
+    of it when shorter), so each message's sender data gets its own key. An epoch
+    passes its secret keyed once (:meth:`CipherSuite.keyed_kdf`).
     """
     sample = ciphertext[: suite.hash_len]
     return suite.expand_key_and_nonce(sender_data_secret, sample, "key", "nonce")

@@ -177,6 +177,11 @@ function connect() {
       if (bar) { bar.max = data.total; bar.value = data.done; bar.hidden = false; }
       return;
     }
+    if (data.type === "typing") {
+      if (state.current === data.conversation) showTyping(data.conversation, data.started);
+      return;
+    }
+    if (data.type === "message" && state.current === data.conversation) showTyping(data.conversation, false);
     if (data.type === "message" || data.type === "changed" || data.type === "expired") {
       // The open conversation is read first, so the list shows it as read.
       if (state.current === data.conversation) await openConversation(data.conversation, false);
@@ -381,7 +386,7 @@ async function openConversation(id, focus) {
     data = await api("GET", `/api/conversations/${encodeURIComponent(id)}/messages`);
   } catch (e) { notice(e.message); return; }
   const switched = state.current !== data.id;
-  if (switched) cancelReply();
+  if (switched) { cancelReply(); showTyping("", false); }
   state.current = data.id;
   state.kind = data.kind;
   $("empty").hidden = true;
@@ -416,6 +421,8 @@ $("composer").addEventListener("submit", async (event) => {
   const box = $("compose");
   const text = box.value;
   const file = $("file").files[0];
+  clearTimeout(typingStop);
+  typingSentTo = null;  // a sent message ends typing for the recipient
   if ((!text.trim() && !file) || !state.current) return;
   const conversation = state.current;
   const pending = messageItem({ id: "", direction: "out", sender: state.me, text: text || (file && file.name), ts: Date.now(), state: "sending" });
@@ -647,10 +654,39 @@ async function refreshDevices() {
 }
 $("settings-panel").addEventListener("toggle", async () => {
   if (!$("settings-panel").open) return;
-  try { $("receipts").checked = (await api("GET", "/api/settings")).receipts; } catch (e) { notice(e.message); }
+  try {
+    const settings = await api("GET", "/api/settings");
+    $("receipts").checked = settings.receipts;
+    $("typing-setting").checked = settings.typing;
+  } catch (e) { notice(e.message); }
 });
 $("receipts").addEventListener("change", async () => {
   try { await api("POST", "/api/settings", { receipts: $("receipts").checked }); } catch (e) { notice(e.message); }
+});
+$("typing-setting").addEventListener("change", async () => {
+  try { await api("POST", "/api/settings", { typing: $("typing-setting").checked }); } catch (e) { notice(e.message); }
+});
+
+// -- typing indicators ----------------------------------------------------------------
+
+let typingHide = null;
+function showTyping(peer, started) {
+  clearTimeout(typingHide);
+  $("typing").textContent = started ? `${peer} is typing…` : "";
+  if (started) typingHide = setTimeout(() => { $("typing").textContent = ""; }, 15000);
+}
+
+let typingSentTo = null;
+let typingStop = null;
+function typingTo(peer, started) {
+  api("POST", `/api/conversations/${encodeURIComponent(peer)}/typing`, { started }).catch(() => {});
+}
+$("compose").addEventListener("input", () => {
+  if (!state.current || state.kind !== "direct") return;
+  const peer = state.current;
+  if (typingSentTo !== peer) { typingSentTo = peer; typingTo(peer, true); }
+  clearTimeout(typingStop);
+  typingStop = setTimeout(() => { if (typingSentTo) typingTo(typingSentTo, false); typingSentTo = null; }, 3000);
 });
 
 $("devices-panel").addEventListener("toggle", () => { if ($("devices-panel").open) refreshDevices(); });

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sottovoce.crypto import signing
+from sottovoce.crypto.hashing import HmacSha256Key
 from sottovoce.mls import framing
 from sottovoce.mls.ciphersuite import CipherSuite
 from sottovoce.mls.codec import encode_vector
@@ -54,6 +55,8 @@ class EpochKeys:
     # its MLSMessage(PrivateMessage) carrying application data (see protect_application).
     tbs_head: bytes = field(init=False, compare=False)
     application_head: bytes = field(init=False, compare=False)
+    # sender_data_secret keyed once: every message derives its sender-data key from it.
+    sender_data_kdf: HmacSha256Key = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         # §6.1 FramedContentTBS: version, wire_format, then FramedContent's group_id
@@ -63,6 +66,7 @@ class EpochKeys:
         group_and_epoch = encode_vector(self.group_id) + self.epoch.to_bytes(8, "big")
         object.__setattr__(self, "tbs_head", formats + group_and_epoch)
         object.__setattr__(self, "application_head", formats + group_and_epoch + _APPLICATION)
+        object.__setattr__(self, "sender_data_kdf", self.suite.keyed_kdf(self.sender_data_secret))
 
     def __repr__(self) -> str:
         return f"EpochKeys(epoch={self.epoch})"
@@ -152,7 +156,7 @@ def to_private(
     encrypted = framing.encrypt_content(
         keys.suite,
         keys.secret_tree,
-        keys.sender_data_secret,
+        keys.sender_data_kdf,
         leaf_index=content.sender.index,
         header=header,
         plaintext=plaintext,
@@ -205,7 +209,7 @@ def protect_application(
     encrypted = framing.encrypt_content(
         keys.suite,
         keys.secret_tree,
-        keys.sender_data_secret,
+        keys.sender_data_kdf,
         leaf_index=leaf_index,
         header=keys.private_header(ContentType.APPLICATION, authenticated_data),
         plaintext=plaintext,
@@ -269,7 +273,7 @@ def open_private(
     check_header(keys, message.group_id, message.epoch)
     header = keys.private_header(message.content_type, message.authenticated_data)
     sender_data = framing.decrypt_sender_data(
-        keys.suite, keys.sender_data_secret, header, framing.EncryptedContent.of(message)
+        keys.suite, keys.sender_data_kdf, header, framing.EncryptedContent.of(message)
     )
     if not is_member(sender_data.leaf_index):
         raise ValidationError(
