@@ -62,10 +62,16 @@ async def a_second_device_for_demo_a(stage: Stage) -> None:
     bob.mark_verified(alice.address, after)  # compared with demo-a, in person
     exchange = await stage.send("demo-b", alice.address, "Checked your new number. Hi, laptop!")
     stage.receive("demo-a", await alice.fetch(), "on the phone")
-    on_laptop = [m.text for m in await laptop.fetch()]
+    arrived = await laptop.fetch()
+    for event in (m for m in arrived if m.event is not None):
+        console.print(Text.assemble((laptop.address, "bold"), " (laptop): ", event.text))
+    on_laptop = [m.text for m in arrived if m.event is None]
     console.print(Text.assemble((laptop.address, "bold"), " (laptop) ← ", ", ".join(on_laptop)))
     if on_laptop != [exchange.text]:
         stage.failures.append("the linked laptop did not get demo-b's message")
+    # The phone's sync added the laptop to demo-a's groups (docs/groups.md).
+    if [g.name for g in laptop.groups.all()] != [g.name for g in alice.groups.all()]:
+        stage.failures.append("the linked laptop did not join demo-a's groups")
     await stage.send("demo-a", "demo-b@photos", "Yes, it's my laptop.")
     stage.receive("demo-b", await bob.fetch(), "from demo-a's phone")
     await laptop.fetch()

@@ -70,7 +70,7 @@ from sottovoce.client.errors import (
 )
 from sottovoce.client.forwarding import forward_targets
 from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
-from sottovoce.client.groups import GROUP_TYPES, Groups
+from sottovoce.client.groups import GROUP_TYPES, Groups, history_peer
 from sottovoce.client.history import History
 from sottovoce.client.messages import (
     Conversation,
@@ -83,7 +83,7 @@ from sottovoce.client.messages import (
 from sottovoce.client.operator_notice import is_operator_notice, receive_operator_notice
 from sottovoce.client.prekey_supply import PreKeySupply
 from sottovoce.client.receipts import TYPING, TYPING_FRESH_MS, Receipts
-from sottovoce.client.requests import MessageRequest, MessageRequests
+from sottovoce.client.requests import GroupRequest, MessageRequest, MessageRequests
 from sottovoce.client.safety import Verifications, safety_number
 from sottovoce.client.sealed import SealedSender, check_sender_identity
 from sottovoce.client.search import SearchHit
@@ -216,6 +216,10 @@ class Client:
         # Groups on MLS (docs/groups.md); messages a group rebase fetched wait here
         # for the next fetch().
         self._groups = Groups(store, transport, identity.signing_key, self._contact, self._catch_up)
+        # A stranger adding this device to a group is a message request (docs/safety.md).
+        self._groups.on_join = lambda group_id, inviter: self._requests.group_invite(
+            group_id, inviter, self.address, _now_ms()
+        )
         self._caught_up: list[ReceivedMessage] = []
         self._following_devices = False
         self._closed = False
@@ -843,9 +847,16 @@ class Client:
     async def _receive_group(self, raw: object, queue_id: int) -> _Outcome:
         event, acknowledge = await self._groups.receive(raw)
         message = None
-        # A blocked account's group messages are processed (the group's state needs
-        # them) but not handed out (docs/safety.md).
+        # A blocked account's group messages, and those of a group a stranger added
+        # this device to, are processed (the group's state needs them) but not
+        # handed out (docs/safety.md); being added is shown, as the request's notice.
         if (
+            event is not None
+            and event.kind != "added"
+            and self._requests.is_group_request(event.group_id)
+        ):
+            pass
+        elif (
             event is not None
             and event.message is not None
             and not self._blocklist.is_blocked(event.message.sender)
@@ -867,11 +878,13 @@ class Client:
             and not self._blocklist.is_blocked(event.actor)
         ):
             now = datetime_from_ms(_now_ms())
+            request = self._requests.is_group_request(event.group_id)
             message = ReceivedMessage(
                 f"group-added-{event.group_id.hex()}",
                 event.actor,
                 0,
-                f"you were added to {event.group} by {event.actor}",
+                f"you were added to {event.group} by {event.actor}"
+                + (" (a message request: accept or decline it)" if request else ""),
                 now,
                 now,
                 group=event.group,
@@ -1383,6 +1396,35 @@ class Client:
         except ServerError as exc:
             if exc.status != 404:
                 raise
+
+    def set_group_invites_from_anyone(self, on: bool) -> None:
+        """Let anyone add this account's device to groups without a request (off by
+        default: a stranger's invite is a message request, as in Signal)."""
+        self._requests.set_anyone_may_add(on)
+
+    def group_invites_from_anyone(self) -> bool:
+        return self._requests.anyone_may_add()
+
+    def group_requests(self) -> list[GroupRequest]:
+        """Groups strangers added this device to, whose messages wait unseen until
+        :meth:`accept_group_request`; :meth:`decline_group_request` leaves them."""
+        return self._requests.pending_groups(self._groups)
+
+    def accept_group_request(self, group: str) -> None:
+        """Show the group: its held messages are in ``groups.history(group)``."""
+        group_id = self._groups.info(group).group_id
+        self._requests.invited_by(group_id)  # raises if there is no such request
+        with self._store.transaction():
+            self._requests.settle_group(group_id)
+
+    async def decline_group_request(self, group: str) -> None:
+        """Leave the group a stranger added this device to, and forget its messages."""
+        group_id = self._groups.info(group).group_id
+        self._requests.invited_by(group_id)
+        await self._groups.leave(group)
+        with self._store.transaction():
+            self._requests.settle_group(group_id)
+            self._store.delete_history(history_peer(group_id))
 
     async def report_request(self, peer: str, reason: str) -> FiledReport:
         """Report the latest messages of ``peer``'s request (as many as one report

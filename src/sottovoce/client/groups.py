@@ -260,6 +260,9 @@ class Groups:
         self.key_packages = KeyPackageSupply(store, transport, self.identity, signer)
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
+        # Called inside a join's transaction with the group and its inviter: a
+        # stranger's invite becomes a message request (client.requests).
+        self.on_join: Callable[[bytes, str], object] | None = None
 
     # -- the lock: one group operation at a time, re-entered by the rebase ----------
 
@@ -849,6 +852,8 @@ class Groups:
             self.key_packages.consume(used)
             self._save(record)
             self._store.put_json(_ADDED_BY, group_id.hex(), {"by": envelope.sender})
+            if self.on_join is not None:
+                self.on_join(group_id, envelope.sender)
         return GroupEvent("joined", name, group_id, envelope.sender)
 
     async def _maybe_commit_departure(self, group_id: bytes) -> None:

@@ -11,6 +11,14 @@ the sender writes from then on (``blocklist``).
 A peer is a request while it has a ``request`` record; a peer with a
 conversation and no such record is accepted. A request record is
 ``{"peer", "since"}`` (milliseconds of the first message's arrival).
+
+Being added to a group by a stranger is a request too (a ``group-request``
+record ``{"group", "by", "since"}`` per group, written in the join's own transaction):
+the group's messages are decrypted and kept, since MLS needs every one, but not
+handed out until the person accepts; declining leaves the group. An invite from
+an accepted contact, or from another device of one's own account, is no request.
+Like WhatsApp's "who can add me to groups", a person may instead let anyone add
+them (``set_group_invites_from_anyone``); the default is Signal's: requests.
 """
 
 from __future__ import annotations
@@ -19,11 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sottovoce.client.errors import ClientError, ProfileError
+from sottovoce.client.groups import Groups, history_peer
 from sottovoce.client.history import CONVERSATION, History
 from sottovoce.client.messages import datetime_from_ms
+from sottovoce.client.receipts import SETTINGS
 from sottovoce.client.store import Store
 
 REQUEST = "request"
+GROUP_REQUEST = "group-request"
+# A group request counts its held messages up to this many (a list shows "1000+").
+HELD_COUNTED = 1000
+_ANYONE_ADDS = "group-invites-from-anyone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +46,16 @@ class MessageRequest:
     last_text: str
     last_timestamp: datetime
     unread: int
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRequest:
+    group: str
+    group_id: bytes
+    invited_by: str
+    held: int
+    """How many of the group's messages wait unseen."""
     since: datetime
 
 
@@ -94,3 +118,60 @@ class MessageRequests:
                 )
             )
         return sorted(requests, key=lambda r: r.last_timestamp, reverse=True)
+
+    # -- group invites from strangers ---------------------------------------------
+
+    def group_invite(self, group_id: bytes, inviter: str, own_address: str, now_ms: int) -> bool:
+        """Called inside the transaction that joins ``group_id``: whether the invite
+        is a request, recording it if so."""
+        if inviter == own_address or self.is_accepted(inviter) or self.anyone_may_add():
+            return False
+        record = {"group": group_id.hex(), "by": inviter, "since": now_ms}
+        self._store.put_json(GROUP_REQUEST, group_id.hex(), record)
+        return True
+
+    def anyone_may_add(self) -> bool:
+        record = self._store.get_json(SETTINGS, _ANYONE_ADDS)
+        return record is not None and record.get("on") is True
+
+    def set_anyone_may_add(self, on: bool) -> None:
+        with self._store.transaction():
+            self._store.put_json(SETTINGS, _ANYONE_ADDS, {"on": on})
+
+    def is_group_request(self, group_id: bytes) -> bool:
+        return self._store.get(GROUP_REQUEST, group_id.hex()) is not None
+
+    def invited_by(self, group_id: bytes) -> tuple[str, int]:
+        """Who added this device to the group, and when (ms); ClientError if no one
+        awaits an answer."""
+        record = self._store.get_json(GROUP_REQUEST, group_id.hex())
+        if record is None:
+            raise ClientError("there is no request to join that group")
+        return _invite(record)[1:]
+
+    def pending_groups(self, groups: Groups) -> list[GroupRequest]:
+        """Every open group request of a group this device is still in, newest first."""
+        by_id = {g.group_id: g for g in groups.all()}
+        requests = []
+        for record in self._store.all_json(GROUP_REQUEST):
+            group_id, by, since = _invite(record)
+            group = by_id.get(group_id)
+            if group is None:  # removed from it since
+                continue
+            held = len(self._store.history(history_peer(group_id), HELD_COUNTED))
+            requests.append(GroupRequest(group.name, group_id, by, held, datetime_from_ms(since)))
+        return sorted(requests, key=lambda r: r.since, reverse=True)
+
+    def settle_group(self, group_id: bytes) -> None:
+        """Accepted, or declined and left: the group is no request any more."""
+        self._store.delete(GROUP_REQUEST, group_id.hex())
+
+
+def _invite(record: dict[str, object]) -> tuple[bytes, str, int]:
+    group, by, since = record.get("group"), record.get("by"), record.get("since")
+    try:
+        if isinstance(group, str) and isinstance(by, str) and isinstance(since, int):
+            return bytes.fromhex(group), by, since
+    except ValueError:
+        pass
+    raise ProfileError("a group request record of the local store is damaged")

@@ -401,6 +401,7 @@ async function openConversation(id, focus) {
   $("direct-tools").hidden = data.kind !== "direct";
   $("direct-actions").hidden = data.kind !== "direct" || data.request;
   $("group-tools").hidden = data.kind !== "group";
+  document.querySelector(".attach").hidden = data.kind !== "direct";  // not in groups yet
   if (data.kind === "direct") {
     $("verified-state").textContent = data.verified ? "Verified" : "Not verified";
     $("verified-state").className = data.verified ? "verified" : "unverified";
