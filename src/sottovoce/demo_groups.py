@@ -36,6 +36,9 @@ async def a_group_across_apps(stage: Stage) -> None:
     third = await Client.create_account(stage.workdir / THIRD, stage.server.url, "chat", THIRD)
     stage.people[THIRD] = third
     alice, bob = stage.people["demo-a"], stage.people["demo-b"]
+    # demo-c writes first: an invite from someone it never talked to would be a
+    # message request, its messages held until accepted (docs/safety.md).
+    await third.send(alice.address, "add me to the trip group, please")
     await alice.groups.create(GROUP)
     info = await alice.groups.add(GROUP, bob.address, third.address)
     console.print(

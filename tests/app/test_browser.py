@@ -299,9 +299,13 @@ async def test_a_group_with_a_third_person_then_backup_and_restore(
     )
     await alice.fill("#compose", "group hello from chat")
     await alice.keyboard.press("Enter")
+    # A stranger's group invite is a message request: unseen until accepted.
     for page in (bob, carol):
-        await page.wait_for_selector("#conversations button:has-text('#trip')", timeout=WAIT_MS)
-        await page.click("#conversations button:has-text('#trip')")
+        await page.wait_for_selector("#requests button:has-text('#trip')", timeout=WAIT_MS)
+        await page.click("#requests button:has-text('#trip')")
+        await page.wait_for_selector(f"#request-bar:has-text('{alice_address} added you')")
+        assert await page.locator(".msg").count() == 0
+        await page.click("#request-bar button[data-request='accept']")
         await page.wait_for_selector(".msg.in:has-text('group hello from chat')", timeout=WAIT_MS)
     await bob.fill("#compose", "bob here, in the group")
     await bob.keyboard.press("Enter")

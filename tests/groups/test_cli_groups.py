@@ -43,6 +43,9 @@ def test_a_group_across_apps_by_hand(live_server: LiveServer, tmp_path: Path) ->
         ok(profile, "account", "create", "--server", live_server.url, "--app", app_name,
            "--handle", handle)  # fmt: skip
     assert "created #family" in ok(a, "group", "create", "family")
+    # Both wrote to ga first, so ga's invite is no message request (docs/safety.md).
+    ok(b, "send", "ga@chat", "add me to the family group")
+    ok(c, "send", "ga@chat", "me too")
     added = ok(a, "group", "add", "family", "gb@photos", "gc@chat")
     assert "ga@chat, gb@photos, gc@chat" in added
     ok(a, "group", "send", "family", "dinner at 8?")

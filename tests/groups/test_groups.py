@@ -354,6 +354,7 @@ async def test_every_device_of_an_account_is_a_member(people: Any, tmp_path: Pat
     finishing = asyncio.create_task(Client.finish_link(pending, tmp_path / "bob-2", bob.server_url))
     await bob.accept_link(pending.code_text)
     bob_phone = await finishing
+    bob_phone.set_group_invites_from_anyone(True)  # a device's own setting
     try:
         await bob_phone.fetch()  # the new device uploads its KeyPackages on first contact
         await alice.fetch()

@@ -126,3 +126,21 @@ def test_report_a_request_from_the_requests_list(server: LiveServer, tmp_path: P
     assert "hurry" in result.stdout and "scam" in result.stdout
     code, _, err = sv(bob, "requests", "report", "cli-scammer@chat", "--reason", "again")
     assert code == 1 and "no message request" in err
+
+
+def test_a_strangers_group_invite_is_joined_or_declined(server: LiveServer, tmp_path: Path) -> None:
+    spammer = person(tmp_path, server, "cli-spammer")
+    dana = person(tmp_path, server, "cli-dana")
+    eve = person(tmp_path, server, "cli-eve")
+    assert sv(spammer, "group", "create", "deals")[0] == 0
+    assert sv(spammer, "group", "add", "deals", "cli-dana@chat", "cli-eve@chat")[0] == 0
+    assert sv(spammer, "group", "send", "deals", "cheap watches")[0] == 0
+    for profile in (dana, eve):
+        code, out, _ = sv(profile, "inbox")
+        assert code == 0 and "message request" in out and "cheap watches" not in out
+        assert "#deals from cli-spammer@chat: 1 message(s) held" in sv(profile, "requests")[1]
+    assert sv(dana, "requests", "join", "deals")[0] == 0
+    assert "cheap watches" in sv(dana, "group", "history", "deals")[1]
+    assert sv(eve, "requests", "decline", "deals")[0] == 0
+    assert "no message requests" in sv(eve, "requests")[1]
+    assert "no groups yet" in sv(eve, "group", "list")[1]

@@ -72,10 +72,9 @@ async def test_a_contacts_group_is_no_request(make_client: MakeClient) -> None:
     assert person.group_requests() == []
 
 
-async def test_a_request_accepted_after_restart_stays_held_until_then(
+async def test_later_messages_stay_held_and_counted_until_an_answer(
     make_client: MakeClient,
 ) -> None:
-    """The request is stored with the join, so it holds however the app stops."""
     stranger = await make_client("stranger")
     person = await make_client("someone")
     await stranger.groups.create("club")

@@ -35,7 +35,6 @@ async def in_process(db: Path, limits: Limits | None = None) -> AsyncIterator[Re
     app = create_app(
         Settings(
             db_url=services.test_database_url(db),
-            redis_url=services.test_redis_url(),
             limits=limits or Limits(),
         )
     )

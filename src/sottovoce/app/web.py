@@ -323,7 +323,10 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             for c in client.conversations()
             if not c.request
         ]
+        group_requests = {r.group: r for r in client.group_requests()}
         for g in client.groups.all():
+            if g.name in group_requests:
+                continue  # a stranger's invite waits under requests, unseen
             last = client.groups.history(g.name, 1)
             items.append(
                 {
@@ -345,6 +348,14 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
                 "unread": r.unread,
             }
             for r in client.requests()
+        ] + [
+            {
+                "id": f"#{r.group}",
+                "last_text": f"{r.invited_by} added you to this group",
+                "ts": _ms(r.since),
+                "unread": r.held,
+            }
+            for r in group_requests.values()
         ]
         return {
             "conversations": items,
@@ -358,13 +369,17 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         group = _group_name(conversation)
         if group is not None:
             info = client.groups.info(group)
+            request = next((r for r in client.group_requests() if r.group == group), None)
             return {
                 "id": conversation,
                 "kind": "group",
                 "members": list(info.members),
-                "messages": [
-                    _group_json(client, m) for m in client.groups.history(group, VIEW_LIMIT)
-                ],
+                "request": request is not None,
+                "invited_by": request.invited_by if request else None,
+                # A stranger's group stays unseen until accepted (client.requests).
+                "messages": []
+                if request
+                else [_group_json(client, m) for m in client.groups.history(group, VIEW_LIMIT)],
             }
         peer = str(Address.parse(conversation))
         unread = next((c.unread for c in client.conversations() if c.peer == peer), 0)
@@ -507,6 +522,20 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
     @api.post("/api/requests/{peer}/{action}")
     async def request_action(peer: str, action: str) -> dict[str, Any]:
         client = session.client
+        group = _group_name(peer)
+        if group is not None:
+            if action == "accept":
+                client.accept_group_request(group)
+            elif action == "delete":
+                await client.decline_group_request(group)
+            elif action == "block":
+                inviter = next(r.invited_by for r in client.group_requests() if r.group == group)
+                await client.decline_group_request(group)
+                await client.block(inviter)
+            else:
+                raise InvalidAddress(f"unknown action {action!r}")
+            session.changed(peer)
+            return {"ok": True}
         if action == "accept":
             await client.accept_request(peer)
         elif action == "delete":

@@ -85,15 +85,51 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
         if ctx.invoked_subcommand is not None:
             return
 
-        async def read(client: Client) -> list[tuple[str, datetime, str, int]]:
-            return [(r.peer, r.last_timestamp, r.last_text, r.unread) for r in client.requests()]
+        Rows = list[tuple[str, datetime, str, int]]
 
-        rows = with_client(ctx, read)
+        async def read(client: Client) -> tuple[Rows, list[tuple[str, str, int]]]:
+            return (
+                [(r.peer, r.last_timestamp, r.last_text, r.unread) for r in client.requests()],
+                [(r.group, r.invited_by, r.held) for r in client.group_requests()],
+            )
+
+        rows, groups = with_client(ctx, read)
         if rows:
             out.print(request_table(rows))
             out.print(request_hint())
-        else:
+        for group, by, held in groups:
+            out.print(
+                Text.assemble(
+                    "group ", plain(f"#{group}", "bold"), " from ", plain(by, "bold"),
+                    f": {held} message(s) held; `sottovoce requests join|decline GROUP`",
+                )
+            )  # fmt: skip
+        if not rows and not groups:
             out.print("no message requests")
+
+    @requests_app.command("join")
+    def requests_join(
+        ctx: typer.Context, group: Annotated[str, typer.Argument(help="The group's name.")]
+    ) -> None:
+        """Accept a stranger's group invite: its held messages show in `group history`."""
+
+        async def accept(client: Client) -> None:
+            client.accept_group_request(group)
+
+        with_client(ctx, accept)
+        out.print(Text.assemble("joined ", plain(f"#{group}", "bold")))
+
+    @requests_app.command("decline")
+    def requests_decline(
+        ctx: typer.Context, group: Annotated[str, typer.Argument(help="The group's name.")]
+    ) -> None:
+        """Decline a stranger's group invite: leave the group and forget its messages."""
+
+        async def decline(client: Client) -> None:
+            await client.decline_group_request(group)
+
+        with_client(ctx, decline)
+        out.print(Text.assemble("left ", plain(f"#{group}", "bold")))
 
     @requests_app.command("accept")
     def requests_accept(

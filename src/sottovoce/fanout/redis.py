@@ -64,6 +64,7 @@ class RedisFanout:
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        self.connected = False  # publishes from here on wake local connections only
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -50,9 +50,5 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        import sys
-        print("closing fanout", file=sys.stderr, flush=True)
         await fanout.close()
-        print("closing client", file=sys.stderr, flush=True)
         await client.aclose()
-        print("closed", file=sys.stderr, flush=True)

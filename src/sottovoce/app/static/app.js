@@ -398,14 +398,18 @@ async function openConversation(id, focus) {
   banner.textContent = data.identity_changed
     ? `The identity key of ${data.id} has changed. Messages are held until you check it with them.` : "";
   $("request-bar").hidden = !data.request;
+  $("request-bar").querySelector("p").textContent = data.kind === "group"
+    ? `${data.invited_by || "Someone"} added you to this group. Its messages stay hidden until you accept; decline leaves it.`
+    : "This person is not in your chats. Reply or accept to let them know you read it.";
   $("direct-tools").hidden = data.kind !== "direct";
   $("direct-actions").hidden = data.kind !== "direct" || data.request;
-  $("group-tools").hidden = data.kind !== "group";
+  $("group-tools").hidden = data.kind !== "group" || data.request;
+  $("composer").hidden = Boolean(data.request && data.kind === "group");
   document.querySelector(".attach").hidden = data.kind !== "direct";  // not in groups yet
   if (data.kind === "direct") {
     $("verified-state").textContent = data.verified ? "Verified" : "Not verified";
     $("verified-state").className = data.verified ? "verified" : "unverified";
-  } else {
+  } else if (!data.request) {
     showMembers(data.id.slice(1));
   }
   if (data.kind === "direct") $("timer").value = String(data.timer);
