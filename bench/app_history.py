@@ -7,11 +7,17 @@ would leave it), starts ``sottovoce app`` on that profile and signs in in the
 browser. One JSON line per figure:
 
 - ``open_conversation_ms``: from another conversation, click on this one until its
-  messages are drawn (the view draws the latest ``app.web.VIEW_LIMIT``), median
-  of ``ROUNDS``;
+  latest message is drawn (the view reads the latest page and draws only the rows
+  in its window), median of ``ROUNDS``;
+- ``scroll_to_first_ms``: Home on the focused list until the very first message is
+  visible (it reads every older page), median of ``ROUNDS``;
+- ``scroll_step_ms``: one scroll step (``STEP_PX`` up) until the frame after the
+  view redrew, median and p95 of ``STEPS`` steps from the bottom (a 60 Hz frame is
+  16.7 ms, so two frames are the floor); ``max_frame_gap_ms``: the longest gap
+  between animation frames over those steps;
 - ``redraw_ms``: a new message arriving in the open conversation until it is drawn
-  (the tab re-reads the view), median of ``ROUNDS``;
-- ``dom_messages``: message elements in the page.
+  (the tab re-reads the latest page), median of ``ROUNDS``;
+- ``dom_messages_max``: the most message elements in the page at any point measured.
 """
 
 from __future__ import annotations
@@ -34,6 +40,26 @@ from sottovoce.server.process import ServerProcess
 
 MESSAGES = 10_000
 ROUNDS = 5
+STEPS = 60
+STEP_PX = 600
+# One scroll step in the page: the time until the frame after the view redrew, and
+# the longest gap between animation frames meanwhile.
+SCROLL_STEP_JS = """async (px) => {
+  const list = document.getElementById("messages");
+  const frames = [];
+  const start = performance.now();
+  list.scrollTop -= px;
+  await new Promise((done) => {
+    const tick = (t) => {
+      frames.push(t);
+      frames.length < 3 ? requestAnimationFrame(tick) : done();
+    };
+    requestAnimationFrame(tick);
+  });
+  const gaps = frames.slice(1).map((t, i) => t - frames[i]);
+  return { ms: performance.now() - start, gap: Math.max(...gaps),
+           rows: list.querySelectorAll(".msg").length };
+}"""
 PASSPHRASE = "bench passphrase"
 OTHER = "someone-else@chat"
 ARGS = [
@@ -73,11 +99,11 @@ async def main() -> None:
             await alice.fetch()
             history = alice._history  # the bench fills history as fetches would
             with alice._store.transaction():
-                now = int(time.time() * 1000)
-                for i in range(MESSAGES):
-                    history.record(bob.address, f"m{i}", "in", f"message {i} " * 4, now - i)
+                now = int(time.time() * 1000) - MESSAGES
+                for i in range(MESSAGES):  # m0 is the first message, m9999 the latest
+                    history.record(bob.address, f"m{i}", "in", f"message {i} " * 4, now + i)
                 # A second, short conversation to switch away to between rounds.
-                history.record(OTHER, "other-1", "in", "elsewhere", now - MESSAGES)
+                history.record(OTHER, "other-1", "in", "elsewhere", now - 1)
             await alice.close()
 
             command = str(Path(sys.executable).with_name("sottovoce"))
@@ -100,24 +126,47 @@ async def main() -> None:
                 await page.keyboard.press("Enter")
                 row = f"#conversations button:has-text('{bob.address}')"
                 await page.wait_for_selector(row, timeout=60_000)
-                opens, redraws = [], []
+                opens, firsts, redraws, steps, gaps, rows = [], [], [], [], [], []
                 for i in range(ROUNDS):
                     await page.click(f"#conversations button:has-text('{OTHER}')")
                     await page.wait_for_selector(".msg[data-id='other-1']")
                     start = time.perf_counter()
                     await page.click(row)
                     await page.wait_for_selector(
-                        f".msg[data-id='m{MESSAGES - 1}']", state="attached"
+                        f".msg[data-id='m{MESSAGES - 1}']", state="visible"
                     )
                     opens.append((time.perf_counter() - start) * 1000)
+                    rows.append(await page.locator(".msg").count())
+                    if i == 0:  # scroll steps up from the latest message
+                        for _ in range(STEPS):
+                            step = await page.evaluate(SCROLL_STEP_JS, STEP_PX)
+                            steps.append(step["ms"])
+                            gaps.append(step["gap"])
+                            rows.append(step["rows"])
+                    await page.focus("#messages")
+                    start = time.perf_counter()
+                    await page.keyboard.press("Home")
+                    await page.wait_for_selector(
+                        ".msg[data-id='m0']", state="visible", timeout=60_000
+                    )
+                    firsts.append((time.perf_counter() - start) * 1000)
+                    rows.append(await page.locator(".msg").count())
+                    await page.keyboard.press("End")
                     text = f"live {i}"
                     start = time.perf_counter()
                     await bob.send(f"alice-{tag}@chat", text)
                     await page.wait_for_selector(f".msg:has-text('{text}')", timeout=60_000)
                     redraws.append((time.perf_counter() - start) * 1000)
+                steps.sort()
                 result("open_conversation_ms", statistics.median(opens), "ms")
+                result("scroll_to_first_ms", statistics.median(firsts), "ms")
+                result("scroll_step_ms", statistics.median(steps), "ms", step_px=STEP_PX)
+                p95 = steps[int(len(steps) * 0.95) - 1]
+                result("scroll_step_p95_ms", p95, "ms", step_px=STEP_PX)
+                result("max_frame_gap_ms", max(gaps), "ms")
                 result("redraw_ms", statistics.median(redraws), "ms", includes="send and relay")
-                result("dom_messages", await page.locator(".msg").count(), "elements")
+                rows.append(await page.locator(".msg").count())
+                result("dom_messages_max", max(rows), "elements")
                 await browser.close()
             await bob.close()
         finally:

@@ -2,7 +2,7 @@
 
 Run ``python bench/attachments.py``. It starts the real server (SQLite) on
 loopback, creates an account, and streams a 100 MiB file from disk through
-``Client.upload_attachment`` (read, AES-256-GCM per 256 KiB chunk, signed 2 MiB
+``Client.upload_attachment`` (read, AES-256-GCM per 256 KiB chunk, signed 3.5 MiB
 segments, stored by the server), then downloads and checks it
 (``download_attachment``). One JSON line per figure:
 

@@ -51,7 +51,13 @@ async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[C
 
 
 def _server_files(server: LiveServer) -> list[Path]:
-    return [p for p in server.directory.iterdir() if p.is_file()]
+    """Everything the server keeps: its database and every blob file beside it."""
+    return [p for p in server.directory.rglob("*") if p.is_file()]
+
+
+def _blob_file(server: LiveServer) -> Path:
+    (file,) = (server.db_path.parent / "blobs").iterdir()
+    return file
 
 
 async def test_the_recipient_gets_the_file_and_the_server_only_ciphertext(
@@ -77,7 +83,9 @@ async def test_the_recipient_gets_the_file_and_the_server_only_ciphertext(
     path = await bob.download_attachment(entry.attachment)
     assert await _plaintext(path, bob, entry.attachment) == data
     assert canary not in path.read_bytes()  # kept encrypted on the device too
-    for file in _server_files(live_server):
+    files = _server_files(live_server)
+    assert _blob_file(live_server) in files  # the canary search covers the blob file
+    for file in files:
         assert canary not in file.read_bytes(), file.name
         assert canary.hex().encode() not in file.read_bytes(), file.name
 
@@ -100,11 +108,10 @@ async def test_damaged_ciphertext_on_the_server_is_detected_and_not_kept(
     alice, bob = pair
     data = secrets.token_bytes(600_000)
     pointer = await alice.upload_attachment(_pieces(data), len(data), "x.bin", "a/b")
-    with sqlite3.connect(live_server.db_path) as db:
-        (segment,) = db.execute("SELECT data FROM blob_segments").fetchone()
-        damaged = bytearray(segment)
-        damaged[300_000] ^= 0x80
-        db.execute("UPDATE blob_segments SET data = ?", (bytes(damaged),))
+    file = _blob_file(live_server)
+    damaged = bytearray(file.read_bytes())
+    damaged[300_000] ^= 0x80
+    file.write_bytes(bytes(damaged))
     with pytest.raises(AttachmentError, match="damaged"):
         await bob.download_attachment(pointer)
     assert not bob.attachment_file(pointer).exists()
@@ -117,11 +124,11 @@ async def test_truncated_ciphertext_on_the_server_is_detected(
     alice, bob = pair
     data = secrets.token_bytes(2 * 262_144)  # exactly two chunks
     pointer = await alice.upload_attachment(_pieces(data), len(data), "x.bin", "a/b")
+    file = _blob_file(live_server)
+    # A server that serves two chunks as one: data and sizes agree, so only the
+    # last-chunk flag inside the ciphertext can tell.
+    file.write_bytes(file.read_bytes()[: 262_144 + 16])
     with sqlite3.connect(live_server.db_path) as db:
-        (segment,) = db.execute("SELECT data FROM blob_segments").fetchone()
-        # A server that serves two chunks as one: data and sizes agree, so only the
-        # last-chunk flag inside the ciphertext can tell.
-        db.execute("UPDATE blob_segments SET data = ?", (segment[: 262_144 + 16],))
         db.execute("UPDATE blobs SET size = ?, received = ?", (262_160, 262_160))
     with pytest.raises(AttachmentError):
         await bob.download_attachment(pointer)
@@ -157,13 +164,15 @@ async def test_old_blobs_are_swept(tmp_path: Path) -> None:
     repo = Repository.connect(f"sqlite+aiosqlite:///{tmp_path}/s.db")
     await repo.migrate()
     try:
-        store = BlobStore(repo.engine)
+        store = BlobStore(repo.engine, tmp_path / "blobs")
         await store.create("o" * 22, 1, 20, 100)
         await store.create("n" * 22, 1, 20, 130)
         old = await store.get("o" * 22)
         assert old is not None
         await store.append(old, 0, b"x" * 20)
+        assert (tmp_path / "blobs" / ("o" * 22)).read_bytes() == b"x" * 20
         assert await store.sweep(101) == 1
         assert await store.get("o" * 22) is None and await store.get("n" * 22) is not None
+        assert not (tmp_path / "blobs" / ("o" * 22)).exists()
     finally:
         await repo.close()

@@ -73,10 +73,14 @@ async def send(http: httpx.AsyncClient, sender: BareDevice, to: BareDevice) -> d
     return body
 
 
-async def pair(http: httpx.AsyncClient) -> tuple[BareDevice, BareDevice]:
-    # Accounts are made on one node: the transparency log does not take appends
-    # from two nodes (docs/operations.md, known limits).
-    return await BareDevice().register(http), await BareDevice(app="photos").register(http)
+async def pair(
+    http: httpx.AsyncClient, other: httpx.AsyncClient
+) -> tuple[BareDevice, BareDevice]:
+    """One account made on each node, at once (both append to the one log)."""
+    alice, bob = await asyncio.gather(
+        BareDevice().register(http), BareDevice(app="photos").register(other)
+    )
+    return alice, bob
 
 
 async def test_a_message_sent_through_node_b_reaches_a_device_on_node_a(

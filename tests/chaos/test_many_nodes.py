@@ -51,9 +51,10 @@ async def cluster(
     ]
     for node in nodes:
         node.directory.mkdir()
-    # The first node runs the migrations alone; the others start once the accounts
-    # exist (see the test).
+    # The first node runs the migrations alone, then the others join.
     nodes[0].start()
+    for node in nodes[1:]:
+        node.start()
     balancer = Balancer([node.port for node in nodes])
     await balancer.start()
     try:
@@ -114,19 +115,24 @@ async def test_no_message_is_lost_or_duplicated_while_nodes_crash(
 ) -> None:
     nodes, balancer, db_url = cluster
     postgres, redis = running_services
-    recipients = [
-        await Client.create_account(tmp_path / f"r{i}", balancer.url, "chat", f"r{i}")
-        for i in range(RECIPIENTS)
-    ]
-    senders = [
-        await Client.create_account(tmp_path / f"s{i}", balancer.url, "photos", f"s{i}")
-        for i in range(SENDERS)
-    ]
-    # Accounts are created while node 0 alone runs: the key-transparency log
-    # (server.transparency) keeps its tree in each node's memory, so two nodes
-    # appending to it would collide. Sending never appends to it.
-    for node in nodes[1:]:
-        await asyncio.to_thread(node.start)
+    # Accounts are created at once through the balancer, so on every node: each
+    # appends to the one key-transparency log the database holds.
+    recipients = list(
+        await asyncio.gather(
+            *(
+                Client.create_account(tmp_path / f"r{i}", balancer.url, "chat", f"r{i}")
+                for i in range(RECIPIENTS)
+            )
+        )
+    )
+    senders = list(
+        await asyncio.gather(
+            *(
+                Client.create_account(tmp_path / f"s{i}", balancer.url, "photos", f"s{i}")
+                for i in range(SENDERS)
+            )
+        )
+    )
     target = {s.address: recipients[i % RECIPIENTS] for i, s in enumerate(senders)}
     expected = defaultdict(int)
     for sender in senders:

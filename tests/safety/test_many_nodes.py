@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 
 from sottovoce.server import limits
 from sottovoce.server.abuse.moderation import Moderation
+from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 from sottovoce.server.process import ServerProcess
 from sottovoce.server.routes.websocket import ACCOUNT_SUSPENDED, SUSPENDED_REASON
 from tests.support.device import MESSAGES, WEBSOCKET, BareDevice
@@ -182,3 +185,22 @@ async def test_on_one_node_without_redis_a_suspension_closes_the_socket(tmp_path
                 for blocker in blockers:
                     await blocker.call(http, "PUT", f"/v1/blocks/{pest.address}")
                 await closed_for_suspension(ws)
+
+
+async def test_deployments_sharing_one_redis_keep_their_counts_apart(
+    running_services: tuple[PostgresCluster, RedisServer],
+) -> None:
+    """Account ids are per database; the deployment's key keeps them apart."""
+    client = Redis.from_url(running_services[1].url)
+    try:
+        ours = SharedDailyCounts(client, secrets.token_bytes(32))
+        theirs = SharedDailyCounts(client, secrets.token_bytes(32))
+        day = int(time.time() // 86_400)
+        assert await ours.admit_recipient(day, 1, 7, 1) is True
+        assert await ours.admit_recipient(day, 1, 8, 1) is False
+        assert await theirs.admit_recipient(day, 1, 8, 1) is True
+        assert await ours.admit_group(day, 1, 1) is True
+        assert await ours.admit_group(day, 1, 1) is False
+        assert await theirs.admit_group(day, 1, 1) is True
+    finally:
+        await client.aclose()

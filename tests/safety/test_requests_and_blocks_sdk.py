@@ -144,6 +144,7 @@ async def test_a_blocked_accounts_group_messages_are_not_handed_out(
     alice = await make_client("alice")
     pest = await make_client("pest")
     bob = await make_client("bob")
+    await bob.send(alice.address, "add me to the street group")  # so no group request
     await alice.groups.create("street")
     await alice.groups.add("street", pest.address, bob.address)
     await pest.fetch()

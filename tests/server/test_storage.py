@@ -132,6 +132,8 @@ ALLOWED_COLUMNS = {
     "transparency_signing_key": {"id", "private_key"},
     "transparency_accounts": {"account_id", "salt", "key_leaf"},
     "device_list_history": {"account_id", "version", "device_list", "leaf"},
+    # Attachments (docs/app.md, migration 0008): ciphertext only, by random id.
+    "blobs": {"id", "blob_id", "uploader_device_pk", "size", "received", "created_day"},
 }
 
 

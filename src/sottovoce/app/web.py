@@ -49,8 +49,10 @@ from sottovoce.client.groups import GroupMessage
 from sottovoce.client.messages import HistoryEntry
 
 STATIC = resources.files("sottovoce.app") / "static"
-# A conversation view shows this many of the latest messages.
+# A conversation view shows this many of the latest messages (a group; a direct
+# conversation is read in pages of at most this many, older ones as it scrolls).
 VIEW_LIMIT = 500
+PAGE_SIZE = 200
 SEARCH_LIMIT = 50
 _PAGES = {"app.css": "text/css", "app.js": "text/javascript"}
 
@@ -364,7 +366,11 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         }
 
     @api.get("/api/conversations/{conversation}/messages")
-    async def messages(conversation: str) -> dict[str, Any]:
+    async def messages(
+        conversation: str,
+        before: int | None = Query(default=None, ge=1),
+        limit: int = Query(default=PAGE_SIZE, ge=1, le=VIEW_LIMIT),
+    ) -> dict[str, Any]:
         client = session.client
         group = _group_name(conversation)
         if group is not None:
@@ -383,7 +389,15 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             }
         peer = str(Address.parse(conversation))
         unread = next((c.unread for c in client.conversations() if c.peer == peer), 0)
-        entries = client.history(peer, VIEW_LIMIT)  # marks them read
+        if before is not None:  # an older page: only the messages and the next cursor
+            older, cursor = client.history_page(peer, limit, before)
+            return {
+                "id": peer,
+                "kind": "direct",
+                "older": cursor,
+                "messages": [_entry_json(client, e) for e in older],
+            }
+        entries, cursor = client.history_page(peer, limit, mark_read=True)
         if unread:
             incoming = [e.message_id for e in entries if e.direction == "in"]
             session.read(peer, incoming[-unread:])
@@ -394,6 +408,7 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             "verified": client.is_verified(peer),
             "identity_changed": peer in client.pending_identity_changes(),
             "timer": client.disappearing_timer(peer),
+            "older": cursor,
             "messages": [_entry_json(client, e) for e in entries],
         }
 

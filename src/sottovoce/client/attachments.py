@@ -42,9 +42,11 @@ SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_LEN
 # What a person may attach, as Signal and WhatsApp allow for files: 100 MiB. The
 # server's bound (server.limits.MAX_BLOB_BYTES) is this size once encrypted.
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
-# One upload request: well under the server's 4 MiB body limit, and few enough
-# requests (50 for the largest file) to stay far below its rate limit.
-UPLOAD_SEGMENT_BYTES = 2 * 1024 * 1024
+# One upload request: as large as the server's 4 MiB body limit allows with room
+# to spare, since each request costs a signature check, a database round trip and
+# an fsync (docs/performance.md); 29 requests for the largest file, far below the
+# rate limit. The next segment is encrypted while this one is in flight.
+UPLOAD_SEGMENT_BYTES = 3584 * 1024
 # A broken connection is resumed from the server's offset this many times per file.
 RESUME_ATTEMPTS = 5
 # A thumbnail travels inside the message (it must fit one envelope with the text).

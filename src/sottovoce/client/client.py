@@ -1328,6 +1328,23 @@ class Client:
         self._history.mark_read(peer)
         return entries
 
+    def history_page(
+        self, peer: str, limit: int, before: int | None = None, *, mark_read: bool = False
+    ) -> tuple[list[HistoryEntry], int | None]:
+        """A page of ``limit`` messages with ``peer`` older than the cursor ``before``
+        (the latest page when None), oldest first, and the cursor of the page before
+        it (None when this page reaches the first message); ``mark_read`` marks the
+        conversation read, as a view showing the latest page does."""
+        peer = str(Address.parse(peer))
+        if limit < 1:
+            raise ClientError(f"a history limit must be at least 1, not {limit}")
+        if before is not None and before < 1:
+            raise ClientError(f"a history cursor must be at least 1, not {before}")
+        page = self._history.page(peer, limit, before)
+        if mark_read:
+            self._history.mark_read(peer)
+        return page
+
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Messages of this device's history containing ``query``, newest first; local
         only, and nothing is marked read (``client.search``)."""

@@ -40,6 +40,20 @@ def _direction(entry: dict[str, object]) -> Direction:
     raise ProfileError("a history record of the local store has no valid direction")
 
 
+def _entry(peer: str, e: dict[str, object]) -> HistoryEntry:
+    return HistoryEntry(
+        _text(e, "id"),
+        peer,
+        _direction(e),
+        _text(e, "text"),
+        datetime_from_ms(_integer(e, "ts")),
+        _integer(e, "fwd") if "fwd" in e else 0,
+        AttachmentPointer.from_json(e["att"]) if "att" in e else None,
+        datetime_from_ms(_integer(e, "exp")) if "exp" in e else None,
+        Quote.from_json(e["quote"]) if "quote" in e else None,
+    )
+
+
 class History:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -84,20 +98,17 @@ class History:
         )
 
     def entries(self, peer: str, limit: int) -> list[HistoryEntry]:
-        return [
-            HistoryEntry(
-                _text(e, "id"),
-                peer,
-                _direction(e),
-                _text(e, "text"),
-                datetime_from_ms(_integer(e, "ts")),
-                _integer(e, "fwd") if "fwd" in e else 0,
-                AttachmentPointer.from_json(e["att"]) if "att" in e else None,
-                datetime_from_ms(_integer(e, "exp")) if "exp" in e else None,
-                Quote.from_json(e["quote"]) if "quote" in e else None,
-            )
-            for e in self._store.history(peer, limit)
-        ]
+        return [_entry(peer, e) for e in self._store.history(peer, limit)]
+
+    def page(
+        self, peer: str, limit: int, before: int | None = None
+    ) -> tuple[list[HistoryEntry], int | None]:
+        """Up to ``limit`` messages older than the cursor ``before`` (the newest, when
+        None), oldest first, and the cursor for the page before them (None: no more)."""
+        rows = self._store.history_page(peer, limit + 1, before)
+        more = len(rows) > limit
+        rows = rows[1:] if more else rows
+        return [_entry(peer, e) for _, e in rows], (rows[0][0] if more else None)
 
     def refresh_conversation(self, peer: str) -> None:
         """After messages were removed: the list shows the last one still there."""

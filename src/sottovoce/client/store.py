@@ -294,6 +294,25 @@ class Store:
             for seq, value in reversed(rows)
         ]
 
+    def history_page(
+        self, peer: str, limit: int, before: int | None = None
+    ) -> list[tuple[int, dict[str, object]]]:
+        """Up to ``limit`` entries with ``peer`` older than position ``before`` (all,
+        when None), oldest first, each with its position: a view pages back through
+        long history without opening all of it."""
+        peer_index = self._vault.index("history", peer)
+        rows = self._conn.execute(
+            "SELECT seq, value FROM history WHERE peer = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (peer_index, before if before is not None else 2**62, limit),
+        ).fetchall()
+        return [
+            (
+                seq,
+                _json_object(self._vault.open(_history_context(peer_index, seq), value), "history"),
+            )
+            for seq, value in reversed(rows)
+        ]
+
     def __repr__(self) -> str:
         return f"Store({self.directory})"
 

@@ -22,6 +22,7 @@ State (one local-store record, kind ``kt``)::
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sottovoce.client import server_json as sj
@@ -91,6 +92,9 @@ class LogMonitor:
         self._transport = transport
         self._alerts = alerts
         self._account_key = account_key
+        # One catch-up at a time: two lookups running at once must not each read the
+        # state, follow the log, and save over the other's newer view.
+        self._following = asyncio.Lock()
 
     # -- state ---------------------------------------------------------------------
 
@@ -158,14 +162,15 @@ class LogMonitor:
         """Catch up with the newest head; raise :class:`SecurityAlert` on anything wrong."""
         state = await self._pinned_state()
         log_key = self._log_key(state)
-        answer = await self._transport.request("GET", "/v1/transparency/head")
-        try:
-            head = parse_signed_tree_head(sj.binary(answer, "head", "head"), log_key)
-        except ProtocolError as exc:
-            raise self._alerts.raise_alert(
-                "log-fork", self._transport.address, f"the server's tree head fails: {exc}"
-            ) from exc
-        await self._advance(state, head)
+        async with self._following:
+            answer = await self._transport.request("GET", "/v1/transparency/head")
+            try:
+                head = parse_signed_tree_head(sj.binary(answer, "head", "head"), log_key)
+            except ProtocolError as exc:
+                raise self._alerts.raise_alert(
+                    "log-fork", self._transport.address, f"the server's tree head fails: {exc}"
+                ) from exc
+            await self._advance(self._state(), head)
 
     async def _advance(self, state: dict[str, object], head: SignedTreeHead) -> None:
         held = self._head(state)
@@ -211,10 +216,13 @@ class LogMonitor:
                 raise self._fork(f"the log holds an entry that does not parse: {exc}") from exc
         for entry in parsed:
             _index(latest, entry)
+        # Saved over the state as it is now: what the awaits above let other calls
+        # record (this device's own list versions) stays.
+        kept = sj.as_list(state.get("heads", []), "kt.heads")
+        state = self._state()
         state["latest"] = latest
         state["follower"] = sj.b64(follower.to_bytes())
         state["head"] = sj.b64(head.to_bytes())
-        kept = sj.as_list(state.get("heads", []), "kt.heads")
         state["heads"] = [*kept, sj.b64(head.to_bytes())][-KEPT_HEADS:]
         self._save(state)
         await self._monitor_own(parsed)

@@ -112,9 +112,19 @@ class Transport:
             **headers,
             "authorization": self._authorization(method, path, body),
             "content-type": "application/octet-stream",
+            "content-length": str(len(body)),
         }
+        # A one-shot stream hands httpx the body without its request object holding
+        # it: httpx leaves requests in reference cycles until the collector runs, and
+        # each would keep a multi-MiB segment alive (an upload's memory would grow).
+        pending = [body]
+        del body
+
+        async def once() -> AsyncIterator[bytes]:
+            yield pending.pop()
+
         try:
-            response = await self._http.request(method, path, content=body, headers=headers)
+            response = await self._http.request(method, path, content=once(), headers=headers)
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
         return _json_answer(response, method, path)

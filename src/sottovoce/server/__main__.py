@@ -42,6 +42,13 @@ def main() -> None:
         default=None,
         help="directory of the operator's legal key and policy (default: 'legal' beside the db)",
     )
+    parser.add_argument(
+        "--blob-dir",
+        type=Path,
+        default=None,
+        help="directory of attachment ciphertext files (default: 'blobs' beside the db); "
+        "nodes sharing one PostgreSQL need it on shared storage",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--retention-days",
@@ -84,6 +91,7 @@ def main() -> None:
                 request_burst=max(1, int(args.requests_per_second * 4)),
             ),
             legal_dir=args.legal_dir,
+            blob_dir=args.blob_dir,
             transparency=Transparency(
                 key_file=args.log_key_file, epoch_interval_s=args.epoch_seconds
             ),

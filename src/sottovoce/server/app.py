@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         epochs = asyncio.create_task(
             directory.publish_forever(settings.transparency.epoch_interval_s)
         )
-        sweeper = asyncio.create_task(sweep_forever(repo, settings.retention))
+        sweeper = asyncio.create_task(sweep_forever(repo, settings.retention, settings.blob_dir))
         # Lawful requests (issue 5): user notices whose non-disclosure period ended.
         notices = asyncio.create_task(legal_routes.deliver_notices_forever(app.state.sottovoce))
         try:

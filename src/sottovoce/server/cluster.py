@@ -44,7 +44,9 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     )
     state.fanout = fanout
     state.nonces.shared = shared
-    state.safety.shared = SharedDailyCounts(client)  # abuse counters (docs/safety.md)
+    # Abuse counters (docs/safety.md), apart per deployment: its log key names it.
+    log_key = state.directory.public_key if state.directory is not None else b""
+    state.safety.shared = SharedDailyCounts(client, log_key)
     state.rate.shared = shared
     await fanout.start()
     try:

@@ -69,6 +69,9 @@ class ServerProcess:
                 "--apps",
                 self.apps,
                 *(["--redis", self.redis_url] if self.redis_url else []),
+                # Attachment files stay in this directory on PostgreSQL too.
+                "--blob-dir",
+                str(self.directory / "blobs"),
                 *self.server_args,
                 *self.extra_args(),
             ],

@@ -84,6 +84,9 @@ class Settings:
     # The operator's legal key and policy (docs/legal.md); None: "legal" beside the
     # SQLite file, else ./sottovoce-legal.
     legal_dir: Path | None = None
+    # Attachment ciphertext files (docs/operations.md); None: "blobs" beside the SQLite
+    # file, else ./sottovoce-blobs. Nodes sharing one PostgreSQL must share this directory.
+    blob_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.redis_url is not None and not self.redis_url.startswith(

@@ -439,8 +439,8 @@ send_receipts = Table(
 # Attachment ciphertext, encrypted on the sender's device under a key the server
 # never sees (client.attachments). ``blob_id`` is 128 random bits from the server:
 # the capability a message passes on. The server knows the uploading device, the
-# declared and received sizes and the creation day; the bytes are segments in
-# order, appended at ``received`` (resumable uploads).
+# declared and received sizes and the creation day; the bytes are a file in the
+# blob directory (storage.blobs, migration 0011), appended at ``received``.
 blobs = Table(
     "blobs",
     metadata,
@@ -450,13 +450,6 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("received", BigInteger, nullable=False),
     Column("created_day", Integer, nullable=False, index=True),
-)
-blob_segments = Table(
-    "blob_segments",
-    metadata,
-    Column("blob_pk", GrowingId, ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("start", BigInteger, primary_key=True),
-    Column("data", LargeBinary, nullable=False),
 )
 
 

@@ -2,9 +2,11 @@
 
 Every method is one transaction. A device-list change, its history row and its
 log entry commit together, so the log never misses a list the server serves and
-never holds one it does not. The log's order is the table's: a writer claims the
-next leaf index by inserting it, and a node that lost the race to another
-(``LeafTaken``) catches up and tries again; one head per epoch likewise
+never holds one it does not. The stored leaves are the log, shared by every
+node: an append takes the log's lock for its transaction (``pg_advisory_xact_lock``
+on PostgreSQL; on SQLite its one write lock, which the first statement, a write,
+takes), so appends from all nodes are serialised and each one's indices follow
+the last committed leaf. One head per epoch: the first node to store it wins
 (``EpochTaken``).
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,9 +29,9 @@ from sottovoce.storage.schema import (
     transparency_signing_key,
 )
 
-
-class LeafTaken(Exception):
-    """Another node appended the log entry of that index first."""
+# The key of the PostgreSQL advisory lock that serialises appends to the log
+# (any constant no other lock in the database uses: "sv-kt-log" as a number).
+LOG_LOCK_KEY = 0x73762D6B742D6C6F
 
 
 class EpochTaken(Exception):
@@ -133,15 +135,25 @@ class TransparencyStore:
             raise EpochTaken(f"epoch {epoch} is signed already") from exc
 
     @staticmethod
-    async def _append(conn: AsyncConnection, start: int, entries: Sequence[bytes]) -> None:
-        """Claim indices ``start…`` first in the transaction, so a lost race writes nothing."""
-        try:
-            await conn.execute(
-                insert(transparency_leaves),
-                [{"idx": start + i, "entry": e} for i, e in enumerate(entries)],
+    async def _append(conn: AsyncConnection, entries: Sequence[bytes]) -> int:
+        """Append ``entries`` after the last committed leaf, first in the transaction, and
+        return the first one's index. The log stays locked until the transaction ends:
+        the next append, from any node, waits and then sees these leaves."""
+        if conn.dialect.name == "postgresql":
+            await conn.execute(select(func.pg_advisory_xact_lock(LOG_LOCK_KEY)))
+        indices = []
+        for entry in entries:
+            # One statement reads the size and writes: on SQLite it takes the write lock.
+            next_index = select(
+                func.coalesce(func.max(transparency_leaves.c.idx) + 1, 0), literal(entry)
             )
-        except IntegrityError as exc:
-            raise LeafTaken(f"log index {start} is taken") from exc
+            claimed = await conn.execute(
+                insert(transparency_leaves)
+                .from_select(["idx", "entry"], next_index)
+                .returning(transparency_leaves.c.idx)
+            )
+            indices.append(int(claimed.scalar_one()))
+        return indices[0]
 
     # -- accounts ----------------------------------------------------------------
 
@@ -227,27 +239,29 @@ class TransparencyStore:
         self,
         account_id: int,
         salt: bytes | None,
-        start: int,
         entries: Sequence[bytes],
-        key_leaf: int | None,
         device_list: bytes,
         version: int,
-        list_leaf: int,
-    ) -> None:
-        """Log a new account's key (when ``salt`` is given) and current device list."""
+    ) -> int:
+        """Log a new account's key (when ``salt`` is given: ``entries`` are the key's and
+        then the list's) or only its current device list; returns the first index."""
         async with self.engine.begin() as conn:
-            await self._append(conn, start, entries)
-            if salt is not None and key_leaf is not None:
+            start = await self._append(conn, entries)
+            if salt is not None:
                 await conn.execute(
                     insert(transparency_accounts).values(
-                        account_id=account_id, salt=salt, key_leaf=key_leaf
+                        account_id=account_id, salt=salt, key_leaf=start
                     )
                 )
             await conn.execute(
                 insert(device_list_history).values(
-                    account_id=account_id, version=version, device_list=device_list, leaf=list_leaf
+                    account_id=account_id,
+                    version=version,
+                    device_list=device_list,
+                    leaf=start + len(entries) - 1,
                 )
             )
+        return start
 
     async def replace_device_list(
         self,
@@ -259,13 +273,13 @@ class TransparencyStore:
         added: Sequence[NewDevice],
         removed: Sequence[int],
         day: int,
-        leaf: int,
         entry: bytes,
-    ) -> None:
+    ) -> int:
         """Make ``device_list`` the account's, add and remove device rows (a removed
-        device's queue and prekeys go with it), and log it: all or nothing."""
+        device's queue and prekeys go with it), and log it: all or nothing. Returns
+        the entry's index."""
         async with self.engine.begin() as conn:
-            await self._append(conn, leaf, [entry])
+            leaf = await self._append(conn, [entry])
             result = await conn.execute(
                 update(accounts)
                 .where(
@@ -299,3 +313,4 @@ class TransparencyStore:
                     account_id=account_id, version=version, device_list=device_list, leaf=leaf
                 )
             )
+        return leaf

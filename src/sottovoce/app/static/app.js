@@ -380,6 +380,183 @@ function uploadFile(file, bar) {
   });
 }
 
+// -- the message list -----------------------------------------------------------------
+// A conversation can hold tens of thousands of messages, so only the rows near the
+// visible window are in the page; two spacers stand for the others, as tall as those
+// rows were when last drawn (estimated until drawn once). Older pages are read from
+// the local process as the view nears the top; what the reader sees stays in place
+// when rows are added above it, and the view follows new messages while at the bottom.
+
+const ROW_ESTIMATE = 64;  // px for a row not drawn yet
+const ROW_GAP = 6;  // px between rows: .messages .msg margin-bottom
+const OVERSCAN = 800;  // px of rows drawn above and below the window
+const PAGE = 200;  // messages per older page while scrolling
+const JUMP_PAGE = 500;  // per page when jumping to the first message (the API's most)
+
+const view = {
+  msgs: [], heights: new Map(), nodes: new Map(), older: null, loading: null,
+  stick: true, frame: 0, pending: 0, above: spacer(), below: spacer(),
+};
+const rowResize = new ResizeObserver(() => scheduleRender());
+
+function ingest(m) {
+  m.key = m.id || `pending:${++view.pending}`;
+  return m;
+}
+
+function scheduleRender() {
+  if (!view.frame) view.frame = requestAnimationFrame(() => { view.frame = 0; renderMessages(0); });
+}
+
+function rowHeight(m) {
+  return (view.heights.get(m.key) ?? ROW_ESTIMATE) + ROW_GAP;
+}
+
+function spacer() {
+  const item = el("li", "spacer");
+  item.setAttribute("aria-hidden", "true");
+  return item;
+}
+
+// Puts rows between the spacers, moving no row that stays (a focused button keeps focus).
+function placeRows(list, rows) {
+  if (list.firstChild !== view.above || list.lastChild !== view.below) list.replaceChildren(view.above, view.below);
+  const keep = new Set(rows);
+  for (const child of [...list.children]) {
+    if (child !== view.above && child !== view.below && !keep.has(child)) child.remove();
+  }
+  let next = view.above.nextSibling;
+  for (const node of rows) {
+    if (node === next) next = next.nextSibling;
+    else list.insertBefore(node, next);
+  }
+}
+
+// Draws the rows around scrollTop + shift (shift: the height just added above).
+function renderMessages(shift) {
+  const list = $("messages");
+  const msgs = view.msgs;
+  const top = list.scrollTop + shift;
+  const offsets = new Array(msgs.length + 1);
+  offsets[0] = 0;
+  for (let i = 0; i < msgs.length; i++) offsets[i + 1] = offsets[i] + rowHeight(msgs[i]);
+  const total = offsets[msgs.length];
+  const low = view.stick ? total - list.clientHeight - OVERSCAN : top - OVERSCAN;
+  const high = view.stick ? total : top + list.clientHeight + OVERSCAN;
+  let first = 0;
+  while (first < msgs.length && offsets[first + 1] < low) first++;
+  let last = first;
+  while (last < msgs.length && offsets[last] <= high) last++;
+  let anchor = first;
+  while (anchor < last && offsets[anchor + 1] <= top) anchor++;
+  const nodes = new Map();
+  const rows = [];
+  const size = view.older === null ? String(msgs.length) : "-1";
+  for (let i = first; i < last; i++) {
+    const m = msgs[i];
+    const known = view.nodes.get(m.key);
+    const node = known && known.m === m ? known.node : messageItem(m);
+    if (node !== (known && known.node)) rowResize.observe(node);
+    node.setAttribute("aria-setsize", size);
+    node.setAttribute("aria-posinset", view.older === null ? String(i + 1) : "-1");
+    nodes.set(m.key, { m, node });
+    rows.push(node);
+  }
+  for (const [key, known] of view.nodes) {
+    if (!nodes.has(key) || nodes.get(key).node !== known.node) rowResize.unobserve(known.node);
+  }
+  view.nodes = nodes;
+  view.above.style.height = `${offsets[first]}px`;
+  view.below.style.height = `${total - offsets[last]}px`;
+  placeRows(list, rows);
+  if (shift) list.scrollTop = top;
+  let moved = 0;  // how much rows above the anchor grew when measured
+  let changed = false;
+  for (let i = first; i < last; i++) {
+    const key = msgs[i].key;
+    const height = rows[i - first].getBoundingClientRect().height;
+    const before = view.heights.get(key) ?? ROW_ESTIMATE;
+    if (height !== before) {
+      changed = true;
+      if (i < anchor) moved += height - before;
+      view.heights.set(key, height);
+    }
+  }
+  if (view.stick) list.scrollTop = list.scrollHeight;
+  else if (moved) list.scrollTop += moved;
+  if (changed) scheduleRender();  // the window may now cover more or fewer rows
+  if (!view.stick && list.scrollTop < OVERSCAN && view.older !== null) loadOlder(PAGE);
+}
+
+// Reads the page before the oldest row held; true when one was added.
+function loadOlder(limit) {
+  if (view.loading) return view.loading;
+  if (view.older === null) return Promise.resolve(false);
+  const conversation = state.current;
+  const path = `/api/conversations/${encodeURIComponent(conversation)}/messages?before=${view.older}&limit=${limit}`;
+  view.loading = api("GET", path).then((data) => {
+    if (state.current !== conversation) return false;
+    const added = data.messages.map(ingest);
+    view.msgs = added.concat(view.msgs);
+    view.older = data.older;
+    renderMessages(added.reduce((sum, m) => sum + rowHeight(m), 0));
+    return true;
+  }).catch((e) => { notice(e.message); return false; }).finally(() => { view.loading = null; });
+  return view.loading;
+}
+
+// Shows the latest page: a fresh list for a newly opened conversation, else it
+// replaces the rows from the page's first message on and keeps the older ones read.
+function showLatest(data, switched) {
+  const list = $("messages");
+  const page = data.messages.map(ingest);
+  const at = switched || !page.length ? -1 : view.msgs.findIndex((m) => m.key === page[0].key);
+  if (at === -1) {
+    view.msgs = page;
+    view.older = data.older ?? null;
+    if (switched) view.heights.clear();
+  } else {
+    view.msgs = view.msgs.slice(0, at).concat(page);
+  }
+  if (switched) view.stick = true;
+  else view.stick = view.stick || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  renderMessages(0);
+}
+
+async function jumpToFirst() {
+  const list = $("messages");
+  view.stick = false;
+  while (view.older !== null && (await loadOlder(JUMP_PAGE)));
+  list.scrollTop = 0;
+  renderMessages(0);
+}
+
+function jumpToLast() {
+  view.stick = true;
+  renderMessages(0);
+}
+
+$("messages").addEventListener("scroll", () => {
+  const list = $("messages");
+  view.stick = list.scrollHeight - list.scrollTop - list.clientHeight < 4;
+  scheduleRender();
+});
+new ResizeObserver(() => scheduleRender()).observe($("messages"));
+
+$("messages").addEventListener("keydown", (event) => {
+  const list = $("messages");
+  if (event.target.closest("button, a, input, textarea")) return;
+  const step = Math.max(40, list.clientHeight * 0.9);
+  if (event.key === "PageUp") list.scrollTop -= step;
+  else if (event.key === "PageDown") list.scrollTop += step;
+  else if (event.key === "ArrowUp") list.scrollTop -= 40;
+  else if (event.key === "ArrowDown") list.scrollTop += 40;
+  else if (event.key === "Home") jumpToFirst();
+  else if (event.key === "End") jumpToLast();
+  else return;
+  event.preventDefault();
+});
+
 async function openConversation(id, focus) {
   let data;
   try {
@@ -413,10 +590,7 @@ async function openConversation(id, focus) {
     showMembers(data.id.slice(1));
   }
   if (data.kind === "direct") $("timer").value = String(data.timer);
-  const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.replaceChildren(...data.messages.map(messageItem));
-  if (switched || atBottom) list.scrollTop = list.scrollHeight;
+  showLatest(data, switched);
   if (switched) refreshList();
   if (focus) $("compose").focus();
 }
@@ -430,9 +604,9 @@ $("composer").addEventListener("submit", async (event) => {
   typingSentTo = null;  // a sent message ends typing for the recipient
   if ((!text.trim() && !file) || !state.current) return;
   const conversation = state.current;
-  const pending = messageItem({ id: "", direction: "out", sender: state.me, text: text || (file && file.name), ts: Date.now(), state: "sending" });
-  $("messages").append(pending);
-  $("messages").scrollTop = $("messages").scrollHeight;
+  const pending = ingest({ id: "", direction: "out", sender: state.me, text: text || (file && file.name), ts: Date.now(), state: "sending" });
+  view.msgs.push(pending);
+  jumpToLast();
   box.value = "";
   try {
     let upload = null;
@@ -451,7 +625,8 @@ $("composer").addEventListener("submit", async (event) => {
     await api("POST", `/api/conversations/${encodeURIComponent(conversation)}/messages`, { text, upload, reply_to: replyTo });
     if (state.current === conversation) openConversation(conversation, false);
   } catch (e) {
-    pending.querySelector(".state").textContent = " · not sent";
+    const at = view.msgs.indexOf(pending);
+    if (at !== -1) { view.msgs[at] = { ...pending, state: "not sent" }; renderMessages(0); }
     box.value = text;
     notice(e.message);
   }
@@ -598,6 +773,7 @@ async function deleteMessage(id, everyone) {
   if (!confirm(question)) return;
   try {
     await api("POST", `/api/conversations/${encodeURIComponent(state.current)}/messages/${encodeURIComponent(id)}/delete`, { everyone });
+    view.msgs = view.msgs.filter((m) => m.id !== id);  // it may be older than the latest page
     openConversation(state.current, false);
   } catch (e) { notice(e.message); }
 }

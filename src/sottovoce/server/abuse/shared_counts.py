@@ -65,7 +65,11 @@ def _day_ends_ms(day: int) -> int:
 class SharedDailyCounts:
     """Atomic daily allowances across nodes; ``None`` answers mean "ask memory"."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, deployment_key: bytes) -> None:
+        # Account ids are per database: keys carry the deployment (its transparency
+        # log's public key) so deployments sharing one Redis, as the test suite's
+        # many databases do, never mix their counts.
+        self._namespace = deployment_key[:8].hex()
         self._recipient = client.register_script(RECIPIENT_SCRIPT)
         self._creation = client.register_script(CREATION_SCRIPT)
         self._down_until = 0.0
@@ -77,14 +81,16 @@ class SharedDailyCounts:
         """Whether ``account_id`` may reach ``recipient_id`` today, counting it if new."""
         return await self._run(
             self._recipient,
-            f"{RECIPIENTS_PREFIX}{day}:{account_id}",
+            f"{RECIPIENTS_PREFIX}{self._namespace}:{day}:{account_id}",
             [recipient_id, allowed, _day_ends_ms(day)],
         )
 
     async def admit_group(self, day: int, account_id: int, allowed: int) -> bool | None:
         """Whether ``account_id`` may create one more group today, counting it."""
         return await self._run(
-            self._creation, f"{GROUPS_PREFIX}{day}:{account_id}", [allowed, _day_ends_ms(day)]
+            self._creation,
+            f"{GROUPS_PREFIX}{self._namespace}:{day}:{account_id}",
+            [allowed, _day_ends_ms(day)],
         )
 
     async def _run(self, script: AsyncScript, key: str, args: list[int]) -> bool | None:

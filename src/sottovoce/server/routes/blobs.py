@@ -22,7 +22,13 @@ from sottovoce.server.auth import today
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device
 from sottovoce.server.state import ServerState, server_state
-from sottovoce.storage.blobs import BlobRecord, BlobStore, OffsetMismatch, TooLong
+from sottovoce.storage.blobs import (
+    BlobRecord,
+    BlobStore,
+    OffsetMismatch,
+    TooLong,
+    blob_directory,
+)
 from sottovoce.storage.repository import DeviceRecord
 
 router = APIRouter()
@@ -49,7 +55,8 @@ class Offset(BaseModel):
 
 
 def _store(state: ServerState) -> BlobStore:
-    return BlobStore(state.repo.engine)
+    settings = state.settings
+    return BlobStore(state.repo.engine, blob_directory(settings.db_url, settings.blob_dir))
 
 
 async def _blob(state: ServerState, blob_id: str) -> BlobRecord:

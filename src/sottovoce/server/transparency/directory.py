@@ -6,12 +6,13 @@ signed per epoch (``Settings.transparency.epoch_interval_s``) whenever entries
 were added, and at once when a lookup needs an entry no head covers yet. Every
 lookup answer carries the proofs a client checks (docs/transparency.md).
 
-The stored leaves are the log; each node keeps a copy of the tree in memory
-(node hashes rebuilt from the leaves when it starts) and catches up with what
-other nodes appended before it appends, signs or proves anything. A node claims
-the next index by inserting it; losing that race to another node (``LeafTaken``)
-means catching up and trying again. One head per epoch: a node that loses the
-epoch adopts the winner's head, so every node serves one chain of heads.
+The stored leaves are the log, shared by every node on the database; each node
+keeps a copy of the tree in memory (node hashes rebuilt from the leaves when it
+starts). Appends are serialised in the database (storage.transparency), which
+gives each its indices; a node whose append lands past its copy reads the
+leaves other nodes appended in between, and it catches up (only the leaves past
+its size) before it signs or proves anything. One head per epoch: a node that
+loses the epoch adopts the winner's head, so every node serves one chain of heads.
 """
 
 from __future__ import annotations
@@ -33,18 +34,19 @@ from sottovoce.protocol.public.transparency_entry import (
 )
 from sottovoce.protocol.public.tree_head import SignedTreeHead, parse_signed_tree_head
 from sottovoce.server.settings import Transparency
+from sottovoce.server.transparency.errors import StoreCorrupted
 from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeStore
 from sottovoce.server.transparency.log import TransparencyLog, new_account_salt
 from sottovoce.server.transparency.tree import MerkleTree
 from sottovoce.storage.transparency import (
     EpochTaken,
-    LeafTaken,
     LoggedAccount,
     NewDevice,
     TransparencyStore,
 )
 
-Write = Callable[[int], Awaitable[None]]
+# Stores entries in one transaction and returns the first one's index.
+Write = Callable[[], Awaitable[int]]
 
 log = logging.getLogger("sottovoce.server.transparency")
 
@@ -79,10 +81,9 @@ def configured_key(settings: Transparency) -> signing.SigningKey | None:
     return signing.SigningKey.from_bytes(settings.key_file.read_bytes())
 
 
-# Appends that lose the race for the next index to other nodes, in a row, before
-# the request fails: each loss means another node appended, so this bound is only
-# reached under a flood of key changes.
-APPEND_ATTEMPTS = 20
+# Heads signed in a row, each taken by another node at the same epoch, before a
+# lookup that needs a newer head fails: each loss means another node signed.
+SIGN_ATTEMPTS = 20
 
 
 class KeyDirectory:
@@ -123,19 +124,17 @@ class KeyDirectory:
             self._log = TransparencyLog(self._tree, self._key, head)
 
     async def _append(self, entries: list[TransparencyEntry], write: Write) -> int:
-        """Store ``entries`` at the next free index through ``write(start)``, then add
-        them to the tree; returns the first index."""
-        for _ in range(APPEND_ATTEMPTS):
-            async with self._lock:
-                await self._catch_up_locked()
-                start = self._log.size
-                try:
-                    await write(start)
-                except LeafTaken:
-                    continue
+        """Store ``entries`` through ``write()``, then add them to the tree; returns the
+        first index."""
+        async with self._lock:
+            start = await write()
+            if start == self._log.size:
                 self._log.extend(entries)
-                return start
-        raise RuntimeError("other nodes kept taking the log's next index")
+            else:  # other nodes appended since this one last looked: read theirs and ours
+                self._tree.extend(await self._store.leaves(self._tree.size))
+            if self._log.leaf(start) != entries[0].to_bytes():
+                raise StoreCorrupted(f"log entry {start} is not the one just stored")
+            return start
 
     @property
     def public_key(self) -> bytes:
@@ -195,16 +194,9 @@ class KeyDirectory:
         entries.append(DeviceListEntry(commitment, day, version, device_list_digest(device_list)))
         encoded = [e.to_bytes() for e in entries]
 
-        async def write(start: int) -> None:
-            await self._store.log_account(
-                account_id,
-                salt if new_account else None,
-                start,
-                encoded,
-                start if new_account else None,
-                device_list,
-                version,
-                start + len(entries) - 1,
+        async def write() -> int:
+            return await self._store.log_account(
+                account_id, salt if new_account else None, encoded, device_list, version
             )
 
         await self._append(entries, write)
@@ -228,8 +220,8 @@ class KeyDirectory:
             account_commitment(address, logged.salt), day, version, device_list_digest(device_list)
         )
 
-        async def write(leaf: int) -> None:
-            await self._store.replace_device_list(
+        async def write() -> int:
+            return await self._store.replace_device_list(
                 account_id,
                 expected_version=expected_version,
                 device_list=device_list,
@@ -237,7 +229,6 @@ class KeyDirectory:
                 added=added,
                 removed=removed,
                 day=day,
-                leaf=leaf,
                 entry=entry.to_bytes(),
             )
 
@@ -264,7 +255,7 @@ class KeyDirectory:
     async def head_covering(self, size: int) -> SignedTreeHead:
         """The latest head, first ending the epoch if it covers fewer than ``size`` entries."""
         await self.catch_up()
-        for _ in range(APPEND_ATTEMPTS):
+        for _ in range(SIGN_ATTEMPTS):
             latest = self._log.latest_head
             if latest is not None and latest.tree_size >= size:
                 return latest
