@@ -99,7 +99,7 @@ def main() -> None:
         cluster.init()
         cluster.start()
         try:
-            asyncio.run(run(cluster.url(cluster.create_database()), "postgresql"))
+            asyncio.run(run(cluster.create_database(), "postgresql"))
         finally:
             cluster.remove()
         return

@@ -90,6 +90,18 @@ async def test_the_recipient_gets_the_file_and_the_server_only_ciphertext(
         assert canary.hex().encode() not in file.read_bytes(), file.name
 
 
+async def test_the_blob_file_holds_only_ciphertext_on_every_engine(
+    pair: tuple[Client, Client], live_server: LiveServer
+) -> None:
+    alice, _ = pair
+    canary = b"CANARY-" + secrets.token_hex(16).encode()
+    data = canary * (UPLOAD_SEGMENT_BYTES // len(canary) + 7)  # two segments
+    await alice.upload_attachment(_pieces(data), len(data), "notes.txt", "text/plain")
+    stored = _blob_file(live_server).read_bytes()
+    assert len(stored) > len(data)  # all of it arrived, with the chunks' tags
+    assert canary not in stored and canary.hex().encode() not in stored
+
+
 async def test_oversized_uploads_are_refused_with_a_clear_message(
     pair: tuple[Client, Client],
 ) -> None:

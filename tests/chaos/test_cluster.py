@@ -73,9 +73,7 @@ async def send(http: httpx.AsyncClient, sender: BareDevice, to: BareDevice) -> d
     return body
 
 
-async def pair(
-    http: httpx.AsyncClient, other: httpx.AsyncClient
-) -> tuple[BareDevice, BareDevice]:
+async def pair(http: httpx.AsyncClient, other: httpx.AsyncClient) -> tuple[BareDevice, BareDevice]:
     """One account made on each node, at once (both append to the one log)."""
     alice, bob = await asyncio.gather(
         BareDevice().register(http), BareDevice(app="photos").register(other)
@@ -86,7 +84,7 @@ async def pair(
 async def test_a_message_sent_through_node_b_reaches_a_device_on_node_a(
     nodes: tuple[ServerProcess, ServerProcess], http_a: httpx.AsyncClient, http_b: httpx.AsyncClient
 ) -> None:
-    alice, bob = await pair(http_a)
+    alice, bob = await pair(http_a, http_b)
     async with connect(nodes[0], bob) as ws:
         for _ in range(3):
             body = await send(http_b, alice, bob)
@@ -104,7 +102,7 @@ async def test_with_redis_down_delivery_polls_and_recovers(
     http_b: httpx.AsyncClient,
 ) -> None:
     _, redis = running_services
-    alice, bob = await pair(http_a)
+    alice, bob = await pair(http_a, http_b)
     async with connect(nodes[0], bob) as ws:
         redis.stop()
         try:
@@ -124,7 +122,7 @@ async def test_with_redis_down_delivery_polls_and_recovers(
 async def test_a_request_replayed_to_another_node_is_refused(
     http_a: httpx.AsyncClient, http_b: httpx.AsyncClient
 ) -> None:
-    alice, bob = await pair(http_a)
+    alice, bob = await pair(http_a, http_b)
     # A node that just failed to reach Redis (another test stops it) answers from
     # its memory alone for RETRY_AFTER_S; past that it asks Redis again.
     await asyncio.sleep(shared_limits.RETRY_AFTER_S + 0.2)
@@ -139,7 +137,7 @@ async def test_a_request_replayed_to_another_node_is_refused(
 async def test_a_retry_after_acknowledgement_is_not_stored_again(
     http_a: httpx.AsyncClient, http_b: httpx.AsyncClient
 ) -> None:
-    alice, bob = await pair(http_a)
+    alice, bob = await pair(http_a, http_b)
     body = await send(http_a, alice, bob)
     page = (await bob.call(http_b, "GET", MESSAGES)).json()
     assert [m["message_id"] for m in page["messages"]] == [body["message_id"]]
@@ -150,9 +148,9 @@ async def test_a_retry_after_acknowledgement_is_not_stored_again(
 
 
 async def test_a_cursor_pages_through_the_queue_without_acknowledging(
-    http_a: httpx.AsyncClient,
+    http_a: httpx.AsyncClient, http_b: httpx.AsyncClient
 ) -> None:
-    alice, bob = await pair(http_a)
+    alice, bob = await pair(http_a, http_b)
     sent = [(await send(http_a, alice, bob))["message_id"] for _ in range(5)]
     seen: list[str] = []
     path = f"{MESSAGES}?limit=2"
@@ -169,9 +167,11 @@ async def test_a_cursor_pages_through_the_queue_without_acknowledging(
 
 
 async def test_metrics_count_what_the_node_did(
-    nodes: tuple[ServerProcess, ServerProcess], http_a: httpx.AsyncClient
+    nodes: tuple[ServerProcess, ServerProcess],
+    http_a: httpx.AsyncClient,
+    http_b: httpx.AsyncClient,
 ) -> None:
-    alice, bob = await pair(http_a)
+    alice, bob = await pair(http_a, http_b)
     await send(http_a, alice, bob)
     text = (await http_a.get("/metrics")).text
     for name in (

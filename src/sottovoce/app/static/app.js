@@ -447,8 +447,13 @@ function renderMessages(shift) {
   while (first < msgs.length && offsets[first + 1] < low) first++;
   let last = first;
   while (last < msgs.length && offsets[last] <= high) last++;
+  // The row kept in place: the first visible one already measured (rows drawn for the
+  // first time around it are estimates, so only a known row stays where it was seen).
   let anchor = first;
   while (anchor < last && offsets[anchor + 1] <= top) anchor++;
+  let measured = anchor;
+  while (measured < last && !view.heights.has(msgs[measured].key)) measured++;
+  if (measured < last) anchor = measured;
   const nodes = new Map();
   const rows = [];
   const size = view.older === null ? String(msgs.length) : "-1";
