@@ -145,6 +145,19 @@ async def test_scrolls_to_the_first_of_2000_messages_with_bounded_rows(
         await page.keyboard.press("Home")
         await page.wait_for_selector(".msg[data-id='m0']", state="visible", timeout=WAIT_MS)
         assert await _rows(page) <= MAX_ROWS
+
+        # 200 % zoom of a 1280 x 720 window is a 640 x 360 CSS viewport: the rows are
+        # re-measured at their new height and the list still scrolls without overflow.
+        await page.set_viewport_size({"width": 640, "height": 360})
+        await page.keyboard.press("End")
+        await page.wait_for_selector(f".msg[data-id='m{MESSAGES - 1}']", state="visible")
+        await page.keyboard.press("PageUp")
+        await _settle(page)
+        assert await page.evaluate(
+            "(() => { const l = document.getElementById('messages');"
+            " return l.scrollWidth <= l.clientWidth; })()"
+        )
+        assert 0 < await _rows(page) <= MAX_ROWS
         assert errors == []
     finally:
         app.stop()

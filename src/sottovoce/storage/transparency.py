@@ -38,6 +38,10 @@ class EpochTaken(Exception):
     """Another node signed the head of that epoch first."""
 
 
+class _LoggedAlready(Exception):
+    """Raised inside a transaction to roll back an append another node made first."""
+
+
 class StaleDeviceList(Exception):
     """The account's device list changed meanwhile: the new one is not the next version."""
 
@@ -104,7 +108,8 @@ class TransparencyStore:
                 .order_by(transparency_leaves.c.idx)
             )
             found = [(int(r.idx), bytes(r.entry)) for r in rows]
-        # A gap would be a half-visible concurrent append: take the prefix only.
+        # Appends commit in index order (the log's lock), so a snapshot holds a
+        # prefix; should a gap ever show, only the prefix is the log.
         return [entry for i, (idx, entry) in enumerate(found) if idx == start + i]
 
     async def latest_head(self) -> bytes | None:
@@ -242,25 +247,53 @@ class TransparencyStore:
         entries: Sequence[bytes],
         device_list: bytes,
         version: int,
-    ) -> int:
+    ) -> int | None:
         """Log a new account's key (when ``salt`` is given: ``entries`` are the key's and
-        then the list's) or only its current device list; returns the first index."""
-        async with self.engine.begin() as conn:
-            start = await self._append(conn, entries)
-            if salt is not None:
-                await conn.execute(
-                    insert(transparency_accounts).values(
-                        account_id=account_id, salt=salt, key_leaf=start
-                    )
+        then the list's) or only its current device list; returns the first index, or
+        None if this version was logged already (by another node recovering the same
+        crash: checked under the log's lock, and nothing is written)."""
+        try:
+            async with self.engine.begin() as conn:
+                return await self._log_account(
+                    conn, account_id, salt, entries, device_list, version
                 )
-            await conn.execute(
-                insert(device_list_history).values(
-                    account_id=account_id,
-                    version=version,
-                    device_list=device_list,
-                    leaf=start + len(entries) - 1,
+        except _LoggedAlready:
+            return None
+
+    async def _log_account(
+        self,
+        conn: AsyncConnection,
+        account_id: int,
+        salt: bytes | None,
+        entries: Sequence[bytes],
+        device_list: bytes,
+        version: int,
+    ) -> int:
+        start = await self._append(conn, entries)
+        logged = await conn.execute(
+            select(device_list_history.c.version).where(
+                and_(
+                    device_list_history.c.account_id == account_id,
+                    device_list_history.c.version == version,
                 )
             )
+        )
+        if logged.first() is not None:
+            raise _LoggedAlready  # rolls the appended leaves back
+        if salt is not None:
+            await conn.execute(
+                insert(transparency_accounts).values(
+                    account_id=account_id, salt=salt, key_leaf=start
+                )
+            )
+        await conn.execute(
+            insert(device_list_history).values(
+                account_id=account_id,
+                version=version,
+                device_list=device_list,
+                leaf=start + len(entries) - 1,
+            )
+        )
         return start
 
     async def replace_device_list(

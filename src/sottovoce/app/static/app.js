@@ -532,6 +532,7 @@ async function jumpToFirst() {
   const list = $("messages");
   view.stick = false;
   while (view.older !== null && (await loadOlder(JUMP_PAGE)));
+  view.stick = false;
   list.scrollTop = 0;
   renderMessages(0);
 }

@@ -45,8 +45,9 @@ from sottovoce.storage.transparency import (
     TransparencyStore,
 )
 
-# Stores entries in one transaction and returns the first one's index.
-Write = Callable[[], Awaitable[int]]
+# Stores entries in one transaction and returns the first one's index (None: another
+# node had logged them, and nothing was written).
+Write = Callable[[], Awaitable[int | None]]
 
 log = logging.getLogger("sottovoce.server.transparency")
 
@@ -123,18 +124,18 @@ class KeyDirectory:
         if held is None or head.epoch > held.epoch:
             self._log = TransparencyLog(self._tree, self._key, head)
 
-    async def _append(self, entries: list[TransparencyEntry], write: Write) -> int:
-        """Store ``entries`` through ``write()``, then add them to the tree; returns the
-        first index."""
+    async def _append(self, entries: list[TransparencyEntry], write: Write) -> None:
+        """Store ``entries`` through ``write()``, then add them to the tree."""
         async with self._lock:
             start = await write()
+            if start is None:
+                return
             if start == self._log.size:
                 self._log.extend(entries)
             else:  # other nodes appended since this one last looked: read theirs and ours
                 self._tree.extend(await self._store.leaves(self._tree.size))
             if self._log.leaf(start) != entries[0].to_bytes():
                 raise StoreCorrupted(f"log entry {start} is not the one just stored")
-            return start
 
     @property
     def public_key(self) -> bytes:
@@ -194,7 +195,7 @@ class KeyDirectory:
         entries.append(DeviceListEntry(commitment, day, version, device_list_digest(device_list)))
         encoded = [e.to_bytes() for e in entries]
 
-        async def write() -> int:
+        async def write() -> int | None:
             return await self._store.log_account(
                 account_id, salt if new_account else None, encoded, device_list, version
             )
