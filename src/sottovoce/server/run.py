@@ -35,5 +35,8 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=False,
         ws_max_size=limits.MAX_WEBSOCKET_MESSAGE_BYTES,
+        # Frames carry ciphertext, which does not compress: deflating every pushed
+        # message only cost CPU (bench/load.py profile, docs/performance.md).
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=limits.SHUTDOWN_GRACE_S,
     )

@@ -218,31 +218,40 @@ class Repository:
         return DeviceRecord(device_pk, account_id, 1, identity, f"{handle}@{app}")
 
     async def account(self, app: str, handle: str) -> AccountRecord | None:
+        # One statement for the account and its devices: every send looks up two
+        # accounts, and each statement is a round trip (docs/performance.md, load).
         async with self.engine.connect() as conn:
-            row = (
+            rows = (
                 await conn.execute(
-                    select(accounts).where(and_(accounts.c.app == app, accounts.c.handle == handle))
+                    select(
+                        accounts,
+                        devices.c.id.label("device_pk"),
+                        devices.c.device_id,
+                        devices.c.identity,
+                    )
+                    .select_from(accounts.outerjoin(devices, devices.c.account_id == accounts.c.id))
+                    .where(and_(accounts.c.app == app, accounts.c.handle == handle))
+                    .order_by(devices.c.device_id)
                 )
-            ).first()
-            if row is None:
-                return None
-            device_rows = await conn.execute(
-                select(devices).where(devices.c.account_id == row.id).order_by(devices.c.device_id)
-            )
-            address = f"{row.handle}@{row.app}"
-            return AccountRecord(
-                row.id,
-                row.app,
-                row.handle,
-                row.account_key,
-                row.device_list,
-                row.device_list_version,
-                row.created_day,
-                tuple(
-                    DeviceRecord(d.id, row.id, d.device_id, d.identity, address)
-                    for d in device_rows
-                ),
-            )
+            ).all()
+        if not rows:
+            return None
+        row = rows[0]
+        address = f"{row.handle}@{row.app}"
+        return AccountRecord(
+            row.id,
+            row.app,
+            row.handle,
+            row.account_key,
+            row.device_list,
+            row.device_list_version,
+            row.created_day,
+            tuple(
+                DeviceRecord(d.device_pk, row.id, d.device_id, d.identity, address)
+                for d in rows
+                if d.device_pk is not None
+            ),
+        )
 
     async def device(self, app: str, handle: str, device_id: int) -> DeviceRecord | None:
         async with self.engine.connect() as conn:
