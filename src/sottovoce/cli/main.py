@@ -140,9 +140,7 @@ def _warn_about_identity_changes(addresses: list[str]) -> None:
 def server(
     db: Annotated[
         str,
-        typer.Option(
-            help="SQLite file, or database URL (sqlite:///…, postgresql://user@host/db)."
-        ),
+        typer.Option(help="SQLite file, or database URL (sqlite:///…, postgresql://user@host/db)."),
     ] = DEFAULT_DB,
     redis: Annotated[
         str | None,

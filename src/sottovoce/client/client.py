@@ -964,7 +964,10 @@ class Client:
         if is_operator_notice(raw):  # signed by the operator, not encrypted (docs/legal.md)
             try:
                 notice = await receive_operator_notice(
-                    self._store, self._transport, self.address, raw  # type: ignore[arg-type]
+                    self._store,
+                    self._transport,
+                    self.address,
+                    raw,  # type: ignore[arg-type]
                 )
             except (SecurityError, MalformedResponse) as exc:
                 log.warning("dropping an operator notice: %s", exc)
@@ -1090,10 +1093,12 @@ class Client:
             elif isinstance(control, DeleteContent):
                 removed, _ = self._store.delete_history_where(
                     envelope.sender,
-                    lambda e: e.get("id") == control.target
-                    and e.get("direction") == "in"
-                    and isinstance(e.get("ts"), int)
-                    and deletion.within_window(int(str(e.get("ts"))), control.sent_at_ms),
+                    lambda e: (
+                        e.get("id") == control.target
+                        and e.get("direction") == "in"
+                        and isinstance(e.get("ts"), int)
+                        and deletion.within_window(int(str(e.get("ts"))), control.sent_at_ms)
+                    ),
                 )
                 if removed:
                     self._history.refresh_conversation(envelope.sender)
