@@ -287,8 +287,7 @@ class Client:
         try:
             await client._kt.pin_log_key()
             client._kt.record_own_list(device_list.sign(account_key), device_list.version)
-            await client._prekeys.replenish()
-            await client._groups.key_packages.replenish()
+            await client._stock_server()
         except BaseException:
             await client.close()
             raise
@@ -354,12 +353,16 @@ class Client:
             client._kt.adopt(provisioned.transparency)
             if provisioned.profile_keys:
                 client._sealed.adopt(provisioned.profile_keys)
-            await client._prekeys.replenish()
-            await client._groups.key_packages.replenish()
+            await client._stock_server()
         except BaseException:
             await client.close()
             raise
         return client
+
+    async def _stock_server(self) -> None:
+        """Upload what a new device owes the server: one-time prekeys and KeyPackages."""
+        await self._prekeys.replenish()
+        await self._groups.key_packages.replenish()
 
     @classmethod
     async def open(cls, profile_dir: Path, *, passphrase: str | None = None) -> Client:

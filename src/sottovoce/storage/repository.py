@@ -512,21 +512,7 @@ class Repository:
                 .order_by(queued_messages.c.id)
                 .limit(limit)
             )
-            return [
-                QueuedMessage(
-                    r.id,
-                    r.recipient_device_pk,
-                    r.sender,
-                    r.sender_device,
-                    r.message_id,
-                    r.type,
-                    r.body,
-                    r.server_ts,
-                    r.commitment,
-                    r.franking_tag,
-                )
-                for r in rows
-            ]
+            return [_queued(r) for r in rows]
 
     async def expire_undelivered(self, before_ms: int, keep: Collection[int] = ()) -> int:
         """Delete queued messages that arrived before ``before_ms`` (retention), except
@@ -548,21 +534,7 @@ class Repository:
             query = query.where(queued_messages.c.id.not_in(list(in_flight)))
         async with self.engine.connect() as conn:
             rows = await conn.execute(query.order_by(queued_messages.c.id).limit(limit))
-            return [
-                QueuedMessage(
-                    r.id,
-                    r.recipient_device_pk,
-                    r.sender,
-                    r.sender_device,
-                    r.message_id,
-                    r.type,
-                    r.body,
-                    r.server_ts,
-                    r.commitment,
-                    r.franking_tag,
-                )
-                for r in rows
-            ]
+            return [_queued(r) for r in rows]
 
     async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
         if not ids:
@@ -577,3 +549,19 @@ class Repository:
                 )
             )
             return int(result.rowcount or 0)
+
+
+def _queued(row: Any) -> QueuedMessage:
+    """A ``queued_messages`` row as the record handlers see."""
+    return QueuedMessage(
+        row.id,
+        row.recipient_device_pk,
+        row.sender,
+        row.sender_device,
+        row.message_id,
+        row.type,
+        row.body,
+        row.server_ts,
+        row.commitment,
+        row.franking_tag,
+    )
