@@ -14,7 +14,6 @@ in one store transaction that commits before the server is told to forget it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import time
@@ -72,6 +71,7 @@ from sottovoce.client.forwarding import forward_targets
 from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
 from sottovoce.client.groups import GROUP_TYPES, Groups, history_peer
 from sottovoce.client.history import History
+from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import (
     Conversation,
     Direction,
@@ -95,7 +95,6 @@ from sottovoce.client.sync_content import decode_transcript, encode_transcript
 from sottovoce.client.transparency import LogMonitor, Lookup
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.password import Argon2Parameters
-from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.franking import FrankedPlaintext
@@ -118,8 +117,6 @@ STALE_DEVICE_ATTEMPTS = 3
 # retries wait 4-8 s in all, enough to ride out a server restart, and each
 # attempt is signed afresh within the server's ±300 s window.
 POST_ATTEMPTS = 5
-# 128 random bits: no two messages from one device ever share an idempotency key.
-MESSAGE_ID_BYTES = 16
 # Messages one report carries (the server's MAX_MESSAGES_PER_REPORT).
 MESSAGES_PER_REPORT = 20
 # How far back in each conversation forward() looks for the message it is given.
@@ -136,10 +133,6 @@ _SEEN = "seen"
 _SELF = "self"
 # The own device-list version every group has been brought in line with.
 _GROUPS_FOLLOW = "groups_follow_devices"
-
-
-def _new_message_id() -> str:
-    return base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
 
 
 def _now_ms() -> int:
@@ -505,7 +498,7 @@ class Client:
         recipient = str(Address.parse(recipient))
         if recipient == self.address:
             raise InvalidAddress("sending to yourself is not supported yet")
-        message_id = _new_message_id()
+        message_id = new_message_id()
         sent_at = _now_ms()
         timer = self._disappearing.timer(recipient)
         quote = self._quote(recipient, reply_to) if reply_to else None
@@ -571,7 +564,7 @@ class Client:
         """Tell ``peer`` this person started (or stopped) writing to them."""
         peer = str(Address.parse(peer))
         if self._receipts.enabled(TYPING) and not self._requests.is_request(peer):
-            typing = TypingContent(_new_message_id(), started, _now_ms())
+            typing = TypingContent(new_message_id(), started, _now_ms())
             await self._transmit(typing.message_id, peer, typing.encode(), own_copies=False)
 
     def message_state(self, message_id: str) -> str | None:
@@ -586,7 +579,7 @@ class Client:
             await self._send_receipt(peer, "read", message_ids[-MAX_RECEIPT_IDS:])
 
     async def _send_receipt(self, peer: str, receipt_type: str, ids: list[str]) -> None:
-        message_id = _new_message_id()
+        message_id = new_message_id()
         receipt = ReceiptContent(message_id, receipt_type, tuple(ids), _now_ms())
         await self._transmit(message_id, peer, receipt.encode(), own_copies=False)
 
@@ -615,7 +608,7 @@ class Client:
         if self._sealed.contact_key(recipient) is not None:
             certificate = await self._sealed.certificate()
             if await self._sealed.send(
-                message_id=_new_message_id(),
+                message_id=new_message_id(),
                 recipient=recipient,
                 devices=devices,
                 envelopes=envelopes,
@@ -1157,7 +1150,7 @@ class Client:
         if not deletion.within_window(int(entry.timestamp.timestamp() * 1000), now):
             hours = deletion.DELETE_FOR_EVERYONE_S // 3600
             raise ClientError(f"a message can be deleted for everyone within {hours} hours")
-        withdrawal = DeleteContent(_new_message_id(), message_id, now)
+        withdrawal = DeleteContent(new_message_id(), message_id, now)
         await self._transmit(withdrawal.message_id, peer, withdrawal.encode(), own_copies=False)
         self.delete_for_me(peer, message_id)
 

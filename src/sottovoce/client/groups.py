@@ -64,6 +64,7 @@ from sottovoce.client.group_franking import (
     parse_group_franking,
 )
 from sottovoce.client.key_package_supply import CIPHER_SUITE, KeyPackageSupply
+from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import datetime_from_ms
 from sottovoce.client.store import Store
 from sottovoce.client.transport import Transport
@@ -90,7 +91,6 @@ POST_ATTEMPTS = 5
 # Devices one commit adds (server.limits.MAX_DEVICES_PER_COMMIT); more take several.
 MAX_ADDS_PER_COMMIT = 64
 GROUP_ID_BYTES = 32
-MESSAGE_ID_BYTES = 16
 
 _GROUP = "mls_group"
 _NAME = "mls_group_name"
@@ -101,10 +101,6 @@ _SEEN = "seen"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _new_id() -> str:
-    return base64.urlsafe_b64encode(random_bytes(MESSAGE_ID_BYTES)).decode().rstrip("=")
 
 
 def _named(identity: DeviceIdentity) -> str:
@@ -482,7 +478,7 @@ class Groups:
         record = self._load(group_id)
         if record is not None:
             await self._send_content(
-                group_id, GroupContent("name", _new_id(), record.name, _now_ms())
+                group_id, GroupContent("name", new_message_id(), record.name, _now_ms())
             )
 
     # -- this account's own devices follow its device list ------------------------------
@@ -561,7 +557,7 @@ class Groups:
             ]
             pending = record.state.commit(adds=adds or [], removes=[m.leaf for m in leaving])
             body: dict[str, Any] = {
-                "message_id": _new_id(),
+                "message_id": new_message_id(),
                 "epoch": record.state.epoch,
                 "commit": sj.b64(pending.commit),
                 "added": added or [],
@@ -620,7 +616,7 @@ class Groups:
     async def send(self, name: str, text: str) -> GroupMessage:
         """Encrypt ``text`` for the group and hand it to the server; first an Update
         commit if the self-update policy asks for one."""
-        content = GroupContent("text", _new_id(), text, _now_ms())
+        content = GroupContent("text", new_message_id(), text, _now_ms())
         content.encode()
         async with self._exclusive():
             record = self._by_name(name)
@@ -656,7 +652,7 @@ class Groups:
         # Franked (docs/safety.md): MLS carries Kf and the content, the commitment
         # goes beside the PrivateMessage for the server to tag per member device.
         franked = frank_group_content(content.encode())
-        message_id = _new_id()
+        message_id = new_message_id()
         for _ in range(REBASE_ATTEMPTS):
             record = self._load(group_id)
             if record is None:
@@ -678,7 +674,7 @@ class Groups:
                 return
             except _Stale:
                 await self._rebase()
-                message_id = _new_id()
+                message_id = new_message_id()
         raise ClientError("the group kept changing while this device sent; try again")
 
     async def _post_message(
@@ -692,7 +688,7 @@ class Groups:
         commitment: bytes | None = None,
     ) -> None:
         body = {
-            "message_id": message_id or _new_id(),
+            "message_id": message_id or new_message_id(),
             "epoch": record.state.epoch,
             "type": kind,
             "message": sj.b64(message),
