@@ -1,10 +1,13 @@
 """Load on the real server: simulated clients over real WebSockets on loopback.
 
 Run ``python bench/load.py`` (``--help`` for the bounds). Each client is a
-registered device that signs every request with its Ed25519 identity and sends
+registered device that opens its WebSocket with a signed upgrade and sends
 Double Ratchet ciphertext (an established ``protocol.session.Session`` per pair,
-padded, as the SDK sends it); each receiver holds a WebSocket, decrypts every
-envelope and acknowledges it. Figures, one JSON object per line:
+padded, as the SDK sends it) as ``send`` frames on it, as the SDK does while it
+listens (``--send-over http``: one signed ``POST /v1/messages`` each instead);
+each receiver holds a WebSocket, decrypts every envelope and acknowledges it.
+A sender keeps up to ``--window`` sends in flight on its socket (the server
+stores them in order). Figures, one JSON object per line:
 
 - ``send_msgs_per_s``: every sender sending back to back, all at once;
 - ``delivered_msgs_per_s``: those messages decrypted and acknowledged by the
@@ -14,7 +17,15 @@ envelope and acknowledges it. Figures, one JSON object per line:
 - ``seq_send_median_ms``: one device sending one message at a time;
 - ``idle_rss_mib``: the server's RSS with nothing connected;
 - ``rss_per_idle_conn_kib``: its RSS growth per idle WebSocket, over ``--idle``;
-- ``server_cpu_s``: CPU seconds the server(s) used in the concurrent phase.
+- ``server_cpu_s``: CPU seconds the server(s) used in the concurrent phase, and
+  ``server_cpu_ms_per_msg`` the same per message sent (with its delivery and
+  acknowledgement); ``seq_server_cpu_ms_per_msg`` for the sequential phase.
+  Per-message CPU moves far less with the machine's load than the rates do.
+
+The simulated clients (encryption, decryption, framing) run in this process and
+the server in its own; ``--pin-cpus`` pins the server(s) to the first CPU and
+this process to the others, so on a two-core machine each side has one core and
+neither steals the other's (worth it only on an otherwise quiet machine).
 
 Engines: one node on SQLite; one and two nodes on PostgreSQL + Redis (two nodes:
 senders on one, receivers on the other, so every delivery crosses Redis). The
@@ -27,9 +38,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import platform
+import resource
 import secrets
 import statistics
 import sys
@@ -57,6 +70,8 @@ BENCH_RATE = 100_000.0
 TEXT = b"x" * 60  # a short chat message
 PHASE_TIMEOUT_S = 120.0
 IDLE_CONNS_PER_DEVICE = 100  # inside the per-device burst
+# Descriptors besides the idle sockets: the other phases' clients, logs, the database.
+FD_HEADROOM = 512
 
 
 def emit(**row: Any) -> None:
@@ -119,6 +134,14 @@ class Deployment:
     def rss_bytes(self) -> int:
         return sum(p.memory_info().rss for p in self.processes())
 
+    def pin_cpus(self) -> None:
+        """Every thread of the server(s) on the first CPU, this process on the rest."""
+        first, *rest = sorted(os.sched_getaffinity(0))
+        for process in self.processes():
+            for thread in process.threads():
+                os.sched_setaffinity(thread.id, {first})
+        os.sched_setaffinity(0, set(rest) or {first})
+
     def cpu_s(self) -> float:
         return sum(sum(p.cpu_times()[:2]) for p in self.processes())
 
@@ -146,10 +169,10 @@ async def receive(pair: Pair, socket: websockets.ClientConnection, expected: int
         await socket.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
 
 
-async def send_one(pair: Pair, http: httpx.AsyncClient) -> float:
-    started = time.perf_counter()
+def message_to(pair: Pair) -> dict[str, Any]:
+    """A send's body: the send time inside the ciphertext, for the latency."""
     plaintext = time.time_ns().to_bytes(8, "big") + TEXT
-    body = {
+    return {
         "message_id": secrets.token_hex(16),
         "recipient": pair.receiver.address,
         "envelopes": [
@@ -160,9 +183,66 @@ async def send_one(pair: Pair, http: httpx.AsyncClient) -> float:
             }
         ],
     }
-    response = await pair.sender.call(http, "POST", "/v1/messages", body)
-    if response.status_code != 200:
-        raise RuntimeError(f"send failed: {response.status_code} {response.text[:200]}")
+
+
+class SendChannel:
+    """A sender's way to the server: ``send`` frames on its WebSocket, answers
+    matched by ``request_id`` (docs/api.md), or one signed HTTP request each."""
+
+    def __init__(self, device: BareDevice, base: str, over: str) -> None:
+        self.device = device
+        self.base = base
+        self.over = over
+        self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 1
+        self._socket: websockets.ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> SendChannel:
+        if self.over == "http":
+            self._http = httpx.AsyncClient(base_url=self.base, timeout=30)
+        else:
+            self._socket = await connect(self.device, self.base)
+            self._reader = asyncio.create_task(self._read(self._socket))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader is not None:
+            await self._reader
+
+    async def _read(self, socket: websockets.ClientConnection) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in socket:
+                frame = json.loads(raw)
+                if frame.get("type") in ("sent", "problem"):
+                    self._answers.pop(frame["request_id"]).set_result(frame)
+        for waiting in self._answers.values():
+            waiting.set_exception(RuntimeError("the sender's socket closed mid-send"))
+
+    async def send(self, body: dict[str, Any]) -> None:
+        if self._http is not None:
+            response = await self.device.call(self._http, "POST", "/v1/messages", body)
+            if response.status_code != 200:
+                raise RuntimeError(f"send failed: {response.status_code} {response.text[:200]}")
+            return
+        assert self._socket is not None
+        request_id, self._next_id = self._next_id, self._next_id + 1
+        answer = self._answers[request_id] = asyncio.get_running_loop().create_future()
+        frame = {"type": "send", "request_id": request_id, "message": body}
+        await self._socket.send(json.dumps(frame, separators=(",", ":")))
+        result = await answer
+        if result["type"] != "sent":
+            raise RuntimeError(f"send refused: {result}")
+
+
+async def send_one(pair: Pair, channel: SendChannel) -> float:
+    started = time.perf_counter()
+    await channel.send(message_to(pair))
     return (time.perf_counter() - started) * 1000
 
 
@@ -179,7 +259,13 @@ async def make_pairs(count: int, base: str) -> list[Pair]:
 
 
 async def concurrent_phase(
-    deployment: Deployment, pairs: list[Pair], per_sender: int, rate: float | None
+    deployment: Deployment,
+    pairs: list[Pair],
+    per_sender: int,
+    rate: float | None,
+    *,
+    over: str,
+    window: int,
 ) -> dict[str, float]:
     """Every sender sends ``per_sender`` messages (paced to ``rate`` in all, or as
     fast as the server answers); every receiver takes them over its WebSocket."""
@@ -190,25 +276,42 @@ async def concurrent_phase(
         pair.received = 0
     sockets = [await connect(p.receiver, receive_node) for p in pairs]
     gap = None if rate is None else len(pairs) / rate
-    cpu_before = deployment.cpu_s()
-    async with httpx.AsyncClient(
-        base_url=send_node, timeout=30, limits=httpx.Limits(max_connections=len(pairs))
-    ) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        channels = [
+            await stack.enter_async_context(SendChannel(p.sender, send_node, over)) for p in pairs
+        ]
+        cpu_before = deployment.cpu_s()
 
-        async def sender(pair: Pair) -> None:
+        async def sender(pair: Pair, channel: SendChannel) -> None:
+            room = asyncio.Semaphore(window)
+            in_flight: set[asyncio.Task[None]] = set()
+
+            async def one(body: dict[str, Any]) -> None:
+                try:
+                    await channel.send(body)
+                finally:
+                    room.release()
+
             next_at = time.perf_counter()
             for _ in range(per_sender):
                 if gap is not None:
                     next_at += gap
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                await send_one(pair, http)
+                await room.acquire()
+                task = asyncio.create_task(one(message_to(pair)))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            await asyncio.gather(*in_flight)
 
         started = time.perf_counter()
         receivers = [
             asyncio.create_task(receive(p, s, per_sender))
             for p, s in zip(pairs, sockets, strict=True)
         ]
-        await asyncio.wait_for(asyncio.gather(*(sender(p) for p in pairs)), PHASE_TIMEOUT_S)
+        await asyncio.wait_for(
+            asyncio.gather(*(sender(p, c) for p, c in zip(pairs, channels, strict=True))),
+            PHASE_TIMEOUT_S,
+        )
         sent_s = time.perf_counter() - started
         await asyncio.wait_for(asyncio.gather(*receivers), PHASE_TIMEOUT_S)
         delivered_s = time.perf_counter() - started
@@ -227,14 +330,19 @@ async def concurrent_phase(
     }
 
 
-async def sequential_phase(deployment: Deployment, pair: Pair, count: int) -> float:
-    async with httpx.AsyncClient(base_url=deployment.nodes[0].url, timeout=30) as http:
+async def sequential_phase(
+    deployment: Deployment, pair: Pair, count: int, over: str
+) -> tuple[float, float]:
+    """The median send latency, one at a time, and the server's CPU per send."""
+    async with SendChannel(pair.sender, deployment.nodes[0].url, over) as channel:
         for _ in range(20):  # warm the connection and caches
-            await send_one(pair, http)
-        samples = [await send_one(pair, http) for _ in range(count)]
+            await send_one(pair, channel)
+        cpu_before = deployment.cpu_s()
+        samples = [await send_one(pair, channel) for _ in range(count)]
+        cpu = deployment.cpu_s() - cpu_before
     async with httpx.AsyncClient(base_url=deployment.nodes[-1].url, timeout=30) as http:
         await drain(pair.receiver, http)
-    return statistics.median(samples)
+    return statistics.median(samples), cpu / count * 1000
 
 
 async def drain(device: BareDevice, http: httpx.AsyncClient) -> None:
@@ -244,6 +352,17 @@ async def drain(device: BareDevice, http: httpx.AsyncClient) -> None:
         if not ids:
             return
         await device.call(http, "POST", "/v1/messages/ack", {"ids": ids})
+
+
+def raise_fd_limit(connections: int) -> None:
+    """Each idle WebSocket is a descriptor here and one in the server, which inherits
+    this process's limit: raise the soft limit to the hard one (docs/operations.md)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + FD_HEADROOM
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < needed:
+        raise SystemExit(f"--idle {connections} needs {needed} descriptors; ulimit -Hn is {hard}")
 
 
 async def idle_phase(deployment: Deployment, connections: int) -> tuple[float, float]:
@@ -268,7 +387,11 @@ async def idle_phase(deployment: Deployment, connections: int) -> tuple[float, f
 async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
     with tempfile.TemporaryDirectory(prefix="sv-load-") as tmp:
         deployment = Deployment(engine, nodes, Path(tmp))
+        if nodes == 1 and args.idle:
+            raise_fd_limit(args.idle)  # before the server starts: it inherits the limit
         deployment.start()
+        if args.pin_cpus:
+            deployment.pin_cpus()
         try:
             tags = {"impl": "sottovoce", "engine": engine, "nodes": nodes, "bench": "load"}
             if nodes == 1 and args.idle:
@@ -282,10 +405,17 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                     **tags,
                 )
             pairs = await make_pairs(args.clients // 2, deployment.nodes[0].url)
-            median = await sequential_phase(deployment, pairs[0], args.sequential)
+            median, seq_cpu_ms = await sequential_phase(
+                deployment, pairs[0], args.sequential, args.send_over
+            )
             emit(metric="seq_send_median_ms", value=round(median, 2), unit="ms", **tags)
-            full = await concurrent_phase(deployment, pairs, args.messages // len(pairs), None)
-            clients = {"clients": args.clients, "messages": args.messages}
+            emit(metric="seq_server_cpu_ms_per_msg", value=round(seq_cpu_ms, 3), unit="ms", **tags)
+            how = {"over": args.send_over, "window": args.window}
+            full = await concurrent_phase(
+                deployment, pairs, args.messages // len(pairs), None, **how
+            )
+            sent = args.messages // len(pairs) * len(pairs)
+            clients = {"clients": args.clients, "messages": sent, **how}
             emit(
                 metric="send_msgs_per_s", value=round(full["send"]), unit="msg/s", **tags, **clients
             )
@@ -297,8 +427,15 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                 **clients,
             )
             emit(metric="server_cpu_s", value=round(full["cpu"], 1), unit="s", **tags, **clients)
+            emit(
+                metric="server_cpu_ms_per_msg",
+                value=round(full["cpu"] / sent * 1000, 3),
+                unit="ms",
+                **tags,
+                **clients,
+            )
             half = await concurrent_phase(
-                deployment, pairs, args.messages // len(pairs) // 2, full["delivered"] / 2
+                deployment, pairs, args.messages // len(pairs) // 2, full["delivered"] / 2, **how
             )
             rate = round(full["delivered"] / 2)
             for name in ("p50", "p99", "max"):
@@ -322,6 +459,20 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=300, help="messages, one at a time")
     parser.add_argument("--idle", type=int, default=10_000, help="idle WebSockets (0: skip)")
     parser.add_argument(
+        "--send-over",
+        choices=("websocket", "http"),
+        default="websocket",
+        help="send frames on the sender's WebSocket, or one POST /v1/messages each",
+    )
+    parser.add_argument(
+        "--window", type=int, default=16, help="sends in flight per sender (websocket)"
+    )
+    parser.add_argument(
+        "--pin-cpus",
+        action="store_true",
+        help="server(s) on the first CPU, the simulated clients on the others",
+    )
+    parser.add_argument(
         "--deployments",
         default="sqlite:1,postgresql:1,postgresql:2",
         help="engine:nodes, comma-separated",
@@ -334,6 +485,10 @@ def main() -> None:
         python=platform.python_version(),
         platform=platform.platform(),
     )
+    with contextlib.suppress(ImportError):  # the server runs on uvloop too (uvicorn)
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     for deployment in args.deployments.split(","):
         engine, nodes = deployment.split(":")
         asyncio.run(run(args, engine, int(nodes)))

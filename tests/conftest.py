@@ -9,8 +9,9 @@ import pytest
 
 from tests.support.live_server import LiveServer
 
-# Starts PostgreSQL and Redis when the run selects them, and stops them at the end.
-pytest_plugins = ["tests.support.services"]
+# Starts PostgreSQL and Redis when the run selects them, and stops them at the end;
+# pins the CLI's console width (tests/support/cli_console.py).
+pytest_plugins = ["tests.support.services", "tests.support.cli_console"]
 
 
 def _running(directory: Path) -> Iterator[LiveServer]:

@@ -14,27 +14,16 @@ import pytest
 
 from sottovoce.client import Client
 from sottovoce.client.backup import MAGIC, BackupError, restore_backup
-from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
+from tests.support.people import FAST_ARGON2, two_people
 
-FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
 RECOVERY = "recovery words for the test"
 
 
 @pytest.fixture
 async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    tag = secrets.token_hex(3)
-    alice = await Client.create_account(
-        tmp_path / "a", live_server.url, "chat", f"alice-{tag}", passphrase="pa", argon2=FAST_ARGON2
-    )
-    bob = await Client.create_account(
-        tmp_path / "b", live_server.url, "photos", f"bob-{tag}", passphrase="pb", argon2=FAST_ARGON2
-    )
-    try:
-        yield alice, bob
-    finally:
-        await alice.close()
-        await bob.close()
+    async with two_people(live_server.url, tmp_path, ("pa", "pb")) as people:
+        yield people
 
 
 async def test_restore_brings_back_keys_contacts_and_history(

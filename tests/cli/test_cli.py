@@ -12,31 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from sottovoce.cli.main import app
 from sottovoce.cli.profile import default_profile
 from sottovoce.client import Client
+from tests.support.cli import create_account, runner, sv
 from tests.support.live_server import LiveServer, free_port
 
-runner = CliRunner()
 # The console script `pip install` made, next to this interpreter.
 SOTTOVOCE = Path(sys.executable).parent / "sottovoce"
 # Time for a subprocess to start, reach the server and print a line.
 SUBPROCESS_WAIT_S = 20.0
-
-
-def sv(profile: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["--profile", str(profile), *args], env=env)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def create(profile: Path, server: str, app_name: str, handle: str) -> None:
-    code, out, err = sv(
-        profile, "account", "create", "--server", server, "--app", app_name, "--handle", handle
-    )
-    assert code == 0, err
-    assert f"{handle}@{app_name}" in out
 
 
 def assert_one_line_error(result: tuple[int, str, str], expected: str, code: int = 1) -> None:
@@ -50,8 +36,8 @@ def assert_one_line_error(result: tuple[int, str, str], expected: str, code: int
 
 def test_a_conversation_by_hand(live_server: LiveServer, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    create(a, live_server.url, "chat", "demo-a")
-    create(b, live_server.url, "photos", "demo-b")
+    create_account(a, live_server.url, "chat", "demo-a")
+    create_account(b, live_server.url, "photos", "demo-b")
     assert sv(a, "send", "demo-b@photos", "hello across apps")[0] == 0
     assert sv(a, "send", "demo-b@photos", "--", "-1 is a number too")[0] == 0
     code, out, _ = sv(b, "inbox")
@@ -75,7 +61,7 @@ def test_a_conversation_by_hand(live_server: LiveServer, tmp_path: Path) -> None
 
 
 def test_a_fresh_profile_has_no_conversations(live_server: LiveServer, tmp_path: Path) -> None:
-    create(tmp_path / "a", live_server.url, "chat", "quiet")
+    create_account(tmp_path / "a", live_server.url, "chat", "quiet")
     code, out, _ = sv(tmp_path / "a", "conversations")
     assert code == 0 and "no conversations yet" in out
     code, out, _ = sv(tmp_path / "a", "history", "nobody@chat")
@@ -149,7 +135,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def test_errors_are_one_line_without_traceback(live_server: LiveServer, tmp_path: Path) -> None:
     a = tmp_path / "a"
-    create(a, live_server.url, "chat", "x")
+    create_account(a, live_server.url, "chat", "x")
     url = live_server.url
     assert_one_line_error(
         sv(a, "send", "nobody@photos", "hi"), f"nobody@photos does not exist on {url}"
@@ -202,8 +188,8 @@ def runner_result(args: list[str]) -> tuple[int, str, str]:
 def test_text_from_others_is_shown_literally(live_server: LiveServer, tmp_path: Path) -> None:
     """Markup and terminal control sequences in a message are shown, never interpreted."""
     a, b = tmp_path / "a", tmp_path / "b"
-    create(a, live_server.url, "chat", "mallory")
-    create(b, live_server.url, "photos", "bob")
+    create_account(a, live_server.url, "chat", "mallory")
+    create_account(b, live_server.url, "photos", "bob")
     hostile = "[bold red]fake[/] [/oops] \x1b[2J\x1b]0;pwned\x07 \u202edesrever"
     assert sv(a, "send", "bob@photos", hostile)[0] == 0
     code, out, err = sv(b, "inbox")
@@ -228,12 +214,12 @@ def test_a_changed_identity_is_shown_and_needs_trust(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
     a = tmp_path / "a"
-    create(a, live_server.url, "chat", "alice")
-    create(tmp_path / "b-old", live_server.url, "photos", "bob")
+    create_account(a, live_server.url, "chat", "alice")
+    create_account(tmp_path / "b-old", live_server.url, "photos", "bob")
     assert sv(a, "send", "bob@photos", "hi bob")[0] == 0
     _delete_account(live_server.db_path, "photos", "bob")
     b = tmp_path / "b-new"
-    create(b, live_server.url, "photos", "bob")
+    create_account(b, live_server.url, "photos", "bob")
     assert sv(b, "send", "alice@chat", "it is me, new phone")[0] == 0
 
     code, out, _ = sv(a, "inbox")
@@ -267,8 +253,8 @@ def _read_until(process: subprocess.Popen[str], needle: str) -> str:
 
 def test_listen_prints_messages_as_they_arrive(live_server: LiveServer, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    create(a, live_server.url, "chat", "demo-a")
-    create(b, live_server.url, "photos", "demo-b")
+    create_account(a, live_server.url, "chat", "demo-a")
+    create_account(b, live_server.url, "photos", "demo-b")
     assert sv(a, "send", "demo-b@photos", "waiting for you")[0] == 0
     listener = subprocess.Popen(
         [str(SOTTOVOCE), "--profile", str(b), "listen"],

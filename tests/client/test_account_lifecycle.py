@@ -23,9 +23,10 @@ from sottovoce.client.prekey_supply import PREKEY_BATCH
 from sottovoce.client.store_key import PROFILE_FILE
 from sottovoce.client.transport import Transport
 from sottovoce.server.limits import PREKEY_LOW_WATERMARK
-from tests.client.conftest import MakeClient, profile_of, wait_until
+from tests.client.conftest import MakeClient, profile_of
 from tests.client.relay_db import delete_account
 from tests.support.live_server import LiveServer
+from tests.support.waiting import eventually
 
 PREKEYS = "/v1/devices/self/prekeys"
 
@@ -228,5 +229,5 @@ async def test_a_listener_waits_for_the_server_and_delivers_when_it_returns(
     await asyncio.sleep(1.0)  # a few refused connection attempts
     assert received == [] and not listener.done()
     live_server.start()
-    await wait_until(lambda: received == ["queued while bob was not listening"], 40)
+    await eventually(lambda: received == ["queued while bob was not listening"], 40)
     await stop(listener)

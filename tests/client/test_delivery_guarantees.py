@@ -19,9 +19,10 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.client.errors import NetworkError
 from sottovoce.client.prekey_store import ONE_TIME
-from tests.client.conftest import MakeClient, collect, profile_of
+from tests.client.conftest import MakeClient, profile_of
 from tests.client.relay_db import inject_envelope, queued_bodies
 from tests.support.live_server import LiveServer
+from tests.support.waiting import take
 
 Request = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -202,11 +203,11 @@ async def test_listen_reconnects_after_a_server_restart(
     bob = await make_client("bob", "photos")
     async with aclosing(bob.listen()) as stream:
         await alice.send("bob@photos", "before the restart")
-        assert [m.text for m in await collect(stream, 1)] == ["before the restart"]
+        assert [m.text for m in await take(stream, 1)] == ["before the restart"]
         live_server.stop()
         live_server.start()
         await alice.send("bob@photos", "after the restart")
-        assert [m.text for m in await collect(stream, 1, timeout_s=40)] == ["after the restart"]
+        assert [m.text for m in await take(stream, 1, timeout_s=40)] == ["after the restart"]
     assert await bob.fetch() == []
     assert [e.text for e in bob.history("alice@chat")] == [
         "before the restart",
@@ -229,8 +230,8 @@ async def test_simultaneous_conversations_in_both_directions_lose_nothing(
             await asyncio.sleep(0)
 
     async with aclosing(alice.listen()) as to_alice, aclosing(bob.listen()) as to_bob:
-        alice_gets = asyncio.create_task(collect(to_alice, count))
-        bob_gets = asyncio.create_task(collect(to_bob, count))
+        alice_gets = asyncio.create_task(take(to_alice, count))
+        bob_gets = asyncio.create_task(take(to_bob, count))
         await asyncio.gather(talk(alice, "bob@photos", "a"), talk(bob, "alice@chat", "b"))
         assert [m.text for m in await bob_gets] == [f"a {i}" for i in range(count)]
         assert [m.text for m in await alice_gets] == [f"b {i}" for i in range(count)]

@@ -10,7 +10,8 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.client.content import MAX_CONTENT_LEN
 from sottovoce.client.errors import InvalidAddress, InvalidMessage, UnknownAccount
-from tests.client.conftest import MakeClient, collect, profile_of
+from tests.client.conftest import MakeClient, profile_of
+from tests.support.waiting import take
 
 
 async def test_two_clients_on_different_apps_talk_both_ways(make_client: MakeClient) -> None:
@@ -107,9 +108,9 @@ async def test_listen_yields_the_backlog_then_live_messages(make_client: MakeCli
     await alice.send("bob@photos", "queued 1")
     await alice.send("bob@photos", "queued 2")
     async with aclosing(bob.listen()) as stream:
-        assert [m.text for m in await collect(stream, 2)] == ["queued 1", "queued 2"]
+        assert [m.text for m in await take(stream, 2)] == ["queued 1", "queued 2"]
         await alice.send("bob@photos", "live")
-        (live,) = await collect(stream, 1)
+        (live,) = await take(stream, 1)
         assert (live.text, live.sender) == ("live", "alice@chat")
     assert await bob.fetch() == []  # everything was acknowledged over the socket
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sottovoce.client.errors import ProfileError
 from sottovoce.client.store import DB_FILE, Store
 from sottovoce.client.store_key import KEY_FILE, PROFILE_FILE
-from tests.client.conftest import FAST_ARGON2
+from tests.support.people import FAST_ARGON2
 
 CANARY_NAME = "carol@photos"
 CANARY_VALUE = b"the vault combination is 31-7-42"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from sottovoce.client import Client
-from tests.devices.conftest import MakeClient
+from tests.support.people import MakeClient
 
 # 10 + 8 new recipients: within the daily limit on new recipients (20).
 CREATED_WHILE_LOOKING = 10

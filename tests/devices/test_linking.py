@@ -8,8 +8,8 @@ import pytest
 
 from sottovoce.client import Client
 from sottovoce.client.errors import ClientError, ServerError
-from tests.devices.conftest import LinkDevice, MakeClient
 from tests.support.live_server import LiveServer
+from tests.support.people import LinkDevice, MakeClient
 
 
 async def texts(client: Client) -> list[str]:

@@ -28,7 +28,7 @@ from sottovoce.protocol.public.tree_head import (
 )
 from sottovoce.server.encoding import b64decode
 from sottovoce.server.process import ServerProcess
-from tests.devices.conftest import link
+from tests.support.people import link
 from tests.support.services import PostgresCluster, RedisServer
 
 ACCOUNTS = 12

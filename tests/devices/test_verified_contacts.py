@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sottovoce.client.safety import VerificationRequired
-from tests.devices.conftest import LinkDevice, MakeClient
+from tests.support.people import LinkDevice, MakeClient
 
 
 async def test_both_people_read_the_same_number(make_client: MakeClient) -> None:

@@ -4,7 +4,6 @@ attachments leave both people's stores."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,10 +13,8 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.client.content import TextContent, decode_content
 from sottovoce.client.errors import ClientError, InvalidMessage
-from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
-
-FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
+from tests.support.people import two_people
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -26,18 +23,8 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
 
 @pytest.fixture
 async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    tag = secrets.token_hex(3)
-    alice = await Client.create_account(
-        tmp_path / "a", live_server.url, "chat", f"alice-{tag}", passphrase="p", argon2=FAST_ARGON2
-    )
-    bob = await Client.create_account(
-        tmp_path / "b", live_server.url, "photos", f"bob-{tag}", passphrase="p", argon2=FAST_ARGON2
-    )
-    try:
-        yield alice, bob
-    finally:
-        await alice.close()
-        await bob.close()
+    async with two_people(live_server.url, tmp_path) as people:
+        yield people
 
 
 async def test_expired_messages_and_attachments_leave_both_stores(
@@ -45,7 +32,7 @@ async def test_expired_messages_and_attachments_leave_both_stores(
 ) -> None:
     alice, bob = pair
     await alice.send(bob.address, "before the timer")
-    alice.set_disappearing_timer(bob.address, 300)
+    await alice.set_disappearing_timer(bob.address, 300)
     pointer = await alice.upload_attachment(_one(b"secret picture"), 14, "p.png", "image/png")
     await alice.send(bob.address, "gone in five minutes", attachment=pointer)
     start = int(time.time() * 1000)
@@ -68,7 +55,7 @@ async def test_expired_messages_and_attachments_leave_both_stores(
     assert bob.search("five minutes") == []
 
     # Turning it off travels the same way.
-    bob.set_disappearing_timer(alice.address, 0)
+    await bob.set_disappearing_timer(alice.address, 0)
     await bob.send(alice.address, "timer off")
     await alice.fetch()
     assert alice.disappearing_timer(bob.address) == 0
@@ -77,7 +64,7 @@ async def test_expired_messages_and_attachments_leave_both_stores(
 async def test_only_the_offered_timers_are_accepted(pair: tuple[Client, Client]) -> None:
     alice, bob = pair
     with pytest.raises(ClientError, match="disappearing timer"):
-        alice.set_disappearing_timer(bob.address, 7)
+        await alice.set_disappearing_timer(bob.address, 7)
     payload = json.loads(TextContent("m1", "hi", 1, timer_s=300).encode())
     assert decode_content(json.dumps(payload).encode()).timer_s == 300
     for bad in (7, -300, True, "300", 10**12):

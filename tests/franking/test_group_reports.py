@@ -5,24 +5,23 @@ exactly the content, delivery and group the server tagged (docs/safety.md)."""
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from sottovoce.cli.main import app
 from sottovoce.client import Client
 from sottovoce.client.errors import ServerError
 from sottovoce.protocol.franking import FrankedPlaintext
 from sottovoce.protocol.public.franking import Delivery, delivery_tag
-from tests.devices.conftest import link
 from tests.sealed.conftest import MakeClient, queued_rows
+from tests.support.cli import create_account, runner, sv
 from tests.support.live_server import LiveServer
-
-runner = CliRunner()
+from tests.support.people import link
 
 
 def b64(data: bytes) -> str:
@@ -220,40 +219,31 @@ def test_group_and_one_to_one_tags_never_coincide() -> None:
     assert len(tags) == 3
 
 
-def sv(profile: Path, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["--profile", str(profile), *args], env={"COLUMNS": "200"})
-    return result.exit_code, result.stdout + result.stderr
-
-
 def test_report_a_group_message_from_the_command_line(relay: LiveServer, tmp_path: Path) -> None:
     sender, victim = f"s-{secrets.token_hex(3)}", f"v-{secrets.token_hex(3)}"
     for handle, app_name in ((sender, "chat"), (victim, "photos")):
-        code, output = sv(
-            tmp_path / handle, "account", "create", "--server", relay.url, "--app", app_name,
-            "--handle", handle,
-        )  # fmt: skip
-        assert code == 0, output
+        create_account(tmp_path / handle, relay.url, app_name, handle)
     assert sv(tmp_path / sender, "group", "create", "club")[0] == 0
     assert sv(tmp_path / sender, "group", "add", "club", f"{victim}@photos")[0] == 0
     assert sv(tmp_path / sender, "group", "send", "club", "leave or else")[0] == 0
-    code, output = sv(tmp_path / victim, "inbox")
+    code, out, _ = sv(tmp_path / victim, "inbox")
     # A stranger's group is a message request: its messages wait until joined.
-    assert code == 0 and "message request" in output and "leave or else" not in output
+    assert code == 0 and "message request" in out and "leave or else" not in out
     assert sv(tmp_path / victim, "requests", "join", "club")[0] == 0
-    code, output = sv(tmp_path / victim, "group", "history", "club", "--ids")
-    assert code == 0, output
-    (line,) = [x for x in output.splitlines() if "leave or else" in x]
-    message_id = next(w for w in line.split() if len(w) == 22)
-    code, output = sv(tmp_path / victim, "report", message_id, "--reason", "a threat in a group")
-    assert code == 0, output
-    assert f"filed about {sender}@chat" in output and "signed the send" in output
-    code, output = sv(tmp_path / victim, "report", message_id, "--reason", "again")
-    assert code == 1 and "already reported" in output
+    code, out, err = sv(tmp_path / victim, "group", "history", "club", "--json")
+    assert code == 0, err
+    (received,) = [json.loads(line) for line in out.splitlines()]
+    assert (received["from"], received["text"]) == (f"{sender}@chat", "leave or else")
+    message_id = received["id"]
+    code, out, err = sv(tmp_path / victim, "report", message_id, "--reason", "a threat in a group")
+    assert code == 0, err
+    assert f"filed about {sender}@chat" in out and "signed the send" in out
+    code, _, err = sv(tmp_path / victim, "report", message_id, "--reason", "again")
+    assert code == 1 and "already reported" in err
     # The operator sees the revealed text as the member saw it, and in which group.
     result = runner.invoke(
-        app, ["moderation", "reports", "--account", f"{sender}@chat", "--db", str(relay.db_path)],
-        env={"COLUMNS": "200"},
-    )  # fmt: skip
+        app, ["moderation", "reports", "--account", f"{sender}@chat", "--db", str(relay.db_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "a threat in a group" in result.stdout
     assert "in group " in result.stdout and "leave or else" in result.stdout

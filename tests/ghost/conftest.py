@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Protocol
 
 import httpx
 import pytest
 
 from sottovoce.client import Client
 from sottovoce.crypto.signing import SigningKey
-from tests.devices.conftest import link
 from tests.support.live_server import LiveServer
+from tests.support.people import LinkDevice, MakeClient, client_maker, device_linker, running
 
 
 class GhostServerProcess(LiveServer):
@@ -39,22 +37,9 @@ class GhostServerProcess(LiveServer):
         self.arm("", target="")
 
 
-class MakeClient(Protocol):
-    async def __call__(self, name: str, app: str = "chat") -> Client: ...
-
-
-class LinkDevice(Protocol):
-    async def __call__(self, existing: Client) -> Client: ...
-
-
 @pytest.fixture(scope="package")
 def ghost_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GhostServerProcess]:
-    server = GhostServerProcess(tmp_path_factory.mktemp("ghost-relay"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(GhostServerProcess(tmp_path_factory.mktemp("ghost-relay")))
 
 
 @pytest.fixture
@@ -70,24 +55,11 @@ async def clients(ghost_server: GhostServerProcess) -> AsyncIterator[list[Client
 def make_client(
     ghost_server: GhostServerProcess, tmp_path: Path, clients: list[Client]
 ) -> MakeClient:
-    async def make(name: str, app: str = "chat") -> Client:
-        handle = f"{name}-{secrets.token_hex(3)}"
-        client = await Client.create_account(
-            tmp_path / f"{handle}@{app}", ghost_server.url, app, handle
-        )
-        clients.append(client)
-        return client
-
-    return make
+    return client_maker(ghost_server.url, tmp_path, clients)
 
 
 @pytest.fixture
 def link_device(
     ghost_server: GhostServerProcess, tmp_path: Path, clients: list[Client]
 ) -> LinkDevice:
-    async def do(existing: Client) -> Client:
-        client = await link(existing, tmp_path / f"linked-{secrets.token_hex(3)}", ghost_server.url)
-        clients.append(client)
-        return client
-
-    return do
+    return device_linker(ghost_server.url, tmp_path, clients)

@@ -15,7 +15,8 @@ from rich.console import Console
 from sottovoce.cli.devices import alert_box
 from sottovoce.client import Client
 from sottovoce.client.alerts import SecurityAlert
-from tests.ghost.conftest import GhostServerProcess, LinkDevice, MakeClient
+from tests.ghost.conftest import GhostServerProcess
+from tests.support.people import LinkDevice, MakeClient
 
 
 async def texts(client: Client) -> list[str]:

@@ -7,13 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from sottovoce.cli.main import app
 from sottovoce.cli.render import StderrLog
+from tests.support.cli import sv
 from tests.support.live_server import LiveServer
-
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +21,6 @@ def restore_sdk_logging() -> Iterator[None]:
     for handler in [h for h in logger.handlers if isinstance(h, StderrLog)]:
         logger.removeHandler(handler)
     logger.setLevel(level)
-
-
-def sv(profile: Path, *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["--profile", str(profile), *args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def ok(profile: Path, *args: str) -> str:

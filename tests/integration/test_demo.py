@@ -10,6 +10,8 @@ import sys
 import pytest
 
 from sottovoce import demo
+from sottovoce.demo.checks import check_server_learned_nothing
+from sottovoce.demo.stage import Stage
 
 DEMO_TIMEOUT_S = 60.0  # the brief: well under a minute; a healthy run takes seconds
 
@@ -30,7 +32,7 @@ def test_the_demo_passes() -> None:
     assert "Traceback" not in result.stderr
 
 
-async def leak_a_text_into_the_log(stage: demo.Stage) -> None:
+async def leak_a_text_into_the_log(stage: Stage) -> None:
     """A careless server: logs one message's text."""
     with stage.server.log_path.open("a", encoding="utf-8") as log:
         log.write(f"DEBUG relaying {stage.exchanges[0].text}\n")
@@ -40,7 +42,7 @@ def test_the_demo_fails_when_plaintext_reaches_the_server(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     acts = list(demo.ACTS)
-    acts.insert(acts.index(demo.check_server_learned_nothing), leak_a_text_into_the_log)
+    acts.insert(acts.index(check_server_learned_nothing), leak_a_text_into_the_log)
     monkeypatch.setattr(demo, "ACTS", acts)
     assert demo.main() == 1
     shown = capsys.readouterr().out

@@ -4,7 +4,7 @@ Several clients talk both ways, with offline delivery across a server restart
 and live delivery over the WebSocket. Then every file the server wrote (its
 SQLite database with ``-wal``/``-shm``, and its captured log) is searched for
 the canary texts and for every private key and session secret the clients held
-at any point, in every encoding (``sottovoce.demo.encoded_forms``: raw, hex,
+at any point, in every encoding (``sottovoce.demo.leaks.encoded_forms``: raw, hex,
 base64 at any alignment, UTF-16). Positive controls show the same search finds
 what is there: public keys the server does hold, and canaries planted in a
 scratch copy of its database.
@@ -28,7 +28,7 @@ from sottovoce.client.prekey_store import KEM, ONE_TIME, SIGNED
 from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
 from sottovoce.crypto.signing import SigningKey
-from sottovoce.demo import MIN_NEEDLE_BYTES, encoded_forms, find_leaks, server_files
+from sottovoce.demo.leaks import MIN_NEEDLE_BYTES, encoded_forms, find_leaks, server_files
 from sottovoce.protocol.identity import IdentityKeyPair
 from sottovoce.protocol.prekeys import KemPreKey, OneTimePreKey, SignedPreKey
 from sottovoce.protocol.session import Session

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,26 +12,14 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.client.content import DeleteContent, ReceiptContent, TypingContent, decode_payload
 from sottovoce.client.errors import ClientError, InvalidMessage
-from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
-
-FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
+from tests.support.people import two_people
 
 
 @pytest.fixture
 async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    tag = secrets.token_hex(3)
-    alice = await Client.create_account(
-        tmp_path / "a", live_server.url, "chat", f"alice-{tag}", passphrase="p", argon2=FAST_ARGON2
-    )
-    bob = await Client.create_account(
-        tmp_path / "b", live_server.url, "photos", f"bob-{tag}", passphrase="p", argon2=FAST_ARGON2
-    )
-    try:
-        yield alice, bob
-    finally:
-        await alice.close()
-        await bob.close()
+    async with two_people(live_server.url, tmp_path) as people:
+        yield people
 
 
 async def test_delivered_then_read_for_accepted_contacts_only(
@@ -134,10 +121,10 @@ async def test_delete_for_me_and_for_everyone(pair: tuple[Client, Client]) -> No
     await alice.fetch()
     assert [e.text for e in alice.history(bob.address)] == ["this stays", "bob's own"]
 
-    bob.delete_for_me(alice.address, mine.message_id)
+    await bob.delete_for_me(alice.address, mine.message_id)
     assert [e.text for e in bob.history(alice.address)] == ["this stays"]
     with pytest.raises(ClientError, match="no message"):
-        bob.delete_for_me(alice.address, mine.message_id)
+        await bob.delete_for_me(alice.address, mine.message_id)
 
 
 async def test_typing_indicators_are_fresh_encrypted_and_optional(

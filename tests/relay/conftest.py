@@ -24,6 +24,7 @@ async def in_process(db: Path, limits: Limits | None = None) -> AsyncIterator[ht
     """
     settings = Settings(
         db_url=services.test_database_url(db),
+        redis_url=services.test_redis_url(),
         limits=limits or Limits(),
     )
     app = create_app(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from sottovoce.server import limits
 from tests.relay.device import Device
 from tests.support.api_device import signed_headers
 from tests.support.live_server import LiveServer
+from tests.support.waiting import eventually
 
 WS_PATH = "/v1/ws"
 FRAME_TIMEOUT_S = 10.0
@@ -53,13 +54,6 @@ async def frames_until_empty(connection: ClientConnection) -> list[dict[str, Any
         assert current["type"] == "envelope", current
         envelopes.append(current["envelope"])
     return envelopes
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + FRAME_TIMEOUT_S
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -145,7 +139,7 @@ async def test_acknowledged_messages_are_deleted_and_never_redelivered(
         async def only_m1_left() -> bool:
             return [m["message_id"] for m in (await bob.fetch())["messages"]] == ["m1"]
 
-        await eventually(only_m1_left)
+        await eventually(only_m1_left, FRAME_TIMEOUT_S)
     async with connected(shared_server, bob) as connection:
         assert [e["message_id"] for e in await frames_until_empty(connection)] == ["m1"]
 
@@ -219,7 +213,7 @@ async def test_malformed_frames_get_an_error_and_the_connection_lives_on(
         async def emptied() -> bool:
             return not (await bob.fetch())["messages"]
 
-        await eventually(emptied)
+        await eventually(emptied, FRAME_TIMEOUT_S)
 
 
 async def test_an_ack_cannot_delete_another_devices_messages(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,26 +11,14 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.client.content import MAX_QUOTE_CHARS, Quote, TextContent, decode_content
 from sottovoce.client.errors import ClientError, InvalidMessage
-from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
-
-FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
+from tests.support.people import two_people
 
 
 @pytest.fixture
 async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    tag = secrets.token_hex(3)
-    alice = await Client.create_account(
-        tmp_path / "a", live_server.url, "chat", f"alice-{tag}", passphrase="p", argon2=FAST_ARGON2
-    )
-    bob = await Client.create_account(
-        tmp_path / "b", live_server.url, "photos", f"bob-{tag}", passphrase="p", argon2=FAST_ARGON2
-    )
-    try:
-        yield alice, bob
-    finally:
-        await alice.close()
-        await bob.close()
+    async with two_people(live_server.url, tmp_path) as people:
+        yield people
 
 
 async def test_a_reply_quotes_its_message_on_both_sides(pair: tuple[Client, Client]) -> None:

@@ -60,7 +60,12 @@ class SafetyRelay:
 
 def relay_settings(db: Path, apps: str = APPS) -> Settings:
     names, policies = parse_apps(apps)
-    return Settings(db_url=services.test_database_url(db), apps=names, app_policies=policies)
+    return Settings(
+        db_url=services.test_database_url(db),
+        redis_url=services.test_redis_url(),
+        apps=names,
+        app_policies=policies,
+    )
 
 
 MakeRelay = Callable[[Settings], Awaitable[SafetyRelay]]

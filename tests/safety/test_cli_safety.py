@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from sottovoce.cli.main import app
 from tests.safety.conftest import APPS
+from tests.support.cli import create_account, runner, sv
 from tests.support.live_server import LiveServer
-
-runner = CliRunner()
+from tests.support.people import running
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("cli-safety"), apps=APPS)
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from running(LiveServer(tmp_path_factory.mktemp("cli-safety"), apps=APPS))
 
 
 def database(server: LiveServer) -> str:
@@ -31,18 +25,9 @@ def database(server: LiveServer) -> str:
     return server.db_url or str(server.db_path)
 
 
-def sv(profile: Path, *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["--profile", str(profile), *args], env={"COLUMNS": "200"})
-    return result.exit_code, result.stdout, result.stderr
-
-
 def person(tmp_path: Path, server: LiveServer, handle: str, app_name: str = "chat") -> Path:
-    profile = tmp_path / handle
-    code, _, err = sv(
-        profile, "account", "create", "--server", server.url, "--app", app_name, "--handle", handle
-    )
-    assert code == 0, err
-    return profile
+    create_account(tmp_path / handle, server.url, app_name, handle)
+    return tmp_path / handle
 
 
 def test_a_request_is_shown_apart_then_accepted(server: LiveServer, tmp_path: Path) -> None:
@@ -82,11 +67,11 @@ def test_forward_with_ids_and_labels(server: LiveServer, tmp_path: Path) -> None
     carol = person(tmp_path, server, "cli-carol")
     assert sv(alice, "send", "cli-bob3@chat", "pass this on")[0] == 0
     sv(bob, "inbox")
-    code, out, _ = sv(bob, "history", "cli-alice@chat", "--ids")
+    code, out, _ = sv(bob, "history", "cli-alice@chat", "--json")
     assert code == 0
-    assert "pass this on" in out
-    # Message ids are 22 characters of URL-safe base64 (a table may wrap the text).
-    [message_id] = re.findall(r"(?<![\w-])[A-Za-z0-9_-]{22}(?![\w-])", out)
+    (received,) = [json.loads(line) for line in out.splitlines()]
+    assert (received["from"], received["text"]) == ("cli-alice@chat", "pass this on")
+    message_id = received["id"]
     code, out, err = sv(bob, "forward", message_id, "cli-carol@chat")
     assert code == 0, err
     code, out, _ = sv(carol, "inbox")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sottovoce.client import Client
-from sottovoce.demo import find_leaks, server_files
+from sottovoce.demo.leaks import find_leaks, server_files
 from tests.safety.conftest import APPS
 from tests.support.live_server import LiveServer
 

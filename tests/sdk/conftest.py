@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
@@ -13,12 +11,8 @@ from typing import Protocol
 import pytest
 
 from sottovoce.client import Client, ReceivedMessage
-from sottovoce.crypto.password import Argon2Parameters
 from tests.support.live_server import LiveServer
-
-# RFC 9106's minimum-ish costs: unlocking takes milliseconds instead of a second.
-FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
-WAIT_S = 20.0
+from tests.support.people import FAST_ARGON2, running
 
 
 class MakeClient(Protocol):
@@ -35,12 +29,7 @@ class MakeClient(Protocol):
 @pytest.fixture(scope="package")
 def sdk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One real server for every SDK test that does not stop it; handles are unique."""
-    server = LiveServer(tmp_path_factory.mktemp("sdk-relay"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(LiveServer(tmp_path_factory.mktemp("sdk-relay")))
 
 
 @pytest.fixture
@@ -96,32 +85,3 @@ async def listening(client: Client) -> AsyncIterator[AsyncGenerator[ReceivedMess
         yield stream
     finally:
         await stream.aclose()
-
-
-async def take(
-    stream: AsyncIterator[ReceivedMessage], count: int, timeout_s: float = WAIT_S
-) -> list[ReceivedMessage]:
-    """The next ``count`` messages of a ``listen()`` stream (TimeoutError otherwise)."""
-
-    async def collect() -> list[ReceivedMessage]:
-        taken = []
-        async for message in stream:
-            taken.append(message)
-            if len(taken) == count:
-                break
-        return taken
-
-    return await asyncio.wait_for(collect(), timeout_s)
-
-
-async def eventually(check: Callable[[], object], timeout_s: float = WAIT_S) -> None:
-    """Wait until ``check()`` (which may be a coroutine function) is true."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)

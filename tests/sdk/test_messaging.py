@@ -13,8 +13,9 @@ import pytest
 
 from sottovoce.client import Client, ReceivedMessage
 from sottovoce.client.errors import InvalidAddress, InvalidMessage, UnknownAccount
-from tests.sdk.conftest import MakeClient, eventually, listening, reopen, take, texts
+from tests.sdk.conftest import MakeClient, listening, reopen, texts
 from tests.support.live_server import LiveServer
+from tests.support.waiting import eventually, take
 
 
 def exchange_log(client: Client, peer: str) -> list[tuple[str, str]]:

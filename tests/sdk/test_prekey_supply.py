@@ -7,7 +7,8 @@ import asyncio
 from sottovoce.client import Client
 from sottovoce.client.prekey_supply import PREKEY_BATCH
 from sottovoce.server.limits import PREKEY_LOW_WATERMARK
-from tests.sdk.conftest import MakeClient, eventually, listening, take, texts
+from tests.sdk.conftest import MakeClient, listening, texts
+from tests.support.waiting import eventually, take
 
 PREKEYS = "/v1/devices/self/prekeys"
 

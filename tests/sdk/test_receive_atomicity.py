@@ -10,7 +10,8 @@ from websockets.asyncio.client import ClientConnection
 
 from sottovoce.client import Client
 from sottovoce.client.errors import NetworkError
-from tests.sdk.conftest import MakeClient, reopen, take, texts
+from tests.sdk.conftest import MakeClient, reopen, texts
+from tests.support.waiting import take
 
 
 class SimulatedCrash(Exception):

@@ -35,6 +35,7 @@ async def in_process(db: Path, limits: Limits | None = None) -> AsyncIterator[Re
     app = create_app(
         Settings(
             db_url=services.test_database_url(db),
+            redis_url=services.test_redis_url(),
             limits=limits or Limits(),
         )
     )

@@ -14,7 +14,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sottovoce.crypto.signing import SigningKey
-from sottovoce.server.limits import MAX_CLIENT_FRAME_BYTES, PREKEY_LOW_WATERMARK
+from sottovoce.server.limits import (
+    MAX_CLIENT_FRAME_BYTES,
+    MAX_WEBSOCKET_MESSAGE_BYTES,
+    PREKEY_LOW_WATERMARK,
+)
 from tests.support.device import CLAIM, MESSAGES, PREKEYS, WEBSOCKET, BareDevice
 from tests.support.live_server import LiveServer
 
@@ -164,13 +168,26 @@ async def test_a_replayed_upgrade_is_refused(
     assert json.loads(refused.value.response.body)["type"] == "replayed-request"
 
 
-async def test_an_oversized_client_frame_closes_the_connection(
+async def test_an_oversized_client_frame_is_a_413_problem_and_the_connection_stays(
     live_server_module: LiveServer, http: httpx.AsyncClient
 ) -> None:
     bob = await BareDevice().register(http)
     async with connect(live_server_module, bob) as ws:
         await until(ws, "prekeys_low")
         await ws.send(" " * (MAX_CLIENT_FRAME_BYTES + 1))
+        problem = await frame(ws)
+        assert (problem["type"], problem["status"]) == ("problem", 413)
+        await ws.send("not json")
+        assert (await frame(ws))["type"] == "error"
+
+
+async def test_a_frame_beyond_the_transport_bound_closes_the_connection(
+    live_server_module: LiveServer, http: httpx.AsyncClient
+) -> None:
+    bob = await BareDevice().register(http)
+    async with connect(live_server_module, bob) as ws:
+        await until(ws, "prekeys_low")
         with pytest.raises(ConnectionClosed) as closed:
+            await ws.send(" " * (MAX_WEBSOCKET_MESSAGE_BYTES + 1))
             await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT_S)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

@@ -137,6 +137,8 @@ class AppSession:
         self._client = client
         client.on_update = self.changed
         client.on_typing = self._typing
+        client.groups.on_update = self.changed  # a group's receipts, deletions, timer
+        client.groups.on_typing = self._group_typing
         self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
         self._sweeper = asyncio.create_task(self._sweep(client), name="sottovoce-app-expiry")
 
@@ -149,7 +151,9 @@ class AppSession:
                 log.warning("removing expired messages failed: %s", exc)
                 gone = []
             for peer in sorted({g.peer for g in gone}):
-                self.feed.publish({"type": "expired", "conversation": peer})
+                group = client.groups.name_of(peer)  # a group's history key: "#name"
+                conversation = peer if group is None else f"#{group}"
+                self.feed.publish({"type": "expired", "conversation": conversation})
             await asyncio.sleep(EXPIRY_SWEEP_S)
 
     async def _listen(self, client: Client) -> None:
@@ -174,6 +178,11 @@ class AppSession:
 
     def _typing(self, peer: str, started: bool) -> None:
         self.feed.publish({"type": "typing", "conversation": peer, "started": started})
+
+    def _group_typing(self, conversation: str, member: str, started: bool) -> None:
+        self.feed.publish(
+            {"type": "typing", "conversation": conversation, "member": member, "started": started}
+        )
 
     def typing(self, peer: str, started: bool) -> None:
         """Tell ``peer`` in the background; a lost indicator costs nothing."""

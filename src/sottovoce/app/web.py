@@ -26,8 +26,11 @@ from fastapi import Body, FastAPI, Query, Request, WebSocket, WebSocketDisconnec
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sottovoce.app import groups_web
+from sottovoce.app.groups_web import attachment_json as _attachment_json
 from sottovoce.app.guard import COOKIE, Guard
 from sottovoce.app.people import add_people_routes
+from sottovoce.app.scan import add_scan_routes
 from sottovoce.app.session import AppSession, NotSignedIn
 from sottovoce.client import Client
 from sottovoce.client.address import Address
@@ -45,16 +48,15 @@ from sottovoce.client.errors import (
     ServerError,
     UnknownAccount,
 )
-from sottovoce.client.groups import GroupMessage
 from sottovoce.client.messages import HistoryEntry
 
 STATIC = resources.files("sottovoce.app") / "static"
-# A conversation view shows this many of the latest messages (a group; a direct
-# conversation is read in pages of at most this many, older ones as it scrolls).
+# A conversation (direct or group) is read in pages of at most this many messages,
+# older ones as the view scrolls back.
 VIEW_LIMIT = 500
 PAGE_SIZE = 200
 SEARCH_LIMIT = 50
-_PAGES = {"app.css": "text/css", "app.js": "text/javascript"}
+_PAGES = {"app.css": "text/css", "app.js": "text/javascript", "scan.js": "text/javascript"}
 
 
 def _ms(moment: datetime) -> int:
@@ -117,19 +119,6 @@ class GuardMiddleware:
         await response(scope, receive, send)
 
 
-def _attachment_json(client: Client, pointer: AttachmentPointer | None) -> dict[str, Any] | None:
-    if pointer is None:
-        return None
-    return {
-        "name": pointer.name,
-        "type": pointer.media_type,
-        "size": pointer.size,
-        "image": pointer.is_image,
-        "thumbnail": pointer.thumbnail,
-        "downloaded": client.attachment_file(pointer).exists(),
-    }
-
-
 def _entry_json(client: Client, e: HistoryEntry) -> dict[str, Any]:
     return {
         "id": e.message_id,
@@ -145,21 +134,6 @@ def _entry_json(client: Client, e: HistoryEntry) -> dict[str, Any]:
         "attachment": _attachment_json(client, e.attachment),
         "expires": _ms(e.expires_at) if e.expires_at else None,
         "quote": e.quote.to_json() if e.quote else None,
-    }
-
-
-def _group_json(client: Client, m: GroupMessage) -> dict[str, Any]:
-    out = m.sender == client.address
-    return {
-        "id": m.message_id,
-        "direction": "out" if out else "in",
-        "sender": m.sender,
-        "text": m.text,
-        "ts": _ms(m.sent_at),
-        "forwarded": 0,
-        "state": "sent" if out else "received",
-        "attachment": None,
-        "expires": None,
     }
 
 
@@ -335,9 +309,9 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
                     "id": f"#{g.name}",
                     "kind": "group",
                     "title": f"#{g.name}",
-                    "last_text": last[-1].text if last else "",
+                    "last_text": groups_web.preview(last[-1]) if last else "",
                     "ts": _ms(last[-1].sent_at) if last else 0,
-                    "unread": 0,
+                    "unread": client.groups.unread(g.name),
                     "members": list(g.members),
                 }
             )
@@ -373,20 +347,8 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
     ) -> dict[str, Any]:
         client = session.client
         group = _group_name(conversation)
-        if group is not None:
-            info = client.groups.info(group)
-            request = next((r for r in client.group_requests() if r.group == group), None)
-            return {
-                "id": conversation,
-                "kind": "group",
-                "members": list(info.members),
-                "request": request is not None,
-                "invited_by": request.invited_by if request else None,
-                # A stranger's group stays unseen until accepted (client.requests).
-                "messages": []
-                if request
-                else [_group_json(client, m) for m in client.groups.history(group, VIEW_LIMIT)],
-            }
+        if group is not None:  # paged the same way (app.groups_web)
+            return groups_web.messages(session, conversation, group, before, limit)
         peer = str(Address.parse(conversation))
         unread = next((c.unread for c in client.conversations() if c.peer == peer), 0)
         if before is not None:  # an older page: only the messages and the next cursor
@@ -427,11 +389,7 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             raise InvalidMessage("a message needs some text")
         group = _group_name(conversation)
         if group is not None:
-            if attachment is not None:
-                raise InvalidMessage("attachments in groups are not supported yet")
-            sent = await client.groups.send(group, text)
-            session.changed(conversation)
-            return _group_json(client, sent)
+            return await groups_web.send(session, conversation, group, text, attachment, reply_to)
         message = await client.send(conversation, text, attachment=attachment, reply_to=reply_to)
         session.changed(message.recipient)
         return {"id": message.message_id, "state": "sent"}
@@ -441,21 +399,27 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         conversation: str, message_id: str, everyone: bool = Body(False, embed=True)
     ) -> dict[str, Any]:
         client = session.client
+        if (group := _group_name(conversation)) is not None:
+            return await groups_web.delete(session, conversation, group, message_id, everyone)
         if everyone:
             await client.delete_for_everyone(conversation, message_id)
         else:
-            client.delete_for_me(conversation, message_id)
+            await client.delete_for_me(conversation, message_id)
         session.changed(str(Address.parse(conversation)))
         return {"ok": True}
 
     @api.post("/api/conversations/{conversation}/typing")
     async def typing(conversation: str, started: bool = Body(embed=True)) -> dict[str, Any]:
+        if (group := _group_name(conversation)) is not None:
+            return groups_web.typing(session, group, started)
         session.typing(str(Address.parse(conversation)), started)
         return {"ok": True}
 
     @api.post("/api/conversations/{conversation}/timer")
     async def set_timer(conversation: str, seconds: int = Body(embed=True)) -> dict[str, Any]:
-        session.client.set_disappearing_timer(conversation, seconds)
+        if (group := _group_name(conversation)) is not None:
+            return await groups_web.set_timer(session, conversation, group, seconds)
+        await session.client.set_disappearing_timer(conversation, seconds)
         return {"timer": seconds, "choices": TIMERS}
 
     # -- attachments --------------------------------------------------------------------
@@ -483,7 +447,11 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         return {"ok": True}
 
     def _pointer(message_id: str) -> AttachmentPointer:
-        pointer = session.client.find_message(message_id).attachment
+        client = session.client
+        try:
+            pointer = client.find_message(message_id).attachment
+        except ClientError:
+            pointer = client.groups.find_attachment(message_id)  # a group's message
         if pointer is None:
             raise InvalidMessage("that message has no attachment")
         return pointer
@@ -563,6 +531,7 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         return {"ok": True}
 
     add_people_routes(api, session)  # groups, verification, devices, report and block
+    add_scan_routes(api, session)  # reading a linking code off the camera
 
     # -- live ---------------------------------------------------------------------------
 

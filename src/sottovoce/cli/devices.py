@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sottovoce.cli.profile import Profile
-from sottovoce.cli.render import out, plain
+from sottovoce.cli.render import err, out, plain
 from sottovoce.client import Client
 from sottovoce.client.alerts import Alert
 from sottovoce.client.auditor import LogAuditor
@@ -75,11 +75,11 @@ def alert_box(alerts: list[Alert]) -> Panel:
     )
 
 
-def show_security_alerts(client: Client) -> None:
+def show_security_alerts(client: Client, *, to_stderr: bool = False) -> None:
     """Print, then dismiss, the alerts this device has not shown yet."""
     alerts = client.security_alerts()
     if alerts:
-        out.print(alert_box(alerts))
+        (err if to_stderr else out).print(alert_box(alerts))
         client.dismiss_alerts(alerts)
 
 

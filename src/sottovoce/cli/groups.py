@@ -17,9 +17,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from sottovoce.cli.render import MessageRow, message_table, one_line, out, plain, when
+from sottovoce.cli.render import (
+    JSON_OUTPUT,
+    MessageRow,
+    json_lines,
+    message_table,
+    one_line,
+    out,
+    plain,
+    when,
+)
 from sottovoce.client import Client
-from sottovoce.client.groups import GroupInfo
+from sottovoce.client.groups import GroupInfo, GroupMessage
 from sottovoce.client.messages import ReceivedMessage
 
 T = TypeVar("T")
@@ -145,16 +154,32 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
         name: NameArgument,
         limit: Annotated[int, typer.Option(min=1, help="How many of the latest messages.")] = 50,
         ids: Annotated[bool, typer.Option("--ids", help="Show message ids (for report).")] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="One JSON object a message, for scripts.")
+        ] = False,
     ) -> None:
         """Show a group's messages, from this device's encrypted store."""
 
-        async def read(client: Client) -> list[MessageRow]:
-            return [
-                (m.sent_at, m.sender, (f"{m.message_id}  " if ids else "") + m.text)
-                for m in client.groups.history(name, limit)
-            ]
+        async def read(client: Client) -> list[GroupMessage]:
+            return client.groups.history(name, limit)
 
-        rows = run(ctx, read)
+        ctx.meta[JSON_OUTPUT] = as_json
+        messages = run(ctx, read)
+        if as_json:
+            json_lines(
+                {
+                    "id": m.message_id,
+                    "time": m.sent_at.isoformat(),
+                    "from": m.sender,
+                    "group": m.group,
+                    "text": m.text,
+                }
+                for m in messages
+            )
+            return
+        rows: list[MessageRow] = [
+            (m.sent_at, m.sender, (f"{m.message_id}  " if ids else "") + m.text) for m in messages
+        ]
         if rows:
             out.print(message_table(f"messages in {group_label(name)}", rows))
         else:

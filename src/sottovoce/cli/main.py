@@ -27,18 +27,20 @@ from sottovoce.cli.failures import Failed, OneLineErrors
 from sottovoce.cli.legal import legal_app
 from sottovoce.cli.profile import PROFILE_ENV, Profile, default_profile
 from sottovoce.cli.render import (
+    JSON_OUTPUT,
     ConversationRow,
     MessageRow,
     StderrLog,
     conversation_table,
     identity_warning,
+    json_lines,
     live_line,
     message_table,
     out,
     plain,
     when,
 )
-from sottovoce.client import Client
+from sottovoce.client import Client, HistoryEntry
 from sottovoce.client.errors import ServerError, UnknownAccount
 from sottovoce.server.settings import DEFAULT_DB, Settings, Transparency, database_url
 
@@ -126,7 +128,8 @@ def _with_client(ctx: typer.Context, action: Callable[[Client], Awaitable[T]]) -
             except UnknownAccount as exc:
                 raise Failed(f"{exc.address} does not exist on {client.server_url}") from None
             finally:
-                show_security_alerts(client)  # ghost devices, swapped keys: at once
+                # Ghost devices, swapped keys: at once, and never inside --json output.
+                show_security_alerts(client, to_stderr=ctx.meta.get(JSON_OUTPUT, False))
 
     return asyncio.run(opened())
 
@@ -322,20 +325,38 @@ def history(
     ids: Annotated[
         bool, typer.Option("--ids", help="Show message ids (for forward and report).")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object a message, for scripts.")
+    ] = False,
 ) -> None:
     """Show the conversation with one person, from this device's encrypted store."""
 
-    async def read(client: Client) -> list[MessageRow]:
-        return [
-            (
-                e.timestamp,
-                client.address if e.direction == "out" else e.peer,
-                (f"{e.message_id}  " if ids else "") + safety.labelled(e.text, e.forwarded),
-            )
-            for e in client.history(peer, limit)
-        ]
+    async def read(client: Client) -> tuple[str, list[HistoryEntry]]:
+        return client.address, client.history(peer, limit)
 
-    rows = _with_client(ctx, read)
+    ctx.meta[JSON_OUTPUT] = as_json
+    address, entries = _with_client(ctx, read)
+    if as_json:
+        json_lines(
+            {
+                "id": e.message_id,
+                "time": e.timestamp.isoformat(),
+                "from": address if e.direction == "out" else e.peer,
+                "direction": e.direction,
+                "text": e.text,
+                "forwarded": e.forwarded,
+            }
+            for e in entries
+        )
+        return
+    rows = [
+        (
+            e.timestamp,
+            address if e.direction == "out" else e.peer,
+            (f"{e.message_id}  " if ids else "") + safety.labelled(e.text, e.forwarded),
+        )
+        for e in entries
+    ]
     if rows:
         out.print(message_table(f"conversation with {peer}", rows))
     else:

@@ -9,9 +9,11 @@ text read differently from what it is). Such characters are shown escaped.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from rich.console import Console
@@ -21,6 +23,9 @@ from rich.text import Text
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+# ``ctx.meta`` key set by a command printing ``--json``: its stdout carries JSON
+# only, and anything else it must show (a security alert) goes to stderr.
+JSON_OUTPUT = "sottovoce.json_output"
 
 # Unicode's explicit directional embeddings, overrides and isolates (UAX #9 §2).
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -59,6 +64,15 @@ def when(moment: datetime) -> str:
     return moment.astimezone().strftime(TIME_FORMAT)
 
 
+def json_lines(records: Iterable[Mapping[str, object]]) -> None:
+    """One JSON object a line on stdout (``--json``), for scripts: never wrapped, whatever
+    the terminal's width, and with every control and non-ASCII character escaped as
+    ``\\uXXXX``, so other people's text cannot act on a terminal it is shown in."""
+    for record in records:
+        sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
 def message_table(title: str, rows: Iterable[MessageRow]) -> Table:
     """Messages, oldest first."""
     table = Table(title=title, title_justify="left")
@@ -70,10 +84,12 @@ def message_table(title: str, rows: Iterable[MessageRow]) -> Table:
     return table
 
 
-def conversation_table(rows: Iterable[ConversationRow]) -> Table:
-    """Conversations, the most recent first."""
-    table = Table(title="conversations", title_justify="left")
-    table.add_column("with", style="bold", no_wrap=True)
+def conversation_table(
+    rows: Iterable[ConversationRow], title: str = "conversations", peer_heading: str = "with"
+) -> Table:
+    """Conversations (or message requests), the most recent first."""
+    table = Table(title=title, title_justify="left")
+    table.add_column(peer_heading, style="bold", no_wrap=True)
     table.add_column("last", style="dim", no_wrap=True)
     table.add_column("message")
     table.add_column("unread", justify="right")

@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from sottovoce.cli.failures import Failed
-from sottovoce.cli.render import one_line, out, plain, when
+from sottovoce.cli.render import ConversationRow, conversation_table, one_line, out, plain, when
 from sottovoce.client import Client
 from sottovoce.client.content import decode_content
 from sottovoce.client.errors import InvalidMessage
@@ -46,17 +45,6 @@ def labelled(text: str, forwarded: int) -> str:
     """A message's text with its forwarding label in front, as clients show it."""
     tag = label(forwarded)
     return text if tag is None else f"[{tag}] {text}"
-
-
-def request_table(rows: Iterable[tuple[str, datetime, str, int]]) -> Table:
-    table = Table(title="message requests", title_justify="left")
-    table.add_column("from", style="bold", no_wrap=True)
-    table.add_column("last", style="dim", no_wrap=True)
-    table.add_column("message")
-    table.add_column("unread", justify="right")
-    for peer, moment, text, count in rows:
-        table.add_row(plain(peer), when(moment), plain(text), str(count))
-    return table
 
 
 def request_hint() -> Text:
@@ -85,9 +73,9 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
         if ctx.invoked_subcommand is not None:
             return
 
-        Rows = list[tuple[str, datetime, str, int]]
-
-        async def read(client: Client) -> tuple[Rows, list[tuple[str, str, int]]]:
+        async def read(
+            client: Client,
+        ) -> tuple[list[ConversationRow], list[tuple[str, str, int]]]:
             return (
                 [(r.peer, r.last_timestamp, r.last_text, r.unread) for r in client.requests()],
                 [(r.group, r.invited_by, r.held) for r in client.group_requests()],
@@ -95,7 +83,7 @@ def register(app: typer.Typer, with_client: WithClient[Any]) -> None:
 
         rows, groups = with_client(ctx, read)
         if rows:
-            out.print(request_table(rows))
+            out.print(conversation_table(rows, "message requests", peer_heading="from"))
             out.print(request_hint())
         for group, by, held in groups:
             out.print(

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import re
 import struct
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 from sottovoce.client import server_json as sj
 from sottovoce.client.errors import ClientError, InvalidMessage, NetworkError, ServerError
 from sottovoce.client.transport import Transport
+from sottovoce.client.upload_journal import PendingUpload, UploadJournal
 from sottovoce.crypto.aead import TAG_LEN, aes_gcm
 from sottovoce.crypto.errors import CryptoError
 from sottovoce.crypto.hashing import Sha256Stream, constant_time_equal
@@ -42,11 +44,18 @@ SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_LEN
 # What a person may attach, as Signal and WhatsApp allow for files: 100 MiB. The
 # server's bound (server.limits.MAX_BLOB_BYTES) is this size once encrypted.
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
-# One upload request: as large as the server's 4 MiB body limit allows with room
-# to spare, since each request costs a signature check, a database round trip and
-# an fsync (docs/performance.md); 29 requests for the largest file, far below the
-# rate limit. The next segment is encrypted while this one is in flight.
-UPLOAD_SEGMENT_BYTES = 3584 * 1024
+# One upload request carries this many whole chunks (3.5 MiB of ciphertext plus
+# tags), within the server's 4 MiB body limit: each request costs a signature
+# check, database round trips and an fsync (docs/performance.md), so fewer, larger
+# requests are faster; 29 requests for the largest file, far below the rate limit.
+SEGMENT_CHUNKS = 14
+UPLOAD_SEGMENT_BYTES = SEGMENT_CHUNKS * SEALED_CHUNK_BYTES
+_SEGMENT_PLAINTEXT = SEGMENT_CHUNKS * CHUNK_BYTES
+# Segments in flight at once, each on its own connection: while the server
+# fsyncs one, the next is already arriving, and the next after it is being
+# encrypted. The server holds a segment that arrives ahead of its turn until the
+# one before it is stored (storage.blobs). Memory stays a few segments.
+SEGMENTS_IN_FLIGHT = 2
 # A broken connection is resumed from the server's offset this many times per file.
 RESUME_ATTEMPTS = 5
 # A thumbnail travels inside the message (it must fit one envelope with the text).
@@ -94,18 +103,38 @@ class ChunkEncryptor:
         self._digest.update(sealed)
         return sealed
 
+    def seal_block(self, block: bytes, *, last: bool) -> bytes:
+        """Seal ``block`` as consecutive chunks in one call (an upload segment): whole
+        chunks, unless ``last``, whose final (possibly short or empty) chunk ends the
+        file. Only for a caller that cuts the plaintext itself."""
+        if not last and (not block or len(block) % CHUNK_BYTES):
+            raise ValueError("a block before the last is a whole number of chunks")
+        count = max(1, -(-len(block) // CHUNK_BYTES)) if last else len(block) // CHUNK_BYTES
+        sealed = b"".join(
+            self._seal(block[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES], last and i == count - 1)
+            for i in range(count)
+        )
+        if last:
+            self.digest = self._digest.finalize()
+        return sealed
+
+    def digest_so_far(self) -> bytes:
+        """SHA-256 of the ciphertext sealed until now (an upload's checkpoint)."""
+        return self.digest if self.digest is not None else self._digest.digest_so_far()
+
     def update(self, data: bytes) -> bytes:
         self._pending += data
-        out = bytearray()
-        while len(self._pending) > CHUNK_BYTES:
-            out += self._seal(bytes(self._pending[:CHUNK_BYTES]), False)
-            del self._pending[:CHUNK_BYTES]
-        return bytes(out)
+        whole = (len(self._pending) - 1) // CHUNK_BYTES  # chunks known not to be last
+        if whole <= 0:
+            return b""
+        cut = whole * CHUNK_BYTES
+        sealed = self.seal_block(bytes(self._pending[:cut]), last=False)
+        del self._pending[:cut]
+        return sealed
 
     def finalize(self) -> bytes:
-        sealed = self._seal(bytes(self._pending), True)
+        sealed = self.seal_block(bytes(self._pending), last=True)
         self._pending.clear()
-        self.digest = self._digest.finalize()
         return sealed
 
 
@@ -231,6 +260,17 @@ def check_thumbnail(thumbnail: str | None) -> str | None:
     return thumbnail
 
 
+def _check_upload(size: int, name: str, thumbnail: str | None) -> None:
+    if size > MAX_ATTACHMENT_BYTES:
+        raise AttachmentError(
+            f"the file is {size} bytes; attachments are at most {MAX_ATTACHMENT_BYTES} "
+            f"bytes ({MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB)"
+        )
+    if not 0 < len(name) <= MAX_NAME_CHARS:
+        raise AttachmentError(f"a file name has 1 to {MAX_NAME_CHARS} characters")
+    check_thumbnail(thumbnail)
+
+
 async def upload(
     transport: Transport,
     source: AsyncIterable[bytes],
@@ -240,98 +280,234 @@ async def upload(
     *,
     thumbnail: str | None = None,
     progress: Progress | None = None,
+    journal: UploadJournal | None = None,
 ) -> AttachmentPointer:
     """Encrypt ``source`` (exactly ``size`` bytes) chunk by chunk and upload the
-    ciphertext in segments; a broken connection resumes at the server's offset."""
-    if size > MAX_ATTACHMENT_BYTES:
-        raise AttachmentError(
-            f"the file is {size} bytes; attachments are at most {MAX_ATTACHMENT_BYTES} "
-            f"bytes ({MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB)"
-        )
-    if not 0 < len(name) <= MAX_NAME_CHARS:
-        raise AttachmentError(f"a file name has 1 to {MAX_NAME_CHARS} characters")
+    ciphertext in segments; a broken connection resumes at the server's offset.
+    With a ``journal`` the upload is recorded until it completes, so that another
+    process can finish it (:func:`resume`)."""
+    _check_upload(size, name, thumbnail)
     if not _MEDIA_TYPE.match(media_type):
         media_type = "application/octet-stream"
-    check_thumbnail(thumbnail)
     key = random_bytes(KEY_LEN)
-    total = sealed_size(size)
-    created = await transport.request("POST", "/v1/blobs", {"size": total})
-    blob_id = sj.string(created, "blob_id", "blob")
-    encryptor = ChunkEncryptor(key)
-    uploader = _Uploader(transport, blob_id)
+    created = await transport.request("POST", "/v1/blobs", {"size": sealed_size(size)})
+    pending = PendingUpload(sj.string(created, "blob_id", "blob"), key, size, name, media_type)
+    if journal is not None:
+        journal.record(pending)
+    digest = await _encrypt_and_send(transport, pending, source, 0, progress, journal)
+    if journal is not None:
+        journal.finish(pending.blob_id)
+    return AttachmentPointer(pending.blob_id, key, digest, size, name, media_type, thumbnail)
+
+
+async def resume(
+    transport: Transport,
+    pending: PendingUpload,
+    source: AsyncIterable[bytes],
+    *,
+    thumbnail: str | None = None,
+    progress: Progress | None = None,
+    journal: UploadJournal | None = None,
+) -> AttachmentPointer:
+    """Finish an upload another process started: ``source`` is the same file again.
+    It is encrypted again from the start (the digest covers all of it); what the
+    server holds is not sent again, and the checkpoint digest proves it is the
+    same file before anything more is sent."""
+    check_thumbnail(thumbnail)
+    path = f"/v1/blobs/{pending.blob_id}"
+    try:
+        status = await transport.request("GET", path)
+    except ServerError as exc:
+        if exc.problem_type != "unknown-blob":
+            raise
+        if journal is not None:
+            journal.finish(pending.blob_id)
+        raise AttachmentError(
+            f"the interrupted upload of {pending.name!r} expired on the server; "
+            "attach the file again"
+        ) from None
+    received = sj.integer(status, "received", "blob")
+    if sj.integer(status, "size", "blob") != sealed_size(pending.size):
+        raise AttachmentError("the server's blob is not the size of this upload")
+    if received < pending.checkpoint:
+        raise AttachmentError("the server lost part of the upload; attach the file again")
+    digest = await _encrypt_and_send(transport, pending, source, received, progress, journal)
+    if journal is not None:
+        journal.finish(pending.blob_id)
+    return AttachmentPointer(
+        pending.blob_id,
+        pending.key,
+        digest,
+        pending.size,
+        pending.name,
+        pending.media_type,
+        thumbnail,
+    )
+
+
+async def _encrypt_and_send(
+    transport: Transport,
+    pending: PendingUpload,
+    source: AsyncIterable[bytes],
+    received: int,
+    progress: Progress | None,
+    journal: UploadJournal | None,
+) -> bytes:
+    """Encrypt the whole file, upload the ciphertext from ``received`` on; its digest."""
+    encryptor = ChunkEncryptor(pending.key)
+
+    def acknowledged(offset: int, digest: bytes) -> None:
+        if journal is not None:
+            journal.checkpoint(pending.blob_id, offset, digest)
+
+    uploader = _Uploader(transport, pending.blob_id, received, acknowledged)
+    position = 0  # the ciphertext offset the next sealed segment starts at
+
+    async def seal_and_send(block: bytes, last: bool) -> None:
+        nonlocal position
+        # AES-GCM runs off the event loop, while the segments before upload.
+        sealed = await asyncio.to_thread(encryptor.seal_block, block, last=last)
+        start, position = position, position + len(sealed)
+        digest = encryptor.digest_so_far()
+        if start < pending.checkpoint <= position and not (
+            position == pending.checkpoint
+            and pending.checkpoint_digest is not None
+            and constant_time_equal(digest, pending.checkpoint_digest)
+        ):
+            raise AttachmentError("this is not the file whose upload was interrupted")
+        if position > received:
+            skip = max(0, received - start)
+            await uploader.queue(start + skip, sealed[skip:], digest)
+
     read = 0
-    segment = bytearray()
+    plaintext = bytearray()
     try:
         async for data in source:
             read += len(data)
-            if read > size:
-                raise AttachmentError(f"the file is longer than the {size} bytes announced")
-            # AES-GCM runs off the event loop, while the previous segment uploads.
-            segment += await asyncio.to_thread(encryptor.update, data)
-            while len(segment) >= UPLOAD_SEGMENT_BYTES:
-                await uploader.queue(bytes(segment[:UPLOAD_SEGMENT_BYTES]))
-                del segment[:UPLOAD_SEGMENT_BYTES]
+            if read > pending.size:
+                raise AttachmentError(f"the file is longer than the {pending.size} bytes announced")
+            plaintext += data
+            # Strictly more than a segment: then none of these chunks is the last.
+            while len(plaintext) > _SEGMENT_PLAINTEXT:
+                block = bytes(plaintext[:_SEGMENT_PLAINTEXT])
+                del plaintext[:_SEGMENT_PLAINTEXT]
+                await seal_and_send(block, False)
             if progress is not None:
-                progress(read, size)
-        if read != size:
-            raise AttachmentError(f"the file ended after {read} of the {size} bytes announced")
-        segment += encryptor.finalize()
-        while segment:
-            await uploader.queue(bytes(segment[:UPLOAD_SEGMENT_BYTES]))
-            del segment[:UPLOAD_SEGMENT_BYTES]
+                progress(read, pending.size)
+        if read != pending.size:
+            raise AttachmentError(
+                f"the file ended after {read} of the {pending.size} bytes announced"
+            )
+        await seal_and_send(bytes(plaintext), True)
+        plaintext.clear()
         await uploader.drain()
     finally:
-        uploader.cancel()
+        await uploader.cancel()
     assert encryptor.digest is not None
-    return AttachmentPointer(blob_id, key, encryptor.digest, size, name, media_type, thumbnail)
+    return encryptor.digest
+
+
+@dataclass(slots=True)
+class _Segment:
+    start: int
+    data: bytes = field(repr=False)
+    digest: bytes = field(repr=False)  # of the ciphertext up to this segment's end
+    task: asyncio.Task[int] | None = None
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+
+def _resumable(exc: ClientError) -> bool:
+    if isinstance(exc, NetworkError):
+        return True
+    return isinstance(exc, ServerError) and (
+        exc.status >= 500 or exc.problem_type == "offset-mismatch"
+    )
 
 
 class _Uploader:
-    """Appends segments at the server's offset (``PATCH /v1/blobs/{id}``)."""
+    """Appends segments at the server's offset (``PATCH /v1/blobs/{id}``), up to
+    :data:`SEGMENTS_IN_FLIGHT` at once and in order. After a failure it asks the
+    server where the upload stands and sends the rest one at a time from there."""
 
-    def __init__(self, transport: Transport, blob_id: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        blob_id: str,
+        offset: int,
+        acknowledged: Callable[[int, bytes], None],
+    ) -> None:
         self._transport = transport
         self._path = f"/v1/blobs/{blob_id}"
-        self.offset = 0
-        self._in_flight: asyncio.Task[None] | None = None
+        self.offset = offset  # what the server holds
+        self._acknowledged = acknowledged
+        self._window: deque[_Segment] = deque()
 
-    async def queue(self, segment: bytes) -> None:
-        """Send ``segment`` once the one before it is stored; returns at once, so the
-        next segment is encrypted meanwhile (one segment in flight, memory stays flat)."""
-        await self.drain()
-        self._in_flight = asyncio.create_task(self.send(segment))
+    async def queue(self, start: int, data: bytes, digest: bytes) -> None:
+        """Send ``data`` (it begins at ``start``) once fewer than the window are in
+        flight; returns at once, so the next segment is encrypted meanwhile."""
+        while len(self._window) >= SEGMENTS_IN_FLIGHT:
+            await self._settle_oldest()
+        segment = _Segment(start, data, digest)
+        segment.task = asyncio.create_task(self._patch(start, data))
+        self._window.append(segment)
 
     async def drain(self) -> None:
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            await task
+        while self._window:
+            await self._settle_oldest()
 
-    def cancel(self) -> None:
-        if self._in_flight is not None:
-            self._in_flight.cancel()
+    async def cancel(self) -> None:
+        tasks = [s.task for s in self._window if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for segment in self._window:
+            segment.task = None
 
-    async def send(self, segment: bytes) -> None:
-        start = self.offset
-        for attempt in range(RESUME_ATTEMPTS):
-            skip = self.offset - start
+    async def _patch(self, start: int, data: bytes) -> int:
+        answer = await self._transport.request_bytes(
+            "PATCH", self._path, data, {"upload-offset": str(start)}
+        )
+        return sj.integer(answer, "offset", "blob")
+
+    def _acknowledge(self, segment: _Segment) -> None:
+        self.offset = segment.end
+        self._acknowledged(segment.end, segment.digest)
+
+    async def _settle_oldest(self) -> None:
+        segment = self._window[0]
+        assert segment.task is not None
+        try:
+            await segment.task
+        except (NetworkError, ServerError) as exc:
+            await self._recover(exc)
+            return
+        self._window.popleft()
+        self._acknowledge(segment)
+
+    async def _recover(self, error: NetworkError | ServerError) -> None:
+        await self.cancel()
+        for _ in range(RESUME_ATTEMPTS):
+            if not _resumable(error):
+                raise error
+            status = await self._transport.request("GET", self._path)
+            offset = sj.integer(status, "received", "blob")
+            if not self._window[0].start <= offset <= self._window[-1].end:
+                raise AttachmentError("the server lost part of the upload") from error
             try:
-                answer = await self._transport.request_bytes(
-                    "PATCH", self._path, segment[skip:], {"upload-offset": str(self.offset)}
-                )
-                self.offset = sj.integer(answer, "offset", "blob")
+                while self._window:
+                    segment = self._window[0]
+                    if segment.end > offset:
+                        skip = max(0, offset - segment.start)
+                        offset = await self._patch(segment.start + skip, segment.data[skip:])
+                    self._window.popleft()
+                    self._acknowledge(segment)
                 return
             except (NetworkError, ServerError) as exc:
-                transient = isinstance(exc, NetworkError) or exc.status >= 500
-                conflict = isinstance(exc, ServerError) and exc.problem_type == "offset-mismatch"
-                if not (transient or conflict) or attempt == RESUME_ATTEMPTS - 1:
-                    raise
-                status = await self._transport.request("GET", self._path)
-                offset = sj.integer(status, "received", "blob")
-                if not start <= offset <= start + len(segment):
-                    raise AttachmentError("the server lost part of the upload") from exc
-                self.offset = offset
-                if offset == start + len(segment):
-                    return
+                error = exc
+        raise error
 
 
 async def download(

@@ -23,7 +23,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from sottovoce.client import attachments, backup, deletion
@@ -71,6 +70,7 @@ from sottovoce.client.forwarding import forward_targets
 from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
 from sottovoce.client.groups import GROUP_TYPES, Groups, history_peer
 from sottovoce.client.history import History
+from sottovoce.client.live_connection import LiveConnection
 from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import (
     Conversation,
@@ -81,6 +81,7 @@ from sottovoce.client.messages import (
     datetime_from_ms,
 )
 from sottovoce.client.operator_notice import is_operator_notice, receive_operator_notice
+from sottovoce.client.own_sync import Outbox, apply_sync
 from sottovoce.client.prekey_supply import PreKeySupply
 from sottovoce.client.receipts import TYPING, TYPING_FRESH_MS, Receipts
 from sottovoce.client.requests import GroupRequest, MessageRequest, MessageRequests
@@ -91,9 +92,15 @@ from sottovoce.client.search import search as search_history
 from sottovoce.client.session_cipher import Decrypted, claimed_identity, decrypt, sending_session
 from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
-from sottovoce.client.sync_content import decode_transcript, encode_transcript
+from sottovoce.client.sync_content import (
+    DeleteForMeSync,
+    TimerSync,
+    decode_sync,
+    encode_transcript,
+)
 from sottovoce.client.transparency import LogMonitor, Lookup
 from sottovoce.client.transport import Transport
+from sottovoce.client.upload_journal import PendingUpload, UploadJournal
 from sottovoce.crypto.password import Argon2Parameters
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.errors import ProtocolError
@@ -184,8 +191,11 @@ class Client:
         self._history = History(store)
         self._contacts = ContactBook(store)
         self._blocklist = BlockList(store)
+        self._uploads = UploadJournal(store)
         self._requests = MessageRequests(store, self._history)
         self._disappearing = Disappearing(store)  # per-conversation timers (docs/app.md)
+        # Deletions and timer changes made here, for this account's other devices.
+        self._outbox = Outbox(store, self._send_to_own_devices)
         # Delivery and read receipts (client.receipts); ``on_update`` hears of each
         # peer whose conversation changed without a new message: a receipt moved a
         # sent message's state, or a message was deleted for everyone.
@@ -213,6 +223,10 @@ class Client:
         self._groups.on_join = lambda group_id, inviter: self._requests.group_invite(
             group_id, inviter, self.address, _now_ms()
         )
+        # Receipts, typing and deletions in groups follow the same rules (client.group_chat).
+        self._groups.is_request = self._requests.is_group_request
+        self._groups.is_blocked = self._blocklist.is_blocked
+        self._groups.forget_attachments = self._forget_attachments
         self._caught_up: list[ReceivedMessage] = []
         self._following_devices = False
         self._closed = False
@@ -591,6 +605,7 @@ class Client:
                 await self._send_receipt(peer, "delivered", ids[-MAX_RECEIPT_IDS:])
             except ClientError as exc:
                 log.info("a delivery receipt to %s failed: %s", peer, exc)
+        await self._groups.flush_receipts()
 
     async def _deliver(
         self,
@@ -660,9 +675,10 @@ class Client:
         *,
         commitment: bytes | None = None,
     ) -> None:
-        """``POST /v1/messages``, retried on network failures and 5xx answers with the
-        same body: the server keys storage on (sender device, message id). One request
-        carries the recipient's copies and those for this account's other devices."""
+        """``POST /v1/messages`` (a ``send`` frame while the live connection is open),
+        retried on network failures and 5xx answers with the same body: the server
+        keys storage on (sender device, message id). One request carries the
+        recipient's copies and those for this account's other devices."""
         body: dict[str, Any] = {
             "message_id": message_id,
             "recipient": recipient,
@@ -675,7 +691,7 @@ class Client:
         backoff = Backoff()
         for attempt in range(POST_ATTEMPTS):
             try:
-                await self._transport.request("POST", "/v1/messages", body)
+                await self._transport.send_message(body)
                 return
             except (NetworkError, ServerError) as exc:
                 transient = isinstance(exc, NetworkError) or exc.status >= 500
@@ -758,6 +774,7 @@ class Client:
         received, self._caught_up = self._caught_up, []
         await self.check_transparency()
         await self._follow_own_devices()
+        await self._outbox.flush()
         while True:
             page = await self._transport.request("GET", f"/v1/messages?limit={FETCH_PAGE}")
             envelopes = sj.as_list(sj.field(page, "messages", "fetch"), "fetch.messages")
@@ -908,6 +925,7 @@ class Client:
             try:
                 await self.check_transparency()  # each (re)connection is a sync
                 await self._follow_own_devices()
+                await self._outbox.flush()
                 async for message in self._stream(connection, backoff.reset):
                     yield message
             except (ConnectionClosed, OSError, NetworkError, ServerError, MalformedResponse) as exc:
@@ -917,7 +935,7 @@ class Client:
             await asyncio.sleep(backoff.next_delay())
 
     async def _stream(
-        self, connection: ClientConnection, healthy: Callable[[], None]
+        self, connection: LiveConnection, healthy: Callable[[], None]
     ) -> AsyncIterator[ReceivedMessage]:
         """The messages of one WebSocket connection, each acknowledged after commit."""
         async for raw in connection:
@@ -1119,18 +1137,23 @@ class Client:
 
     # -- deleting (client.deletion) ---------------------------------------------------
 
-    def delete_for_me(self, peer: str, message_id: str) -> None:
-        """Remove a message from this device's history (and its downloaded file)."""
+    async def delete_for_me(self, peer: str, message_id: str) -> None:
+        """Remove a message from this device's history (and its downloaded file), and
+        from this account's other devices (``client.own_sync``); the peer keeps it."""
         peer = str(Address.parse(peer))
+        sync = DeleteForMeSync(new_message_id(), peer, (message_id,))
         with self._store.transaction():
             found = (
                 deletion.remove(self._store, self._history, peer, message_id, direction)
                 for direction in ("in", "out")
             )
             removed = [entry for entry in found if entry is not None]
+            if removed:
+                self._outbox.queue(sync.message_id, sync.encode())
         if not removed:
             raise ClientError(f"no message {message_id} with {peer} on this device")
         self._forget_attachments(removed)
+        await self._outbox.flush()
 
     async def delete_for_everyone(self, peer: str, message_id: str) -> None:
         """Withdraw a message this account sent to ``peer``: every device of theirs
@@ -1151,16 +1174,19 @@ class Client:
             hours = deletion.DELETE_FOR_EVERYONE_S // 3600
             raise ClientError(f"a message can be deleted for everyone within {hours} hours")
         withdrawal = DeleteContent(new_message_id(), message_id, now)
-        await self._transmit(withdrawal.message_id, peer, withdrawal.encode(), own_copies=False)
-        self.delete_for_me(peer, message_id)
+        # The sent transcript of the withdrawal removes it on this account's devices too.
+        await self._transmit(withdrawal.message_id, peer, withdrawal.encode(), own_copies=True)
+        with self._store.transaction():
+            removed = deletion.remove(self._store, self._history, peer, message_id, "out")
+        self._forget_attachments([removed] if removed else [])
 
     def _store_transcript(
         self, envelope: InboundEnvelope, record: SessionRecord, opened: Decrypted
     ) -> None:
-        """A message this account sent from another of its devices: sent history."""
-        transcript = decode_transcript(opened.plaintext)
-        content = transcript.content
-        if content.message_id != envelope.message_id:
+        """What another device of this account sent or did: sent history, or a
+        deletion or timer change to apply here too (``client.own_sync``)."""
+        sync = decode_sync(opened.plaintext)
+        if sync.message_id != envelope.message_id:
             raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
         with self._store.transaction():
             record.save(self._store)
@@ -1171,7 +1197,32 @@ class Client:
                     opened.inbound.kem_prekey_last_resort,
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
-            self._record(transcript.destination, content, "out", content.sent_at_ms)
+            applied = apply_sync(
+                sync,
+                self._store,
+                self._history,
+                self._disappearing,
+                lambda peer, content: self._record(peer, content, "out", content.sent_at_ms),
+            )
+        self._forget_attachments(applied.removed)
+        if self.on_update is not None:
+            self.on_update(applied.peer)
+
+    async def _send_to_own_devices(self, message_id: str, payload: bytes) -> None:
+        """``payload`` to this account's other devices only (a sync message)."""
+        for attempt in range(STALE_DEVICE_ATTEMPTS):
+            own = await self._contact(self.address, refresh=attempt > 0)
+            others = tuple(d for d in own.devices if d.device_id != self.device_id)
+            if not others:
+                return
+            others_list = DeviceList(own.address, own.version, others)
+            envelopes = await self._encrypt_for(self.address, others_list, payload)
+            try:
+                await self._post(message_id, self.address, envelopes)
+                return
+            except ServerError as exc:
+                if exc.problem_type != "stale-devices" or attempt == STALE_DEVICE_ATTEMPTS - 1:
+                    raise
 
     def _record(
         self, peer: str, content: TextContent, direction: Direction, timer_start_ms: int
@@ -1264,7 +1315,8 @@ class Client:
         progress: Progress | None = None,
     ) -> AttachmentPointer:
         """Encrypt a file as it streams in and upload the ciphertext; send the pointer
-        with :meth:`send` (``attachment=``)."""
+        with :meth:`send` (``attachment=``). Until it completes the upload is kept
+        in the store, so that a later process can finish it (:meth:`resume_upload`)."""
         return await attachments.upload(
             self._transport,
             source,
@@ -1273,7 +1325,37 @@ class Client:
             media_type,
             thumbnail=thumbnail,
             progress=progress,
+            journal=self._uploads,
         )
+
+    def pending_uploads(self) -> list[PendingUpload]:
+        """Uploads a process started and did not finish (it stopped or crashed)."""
+        return self._uploads.all()
+
+    async def resume_upload(
+        self,
+        blob_id: str,
+        source: AsyncIterable[bytes],
+        *,
+        thumbnail: str | None = None,
+        progress: Progress | None = None,
+    ) -> AttachmentPointer:
+        """Finish a pending upload; ``source`` is the same file again, from its start."""
+        pending = self._uploads.get(blob_id)
+        if pending is None:
+            raise attachments.AttachmentError("there is no unfinished upload with that id")
+        return await attachments.resume(
+            self._transport,
+            pending,
+            source,
+            thumbnail=thumbnail,
+            progress=progress,
+            journal=self._uploads,
+        )
+
+    def discard_upload(self, blob_id: str) -> None:
+        """Give up a pending upload (the server sweeps the partial blob later)."""
+        self._uploads.finish(blob_id)
 
     def attachment_file(self, pointer: AttachmentPointer) -> Path:
         """Where a downloaded attachment's (still encrypted, checked) ciphertext lives."""
@@ -1294,11 +1376,16 @@ class Client:
         """The conversation's timer in seconds (0: off)."""
         return self._disappearing.timer(str(Address.parse(peer)))
 
-    def set_disappearing_timer(self, peer: str, seconds: int) -> None:
+    async def set_disappearing_timer(self, peer: str, seconds: int) -> None:
         """Messages from now on disappear ``seconds`` after sending or receipt; the
-        timer travels in each message, so the peer's devices follow."""
+        timer travels in each message, so the peer's devices follow, and this
+        account's other devices are told at once (``client.own_sync``)."""
+        peer = str(Address.parse(peer))
+        sync = TimerSync(new_message_id(), peer, seconds, _now_ms())
         with self._store.transaction():
-            self._disappearing.set_timer(str(Address.parse(peer)), seconds)
+            self._disappearing.set_timer(peer, seconds)
+            self._outbox.queue(sync.message_id, sync.encode())
+        await self._outbox.flush()
 
     def expire_messages(self, now_ms: int | None = None) -> list[Expired]:
         """Remove expired disappearing messages and their downloaded attachments."""
@@ -1306,6 +1393,7 @@ class Client:
         for peer in {g.peer for g in gone}:
             with self._store.transaction():
                 self._history.refresh_conversation(peer)
+                self._groups.chat.forget_receipts([g.message_id for g in gone if g.peer == peer])
         for g in gone:
             if g.blob_id is not None:
                 (self._store.directory / ATTACHMENT_DIR / g.blob_id).unlink(missing_ok=True)

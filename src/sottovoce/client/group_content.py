@@ -1,10 +1,16 @@
 """What a group application message carries inside MLS's encryption.
 
-Compact UTF-8 JSON like one-to-one content (``client.content``), with two kinds:
-``text`` (``{"v": 1, "kind": "text", "id", "text", "sent_at"}``) and ``name``
-(``{"v": 1, "kind": "name", "id", "name", "sent_at"}``), which a member sends
-after adding people so that every member shows the group under the name its
-creator gave it. The server never sees either: the name of a group is content.
+Compact UTF-8 JSON like one-to-one content (``client.content``). A ``text``
+(``{"v": 1, "kind": "text", "id", "text", "sent_at"}``) may carry, as one-to-one
+messages do, an attachment's pointer (``"att"``, the text then a caption), the
+message it replies to (``"quote"``) and the group's disappearing timer
+(``"timer"``). A ``name`` (``{"v": 1, "kind": "name", "id", "name", "sent_at"}``)
+is sent after adding people so that every member shows the group under the name
+its creator gave it. A ``timer`` (``{"v": 1, "kind": "timer", "id", "timer",
+"sent_at"}``) is a member's change of the group's disappearing timer. Receipts,
+typing indicators and deletions are the one-to-one payloads
+(``content.ReceiptContent``, ``TypingContent``, ``DeleteContent``) sent as MLS
+application messages. The server never sees any of it: all of it is content.
 """
 
 from __future__ import annotations
@@ -13,7 +19,18 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from sottovoce.client.content import CONTENT_VERSION, MAX_CONTENT_LEN, MESSAGE_ID
+from sottovoce.client.attachments import AttachmentPointer
+from sottovoce.client.content import (
+    CONTENT_VERSION,
+    MAX_CONTENT_LEN,
+    MESSAGE_ID,
+    DeleteContent,
+    Quote,
+    ReceiptContent,
+    TypingContent,
+    decode_payload,
+)
+from sottovoce.client.disappearing import check_timer
 from sottovoce.client.errors import InvalidMessage
 
 # A group name is a short label typed on a command line: printable, one line.
@@ -37,9 +54,12 @@ class GroupContent:
     message_id: str
     value: str
     sent_at_ms: int
+    attachment: AttachmentPointer | None = None
+    quote: Quote | None = None
+    timer_s: int = 0
 
     def encode(self) -> bytes:
-        if not self.value:
+        if not self.value and (self.kind != "text" or self.attachment is None):
             raise InvalidMessage("a message needs some text")
         field = "text" if self.kind == "text" else "name"
         data = json.dumps(
@@ -49,6 +69,9 @@ class GroupContent:
                 "id": self.message_id,
                 field: self.value,
                 "sent_at": self.sent_at_ms,
+                **({"att": self.attachment.to_json()} if self.attachment else {}),
+                **({"quote": self.quote.to_json()} if self.quote else {}),
+                **({"timer": self.timer_s} if self.timer_s else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -79,12 +102,76 @@ def decode_group_content(data: bytes) -> GroupContent:
     if kind not in ("text", "name"):
         raise InvalidMessage("the payload is of a kind this client does not support")
     value, message_id, sent_at = obj.get(kind), obj.get("id"), obj.get("sent_at")
-    if not isinstance(value, str) or not value:
+    attachment = (
+        AttachmentPointer.from_json(obj["att"]) if kind == "text" and "att" in obj else None
+    )
+    if not isinstance(value, str) or (not value and attachment is None):
         raise InvalidMessage(f"the payload's {kind} is missing or empty")
     if kind == "name":
         check_group_name(value)
+    _check_id_and_time(message_id, sent_at)
+    assert isinstance(message_id, str) and isinstance(sent_at, int)
+    quote = Quote.from_json(obj["quote"]) if kind == "text" and "quote" in obj else None
+    timer = obj.get("timer", 0) if kind == "text" else 0
+    if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
+        raise InvalidMessage("the payload's disappearing timer is not one this client offers")
+    return GroupContent(kind, message_id, value, sent_at, attachment, quote, timer)
+
+
+def _check_id_and_time(message_id: object, sent_at: object) -> None:
     if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
         raise InvalidMessage("the payload's message id is missing or malformed")
     if not isinstance(sent_at, int) or isinstance(sent_at, bool) or sent_at < 0:
         raise InvalidMessage("the payload's sent_at is not a non-negative integer")
-    return GroupContent(kind, message_id, value, sent_at)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTimerContent:
+    """A member set the group's disappearing timer (``client.disappearing.TIMERS``)."""
+
+    message_id: str
+    timer_s: int
+    sent_at_ms: int
+
+    def encode(self) -> bytes:
+        if not check_timer(self.timer_s):
+            raise InvalidMessage("a disappearing timer is one the app offers")
+        return json.dumps(
+            {
+                "v": CONTENT_VERSION,
+                "kind": "timer",
+                "id": self.message_id,
+                "timer": self.timer_s,
+                "sent_at": self.sent_at_ms,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+GroupControl = ReceiptContent | TypingContent | DeleteContent | GroupTimerContent
+GroupPayload = GroupContent | GroupControl
+
+
+def decode_group_payload(data: bytes) -> GroupPayload:
+    """Any decrypted group payload: a text or name (:func:`decode_group_content`), a
+    timer change, or a receipt, typing indicator or deletion as one-to-one has them."""
+    try:
+        obj = json.loads(data) if data and len(data) <= MAX_CONTENT_LEN else None
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind in ("receipt", "typing", "delete"):
+        control = decode_payload(data)
+        if isinstance(control, ReceiptContent | TypingContent | DeleteContent):
+            return control
+        raise InvalidMessage("the payload is of a kind this client does not support")
+    if isinstance(obj, dict) and kind == "timer":
+        if obj.get("v") != CONTENT_VERSION:
+            raise InvalidMessage("the payload is not a version 1 JSON object")
+        message_id, timer, sent_at = obj.get("id"), obj.get("timer"), obj.get("sent_at")
+        _check_id_and_time(message_id, sent_at)
+        if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
+            raise InvalidMessage("the payload's disappearing timer is not one this client offers")
+        assert isinstance(message_id, str) and isinstance(sent_at, int)
+        return GroupTimerContent(message_id, timer, sent_at)
+    return decode_group_content(data)

@@ -36,7 +36,17 @@ from typing import Any
 
 from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
+from sottovoce.client.attachments import AttachmentPointer
 from sottovoce.client.backoff import Backoff
+from sottovoce.client.content import (
+    MAX_QUOTE_CHARS,
+    MAX_RECEIPT_IDS,
+    DeleteContent,
+    Quote,
+    ReceiptContent,
+    TypingContent,
+)
+from sottovoce.client.deletion import DELETE_FOR_EVERYONE_S, within_window
 from sottovoce.client.errors import (
     ClientError,
     MalformedResponse,
@@ -45,7 +55,13 @@ from sottovoce.client.errors import (
     SecurityError,
     ServerError,
 )
-from sottovoce.client.group_content import GroupContent, check_group_name, decode_group_content
+from sottovoce.client.group_chat import GroupChat, group_id_of, history_peer, overall_state
+from sottovoce.client.group_content import (
+    GroupContent,
+    GroupTimerContent,
+    check_group_name,
+    decode_group_payload,
+)
 from sottovoce.client.group_engine import (
     CommitApplied,
     Decrypted,
@@ -66,6 +82,7 @@ from sottovoce.client.group_franking import (
 from sottovoce.client.key_package_supply import CIPHER_SUITE, KeyPackageSupply
 from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import datetime_from_ms
+from sottovoce.client.receipts import TYPING, TYPING_FRESH_MS, Receipts
 from sottovoce.client.store import Store
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.random import random_bytes
@@ -112,11 +129,6 @@ def path_id(group_id: bytes) -> str:
     return base64.urlsafe_b64encode(group_id).decode().rstrip("=")
 
 
-def history_peer(group_id: bytes) -> str:
-    """The local history key of a group (never an address: it has no ``@``)."""
-    return f"group:{group_id.hex()}"
-
-
 @dataclass(frozen=True, slots=True)
 class GroupInfo:
     name: str
@@ -134,19 +146,49 @@ class GroupMessage:
     sender_device: int
     text: str = field(repr=False)
     sent_at: datetime
+    attachment: AttachmentPointer | None = None
+    quote: Quote | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
+
+
+def _message(group: str, e: dict[str, object]) -> GroupMessage:
+    """A history entry of ``client.group_chat`` as the SDK shows it."""
+    return GroupMessage(
+        str(e["id"]),
+        group,
+        str(e["sender"]),
+        int(str(e["device"])),
+        str(e["text"]),
+        datetime_from_ms(int(str(e["ts"]))),
+        AttachmentPointer.from_json(e["att"]) if "att" in e else None,
+        Quote.from_json(e["quote"]) if "quote" in e else None,
+        datetime_from_ms(int(str(e["exp"]))) if "exp" in e else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MemberReceipt:
+    """How far one other member account got with a message this account sent."""
+
+    member: str
+    state: str
+    """``sent`` (nothing heard yet), ``delivered`` or ``read``."""
 
 
 @dataclass(frozen=True, slots=True)
 class GroupEvent:
     """A change to a group this device should show: ``joined``, ``added`` (the
     group's name arrived after a Welcome from ``actor``), ``left`` (the device was
-    removed), ``renamed``; ``message`` is set for a received text."""
+    removed), ``renamed``, ``changed`` (a receipt, deletion or timer from ``actor``
+    changed what the group shows), ``typing`` (``actor`` ``started`` or stopped);
+    ``message`` is set for a received text."""
 
     kind: str
     group: str
     group_id: bytes
     actor: str | None = None
     message: GroupMessage | None = None
+    started: bool = False
 
 
 @dataclass(slots=True)
@@ -259,6 +301,21 @@ class Groups:
         # Called inside a join's transaction with the group and its inviter: a
         # stranger's invite becomes a message request (client.requests).
         self.on_join: Callable[[bytes, str], object] | None = None
+        # The conversation of each group (client.group_chat) and the receipt and
+        # typing settings it shares with one-to-one chats (client.receipts).
+        self.chat = GroupChat(store)
+        self._settings = Receipts(store)
+        self._pending_receipts: dict[bytes, list[str]] = {}
+        # Set by the Client: a group still a message request gets no receipts or
+        # typing; a blocked account's receipts and typing are not shown; downloaded
+        # attachments of removed messages are deleted.
+        self.is_request: Callable[[bytes], bool] = lambda _: False
+        self.is_blocked: Callable[[str], bool] = lambda _: False
+        self.forget_attachments: Callable[[list[dict[str, object]]], None] = lambda _: None
+        # ``on_update("#name")``: a receipt, deletion or timer changed a group's view;
+        # ``on_typing("#name", member, started)``.
+        self.on_update: Callable[[str], None] | None = None
+        self.on_typing: Callable[[str, str, bool], None] | None = None
 
     # -- the lock: one group operation at a time, re-entered by the rebase ----------
 
@@ -321,17 +378,58 @@ class Groups:
     def history(self, name: str, limit: int = 100) -> list[GroupMessage]:
         record = self._by_name(name)
         entries = self._store.history(history_peer(record.group_id), limit)
-        return [
-            GroupMessage(
-                str(e["id"]),
-                record.name,
-                str(e["sender"]),
-                int(str(e["device"])),
-                str(e["text"]),
-                datetime_from_ms(int(str(e["ts"]))),
-            )
-            for e in entries
-        ]
+        return [_message(record.name, e) for e in entries]
+
+    def history_page(
+        self, name: str, limit: int, before: int | None = None
+    ) -> tuple[list[GroupMessage], int | None]:
+        """A page of ``limit`` messages older than the cursor ``before`` (the latest
+        when None), oldest first, and the cursor of the page before it (None at the
+        first message), as ``Client.history_page`` pages a direct conversation."""
+        if limit < 1:
+            raise ClientError(f"a history limit must be at least 1, not {limit}")
+        if before is not None and before < 1:
+            raise ClientError(f"a history cursor must be at least 1, not {before}")
+        record = self._by_name(name)
+        entries, cursor = self.chat.page(record.group_id, limit, before)
+        return [_message(record.name, e) for e in entries], cursor
+
+    def name_of(self, peer: str) -> str | None:
+        """The group's name for a history key (``group:…``), if this device is in it."""
+        group_id = group_id_of(peer)
+        record = None if group_id is None else self._load(group_id)
+        return None if record is None else record.name
+
+    def unread(self, name: str) -> int:
+        return self.chat.unread(self._by_name(name).group_id)
+
+    def timer(self, name: str) -> int:
+        """The group's disappearing timer in seconds (0: off)."""
+        return self.chat.timer(self._by_name(name).group_id)
+
+    def receipts(self, name: str, message_id: str) -> list[MemberReceipt]:
+        """For a message this account sent: each other member account's receipt, as
+        far as it got (WhatsApp's "read by" / "delivered to")."""
+        record = self._by_name(name)
+        heard = self.chat.receipts_of(message_id)
+        return [MemberReceipt(m, heard.get(m, "sent")) for m in self._others(record)]
+
+    def message_state(self, name: str, message_id: str) -> str:
+        """``sent``, ``delivered`` (every other member account stored it) or ``read``."""
+        record = self._by_name(name)
+        return overall_state(self.chat.receipts_of(message_id), set(self._others(record)))
+
+    def _others(self, record: _Record) -> list[str]:
+        own = self.identity.address
+        return sorted({m.identity.address for m in record.state.members()} - {own})
+
+    def find_attachment(self, message_id: str) -> AttachmentPointer:
+        """The attachment of a message in any group's history on this device."""
+        for obj in self._store.all_json(_GROUP):
+            entry = self.chat.find(_Record.from_json(obj).group_id, message_id)
+            if entry is not None and "att" in entry:
+                return AttachmentPointer.from_json(entry["att"])
+        raise ClientError(f"no group message {message_id} with an attachment on this device")
 
     # -- creating, adding, removing, leaving ------------------------------------------
 
@@ -613,13 +711,30 @@ class Groups:
         log.info("another member committed first; processing its commit")
         await self._catch_up()
 
-    async def send(self, name: str, text: str) -> GroupMessage:
-        """Encrypt ``text`` for the group and hand it to the server; first an Update
-        commit if the self-update policy asks for one."""
-        content = GroupContent("text", new_message_id(), text, _now_ms())
-        content.encode()
+    async def send(
+        self,
+        name: str,
+        text: str = "",
+        *,
+        attachment: AttachmentPointer | None = None,
+        reply_to: str | None = None,
+    ) -> GroupMessage:
+        """Encrypt ``text`` (with an uploaded ``attachment``, quoting the message
+        ``reply_to``) for the group and hand it to the server; first an Update commit
+        if the self-update policy asks for one. The group's disappearing timer
+        travels with it."""
         async with self._exclusive():
             record = self._by_name(name)
+            content = GroupContent(
+                "text",
+                new_message_id(),
+                text,
+                _now_ms(),
+                attachment,
+                None if reply_to is None else self._quote(record, reply_to),
+                self.chat.timer(record.group_id),
+            )
+            content.encode()
             elapsed_ms = _now_ms() - record.last_commit_ms
             if (
                 record.sent_since_update >= UPDATE_AFTER_MESSAGES
@@ -629,29 +744,115 @@ class Groups:
                 await self._self_update(record.group_id)
             await self._send_content(record.group_id, content)
             with self._store.transaction():
-                self._store.append_history(
-                    history_peer(record.group_id),
-                    {
-                        "id": content.message_id,
-                        "sender": self.identity.address,
-                        "device": self.identity.device_id,
-                        "text": text,
-                        "ts": content.sent_at_ms,
-                    },
+                entry = self.chat.record(
+                    record.group_id,
+                    content,
+                    self.identity.address,
+                    self.identity.device_id,
+                    own=True,
+                    now_ms=_now_ms(),
                 )
-            return GroupMessage(
-                content.message_id,
-                record.name,
-                self.identity.address,
-                self.identity.device_id,
-                text,
-                datetime_from_ms(content.sent_at_ms),
-            )
+            return _message(record.name, entry)
+
+    def _quote(self, record: _Record, message_id: str) -> Quote:
+        entry = self.chat.find(record.group_id, message_id)
+        if entry is None:
+            raise ClientError(f"no message {message_id} in {record.name!r} to reply to")
+        text, attachment = str(entry.get("text") or ""), entry.get("att")
+        if not text and isinstance(attachment, dict):
+            text = str(attachment.get("name", ""))
+        return Quote(message_id, str(entry["sender"]), text[:MAX_QUOTE_CHARS])
+
+    # -- timers, receipts, typing and deletion (client.group_chat) --------------------
+
+    async def set_timer(self, name: str, seconds: int) -> None:
+        """Set the group's disappearing timer here and on every member device (a
+        ``timer`` payload); messages from now on disappear ``seconds`` after sending
+        or receipt."""
+        async with self._exclusive():
+            record = self._by_name(name)
+            with self._store.transaction():
+                self.chat.set_timer(record.group_id, seconds)
+            change = GroupTimerContent(new_message_id(), seconds, _now_ms())
+            await self._send_payload(record.group_id, change.encode(), counts=False)
+
+    async def send_typing(self, name: str, started: bool) -> None:
+        """Tell the members this device's person started or stopped writing (when
+        typing indicators are on and the group is not a message request)."""
+        record = self._by_name(name)
+        if self._settings.enabled(TYPING) and not self.is_request(record.group_id):
+            typing = TypingContent(new_message_id(), started, _now_ms())
+            async with self._exclusive():
+                await self._send_payload(record.group_id, typing.encode(), counts=False)
+
+    def mark_read(self, name: str) -> list[str]:
+        """The group was shown: its unread messages are read; their ids, for
+        :meth:`send_read_receipt`."""
+        return self.chat.take_unread(self._by_name(name).group_id)
+
+    async def send_read_receipt(self, name: str, message_ids: list[str]) -> None:
+        """Tell the members their messages were read (when receipts are on and the
+        group is not a message request)."""
+        record = self._by_name(name)
+        if message_ids and self._settings.enabled() and not self.is_request(record.group_id):
+            await self._send_receipt(record.group_id, "read", message_ids[-MAX_RECEIPT_IDS:])
+
+    async def _send_receipt(self, group_id: bytes, receipt_type: str, ids: list[str]) -> None:
+        receipt = ReceiptContent(new_message_id(), receipt_type, tuple(ids), _now_ms())
+        async with self._exclusive():
+            await self._send_payload(group_id, receipt.encode(), counts=False)
+
+    async def flush_receipts(self) -> None:
+        """Delivery receipts for the group messages just stored, one per group; not
+        while a group operation is under way (its rebase fetched them), which leaves
+        them for the next fetch. A failure costs only the receipt."""
+        if self._owner is not None and self._owner is asyncio.current_task():
+            return
+        pending, self._pending_receipts = self._pending_receipts, {}
+        for group_id, ids in pending.items():
+            try:
+                await self._send_receipt(group_id, "delivered", ids[-MAX_RECEIPT_IDS:])
+            except ClientError as exc:
+                log.info("a group delivery receipt failed: %s", exc)
+
+    def delete_for_me(self, name: str, message_id: str) -> None:
+        """Remove one message of the group from this device."""
+        record = self._by_name(name)
+        with self._store.transaction():
+            removed = self.chat.remove(record.group_id, lambda e: e.get("id") == message_id)
+        if not removed:
+            raise ClientError(f"no message {message_id} in {name!r} on this device")
+        self.forget_attachments(removed)
+
+    async def delete_for_everyone(self, name: str, message_id: str) -> None:
+        """Withdraw a message this account sent, from every member device, within
+        ``deletion.DELETE_FOR_EVERYONE_S`` of sending it."""
+        async with self._exclusive():
+            record = self._by_name(name)
+            entry = self.chat.find(record.group_id, message_id)
+            if entry is None or entry.get("sender") != self.identity.address:
+                raise ClientError("only a message you sent can be deleted for everyone")
+            now = _now_ms()
+            if not within_window(int(str(entry["ts"])), now):
+                hours = DELETE_FOR_EVERYONE_S // 3600
+                raise ClientError(f"a message can be deleted for everyone within {hours} hours")
+            deletion = DeleteContent(new_message_id(), message_id, now)
+            await self._send_payload(record.group_id, deletion.encode(), counts=False)
+            with self._store.transaction():
+                removed = self.chat.remove_for_everyone(
+                    record.group_id, message_id, self.identity.address, now
+                )
+        self.forget_attachments(removed)
 
     async def _send_content(self, group_id: bytes, content: GroupContent) -> None:
+        await self._send_payload(group_id, content.encode())
+
+    async def _send_payload(self, group_id: bytes, payload: bytes, *, counts: bool = True) -> None:
+        """Protect and post one payload. ``counts``: a message the self-update policy
+        counts (a receipt or typing indicator is not one the person sent)."""
         # Franked (docs/safety.md): MLS carries Kf and the content, the commitment
         # goes beside the PrivateMessage for the server to tag per member device.
-        franked = frank_group_content(content.encode())
+        franked = frank_group_content(payload)
         message_id = new_message_id()
         for _ in range(REBASE_ATTEMPTS):
             record = self._load(group_id)
@@ -660,7 +861,7 @@ class Groups:
             # Protecting advances this device's sending ratchet: saved before the
             # post, so a crash never reuses a key (RFC 9420 §9.1).
             message = record.state.protect(franked.application_data)
-            record.sent_since_update += 1
+            record.sent_since_update += 1 if counts else 0
             with self._store.transaction():
                 self._save(record)
             try:
@@ -729,7 +930,15 @@ class Groups:
             if event is not None and event.kind == "departure":
                 await self._maybe_commit_departure(event.group_id)
                 return None, True
-            return event, True
+        if event is not None and event.kind == "changed":
+            if self.on_update is not None:
+                self.on_update(f"#{event.group}")
+            return None, True
+        if event is not None and event.kind == "typing":
+            if self.on_typing is not None and event.actor is not None:
+                self.on_typing(f"#{event.group}", event.actor, event.started)
+            return None, True
+        return event, True
 
     async def _vouched(self, record: _Record, member: DeviceIdentity, signature_key: bytes) -> None:
         """§5.3.1: the account's verified device list vouches for this member's
@@ -785,10 +994,12 @@ class Groups:
             self._save(record)
         return event
 
-    def _content(self, record: _Record, envelope: _GroupEnvelope, data: bytes) -> GroupEvent:
+    def _content(self, record: _Record, envelope: _GroupEnvelope, data: bytes) -> GroupEvent | None:
         # A message whose commitment does not open to what MLS decrypted is dropped.
         franked = open_group_franked(envelope.sender, envelope.franking, data)
-        content = decode_group_content(franked.content)
+        content = decode_group_payload(franked.content)
+        if not isinstance(content, GroupContent):
+            return self._control(record, envelope.sender, content)
         if content.kind == "name":
             if record.name.startswith("group-"):
                 self._store.delete(_NAME, record.name)
@@ -800,16 +1011,22 @@ class Groups:
                 self._store.delete(_ADDED_BY, record.group_id.hex())
                 return GroupEvent("added", record.name, record.group_id, str(added_by["by"]))
             return GroupEvent("renamed", record.name, record.group_id, envelope.sender)
-        self._store.append_history(
-            history_peer(record.group_id),
-            {
-                "id": content.message_id,
-                "sender": envelope.sender,
-                "device": envelope.sender_device,
-                "text": content.value,
-                "ts": content.sent_at_ms,
-            },
+        own = envelope.sender == self.identity.address
+        entry = self.chat.record(
+            record.group_id,
+            content,
+            envelope.sender,
+            envelope.sender_device,
+            own=own,
+            now_ms=_now_ms(),
         )
+        if (
+            not own
+            and self._settings.enabled()
+            and not self.is_request(record.group_id)
+            and not self.is_blocked(envelope.sender)
+        ):
+            self._pending_receipts.setdefault(record.group_id, []).append(content.message_id)
         keep_group_evidence(
             self._store,
             self.identity.device_id,
@@ -821,15 +1038,38 @@ class Groups:
             server_ts=envelope.franking.server_ts,
             franked=franked,
         )
-        message = GroupMessage(
-            content.message_id,
-            record.name,
-            envelope.sender,
-            envelope.sender_device,
-            content.value,
-            datetime_from_ms(content.sent_at_ms),
-        )
+        message = _message(record.name, entry)
         return GroupEvent("message", record.name, record.group_id, envelope.sender, message)
+
+    def _control(
+        self,
+        record: _Record,
+        sender: str,
+        control: ReceiptContent | TypingContent | DeleteContent | GroupTimerContent,
+    ) -> GroupEvent | None:
+        """A member's receipt, typing indicator, deletion or timer change, within the
+        receive's transaction; what the view should redraw, if anything."""
+        changed = GroupEvent("changed", record.name, record.group_id, sender)
+        if isinstance(control, GroupTimerContent):
+            if control.timer_s == self.chat.timer(record.group_id):
+                return None
+            self.chat.set_timer(record.group_id, control.timer_s)
+            return changed
+        if isinstance(control, DeleteContent):
+            removed = self.chat.remove_for_everyone(
+                record.group_id, control.target, sender, control.sent_at_ms
+            )
+            self.forget_attachments(removed)
+            return changed if removed else None
+        if sender == self.identity.address or self.is_blocked(sender):
+            return None  # this account's other devices neither read for it nor type to it
+        if isinstance(control, ReceiptContent):
+            moved = self.chat.apply_receipt(record.group_id, sender, control)
+            return changed if moved else None
+        fresh = _now_ms() - control.sent_at_ms <= TYPING_FRESH_MS
+        if not (fresh and self._settings.enabled(TYPING)):
+            return None
+        return GroupEvent("typing", record.name, record.group_id, sender, started=control.started)
 
     async def _join(self, envelope: _GroupEnvelope) -> GroupEvent:
         state, used = GroupState.join(envelope.body, self.key_packages.bundles())

@@ -61,3 +61,8 @@ class Receipts:
                 self._store.put_json(STATE, message_id, {**record, "state": receipt_type})
                 moved.append(message_id)
         return moved
+
+
+def moves_forward(current: str | None, new: str) -> bool:
+    """Whether a receipt of type ``new`` advances a message now at ``current``."""
+    return _ORDER.get(new, 0) > _ORDER.get(current or "sent", 0)

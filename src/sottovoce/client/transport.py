@@ -20,6 +20,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from sottovoce.client.errors import MalformedResponse, NetworkError, ServerError
+from sottovoce.client.live_connection import LiveConnection
 from sottovoce.client.server_json import b64
 from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
@@ -79,6 +80,7 @@ class Transport:
             timeout=REQUEST_TIMEOUT_S,
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
         )
+        self._live: LiveConnection | None = None
 
     def _authorization(self, method: str, path: str, body: bytes) -> str:
         return authorization_header(
@@ -156,9 +158,28 @@ class Transport:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
         return _json_answer(response, method, path)
 
-    async def connect_websocket(self) -> ClientConnection:
-        """The authenticated live connection. A refused upgrade that retrying cannot
-        fix raises :class:`ServerError`; anything transient :class:`NetworkError`."""
+    async def send_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One message (the body of ``POST /v1/messages``): a ``send`` frame on the
+        live connection while one is open, else the signed HTTP request. Both give
+        the same answer and the same errors."""
+        live = self._live
+        if live is not None and live.open:
+            return await live.send_message(body)
+        return await self.request("POST", "/v1/messages", body)
+
+    async def connect_websocket(self) -> LiveConnection:
+        """The authenticated live connection; sends use it while it is open. A
+        refused upgrade that retrying cannot fix raises :class:`ServerError`;
+        anything transient :class:`NetworkError`."""
+        connection = await self._open_websocket()
+        self._live = LiveConnection(connection, self._forget_live)
+        return self._live
+
+    def _forget_live(self, live: LiveConnection) -> None:
+        if self._live is live:
+            self._live = None
+
+    async def _open_websocket(self) -> ClientConnection:
         url = "ws" + self.server_url.removeprefix("http") + WEBSOCKET_PATH
         try:
             return await websockets.connect(

@@ -30,6 +30,10 @@ class Sha256Stream:
     def update(self, data: bytes) -> None:
         self._digest.update(data)
 
+    def digest_so_far(self) -> bytes:
+        """The digest of what was fed until now; the stream goes on (a checkpoint)."""
+        return self._digest.copy().finalize()
+
     def finalize(self) -> bytes:
         return self._digest.finalize()
 

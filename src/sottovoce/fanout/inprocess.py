@@ -8,30 +8,25 @@ delivery at-least-once through the durable queue whatever the fan-out does.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from sottovoce.fanout.listeners import LocalListeners
 
 
 class InProcessFanout:
     """One ``asyncio.Event`` per connection, set when that device's queue grows."""
 
     def __init__(self) -> None:
-        self._listeners: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._listeners = LocalListeners()
 
     async def publish(self, device_pk: int) -> None:
-        for event in self._listeners.get(device_pk, ()):
-            event.set()
+        self._listeners.wake(device_pk)
 
     @asynccontextmanager
     async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
-        event = asyncio.Event()
-        self._listeners[device_pk].add(event)
+        event, _ = self._listeners.add(device_pk)
         try:
             yield event
         finally:
-            listeners = self._listeners.get(device_pk)
-            if listeners is not None:
-                listeners.discard(event)
-                if not listeners:
-                    del self._listeners[device_pk]
+            self._listeners.remove(device_pk, event)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +25,8 @@ from typing import Any
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+
+from sottovoce.fanout.listeners import LocalListeners
 
 CHANNEL_PREFIX = "sv:wake:"
 # A node with no connected device still holds one subscription, so the reader
@@ -54,7 +55,7 @@ class RedisFanout:
     def __init__(self, client: Redis, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         self._redis = client
         self._poll_interval_s = poll_interval_s
-        self._listeners: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._listeners = LocalListeners()
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._confirmations: dict[str, asyncio.Future[None]] = {}
@@ -81,37 +82,22 @@ class RedisFanout:
             except _REDIS_FAILURES as exc:
                 # The reader notices a lost Redis too, and owns the reconnection.
                 log.warning("redis publish failed (%s); nodes poll until it returns", exc)
-        self._wake(device_pk)  # the other nodes are polling until Redis returns
+        self._listeners.wake(device_pk)  # the other nodes are polling until Redis returns
 
     @asynccontextmanager
     async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
-        event = asyncio.Event()
-        first = not self._listeners.get(device_pk)
-        self._listeners[device_pk].add(event)
+        event, first = self._listeners.add(device_pk)
         if first:
             await self._subscribe(device_pk)
         try:
             yield event
         finally:
-            listeners = self._listeners.get(device_pk)
-            if listeners is not None:
-                listeners.discard(event)
-                if not listeners:
-                    del self._listeners[device_pk]
-                    await self._send_subscription("unsubscribe", device_pk)
+            if self._listeners.remove(device_pk, event):
+                await self._send_subscription("unsubscribe", device_pk)
 
     @property
     def local_devices(self) -> int:
         return len(self._listeners)
-
-    def _wake(self, device_pk: int) -> None:
-        for event in self._listeners.get(device_pk, ()):
-            event.set()
-
-    def _wake_all(self) -> None:
-        for listeners in self._listeners.values():
-            for event in listeners:
-                event.set()
 
     async def _subscribe(self, device_pk: int) -> None:
         """Subscribe and wait for Redis to confirm, so that the queue read which
@@ -156,18 +142,18 @@ class RedisFanout:
             await self._drop_pubsub()
             deadline = asyncio.get_running_loop().time() + RECONNECT_DELAY_S
             while asyncio.get_running_loop().time() < deadline:
-                self._wake_all()
+                self._listeners.wake_all()
                 await asyncio.sleep(min(self._poll_interval_s, RECONNECT_DELAY_S))
 
     async def _listen(self) -> None:
         pubsub = self._redis.pubsub()
         self._pubsub = pubsub
-        await pubsub.subscribe(NODE_CHANNEL, *(channel(pk) for pk in list(self._listeners)))
+        await pubsub.subscribe(NODE_CHANNEL, *(channel(pk) for pk in self._listeners.devices()))
         if not self.connected:
             log.info("subscribed to redis wake-ups")
         self.connected = True
         # Anything published while this node was not subscribed is in the queue.
-        self._wake_all()
+        self._listeners.wake_all()
         while True:
             message: dict[str, Any] | None = await pubsub.get_message(timeout=None)
             if message is None:
@@ -180,7 +166,7 @@ class RedisFanout:
                     confirmed.set_result(None)
                 elif name.startswith(CHANNEL_PREFIX):  # subscribed again after a reconnect
                     with contextlib.suppress(ValueError):
-                        self._wake(int(name[len(CHANNEL_PREFIX) :]))
+                        self._listeners.wake(int(name[len(CHANNEL_PREFIX) :]))
             elif message.get("type") == "message" and name.startswith(CHANNEL_PREFIX):
                 with contextlib.suppress(ValueError):
-                    self._wake(int(name[len(CHANNEL_PREFIX) :]))
+                    self._listeners.wake(int(name[len(CHANNEL_PREFIX) :]))

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sottovoce import __version__
-from sottovoce.server import cluster
+from sottovoce.server import cluster, migration
 from sottovoce.server.body_limit import BodyLimitMiddleware
 from sottovoce.server.problems import (
     PROBLEM_RESPONSES,
@@ -57,8 +57,9 @@ class Apps(BaseModel):
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # In a child process, so that Alembic never occupies this node's memory.
+        await migration.upgrade_in_child(settings.db_url)
         repo = Repository.connect(settings.db_url)
-        await repo.migrate()
         app.state.sottovoce = ServerState(settings=settings, repo=repo)
         # Key transparency (issue 3): the log, loaded, with its epoch timer.
         directory = await key_directory.KeyDirectory.open(

@@ -6,14 +6,17 @@ import functools
 import heapq
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.public import request_auth
 from sottovoce.protocol.public.identity import PublicIdentity
 from sottovoce.server import limits
 from sottovoce.server.problems import Problem
-from sottovoce.server.shared_limits import SharedLimits
 from sottovoce.storage.repository import DeviceRecord, Repository
+
+if TYPE_CHECKING:  # redis-py is loaded only on a node that joins others (server.cluster)
+    from sottovoce.server.shared_limits import SharedLimits
 
 
 def now_ms() -> int:

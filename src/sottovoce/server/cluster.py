@@ -6,16 +6,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
-from sottovoce.fanout.redis import RedisFanout
-from sottovoce.server.abuse.shared_counts import SharedDailyCounts
-from sottovoce.server.shared_limits import SharedLimits
-from sottovoce.server.state import ServerState
+if TYPE_CHECKING:
+    from sottovoce.server.state import ServerState
 
 # Loopback or a LAN: a Redis that takes longer than this is treated as down and
 # the node carries on alone (polling the queue) rather than stall requests.
@@ -29,6 +23,18 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     if url is None:
         yield
         return
+    # Imported here: redis-py and the Redis-backed parts are ~130 modules (~6 MiB of
+    # RSS) that a node running alone never uses (docs/performance.md, memory).
+    from redis import exceptions as redis_errors
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from sottovoce.fanout.redis import RedisFanout
+    from sottovoce.server import limits
+    from sottovoce.server.abuse.shared_counts import SharedDailyCounts
+    from sottovoce.server.shared_limits import SEALED_RECIPIENT_PREFIX, SharedLimits
+
     client = Redis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
@@ -48,6 +54,11 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     log_key = state.directory.public_key if state.directory is not None else b""
     state.safety.shared = SharedDailyCounts(client, log_key)
     state.rate.shared = shared
+    state.sealed_recipients.shared = shared.buckets(
+        SEALED_RECIPIENT_PREFIX,
+        limits.SEALED_SENDS_PER_SECOND_PER_RECIPIENT,
+        limits.SEALED_SEND_BURST_PER_RECIPIENT,
+    )
     await fanout.start()
     try:
         yield

@@ -42,13 +42,17 @@ MAX_IN_FLIGHT = 500
 
 # -- WebSocket -------------------------------------------------------------------
 
+# The largest frame a client legitimately sends is a ``send`` frame: the body of
+# POST /v1/messages, under the same bound. A larger one is answered with a 413
+# problem frame and the connection keeps serving (docs/api.md).
+MAX_CLIENT_FRAME_BYTES = MAX_BODY_BYTES
 # The largest frame uvicorn takes from a client before closing the connection
-# (1009). It matches the SDK's own receive bound (client.transport.MAX_FRAME_BYTES),
-# sized for one envelope frame: MAX_ENVELOPE_BYTES base64-inflated plus framing.
-MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024
-# What a client legitimately sends is an ack of at most MAX_FETCH ids of at most
-# 19 digits (~10 KiB); a larger frame closes the connection (1008).
-MAX_CLIENT_FRAME_BYTES = 64 * 1024
+# (1009): twice the bound above, so a frame somewhat over it is still answered.
+MAX_WEBSOCKET_MESSAGE_BYTES = 2 * MAX_CLIENT_FRAME_BYTES
+# Send frames one connection has in flight (checked and stored concurrently, in
+# order): enough to keep a batch of stores full, and a bound on what one socket
+# holds in memory (each frame at most MAX_CLIENT_FRAME_BYTES) while they wait.
+MAX_PIPELINED_SENDS = 32
 
 # -- shutdown --------------------------------------------------------------------
 
@@ -133,7 +137,8 @@ MAX_GROUP_ID_BYTES = 64
 # A commit with an UpdatePath in a 1,000-member group (log2 = 10 path nodes, each
 # HPKE-encrypted to its copath resolution) and a Welcome carrying the ratchet tree
 # (~1,000 leaves of ~300 bytes) both stay below this; delivered base64-inflated in
-# one WebSocket frame it still fits MAX_WEBSOCKET_MESSAGE_BYTES (1 MiB).
+# one WebSocket frame it still fits the SDK's receive bound (1 MiB,
+# client.transport.MAX_FRAME_BYTES).
 MAX_HANDSHAKE_BYTES = 512 * 1024
 # A group application message is an envelope: the same bound as one-to-one.
 MAX_GROUP_MESSAGE_BYTES = MAX_ENVELOPE_BYTES
@@ -246,3 +251,8 @@ MAX_BLOB_BYTES = 100 * 1024 * 1024 + 400 * 16
 # Blobs whose upload never finished, or that nobody fetched for long, go: 30 days,
 # as Signal keeps attachments on its CDN; a person then asks the sender again.
 BLOB_RETENTION_DAYS = 30
+# An upload segment that arrives ahead of the blob's offset (the SDK keeps two in
+# flight on two connections) waits this long for the one before it to be stored,
+# then is refused with 409 offset-mismatch: long enough for a 3.5 MiB segment on a
+# slow link, short enough that a lost predecessor does not hold a request open.
+BLOB_AHEAD_WAIT_S = 10.0

@@ -20,17 +20,22 @@ from redis.asyncio import Redis
 
 NONCE_PREFIX = "sv:nonce:"
 BUCKET_PREFIX = "sv:rate:"
+# Sealed sends carry no device, so their bucket is the recipient account's.
+SEALED_RECIPIENT_PREFIX = "sv:sealed:"
 _REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 # After a failure, requests skip Redis for this long instead of each waiting on it.
 RETRY_AFTER_S = 1.0
 
 # A token bucket per device, updated atomically on the Redis server: refill at
 # ``rate`` per second up to ``burst``, take one token if there is one. The key
-# expires once a full refill has passed, so idle devices cost nothing.
+# expires once a full refill has passed, so idle devices cost nothing. The clock
+# is the Redis server's: with the nodes' own clocks, concurrent requests (or a
+# node whose clock lags) would move the bucket's time back and count a refill twice.
 BUCKET_SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 't', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
@@ -82,15 +87,36 @@ class SharedLimits:
 
     async def allow(self, device_pk: int) -> bool | None:
         """Whether the device may make one more request; None if Redis cannot say."""
+        return await self.take(f"{BUCKET_PREFIX}{device_pk}", self._rate, self._burst)
+
+    def buckets(self, prefix: str, rate: float, burst: int) -> SharedBuckets:
+        """Another family of shared token buckets (another limit, other keys)."""
+        return SharedBuckets(self, prefix, rate, burst)
+
+    async def take(self, key: str, rate: float, burst: int) -> bool | None:
+        """One token from bucket ``key`` (refilled at ``rate`` up to ``burst``);
+        None if Redis cannot say."""
         if self._skipping():
             return None
         try:
-            allowed = await self._take(
-                keys=[f"{BUCKET_PREFIX}{device_pk}"],
-                args=[self._rate, self._burst, time.time()],
-            )
+            allowed = await self._take(keys=[key], args=[rate, burst])
         except _REDIS_FAILURES as exc:
             self._failed(exc)
             return None
         self._warned = False
         return bool(allowed)
+
+
+class SharedBuckets:
+    """Token buckets of one limit, one per key, counted across every node (a
+    :class:`~sottovoce.server.state.RateLimiter`'s ``shared``)."""
+
+    def __init__(self, limits: SharedLimits, prefix: str, rate: float, burst: int) -> None:
+        self._limits = limits
+        self._prefix = prefix
+        self._rate = rate
+        self._burst = burst
+
+    async def allow(self, key: int) -> bool | None:
+        """Whether one more request fits under key's bucket; None if Redis cannot say."""
+        return await self._limits.take(f"{self._prefix}{key}", self._rate, self._burst)

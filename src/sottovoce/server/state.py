@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from sottovoce.fanout.base import Fanout
 from sottovoce.fanout.inprocess import InProcessFanout
+from sottovoce.server import limits
 from sottovoce.server.abuse.controls import SafetyControls
 from sottovoce.server.auth import NonceCache
+from sottovoce.server.live import LiveConnections
 from sottovoce.server.provisioning import ProvisioningRelay
 from sottovoce.server.settings import Settings
-from sottovoce.server.shared_limits import SharedLimits
 from sottovoce.server.transparency.directory import KeyDirectory
 from sottovoce.storage.repository import Repository
 from sottovoce.storage.safety import SafetyStore
+
+if TYPE_CHECKING:  # redis-py is loaded only on a node that joins others (server.cluster)
+    from sottovoce.server.shared_limits import SharedBuckets, SharedLimits
 
 
 class RateLimiter:
@@ -27,7 +32,7 @@ class RateLimiter:
         self._burst = float(burst)
         self._buckets: dict[int, tuple[float, float]] = {}
         # With Redis (many nodes), one bucket per device across every node.
-        self.shared: SharedLimits | None = None
+        self.shared: SharedLimits | SharedBuckets | None = None
 
     async def admit(self, device_pk: int) -> bool:
         """:meth:`allow`, counted across nodes when Redis is configured (and per node
@@ -56,11 +61,15 @@ class ServerState:
     fanout: Fanout = field(default_factory=InProcessFanout)
     nonces: NonceCache = field(default_factory=NonceCache)
     rate: RateLimiter = field(init=False)
+    # Sealed sends carry no device signature: one bucket per recipient account.
+    sealed_recipients: RateLimiter = field(init=False)
     # Minors, reported blocks, stranger and group rate limits, standing (docs/safety.md).
     safety: SafetyControls = field(init=False)
     # Set by the app's lifespan once the log is loaded (issue 3: key transparency).
     directory: KeyDirectory | None = None
     provisioning: ProvisioningRelay = field(default_factory=ProvisioningRelay)
+    # This node's WebSocket streams: rows it stores are pushed to them (server.live).
+    live: LiveConnections = field(default_factory=LiveConnections)
     _seen_day: dict[int, int] = field(default_factory=dict)
 
     async def record_connection(self, device_pk: int, day: int) -> None:
@@ -72,6 +81,9 @@ class ServerState:
     def __post_init__(self) -> None:
         self.rate = RateLimiter(
             self.settings.limits.requests_per_second, self.settings.limits.request_burst
+        )
+        self.sealed_recipients = RateLimiter(
+            limits.SEALED_SENDS_PER_SECOND_PER_RECIPIENT, limits.SEALED_SEND_BURST_PER_RECIPIENT
         )
         self.safety = SafetyControls(SafetyStore(self.repo.engine), self.settings.app_policies)
         # A suspension wakes the account's live connections on every node, to close them.

@@ -11,11 +11,14 @@ yet counted (a crash in between) are overwritten when the upload resumes.
 Appends to one blob are serialized by a POSIX record lock on its file (which
 NFS and other shared file systems honour across nodes) plus an in-process lock
 (POSIX locks are per process), and ``received`` moves only from the value read.
+A client keeps two segments in flight on two connections, so the later one may
+be first to ask; it waits (bounded) for the upload to reach its offset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import weakref
@@ -71,6 +74,25 @@ class TooLong(Exception):
 
 # One asyncio lock per blob being appended to, shared by every BlobStore of the process.
 _APPENDING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+# How often a segment waiting for its turn looks at the database again: the one
+# before it may be stored by another node, which cannot wake this one.
+_POLL_S = 0.05
+# Per blob, the event set when its upload moves on (this process's appends).
+_MOVES: weakref.WeakValueDictionary[str, asyncio.Event] = weakref.WeakValueDictionary()
+
+
+def _moved(blob_id: str) -> None:
+    event = _MOVES.pop(blob_id, None)
+    if event is not None:
+        event.set()
+
+
+async def _await_move(blob_id: str, timeout: float) -> None:
+    event = _MOVES.setdefault(blob_id, asyncio.Event())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
 
 
 def _write_at(path: Path, offset: int, data: bytes) -> None:
@@ -140,11 +162,28 @@ class BlobStore:
             ).scalar_one()
         return int(value)
 
-    async def append(self, record: BlobRecord, offset: int, data: bytes) -> int:
+    async def append(self, record: BlobRecord, offset: int, data: bytes, wait_s: float = 0) -> int:
         """Append ``data`` at ``offset``, which must be where the upload stands; the
-        new offset. The bytes are on disk before the offset moves past them."""
+        new offset. The bytes are on disk before the offset moves past them. A
+        segment that arrives ahead of the offset (the client sends the next one
+        while this one is stored) waits up to ``wait_s`` for the upload to reach it."""
         if offset + len(data) > record.size:
             raise TooLong()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            stored, current = await self._append_if_at(record, offset, data)
+            if stored:
+                _moved(record.blob_id)
+                return current
+            left = deadline - loop.time()
+            if current > offset or left <= 0:
+                raise OffsetMismatch(current)
+            await _await_move(record.blob_id, min(left, _POLL_S))
+
+    async def _append_if_at(self, record: BlobRecord, offset: int, data: bytes) -> tuple[bool, int]:
+        """Write ``data`` if the upload stands at ``offset``: whether it did, and
+        where the upload stands then."""
         lock = _APPENDING.setdefault(record.blob_id, asyncio.Lock())
         path = self._path(record.blob_id)
         async with lock:
@@ -153,7 +192,7 @@ class BlobStore:
                 await asyncio.to_thread(file_lock.acquire)
                 current = await self._received(record)
                 if current != offset:
-                    raise OffsetMismatch(current)
+                    return False, current
                 await asyncio.to_thread(_write_at, path, offset, data)
                 async with self._engine.begin() as conn:
                     moved = await conn.execute(
@@ -162,10 +201,10 @@ class BlobStore:
                         .values(received=offset + len(data))
                     )
                 if moved.rowcount != 1:
-                    raise OffsetMismatch(await self._received(record))
+                    return False, await self._received(record)
             finally:
                 file_lock.release()
-        return offset + len(data)
+        return True, offset + len(data)
 
     async def read(self, record: BlobRecord, offset: int) -> AsyncIterator[bytes]:
         """The bytes from ``offset`` to the end, ``READ_BYTES`` at a time."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sottovoce.storage.schema import send_receipts
@@ -26,36 +28,47 @@ MS_PER_HOUR = 3_600_000
 _DOMAIN = b"sottovoce send receipt v1\x00"
 
 
+def _insert_ignoring_conflicts(conn: AsyncConnection) -> Any:
+    """The engine's own INSERT … ON CONFLICT DO NOTHING into the receipts. PostgreSQL's
+    is imported on a PostgreSQL node only (its engine has loaded it already): its
+    ~20 modules would otherwise sit in every SQLite node's memory."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(send_receipts).on_conflict_do_nothing()
+    return sqlite.insert(send_receipts).on_conflict_do_nothing()
+
+
 def digest(sender_device_pk: int, message_id: str) -> bytes:
     return hashlib.sha256(
         _DOMAIN + struct.pack(">Q", sender_device_pk) + message_id.encode()
     ).digest()
 
 
-async def record(
-    conn: AsyncConnection, sender_device_pk: int, message_id: str, now_ms: int
-) -> bool:
-    """Insert the receipt inside the enqueue's transaction; False if it exists, which
-    makes this send a retry. Two concurrent first attempts serialise on the primary
-    key: the second waits for the first to commit (then sees it) or roll back."""
-    values = {
-        "digest": digest(sender_device_pk, message_id),
-        "expires_hour": now_ms // MS_PER_HOUR + RECEIPT_HOURS,
-    }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+async def record_many(conn: AsyncConnection, sends: Sequence[tuple[int, str, int]]) -> set[bytes]:
+    """Insert the receipts of a round of sends ``(sender device, message id, now_ms)``
+    inside its transaction (storage.queue_writes); returns the digests inserted (the
+    others existed: retries). Two concurrent first attempts serialise on the primary
+    key: the second waits for the first to commit (then sees it) or roll back. Rows
+    go in digest order, so two nodes' rounds take the keys' locks in one order and
+    cannot deadlock on PostgreSQL."""
+    rows = sorted(
+        (digest(sender_device_pk, message_id), now_ms // MS_PER_HOUR + RECEIPT_HOURS)
+        for sender_device_pk, message_id, now_ms in sends
+    )
+    values = [{"digest": d, "expires_hour": hour} for d, hour in rows]
     result = await conn.execute(
-        dialect.insert(send_receipts).values(values).on_conflict_do_nothing()
+        _insert_ignoring_conflicts(conn).returning(send_receipts.c.digest),
+        values,
     )
-    return bool(result.rowcount)
+    return {bytes(row[0]) for row in result}
 
 
-async def exists(conn: AsyncConnection, sender_device_pk: int, message_id: str) -> bool:
-    row = await conn.execute(
-        select(send_receipts.c.expires_hour).where(
-            send_receipts.c.digest == digest(sender_device_pk, message_id)
-        )
+async def forget(conn: AsyncConnection, keys: Sequence[tuple[int, str]]) -> None:
+    """Withdraw receipts recorded in this transaction for sends it did not store."""
+    await conn.execute(
+        delete(send_receipts).where(send_receipts.c.digest.in_([digest(*k) for k in keys]))
     )
-    return row.first() is not None
 
 
 async def expire(engine: AsyncEngine, now_ms: int) -> int:

@@ -7,20 +7,41 @@ nothing here depends on the engine beyond ``RETURNING`` and standard SQL.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    Select,
+    String,
+    and_,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from sottovoce.storage import migrate, receipts
+from sottovoce.storage import migrate, queue_writes, receipts
+from sottovoce.storage.batched_reads import BatchedReads, matching_any
+from sottovoce.storage.queue_records import Envelope, QueuedMessage
+from sottovoce.storage.queue_records import QueueFull as QueueFull  # re-exported
+from sottovoce.storage.rounds import Rounds
 from sottovoce.storage.schema import (
     accounts,
     devices,
     one_time_prekeys,
     queued_messages,
+    send_receipts,
     signed_prekeys,
 )
 
@@ -36,10 +57,6 @@ class HandleTaken(Exception):
 
 class DuplicatePrekey(Exception):
     """An upload repeats a one-time prekey id the device already holds."""
-
-
-class QueueFull(Exception):
-    """A recipient device's queue is at its bound; the sender should retry later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,30 +99,6 @@ class Bundle:
     kem_prekey: PrekeyRecord
     kem_last_resort: bool
     one_time_prekey: PrekeyRecord | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    id: int
-    recipient_device_pk: int
-    sender: str
-    sender_device: int
-    message_id: str
-    type: str
-    body: bytes
-    server_ts: int
-    # Franking (docs/safety.md): the sender's commitment and the server's tag over it.
-    commitment: bytes | None = None
-    franking_tag: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    recipient_device_pk: int
-    type: str
-    body: bytes
-    commitment: bytes | None = None
-    franking_tag: bytes | None = None
 
 
 def _inserted_id(result: Any) -> int:
@@ -156,6 +149,14 @@ POSTGRESQL_POOL: dict[str, Any] = {
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # The queue's one writer on this node (docs/performance.md: group commit).
+        self._queue_writer: Rounds[queue_writes.QueueWrite, queue_writes.Outcome] = Rounds(
+            lambda round_: queue_writes.write_round(engine, round_)
+        )
+        # Look-ups every send makes, one statement for the concurrent ones.
+        self._accounts = BatchedReads(engine, _read_accounts, None)
+        self._devices = BatchedReads(engine, _read_devices, None)
+        self._sent = BatchedReads(engine, _read_sent, False)
 
     @classmethod
     def connect(cls, url: str) -> Repository:
@@ -218,59 +219,18 @@ class Repository:
         return DeviceRecord(device_pk, account_id, 1, identity, f"{handle}@{app}")
 
     async def account(self, app: str, handle: str) -> AccountRecord | None:
-        # One statement for the account and its devices: every send looks up two
-        # accounts, and each statement is a round trip (docs/performance.md, load).
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        accounts,
-                        devices.c.id.label("device_pk"),
-                        devices.c.device_id,
-                        devices.c.identity,
-                    )
-                    .select_from(accounts.outerjoin(devices, devices.c.account_id == accounts.c.id))
-                    .where(and_(accounts.c.app == app, accounts.c.handle == handle))
-                    .order_by(devices.c.device_id)
-                )
-            ).all()
-        if not rows:
-            return None
-        row = rows[0]
-        address = f"{row.handle}@{row.app}"
-        return AccountRecord(
-            row.id,
-            row.app,
-            row.handle,
-            row.account_key,
-            row.device_list,
-            row.device_list_version,
-            row.created_day,
-            tuple(
-                DeviceRecord(d.device_pk, row.id, d.device_id, d.identity, address)
-                for d in rows
-                if d.device_pk is not None
-            ),
-        )
+        # The account and its devices in one statement, shared by concurrent look-ups:
+        # every send reads two accounts (docs/performance.md, load).
+        return await self._accounts.get((app, handle))
+
+    async def accounts(self, *names: tuple[str, str]) -> list[AccountRecord | None]:
+        """Several ``(app, handle)`` accounts in one statement (a send's recipient
+        and the sender's own account)."""
+        return await self._accounts.get_all(names)
 
     async def device(self, app: str, handle: str, device_id: int) -> DeviceRecord | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(devices.c.id, devices.c.account_id, devices.c.identity)
-                    .join(accounts, accounts.c.id == devices.c.account_id)
-                    .where(
-                        and_(
-                            accounts.c.app == app,
-                            accounts.c.handle == handle,
-                            devices.c.device_id == device_id,
-                        )
-                    )
-                )
-            ).first()
-        if row is None:
-            return None
-        return DeviceRecord(row.id, row.account_id, device_id, row.identity, f"{handle}@{app}")
+        # Every authenticated request reads its device: concurrent ones share a statement.
+        return await self._devices.get((app, handle, device_id))
 
     async def touch_device(self, device_pk: int, day: int) -> None:
         """Record the coarse last-connection day (DESIGN.md: by day, nothing finer)."""
@@ -419,9 +379,7 @@ class Repository:
     async def sent_before(self, sender_device_pk: int, message_id: str) -> bool:
         """Whether ``(sender device, message_id)`` is still queued for any device, or
         was accepted within the receipt window (storage.receipts)."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(_queued_copy(sender_device_pk, message_id))).first()
-            return row is not None or await receipts.exists(conn, sender_device_pk, message_id)
+        return await self._sent.get((sender_device_pk, message_id))
 
     async def enqueue(
         self,
@@ -436,68 +394,23 @@ class Repository:
         ``(sender device, message_id)`` was stored before (an idempotent retry), even
         if the queues are full by now; raises :class:`QueueFull` when a recipient
         device already holds ``max_queue_depth`` messages. ``sender`` is ``None`` for
-        a sealed message: its rows then hold no sender at all ('' and 0)."""
-        sender_pk = 0 if sender is None else sender.pk
-        sender_address = "" if sender is None else sender.address
-        sender_device = 0 if sender is None else sender.device_id
-        rows = [
-            {
-                "recipient_device_pk": e.recipient_device_pk,
-                "sender_device_pk": sender_pk,
-                "sender": sender_address,
-                "sender_device": sender_device,
-                "message_id": message_id,
-                "type": e.type,
-                "body": e.body,
-                "server_ts": server_ts,
-                "commitment": e.commitment,
-                "franking_tag": e.franking_tag,
-            }
-            for e in envelopes
-        ]
-        async with self.engine.begin() as conn:
-            seen = (await conn.execute(_queued_copy(sender_pk, message_id))).first()
-            if seen is not None:
-                return None
-            if not await receipts.record(conn, sender_pk, message_id, server_ts):
-                return None
-            depths = await conn.execute(
-                select(func.count())
-                .select_from(queued_messages)
-                .where(
-                    queued_messages.c.recipient_device_pk.in_(
-                        [e.recipient_device_pk for e in envelopes]
-                    )
-                )
-                .group_by(queued_messages.c.recipient_device_pk)
+        a sealed message: its rows then hold no sender at all ('' and 0).
+
+        Concurrent sends and acknowledgements share one transaction (group commit,
+        storage.queue_writes); each returns once its transaction committed."""
+        outcome = await self._queue_writer.submit(
+            queue_writes.Enqueue(
+                sender_pk=0 if sender is None else sender.pk,
+                sender_address="" if sender is None else sender.address,
+                sender_device=0 if sender is None else sender.device_id,
+                message_id=message_id,
+                envelopes=tuple(envelopes),
+                server_ts=server_ts,
+                max_queue_depth=max_queue_depth,
             )
-            if any(n >= max_queue_depth for (n,) in depths):
-                raise QueueFull(f"a recipient device holds {max_queue_depth} messages")
-            try:
-                result = await conn.execute(
-                    insert(queued_messages).returning(
-                        queued_messages.c.id, queued_messages.c.recipient_device_pk
-                    ),
-                    rows,
-                )
-            except IntegrityError:
-                return None
-            ids = {int(r.recipient_device_pk): int(r.id) for r in result}
-        return [
-            QueuedMessage(
-                ids[e.recipient_device_pk],
-                e.recipient_device_pk,
-                sender_address,
-                sender_device,
-                message_id,
-                e.type,
-                e.body,
-                server_ts,
-                e.commitment,
-                e.franking_tag,
-            )
-            for e in envelopes
-        ]
+        )
+        assert outcome is None or isinstance(outcome, list)
+        return outcome
 
     async def fetch(self, device_pk: int, limit: int, after_id: int = 0) -> list[QueuedMessage]:
         async with self.engine.connect() as conn:
@@ -537,18 +450,91 @@ class Repository:
             return [_queued(r) for r in rows]
 
     async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
+        """Delete the device's acknowledged rows; how many there were. Written with
+        the concurrent sends and acknowledgements (group commit, as :meth:`enqueue`)."""
         if not ids:
             return 0
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(queued_messages).where(
-                    and_(
-                        queued_messages.c.recipient_device_pk == device_pk,
-                        queued_messages.c.id.in_(ids),
-                    )
+        outcome = await self._queue_writer.submit(queue_writes.Ack(device_pk, tuple(ids)))
+        assert isinstance(outcome, int)
+        return outcome
+
+
+async def _read_accounts(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], AccountRecord | None]:
+    rows = await conn.execute(
+        select(accounts, devices.c.id.label("device_pk"), devices.c.device_id, devices.c.identity)
+        .select_from(accounts.outerjoin(devices, devices.c.account_id == accounts.c.id))
+        .where(matching_any((accounts.c.app, accounts.c.handle), keys))
+        .order_by(accounts.c.id, devices.c.device_id)
+    )
+    found: dict[tuple[str, str], AccountRecord | None] = {}
+    for _, group in itertools.groupby(rows, key=lambda r: r.id):
+        account_rows = list(group)
+        row = account_rows[0]
+        address = f"{row.handle}@{row.app}"
+        found[(row.app, row.handle)] = AccountRecord(
+            row.id,
+            row.app,
+            row.handle,
+            row.account_key,
+            row.device_list,
+            row.device_list_version,
+            row.created_day,
+            tuple(
+                DeviceRecord(d.device_pk, row.id, d.device_id, d.identity, address)
+                for d in account_rows
+                if d.device_pk is not None
+            ),
+        )
+    return found
+
+
+async def _read_devices(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], DeviceRecord | None]:
+    rows = await conn.execute(
+        select(
+            devices.c.id,
+            devices.c.account_id,
+            devices.c.device_id,
+            devices.c.identity,
+            accounts.c.app,
+            accounts.c.handle,
+        )
+        .join(accounts, accounts.c.id == devices.c.account_id)
+        .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), keys))
+    )
+    return {
+        (r.app, r.handle, r.device_id): DeviceRecord(
+            r.id, r.account_id, r.device_id, r.identity, f"{r.handle}@{r.app}"
+        )
+        for r in rows
+    }
+
+
+async def _read_sent(
+    conn: AsyncConnection, keys: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], bool]:
+    """Which keys have a queued copy or a receipt: one statement for both."""
+    by_digest = {receipts.digest(*key): key for key in keys}
+    rows = await conn.execute(
+        union_all(
+            select(
+                queued_messages.c.sender_device_pk,
+                queued_messages.c.message_id,
+                cast(null(), LargeBinary).label("digest"),
+            ).where(
+                matching_any(
+                    (queued_messages.c.sender_device_pk, queued_messages.c.message_id), keys
                 )
-            )
-            return int(result.rowcount or 0)
+            ),
+            select(cast(null(), Integer), cast(null(), String), send_receipts.c.digest).where(
+                send_receipts.c.digest.in_(list(by_digest))
+            ),
+        )
+    )
+    return {(int(r[0]), str(r[1])) if r[2] is None else by_digest[bytes(r[2])]: True for r in rows}
 
 
 def _queued(row: Any) -> QueuedMessage:

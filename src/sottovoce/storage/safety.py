@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sottovoce.storage.batched_reads import BatchedReads
 from sottovoce.storage.schema import (
     account_standing,
     accounts,
@@ -59,9 +60,21 @@ class ModerationAction:
     created_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class FirstContact:
+    """What an unsealed send checks about its sender and recipient, read together."""
+
+    blocked: bool  # the recipient reported blocking the sender
+    sender_is_minor: bool
+
+
 class SafetyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Read on every request and every send: concurrent look-ups share a statement
+        # (storage.batched_reads), each read after its caller asked.
+        self._standings = BatchedReads(engine, _read_standings, GOOD_STANDING)
+        self._first_contacts = BatchedReads(engine, _read_first_contacts, None)
 
     # -- accounts --------------------------------------------------------------
 
@@ -135,19 +148,10 @@ class SafetyStore:
             )
             return bool(result.rowcount)
 
-    async def is_blocked(self, blocker: int, sender: int) -> bool:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(reported_blocks.c.day).where(
-                        and_(
-                            reported_blocks.c.blocker_account_id == blocker,
-                            reported_blocks.c.blocked_account_id == sender,
-                        )
-                    )
-                )
-            ).first()
-        return row is not None
+    async def first_contact(self, sender: int, recipient: int) -> FirstContact | None:
+        """Whether ``recipient`` reported blocking ``sender``, and whether the sender is
+        a minor, in one statement; ``None`` if the sender's account does not exist."""
+        return await self._first_contacts.get((sender, recipient))
 
     async def blockers_since(self, blocked: int, day: int) -> set[int]:
         """The accounts that reported blocking ``blocked`` on or after ``day``."""
@@ -203,15 +207,7 @@ class SafetyStore:
     # -- standing and the audit trail ----------------------------------------------
 
     async def standing(self, account_id: int) -> str:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(account_standing.c.standing).where(
-                        account_standing.c.account_id == account_id
-                    )
-                )
-            ).first()
-        return GOOD_STANDING if row is None else str(row.standing)
+        return await self._standings.get(account_id)
 
     async def act(
         self,
@@ -292,3 +288,41 @@ class SafetyStore:
                 )
             )
             return {f"{r.handle}@{r.app}": r.standing for r in rows}
+
+
+async def _read_standings(conn: AsyncConnection, account_ids: Sequence[int]) -> dict[int, str]:
+    rows = await conn.execute(
+        select(account_standing.c.account_id, account_standing.c.standing).where(
+            account_standing.c.account_id.in_(account_ids)
+        )
+    )
+    return {int(r.account_id): str(r.standing) for r in rows}
+
+
+async def _read_first_contacts(
+    conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], FirstContact | None]:
+    senders = list({sender for sender, _ in pairs})
+    recipients = list({recipient for _, recipient in pairs})
+    rows = (
+        await conn.execute(
+            select(accounts.c.id, accounts.c.is_minor, reported_blocks.c.blocker_account_id)
+            .select_from(
+                accounts.outerjoin(
+                    reported_blocks,
+                    and_(
+                        reported_blocks.c.blocked_account_id == accounts.c.id,
+                        reported_blocks.c.blocker_account_id.in_(recipients),
+                    ),
+                )
+            )
+            .where(accounts.c.id.in_(senders))
+        )
+    ).all()
+    minor = {int(r.id): bool(r.is_minor) for r in rows}
+    blocks = {(int(r.id), int(r.blocker_account_id)) for r in rows if r.blocker_account_id}
+    return {
+        (sender, recipient): FirstContact((sender, recipient) in blocks, minor[sender])
+        for sender, recipient in pairs
+        if sender in minor
+    }

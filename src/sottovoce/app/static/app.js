@@ -178,7 +178,8 @@ function connect() {
       return;
     }
     if (data.type === "typing") {
-      if (state.current === data.conversation) showTyping(data.conversation, data.started);
+      // In a group the event names the member who types.
+      if (state.current === data.conversation) showTyping(data.member || data.conversation, data.started);
       return;
     }
     if (data.type === "message" && state.current === data.conversation) showTyping(data.conversation, false);
@@ -263,6 +264,7 @@ function messageItem(m) {
     meta.append(status);
   }
   item.append(meta);
+  if (m.receipts && m.receipts.length) item.append(receiptsView(m.receipts));
   if (m.quote) {
     const quote = el("blockquote", "quote");
     quote.append(el("span", "who", m.quote.author === state.me ? "You" : m.quote.author), el("span", "", m.quote.text));
@@ -270,7 +272,7 @@ function messageItem(m) {
   }
   if (m.attachment) item.append(attachmentView(m));
   if (m.text) item.append(el("span", "body", m.text));
-  if (m.id && state.kind === "direct") {
+  if (m.id) {
     const actions = el("div", "actions");
     const action = (label, description, run) => {
       const button = el("button", "quiet", label);
@@ -295,6 +297,16 @@ function messageItem(m) {
     item.append(left);
   }
   return item;
+}
+
+// A group message's receipts, per member: who read it, who has it, who not yet.
+function receiptsView(receipts) {
+  const box = el("p", "receipts");
+  const named = (wanted) => receipts.filter((r) => r.state === wanted).map((r) => r.member);
+  const parts = [["Read by", named("read")], ["Delivered to", named("delivered")], ["Not yet delivered to", named("sent")]];
+  box.textContent = parts.filter(([, who]) => who.length).map(([label, who]) => `${label} ${who.join(", ")}`).join(" · ");
+  for (const r of receipts) box.dataset[r.state] = `${box.dataset[r.state] || ""} ${r.member}`.trim();
+  return box;
 }
 
 function size(bytes) {
@@ -584,18 +596,17 @@ async function openConversation(id, focus) {
   $("request-bar").querySelector("p").textContent = data.kind === "group"
     ? `${data.invited_by || "Someone"} added you to this group. Its messages stay hidden until you accept; decline leaves it.`
     : "This person is not in your chats. Reply or accept to let them know you read it.";
-  $("direct-tools").hidden = data.kind !== "direct";
+  $("direct-tools").hidden = Boolean(data.request && data.kind === "group");
   $("direct-actions").hidden = data.kind !== "direct" || data.request;
   $("group-tools").hidden = data.kind !== "group" || data.request;
   $("composer").hidden = Boolean(data.request && data.kind === "group");
-  document.querySelector(".attach").hidden = data.kind !== "direct";  // not in groups yet
   if (data.kind === "direct") {
     $("verified-state").textContent = data.verified ? "Verified" : "Not verified";
     $("verified-state").className = data.verified ? "verified" : "unverified";
   } else if (!data.request) {
     showMembers(data.id.slice(1));
   }
-  if (data.kind === "direct") $("timer").value = String(data.timer);
+  $("timer").value = String(data.timer || 0);
   showLatest(data, switched);
   if (switched) refreshList();
   if (focus) $("compose").focus();
@@ -869,7 +880,7 @@ function typingTo(peer, started) {
   api("POST", `/api/conversations/${encodeURIComponent(peer)}/typing`, { started }).catch(() => {});
 }
 $("compose").addEventListener("input", () => {
-  if (!state.current || state.kind !== "direct") return;
+  if (!state.current) return;
   const peer = state.current;
   if (typingSentTo !== peer) { typingSentTo = peer; typingTo(peer, true); }
   clearTimeout(typingStop);

@@ -27,12 +27,11 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sottovoce.server import limits
 from sottovoce.server.abuse.policy import NO_MINORS, AppPolicy
 from sottovoce.server.abuse.reports import verified_reporters_since
-from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 from sottovoce.server.problems import Problem
 from sottovoce.storage.repository import AccountRecord, DeviceRecord
 from sottovoce.storage.safety import (
@@ -41,6 +40,9 @@ from sottovoce.storage.safety import (
     SUSPENDED,
     SafetyStore,
 )
+
+if TYPE_CHECKING:  # redis-py is loaded only on a node that joins others (server.cluster)
+    from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 
 Permission = Literal["adults_may_contact", "adults_may_find", "adults_may_add_to_groups"]
 DAY_MS = 86_400_000
@@ -150,10 +152,10 @@ class SafetyControls:
             return True
         await self.require_reachable(sender, recipient, "adults_may_contact")
         await self._count_new_recipient(sender.account_id, recipient.id)
-        if await self.store.is_blocked(recipient.id, sender.account_id):
+        contact = await self.store.first_contact(sender.account_id, recipient.id)
+        if contact is not None and contact.blocked:
             return False
-        facts = await self.store.facts([sender.account_id])
-        if sender.account_id in facts and facts[sender.account_id].is_minor:
+        if contact is not None and contact.sender_is_minor:
             # A minor writing first is the minor accepting the connection.
             await self.store.connect(sender.account_id, recipient.id, _today())
         return True

@@ -142,3 +142,12 @@ async def lookup_account(state: ServerState, address: str) -> AccountRecord:
     if account is None:
         raise Problem(404, "unknown-account", f"{address} does not exist")
     return account
+
+
+async def lookup_accounts(state: ServerState, *addresses: str) -> list[AccountRecord]:
+    """:func:`lookup_account` for several addresses, read in one statement."""
+    found = await state.repo.accounts(*(split_address(a) for a in addresses))
+    for address, account in zip(addresses, found, strict=True):
+        if account is None:
+            raise Problem(404, "unknown-account", f"{address} does not exist")
+    return [a for a in found if a is not None]

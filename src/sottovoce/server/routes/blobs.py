@@ -115,7 +115,9 @@ async def append_blob(
     if not data:
         raise Problem(400, "malformed-request", "an upload segment is empty")
     try:
-        offset = await _store(state).append(record, upload_offset, data)
+        offset = await _store(state).append(
+            record, upload_offset, data, wait_s=limits.BLOB_AHEAD_WAIT_S
+        )
     except OffsetMismatch as exc:
         raise Problem(
             409,

@@ -34,7 +34,7 @@ from sottovoce.server.group_franking import group_tagger
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device
 from sottovoce.server.routes.key_packages import group_store
-from sottovoce.server.routes.messages import MESSAGE_ID
+from sottovoce.server.sending import MESSAGE_ID
 from sottovoce.server.state import ServerState, server_state
 from sottovoce.storage import groups as store
 from sottovoce.storage.groups import (

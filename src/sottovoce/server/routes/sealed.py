@@ -9,7 +9,6 @@ sealed message name no sender in any column, and nothing here logs.
 
 from __future__ import annotations
 
-import weakref
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header
@@ -26,14 +25,13 @@ from sottovoce.server.encoding import b64decode, b64encode
 from sottovoce.server.franking import frank
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device
-from sottovoce.server.routes.messages import SendResult, queue_copies
-from sottovoce.server.state import RateLimiter, ServerState, server_state
+from sottovoce.server.sending import SendResult, queue_copies
+from sottovoce.server.state import ServerState, server_state
 from sottovoce.storage import unidentified_access
 from sottovoce.storage.repository import (
     AccountRecord,
     DeviceRecord,
     Envelope,
-    Repository,
 )
 
 router = APIRouter()
@@ -68,19 +66,6 @@ class SendSealed(BaseModel):
     recipient: str = Field(max_length=80)
     commitment: str = Field(max_length=64)
     envelopes: list[SealedEnvelopeIn] = Field(min_length=1)
-
-
-_limiters: weakref.WeakKeyDictionary[Repository, RateLimiter] = weakref.WeakKeyDictionary()
-
-
-def _recipient_rate(state: ServerState) -> RateLimiter:
-    limiter = _limiters.get(state.repo)
-    if limiter is None:
-        limiter = RateLimiter(
-            limits.SEALED_SENDS_PER_SECOND_PER_RECIPIENT, limits.SEALED_SEND_BURST_PER_RECIPIENT
-        )
-        _limiters[state.repo] = limiter
-    return limiter
 
 
 @router.get("/v1/certificates/server-key", response_model=ServerKey)
@@ -159,7 +144,7 @@ async def send_sealed(
     keys: DeliveryKeys = Depends(delivery_keys),
 ) -> SendResult:
     account = await _authorised_recipient(state, body.recipient, unidentified_access_key)
-    if not _recipient_rate(state).allow(account.id):
+    if not await state.sealed_recipients.admit(account.id):
         raise Problem(429, "rate-limited", "too many sealed messages to this account; slow down")
     lim = state.settings.limits
     if len(body.envelopes) > lim.max_envelopes_per_message:

@@ -7,6 +7,8 @@ account, and they name no address. Lookups of an account's keys
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
@@ -20,6 +22,10 @@ from sottovoce.server.transparency.errors import OutOfRange
 from sottovoce.storage.repository import DeviceRecord
 
 router = APIRouter()
+
+# A count of log entries, or a position in the log: within SQL's BIGINT, so a huge
+# number is refused as invalid input instead of overflowing a query.
+LogSize = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 
 class ProvenEntry(BaseModel):
@@ -81,16 +87,22 @@ async def latest_head(
     return HeadView(log_key=b64encode(directory.public_key), head=b64encode(head.to_bytes()))
 
 
+def _check_range(low: int, high: int, size: int, names: str) -> None:
+    """Refuse a range of the log that is reversed or reaches past its end; ``names``
+    says how the request names it (``first <= second``)."""
+    if low > high or high > size:
+        raise Problem(400, "bad-range", f"need 0 <= {names} <= {size}")
+
+
 @router.get("/v1/transparency/consistency", response_model=ProofView)
 async def consistency(
-    first: int = Query(ge=0, le=2**63 - 1),
-    second: int = Query(ge=0, le=2**63 - 1),
+    first: LogSize,
+    second: LogSize,
     directory: KeyDirectory = Depends(key_directory),
 ) -> ProofView:
     """RFC 9162 §2.1.4: why the tree of ``second`` entries extends the tree of ``first``."""
     await directory.catch_up()
-    if first > second or second > directory.size:
-        raise Problem(400, "bad-range", f"need 0 <= first <= second <= {directory.size}")
+    _check_range(first, second, directory.size, "first <= second")
     try:
         proof = directory.consistency_proof(first, second)
     except OutOfRange as exc:
@@ -100,14 +112,13 @@ async def consistency(
 
 @router.get("/v1/transparency/entries", response_model=EntriesView)
 async def entries(
-    start: int = Query(ge=0, le=2**63 - 1),
-    end: int = Query(ge=0, le=2**63 - 1),
+    start: LogSize,
+    end: LogSize,
     directory: KeyDirectory = Depends(key_directory),
 ) -> EntriesView:
     """Entries ``[start, end)``, for monitors and auditors that follow the whole log."""
     await directory.catch_up()
-    if start > end or end > directory.size:
-        raise Problem(400, "bad-range", f"need 0 <= start <= end <= {directory.size}")
+    _check_range(start, end, directory.size, "start <= end")
     end = min(end, start + limits.MAX_LOG_ENTRIES_PER_PAGE)
     return EntriesView(start=start, entries=[b64encode(e) for e in directory.leaves(start, end)])
 

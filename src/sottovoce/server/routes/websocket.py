@@ -1,4 +1,5 @@
-"""Live delivery: a device's WebSocket streams its queue and takes acknowledgements.
+"""Live delivery: a device's WebSocket streams its queue, takes acknowledgements
+and sends (``server.sending``, the checks of ``POST /v1/messages``).
 
 The queue is the truth; the socket is a view of it. On connect the device gets its
 backlog, then ``queue_empty``, then each new message as the fan-out wakes this task.
@@ -12,16 +13,21 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 
 from sottovoce.server import limits, metrics
 from sottovoce.server.auth import authenticate, today
+from sottovoce.server.delivery_keys import load as load_delivery_keys
 from sottovoce.server.problems import Problem, problem_response
 from sottovoce.server.routes.key_packages import key_packages_low
 from sottovoce.server.routes.messages import delivered, prekeys_low
+from sottovoce.server.sending import SendMessage, send_message
 from sottovoce.server.state import ServerState
-from sottovoce.storage.repository import DeviceRecord
+from sottovoce.storage.repository import DeviceRecord, QueuedMessage
 
 # RFC 6455 §7.4.1: the endpoint received a message that violates its policy.
 POLICY_VIOLATION = 1008
@@ -56,23 +62,23 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     device = auth.device
     await websocket.accept()
     await state.record_connection(device.pk, today())
-    window = _Window()
-    reader = asyncio.create_task(_read_acks(websocket, state, device, window))
-    writer = asyncio.create_task(_stream_queue(websocket, state, device, window))
+    connection = _Connection(websocket)
+    # This task reads the device's frames; one more streams its queue.
+    stream = asyncio.create_task(_stream_queue(state, device, connection))
     metrics.CONNECTIONS.inc()
     try:
-        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        with state.live.register(device.pk, connection):
+            await _read_frames(state, device, connection)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the device went away, or the stream closed the socket
     finally:
         metrics.CONNECTIONS.dec()
-    for task in pending:
-        task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-            await task
-    for task in done:
-        failure = task.exception()
-        if failure is not None and not isinstance(failure, WebSocketDisconnect | RuntimeError):
-            log.warning("a websocket task ended with %s", type(failure).__name__)
+        pending = [stream, *connection.sends]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
 
 
 async def _refuse(websocket: WebSocket, problem: Problem) -> None:
@@ -83,18 +89,33 @@ async def _refuse(websocket: WebSocket, problem: Problem) -> None:
     )
 
 
-class _Window:
-    """What this connection sent and the device has not acknowledged yet.
+def _envelope_frame(message: QueuedMessage) -> str:
+    return json.dumps({"type": "envelope", "envelope": delivered(message).model_dump()})
 
-    The stream resends nothing in it and reads everything else still queued, not
-    "everything after the last id sent": on PostgreSQL concurrent sends commit out
-    of id order, so a row with a lower id can appear after a higher one was sent.
-    At most ``MAX_IN_FLIGHT`` are outstanding; an ack makes room and wakes the stream.
+
+class _Connection:
+    """One device's socket: what it was sent and has not acknowledged, and its sends.
+
+    The stream resends nothing in ``in_flight`` and reads everything else still
+    queued, not "everything after the last id sent": on PostgreSQL concurrent sends
+    commit out of id order, so a row with a lower id can appear after a higher one
+    was sent. At most ``MAX_IN_FLIGHT`` are outstanding; an ack makes room and wakes
+    the stream. While the stream is ``parked`` (it has sent everything it read and
+    nothing woke it since), a row this node stores is written to it directly
+    (``server.live``); otherwise the offer only wakes it, and the queue read that
+    follows finds the row in order.
     """
 
-    def __init__(self) -> None:
+    __slots__ = ("_last_store", "in_flight", "parked", "sends", "wake", "websocket")
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
         self.in_flight: set[int] = set()
         self.wake: asyncio.Event | None = None
+        self.parked = False
+        self.sends: set[asyncio.Task[None]] = set()
+        # Done once the latest send frame's message is stored (or refused).
+        self._last_store: asyncio.Future[None] | None = None
 
     def acknowledged(self, ids: list[int]) -> None:
         full = len(self.in_flight) >= limits.MAX_IN_FLIGHT
@@ -102,30 +123,59 @@ class _Window:
         if full and self.wake is not None:
             self.wake.set()
 
+    def offer(self, message: QueuedMessage) -> Coroutine[Any, Any, None] | None:
+        wake = self.wake
+        if wake is None or not self.parked or wake.is_set():
+            if wake is not None:
+                wake.set()
+            return None
+        if len(self.in_flight) >= limits.MAX_IN_FLIGHT:
+            wake.set()
+            return None
+        self.in_flight.add(message.id)
+        return self._push(message)
 
-async def _stream_queue(
-    websocket: WebSocket, state: ServerState, device: DeviceRecord, window: _Window
-) -> None:
+    async def _push(self, message: QueuedMessage) -> None:
+        try:
+            await self.websocket.send_text(_envelope_frame(message))
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the socket is closing; the next connection sends the row again
+        metrics.delivered([message])
+
+    def store_turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """The previous send frame's store and this one's, in the order frames came."""
+        previous, mine = self._last_store, asyncio.get_running_loop().create_future()
+        self._last_store = mine
+        return previous, mine
+
+
+async def _stream_queue(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
+    websocket = connection.websocket
     announced_empty = False
     low_announced = False
     few_announced = False
+    loop = asyncio.get_running_loop()
     async with state.fanout.subscribe(device.pk) as wake:
-        window.wake = wake
+        connection.wake = wake
         while True:
+            connection.parked = False
             wake.clear()
             # Each wake may be a suspension (``abuse.controls``): checked after
             # subscribing, so one announced since the upgrade is not missed.
             if await state.safety.is_suspended(device.account_id):
                 await websocket.close(code=ACCOUNT_SUSPENDED, reason=SUSPENDED_REASON)
                 return
-            room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(window.in_flight))
-            batch = await state.repo.fetch_unsent(device.pk, room, window.in_flight) if room else []
+            in_flight = connection.in_flight
+            room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(in_flight))
+            batch = await state.repo.fetch_unsent(device.pk, room, in_flight) if room else []
+            sent = []
             for message in batch:
-                await websocket.send_text(
-                    json.dumps({"type": "envelope", "envelope": delivered(message).model_dump()})
-                )
-                window.in_flight.add(message.id)
-            metrics.delivered(batch)
+                if message.id in in_flight:
+                    continue  # pushed while the queue was being read
+                in_flight.add(message.id)
+                await websocket.send_text(_envelope_frame(message))
+                sent.append(message)
+            metrics.delivered(sent)
             if not room or len(batch) == room:
                 if room:
                     continue
@@ -143,30 +193,139 @@ async def _stream_queue(
                 if few and not few_announced:
                     await websocket.send_text('{"type": "key_packages_low"}')
                 few_announced = few
-            with contextlib.suppress(TimeoutError):  # then the standing is read again
-                await asyncio.wait_for(wake.wait(), limits.SUSPENSION_RECHECK_S)
+            connection.parked = True
+            # Woken by the fan-out, an ack that makes room, or the timer, after
+            # which the standing is read again (no task of its own for the wait).
+            recheck = loop.call_later(limits.SUSPENSION_RECHECK_S, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                recheck.cancel()
 
 
-async def _read_acks(
-    websocket: WebSocket, state: ServerState, device: DeviceRecord, window: _Window
-) -> None:
+async def _read_frames(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
+    """Acks, applied before the next frame is read, and sends, run concurrently
+    (at most ``MAX_PIPELINED_SENDS``) but stored in the order they came."""
+    websocket = connection.websocket
+    room = asyncio.Semaphore(limits.MAX_PIPELINED_SENDS)
     while True:
-        text = await websocket.receive_text()
-        if len(text) > limits.MAX_CLIENT_FRAME_BYTES:
-            await websocket.close(code=POLICY_VIOLATION, reason="frame too large")
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
             return
-        try:
-            frame = json.loads(text)
-            ids = frame["ids"] if frame.get("type") == "ack" else None
-        except (ValueError, AttributeError, KeyError, TypeError):
-            ids = None
-        if not isinstance(ids, list) or not all(_is_queue_id(i) for i in ids):
+        text = message.get("text")
+        if text is None:
+            await websocket.send_text(_error_frame("frames are JSON text"))
+            continue
+        if len(text) > limits.MAX_CLIENT_FRAME_BYTES:
             await websocket.send_text(
-                json.dumps({"type": "error", "detail": 'expected {"type": "ack", "ids": [int]}'})
+                _problem_frame(
+                    None,
+                    413,
+                    "frame-too-large",
+                    f"a frame carries at most {limits.MAX_CLIENT_FRAME_BYTES} bytes",
+                )
             )
             continue
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            frame = None
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind == "send":
+            await room.acquire()
+            task = asyncio.create_task(_send(state, device, connection, frame))
+            connection.sends.add(task)
+            task.add_done_callback(connection.sends.discard)
+            task.add_done_callback(lambda _: room.release())
+            continue
+        ids = frame.get("ids") if kind == "ack" else None
+        if not isinstance(ids, list) or not all(_is_queue_id(i) for i in ids):
+            await websocket.send_text(_error_frame(FRAME_SHAPES))
+            continue
         metrics.ACKNOWLEDGED.inc(await state.repo.ack(device.pk, ids[: limits.MAX_FETCH]))
-        window.acknowledged(ids[: limits.MAX_FETCH])
+        connection.acknowledged(ids[: limits.MAX_FETCH])
+
+
+async def _send(
+    state: ServerState, device: DeviceRecord, connection: _Connection, frame: dict[str, Any]
+) -> None:
+    """One send frame, checked like ``POST /v1/messages`` (``server.sending``) and
+    answered with ``sent`` or ``problem`` under its ``request_id``."""
+    previous, mine = connection.store_turn()
+
+    @contextlib.asynccontextmanager
+    async def turn() -> AsyncIterator[None]:
+        if previous is not None:
+            await previous
+        try:
+            yield
+        finally:
+            mine.set_result(None)
+
+    request_id = frame.get("request_id")
+    try:
+        if not _is_request_id(request_id):
+            request_id = None
+            raise Problem(400, "malformed-frame", "request_id must be an integer of 0..2^53-1")
+        if not await state.rate.admit(device.pk):
+            raise Problem(429, "rate-limited", "too many requests from this device; slow down")
+        await state.record_connection(device.pk, today())
+        await state.safety.refuse_if_suspended(device)
+        try:
+            body = SendMessage.model_validate(frame.get("message"))
+        except ValidationError as exc:
+            raise Problem(422, "malformed-body", _validation_detail(exc)) from exc
+        keys = await load_delivery_keys(state.repo)
+        result = await send_message(state, keys, device, body, turn=turn)
+        answer = json.dumps(
+            {"type": "sent", "request_id": request_id, "result": result.model_dump()}
+        )
+    except Problem as exc:
+        answer = _problem_frame(request_id, exc.status, exc.kind, exc.detail, exc.extra)
+    except Exception:  # a bug, not bad input: answered like the HTTP route's 500
+        log.exception("a send frame failed")
+        answer = _problem_frame(
+            request_id, 500, "internal-error", "the server failed to handle this frame"
+        )
+    finally:
+        if not mine.done():  # refused before its turn: the next one waits on ours
+            if previous is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await previous
+            mine.set_result(None)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the device went away
+        await connection.websocket.send_text(answer)
+
+
+FRAME_SHAPES = 'expected {"type": "ack", "ids": [int]} or {"type": "send", "request_id": int, ...}'
+# A request id is the client's to choose; any JSON number a client can round-trip.
+MAX_REQUEST_ID = 2**53 - 1
+
+
+def _error_frame(detail: str) -> str:
+    return json.dumps({"type": "error", "detail": detail})
+
+
+def _problem_frame(
+    request_id: int | None, status: int, kind: str, detail: str, extra: dict[str, Any] | None = None
+) -> str:
+    frame = {"type": "problem", "request_id": request_id, "status": status, "kind": kind}
+    frame["detail"] = detail
+    frame.update(extra or {})
+    return json.dumps(frame)
+
+
+def _validation_detail(exc: ValidationError) -> str:
+    """The same sentence ``problems.handle_validation`` gives the HTTP route."""
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where or 'message'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _is_request_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REQUEST_ID
 
 
 def _is_queue_id(value: object) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import TYPE_CHECKING
 
 from rich.panel import Panel
 from rich.text import Text
@@ -15,20 +14,16 @@ from rich.text import Text
 from sottovoce.client import Client
 from sottovoce.client.alerts import SecurityAlert
 from sottovoce.client.safety import VerificationRequired
+from sottovoce.demo.stage import Stage, announce, console
 from sottovoce.protocol.identity import IdentityKeyPair
 from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList, parse_device_list
-
-if TYPE_CHECKING:
-    from sottovoce.demo import Stage
 
 LAPTOP = "demo-a-laptop"
 GHOST_DEVICE_ID = 9
 
 
 async def a_second_device_for_demo_a(stage: Stage) -> None:
-    from sottovoce.demo import _act, console  # the demo module imports this one
-
-    _act(
+    announce(
         "demo-a links a laptop",
         "The laptop shows a one-time code (its ephemeral key and identity); demo-a's phone "
         "signs a new device list with the account key and sends the account's keys and "
@@ -82,9 +77,7 @@ async def a_second_device_for_demo_a(stage: Stage) -> None:
 
 
 async def a_ghost_device_is_caught(stage: Stage) -> None:
-    from sottovoce.demo import _act, console
-
-    _act(
+    announce(
         "The operator tries a ghost device",
         "Someone with the server's database adds a device to demo-b's list (a silent extra "
         "reader). It cannot sign as demo-b's account, and the log does not hold it: "

@@ -15,7 +15,6 @@ import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import httpx
 from rich.panel import Panel
@@ -23,6 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sottovoce.crypto import signing
+from sottovoce.demo.leaks import find_leaks
+from sottovoce.demo.stage import Stage, announce, console
 from sottovoce.protocol.public.legal import ROLE_ISSUER, ROLE_JUDICIAL, sign_request, verify_package
 from sottovoce.server.legal.audit import verify_chain
 from sottovoce.server.legal.authorities import new_authority
@@ -31,9 +32,6 @@ from sottovoce.server.legal.fields import ALLOWED_PATHS, field_paths
 from sottovoce.server.settings import database_url
 from sottovoce.storage.legal import LegalStore
 from sottovoce.storage.repository import Repository
-
-if TYPE_CHECKING:
-    from sottovoce.demo import Stage
 
 AUTHORITIES = (
     ("us-fbi", "Federal Bureau of Investigation", "law-enforcement"),
@@ -71,9 +69,7 @@ def _package_table(account: dict[str, object]) -> Table:
 
 
 async def a_lawful_request(stage: Stage) -> None:
-    from sottovoce.demo import _act, console, find_leaks  # the demo module imports this one
-
-    _act(
+    announce(
         "A lawful request for demo-a's records",
         "A warrant, signed by a police agency and countersigned by a court, asks for every "
         "category. The operator answers with what it holds, signed; demo-a's device is told.",

@@ -7,26 +7,20 @@ on, on purpose, because its recipient chose to reveal it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 
 from sottovoce.client import Client
 from sottovoce.client.content import decode_content
+from sottovoce.demo.stage import Stage, announce, console
 from sottovoce.server.abuse.moderation import Moderation
 from sottovoce.server.settings import database_url
-
-if TYPE_CHECKING:
-    from sottovoce.demo import Stage
 
 STRANGER = "demo-stranger"
 PITCH = "Hey cutie, you look young. Send me a photo? Don't tell your parents."
 
 
 async def a_stranger_is_reported(stage: Stage) -> None:
-    from sottovoce.demo import _act, console  # the demo module imports this one
-
-    _act(
+    announce(
         "A stranger writes to demo-b, who reports it",
         "A first message from a non-contact is unsealed, names its sender, and waits apart as a "
         "message request; the sender learns nothing. A report reveals it to the operator, who "

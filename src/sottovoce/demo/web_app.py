@@ -9,12 +9,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from sottovoce.demo import Stage
+from sottovoce.demo.leaks import find_leaks, server_files
+from sottovoce.demo.stage import Stage, announce, console
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -51,9 +50,7 @@ def _start_app(profile: Path, server_url: str) -> tuple[subprocess.Popen[str], s
 async def two_windows_in_the_app(stage: Stage) -> None:
     from playwright.async_api import async_playwright
 
-    from sottovoce.demo import _act, console, find_leaks, server_files
-
-    _act(
+    announce(
         "The app: two people, two browser windows",
         "Each person's own client process serves the app on 127.0.0.1; the page holds no keys.",
     )

@@ -5,15 +5,11 @@ Played before the plaintext search, so the group's texts are searched for too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 
 from sottovoce.client import Client
-
-if TYPE_CHECKING:
-    from sottovoce.demo import Stage
+from sottovoce.demo.stage import Exchange, Stage, announce, console
 
 GROUP = "trip"
 THIRD = "demo-c"
@@ -24,9 +20,7 @@ MESSAGES = (
 
 
 async def a_group_across_apps(stage: Stage) -> None:
-    from sottovoce.demo import Exchange, _act, console  # the demo module imports this one
-
-    _act(
+    announce(
         "A group across apps",
         "MLS (RFC 9420): demo-a adds demo-b (photos) and demo-c (chat) with KeyPackages from "
         "the server's directory. The server orders the group's commits and fans each message "

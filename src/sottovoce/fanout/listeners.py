@@ -1,0 +1,48 @@
+"""The connections one node holds, by device: what every fan-out wakes locally."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
+
+
+class LocalListeners:
+    """One ``asyncio.Event`` per live connection, grouped by the device it serves."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
+
+    def add(self, device_pk: int) -> tuple[asyncio.Event, bool]:
+        """A new connection's event, and whether it is the device's first on this node."""
+        event = asyncio.Event()
+        first = not self._events.get(device_pk)
+        self._events[device_pk].add(event)
+        return event, first
+
+    def remove(self, device_pk: int, event: asyncio.Event) -> bool:
+        """Forget a closed connection; whether it was the device's last on this node."""
+        events = self._events.get(device_pk)
+        if events is None:
+            return False
+        events.discard(event)
+        if events:
+            return False
+        del self._events[device_pk]
+        return True
+
+    def wake(self, device_pk: int) -> None:
+        for event in self._events.get(device_pk, ()):
+            event.set()
+
+    def wake_all(self) -> None:
+        for events in self._events.values():
+            for event in events:
+                event.set()
+
+    def devices(self) -> Iterator[int]:
+        """The devices with a connection here (a snapshot: safe to await between)."""
+        return iter(list(self._events))
+
+    def __len__(self) -> int:
+        return len(self._events)

@@ -1,0 +1,64 @@
+"""This node's live connections, so that a row it just stored reaches them at once.
+
+The queue stays the truth (``routes.websocket``): a connection that is busy, or
+whose window is full, is only woken to read the queue, and a reconnecting device
+reads everything it has not acknowledged. What this saves is the queue read per
+wake when the recipient's connection is parked with nothing pending: the row the
+sender's request just stored is written to it directly. The in-process fan-out
+reaches nobody else, so on one node this replaces its wake-up for new rows; with
+Redis the wake-up is still published for the other nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Coroutine, Iterator
+from typing import Any, Protocol
+
+from sottovoce.fanout.base import Fanout
+from sottovoce.fanout.inprocess import InProcessFanout
+from sottovoce.storage.repository import QueuedMessage
+
+
+class LiveStream(Protocol):
+    """One connection's side of a push (``routes.websocket._Connection``)."""
+
+    def offer(self, message: QueuedMessage) -> Coroutine[Any, Any, None] | None:
+        """The write of ``message`` to the device when the stream is parked with
+        room and nothing pending (already counted as sent), else ``None`` after
+        waking the stream to read the queue."""
+        ...
+
+
+class LiveConnections:
+    """Streams by device row id; a device may hold several connections."""
+
+    def __init__(self) -> None:
+        self._streams: dict[int, set[LiveStream]] = {}
+
+    @contextlib.contextmanager
+    def register(self, device_pk: int, stream: LiveStream) -> Iterator[None]:
+        self._streams.setdefault(device_pk, set()).add(stream)
+        try:
+            yield
+        finally:
+            streams = self._streams.get(device_pk)
+            if streams is not None:
+                streams.discard(stream)
+                if not streams:
+                    del self._streams[device_pk]
+
+    async def deliver(self, fanout: Fanout, stored: list[QueuedMessage]) -> None:
+        """Hand just-stored rows to this node's streams, then wake the others."""
+        writes = [
+            write
+            for message in stored
+            for stream in tuple(self._streams.get(message.recipient_device_pk, ()))
+            if (write := stream.offer(message)) is not None
+        ]
+        for write in writes:
+            await write
+        if isinstance(fanout, InProcessFanout):
+            return  # its only listeners are the streams above, each pushed or woken
+        for message in stored:
+            await fanout.publish(message.recipient_device_pk)

@@ -1,0 +1,252 @@
+"""The message queue's writes, sends and acknowledgements, one transaction a round.
+
+A round (storage.rounds) is every send and acknowledgement that waited
+while the previous round was being written. Each caller gets what it would have
+got alone, in arrival order: a send stored before (queued, or within its
+receipt's window, or earlier in the same round) is a duplicate (``None``) even
+if the queues are full by now; a send to a device whose queue is at its bound
+gets :class:`QueueFull`, counting the copies the round's earlier sends add; an
+acknowledgement counts the rows it deleted. When the round's transaction fails
+(a constraint one member broke, a deadlock), it is rolled back whole and every
+member is written again alone, so only the member at fault sees the failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sottovoce.storage import receipts
+from sottovoce.storage.batched_reads import matching_any
+from sottovoce.storage.queue_records import Envelope, QueuedMessage, QueueFull
+from sottovoce.storage.schema import queued_messages
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """One send: every envelope of one message, from one sender device (0 if sealed)."""
+
+    sender_pk: int
+    sender_address: str
+    sender_device: int
+    message_id: str
+    envelopes: tuple[Envelope, ...]
+    server_ts: int
+    max_queue_depth: int
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """The idempotency key (schema: ``uq_queued_idempotency``)."""
+        return (self.sender_pk, self.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """One acknowledgement: queue ids a device received."""
+
+    device_pk: int
+    ids: tuple[int, ...]
+
+
+QueueWrite = Enqueue | Ack
+Outcome = list[QueuedMessage] | None | int
+
+
+async def write_round(
+    engine: AsyncEngine, round_: Sequence[QueueWrite]
+) -> list[Outcome | Exception]:
+    if len(round_) > 1:
+        try:
+            return await _write(engine, round_)
+        except DBAPIError:
+            pass  # rolled back whole: each member again alone, to fail alone
+    return [await _write_alone(engine, write) for write in round_]
+
+
+async def _write_alone(engine: AsyncEngine, write: QueueWrite) -> Outcome | Exception:
+    try:
+        return (await _write(engine, [write]))[0]
+    except IntegrityError as exc:
+        # A send whose copy is stored already (a concurrent retry on another node)
+        # or whose recipient device was removed meanwhile stores nothing.
+        return None if isinstance(write, Enqueue) else exc
+    except Exception as exc:
+        return exc
+
+
+async def _write(engine: AsyncEngine, round_: Sequence[QueueWrite]) -> list[Outcome | Exception]:
+    outcomes: list[Outcome | Exception] = [None] * len(round_)
+    acks = [(i, w) for i, w in enumerate(round_) if isinstance(w, Ack)]
+    sends = [(i, w) for i, w in enumerate(round_) if isinstance(w, Enqueue)]
+    async with engine.begin() as conn:
+        # Acknowledgements first: the room they make counts for this round's sends.
+        if acks:
+            await _acknowledge(conn, acks, outcomes)
+        if sends:
+            await _enqueue(conn, sends, outcomes)
+    return outcomes
+
+
+async def _acknowledge(
+    conn: AsyncConnection, acks: list[tuple[int, Ack]], outcomes: list[Outcome | Exception]
+) -> None:
+    pairs = list(dict.fromkeys((a.device_pk, id_) for _, a in acks for id_ in a.ids))
+    if not pairs:
+        for i, _ in acks:
+            outcomes[i] = 0
+        return
+    ids_of: dict[int, list[int]] = {}
+    for device_pk, id_ in pairs:
+        ids_of.setdefault(device_pk, []).append(id_)
+    # One term a device, so that SQLite searches its index (batched_reads.matching_any).
+    result = await conn.execute(
+        delete(queued_messages)
+        .where(
+            or_(
+                *(
+                    and_(queued_messages.c.recipient_device_pk == pk, queued_messages.c.id.in_(ids))
+                    for pk, ids in ids_of.items()
+                )
+            )
+        )
+        .returning(queued_messages.c.recipient_device_pk, queued_messages.c.id)
+    )
+    deleted = {(int(r[0]), int(r[1])) for r in result}
+    for i, ack in acks:  # a row two acks named counts for the first
+        mine = {(ack.device_pk, id_) for id_ in ack.ids} & deleted
+        deleted -= mine
+        outcomes[i] = len(mine)
+
+
+async def _enqueue(
+    conn: AsyncConnection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
+) -> None:
+    queued, depth = await _queue_state(conn, sends)
+    # Still queued, or earlier in this round: a retry.
+    first: list[tuple[int, Enqueue]] = []
+    for i, send in sends:
+        if send.key in queued:
+            outcomes[i] = None
+        else:
+            queued.add(send.key)
+            first.append((i, send))
+    if not first:
+        return
+    recorded = await receipts.record_many(
+        conn, [(s.sender_pk, s.message_id, s.server_ts) for _, s in first]
+    )
+    admitted: list[tuple[int, Enqueue]] = []
+    refused: list[tuple[int, str]] = []
+    for i, send in first:
+        if receipts.digest(*send.key) not in recorded:
+            outcomes[i] = None  # accepted before, within the receipt window
+            continue
+        targets = [e.recipient_device_pk for e in send.envelopes]
+        if any(depth.get(pk, 0) >= send.max_queue_depth for pk in targets):
+            outcomes[i] = QueueFull(f"a recipient device holds {send.max_queue_depth} messages")
+            refused.append(send.key)
+            continue
+        for pk in targets:  # the round's earlier sends count towards the bound
+            depth[pk] = depth.get(pk, 0) + 1
+        admitted.append((i, send))
+    if refused:  # not accepted after all: a retry must be stored
+        await receipts.forget(conn, refused)
+    if admitted:
+        await _insert(conn, admitted, outcomes)
+
+
+async def _queue_state(
+    conn: AsyncConnection, sends: list[tuple[int, Enqueue]]
+) -> tuple[set[tuple[int, str]], dict[int, int]]:
+    """Which of the round's idempotency keys have a queued copy, and how many
+    messages each recipient device holds: one statement for both."""
+    keys = list(dict.fromkeys(s.key for _, s in sends))
+    recipients = list({e.recipient_device_pk for _, s in sends for e in s.envelopes})
+    copies = (
+        select(
+            queued_messages.c.sender_device_pk,
+            queued_messages.c.message_id,
+            cast(null(), Integer).label("recipient"),
+            cast(null(), Integer).label("depth"),
+        )
+        .where(
+            matching_any((queued_messages.c.sender_device_pk, queued_messages.c.message_id), keys)
+        )
+        .distinct()
+    )
+    depths = (
+        select(
+            cast(null(), Integer),
+            cast(null(), String),
+            queued_messages.c.recipient_device_pk,
+            func.count(),
+        )
+        .where(queued_messages.c.recipient_device_pk.in_(recipients))
+        .group_by(queued_messages.c.recipient_device_pk)
+    )
+    queued: set[tuple[int, str]] = set()
+    depth: dict[int, int] = {}
+    for sender_pk, message_id, recipient, n in await conn.execute(union_all(copies, depths)):
+        if recipient is None:
+            queued.add((int(sender_pk), str(message_id)))
+        else:
+            depth[int(recipient)] = int(n)
+    return queued, depth
+
+
+async def _insert(
+    conn: AsyncConnection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
+) -> None:
+    rows = [
+        {
+            "recipient_device_pk": e.recipient_device_pk,
+            "sender_device_pk": s.sender_pk,
+            "sender": s.sender_address,
+            "sender_device": s.sender_device,
+            "message_id": s.message_id,
+            "type": e.type,
+            "body": e.body,
+            "server_ts": s.server_ts,
+            "commitment": e.commitment,
+            "franking_tag": e.franking_tag,
+        }
+        for _, s in sends
+        for e in s.envelopes
+    ]
+    result = await conn.execute(
+        insert(queued_messages).returning(queued_messages.c.id, sort_by_parameter_order=True),
+        rows,
+    )
+    ids = iter([int(r[0]) for r in result])
+    for i, s in sends:
+        outcomes[i] = [
+            QueuedMessage(
+                next(ids),
+                e.recipient_device_pk,
+                s.sender_address,
+                s.sender_device,
+                s.message_id,
+                e.type,
+                e.body,
+                s.server_ts,
+                e.commitment,
+                e.franking_tag,
+            )
+            for e in s.envelopes
+        ]
