@@ -70,6 +70,9 @@ BENCH_RATE = 100_000.0
 TEXT = b"x" * 60  # a short chat message
 PHASE_TIMEOUT_S = 120.0
 IDLE_CONNS_PER_DEVICE = 100  # inside the per-device burst
+# Upgrades in flight while opening the idle sockets: faster than one by one, and
+# few enough that the server's memory holds no more than that many handshakes.
+IDLE_CONNECTS_AT_ONCE = 20
 # Descriptors besides the idle sockets: the other phases' clients, logs, the database.
 FD_HEADROOM = 512
 
@@ -150,9 +153,13 @@ def ws_url(base: str) -> str:
     return "ws" + base.removeprefix("http") + "/v1/ws"
 
 
-async def connect(device: BareDevice, base: str) -> websockets.ClientConnection:
+async def connect(
+    device: BareDevice, base: str, open_timeout: float = 10.0
+) -> websockets.ClientConnection:
     header = device.authorization("GET", "/v1/ws", b"")
-    return await websockets.connect(ws_url(base), additional_headers={"authorization": header})
+    return await websockets.connect(
+        ws_url(base), additional_headers={"authorization": header}, open_timeout=open_timeout
+    )
 
 
 async def receive(pair: Pair, socket: websockets.ClientConnection, expected: int) -> None:
@@ -374,10 +381,18 @@ async def idle_phase(deployment: Deployment, connections: int) -> tuple[float, f
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         for _ in range(max(1, connections // IDLE_CONNS_PER_DEVICE)):
             devices.append(await BareDevice().register(http))
-    sockets = []
-    for i in range(connections):
-        sockets.append(await connect(devices[i % len(devices)], base))
-        await sockets[-1].recv()  # queue_empty: the server holds it as a live stream
+    gate = asyncio.Semaphore(IDLE_CONNECTS_AT_ONCE)
+
+    async def open_idle(device: BareDevice) -> websockets.ClientConnection:
+        async with gate:
+            # A loaded machine can take seconds over one upgrade among thousands.
+            socket = await connect(device, base, open_timeout=PHASE_TIMEOUT_S)
+            await socket.recv()  # queue_empty: the server holds it as a live stream
+            return socket
+
+    sockets = await asyncio.gather(
+        *(open_idle(devices[i % len(devices)]) for i in range(connections))
+    )
     await asyncio.sleep(2.0)
     loaded = deployment.rss_bytes()
     await asyncio.gather(*(s.close() for s in sockets))

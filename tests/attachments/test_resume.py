@@ -80,7 +80,7 @@ async def _account(server: LiveServer, directory: Path, app: str, handle: str) -
 def _kill_mid_upload(profile: Path, file: Path) -> None:
     """Run the child upload until the server holds part of it, then SIGKILL it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    child = subprocess.Popen(  # noqa: S603 - this interpreter, our own script
+    child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(profile), str(file), str(STALL_AFTER)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -89,7 +89,7 @@ def _kill_mid_upload(profile: Path, file: Path) -> None:
     try:
         assert child.stdout is not None
         line = child.stdout.readline().decode()
-        assert line.startswith("acknowledged"), child.stderr.read().decode() if not line else line
+        assert line.startswith("acknowledged"), line or child.stderr.read().decode()
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)

@@ -68,7 +68,8 @@ from sottovoce.client.errors import (
 )
 from sottovoce.client.forwarding import forward_targets
 from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
-from sottovoce.client.groups import GROUP_TYPES, Groups, history_peer
+from sottovoce.client.group_chat import history_peer
+from sottovoce.client.groups import GROUP_TYPES, Groups
 from sottovoce.client.history import History
 from sottovoce.client.live_connection import LiveConnection
 from sottovoce.client.message_id import new_message_id

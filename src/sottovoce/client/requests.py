@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sottovoce.client.errors import ClientError, ProfileError
-from sottovoce.client.groups import Groups, history_peer
+from sottovoce.client.group_chat import history_peer
+from sottovoce.client.groups import Groups
 from sottovoce.client.history import CONVERSATION, History
 from sottovoce.client.messages import datetime_from_ms
 from sottovoce.client.receipts import SETTINGS

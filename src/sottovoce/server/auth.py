@@ -72,6 +72,8 @@ class NonceCache:
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     device: DeviceRecord
+    # The account's standing (storage.safety), read with the device in one statement.
+    standing: str
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -138,9 +140,10 @@ async def authenticate(
 ) -> Authenticated:
     parsed = parse_header(header)
     app, handle = split_address(parsed.address)
-    device = await repo.device(app, handle, parsed.device_id)
-    if device is None:
+    found = await repo.device_and_standing(app, handle, parsed.device_id)
+    if found is None:
         raise Problem(401, "unknown-device", f"{parsed.address} has no device {parsed.device_id}")
+    device, standing = found
     check_signature(parsed, device.identity, nonces, method, path_with_query, body)
     if nonces.shared is not None and not await nonces.shared.first_use(
         parsed.address,
@@ -149,4 +152,4 @@ async def authenticate(
         parsed.timestamp_ms + limits.NONCE_WINDOW_MS - now_ms(),
     ):
         raise Problem(401, "replayed-request", "this request nonce was already used")
-    return Authenticated(device)
+    return Authenticated(device, standing)

@@ -16,12 +16,41 @@ from pathlib import Path
 import httpx
 
 STARTUP_TIMEOUT_S = 30.0
+# A first start tries this many free ports, each picked when nothing held it.
+PORT_ATTEMPTS = 3
+# How uvicorn reports a port another process holds (errno EADDRINUSE).
+PORT_TAKEN = "address already in use"
+# /proc/net/tcp's state for a listening socket (include/net/tcp_states.h).
+TCP_LISTEN = "0A"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port``, read
+    from Linux's /proc (proc(5): /proc/net/tcp, /proc/PID/fd). Without /proc, the
+    health check alone has to do."""
+    try:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return not Path("/proc/net/tcp").exists()
+    # The address as the kernel prints it: 127.0.0.1 in host byte order, then the port.
+    loopback = int.from_bytes(socket.inet_aton("127.0.0.1"), sys.byteorder)
+    address = f"{loopback:08X}:{port:04X}"
+    sockets = {f"socket:[{r[9]}]" for r in rows if r[1] == address and r[3] == TCP_LISTEN}
+    for descriptor in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}") in sockets:
+                return True
+        except OSError:
+            continue  # closed since it was listed
+    return False
 
 
 class ServerProcess:
@@ -53,8 +82,24 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.apps = apps
         self._process: subprocess.Popen[bytes] | None = None
+        self._started = False  # once started, the port is this server's for good
 
     def start(self) -> None:
+        """Start the server and wait until it answers. The port was only free when it
+        was picked: if something took it before the server bound it, a first start
+        moves to another free port (a restart keeps its port, or fails)."""
+        for attempt in range(PORT_ATTEMPTS):
+            if self._spawn_and_wait():
+                self._started = True
+                return
+            if self._started or attempt == PORT_ATTEMPTS - 1:
+                raise RuntimeError(f"port {self.port} was taken before the server bound it")
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+
+    def _spawn_and_wait(self) -> bool:
+        """True once the server answers on its port; False when the port was taken."""
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         # Arguments are this interpreter, a fixed module and values we generated.
         self._process = subprocess.Popen(  # noqa: S603
@@ -83,12 +128,21 @@ class ServerProcess:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+                self._process = None
+                with self.log_path.open("rb") as written:
+                    written.seek(log_start)
+                    tail = written.read().decode(errors="replace")
+                if PORT_TAKEN in tail:
+                    return False
+                raise RuntimeError(f"server exited: {tail[-2000:]}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
+                answered = httpx.get(self.url + "/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                answered = False
+            # The answer counts only if it came from this server, not from another
+            # process that holds the port.
+            if answered and _listens_on(self._process.pid, self.port):
+                return True
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("server did not become healthy in time")

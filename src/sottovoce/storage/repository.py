@@ -33,10 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from sottovoce.storage import migrate, queue_writes, receipts
 from sottovoce.storage.batched_reads import BatchedReads, matching_any
-from sottovoce.storage.queue_records import Envelope, QueuedMessage
-from sottovoce.storage.queue_records import QueueFull as QueueFull  # re-exported
+from sottovoce.storage.queue_records import Envelope as Envelope  # re-exported, as the next two
+from sottovoce.storage.queue_records import QueuedMessage as QueuedMessage
+from sottovoce.storage.queue_records import QueueFull as QueueFull
 from sottovoce.storage.rounds import Rounds
+from sottovoce.storage.safety import GOOD_STANDING
 from sottovoce.storage.schema import (
+    account_standing,
     accounts,
     devices,
     one_time_prekeys,
@@ -133,6 +136,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+def _rollback_if_open(dbapi_connection: Any, _: Any, reset: Any) -> None:
+    """A pooled SQLite connection going back to the pool is rolled back only if a
+    transaction is still open on it. The pool's default reset rolls back always:
+    after every commit, a no-op that is one more hand-off to the aiosqlite thread
+    (docs/performance.md); SQLite itself says whether one is open, at no cost."""
+    driver = dbapi_connection.driver_connection
+    if not reset.terminate_only and (driver is None or driver.in_transaction):
+        dbapi_connection.rollback()
+
+
 # Each node holds a pool of PostgreSQL connections: enough for its concurrent
 # requests on two cores, few enough that many nodes stay far below the server's
 # max_connections. No pre-ping (a round trip per checkout, doubling the cost of
@@ -165,9 +178,10 @@ class Repository:
         if url.startswith("postgresql"):
             engine = create_async_engine(url, hide_parameters=True, **POSTGRESQL_POOL)
         else:
-            engine = create_async_engine(url, hide_parameters=True)
-        if engine.dialect.name == "sqlite":
+            # The pool's own reset is replaced by _rollback_if_open (below).
+            engine = create_async_engine(url, hide_parameters=True, pool_reset_on_return=None)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "reset", _rollback_if_open)
         return cls(engine)
 
     async def migrate(self) -> None:
@@ -229,7 +243,14 @@ class Repository:
         return await self._accounts.get_all(names)
 
     async def device(self, app: str, handle: str, device_id: int) -> DeviceRecord | None:
-        # Every authenticated request reads its device: concurrent ones share a statement.
+        found = await self._devices.get((app, handle, device_id))
+        return None if found is None else found[0]
+
+    async def device_and_standing(
+        self, app: str, handle: str, device_id: int
+    ) -> tuple[DeviceRecord, str] | None:
+        """A device with its account's standing (storage.safety), in one statement:
+        every authenticated request reads both. Concurrent ones share it."""
         return await self._devices.get((app, handle, device_id))
 
     async def touch_device(self, device_pk: int, day: int) -> None:
@@ -492,7 +513,7 @@ async def _read_accounts(
 
 async def _read_devices(
     conn: AsyncConnection, keys: Sequence[tuple[str, str, int]]
-) -> dict[tuple[str, str, int], DeviceRecord | None]:
+) -> dict[tuple[str, str, int], tuple[DeviceRecord, str] | None]:
     rows = await conn.execute(
         select(
             devices.c.id,
@@ -501,13 +522,19 @@ async def _read_devices(
             devices.c.identity,
             accounts.c.app,
             accounts.c.handle,
+            account_standing.c.standing,
         )
-        .join(accounts, accounts.c.id == devices.c.account_id)
+        .select_from(
+            devices.join(accounts, accounts.c.id == devices.c.account_id).outerjoin(
+                account_standing, account_standing.c.account_id == accounts.c.id
+            )
+        )
         .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), keys))
     )
     return {
-        (r.app, r.handle, r.device_id): DeviceRecord(
-            r.id, r.account_id, r.device_id, r.identity, f"{r.handle}@{r.app}"
+        (r.app, r.handle, r.device_id): (
+            DeviceRecord(r.id, r.account_id, r.device_id, r.identity, f"{r.handle}@{r.app}"),
+            GOOD_STANDING if r.standing is None else str(r.standing),
         )
         for r in rows
     }

@@ -88,8 +88,12 @@ class SafetyControls:
 
     # -- standing --------------------------------------------------------------
 
-    async def refuse_if_suspended(self, device: DeviceRecord) -> None:
-        if await self.store.standing(device.account_id) == SUSPENDED:
+    async def refuse_if_suspended(self, device: DeviceRecord, standing: str | None = None) -> None:
+        """403 for a suspended account; ``standing`` as this request read it already
+        (``auth.Authenticated``), else it is read now."""
+        if standing is None:
+            standing = await self.store.standing(device.account_id)
+        if standing == SUSPENDED:
             raise Problem(
                 403,
                 "account-suspended",

@@ -30,5 +30,5 @@ async def authenticated_device(
     if not await state.rate.admit(auth.device.pk):
         raise Problem(429, "rate-limited", "too many requests from this device; slow down")
     await state.record_connection(auth.device.pk, today())
-    await state.safety.refuse_if_suspended(auth.device)
+    await state.safety.refuse_if_suspended(auth.device, auth.standing)
     return auth.device

@@ -1,0 +1,98 @@
+"""A node loads only what its configuration uses (docs/performance.md, memory).
+
+Each import stays in the process's memory for its life, so a node alone on SQLite
+must never import redis-py, asyncpg or SQLAlchemy's PostgreSQL dialect, and no
+node imports Alembic (its migrations run in a child process). Checked in a fresh
+interpreter: the test process itself has imported all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from sottovoce.server.migration import MigrationFailed, upgrade_in_child
+from sottovoce.server.settings import database_url
+from sottovoce.storage.repository import Repository
+
+# Packages a node on its own never needs, and which used to cost it ~20 MiB of RSS.
+NEVER_ALONE = ("redis", "asyncpg", "sqlalchemy.dialects.postgresql", "alembic", "mako", "pygments")
+
+START_A_NODE = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+    from sottovoce.server.__main__ import main  # everything `python -m` imports
+    from sottovoce.server.app import create_app
+    from sottovoce.server.settings import Settings, database_url
+
+    directory = Path(sys.argv[1])
+    settings = Settings(
+        db_url=database_url(str(directory / "node.db")),
+        legal_dir=directory / "legal",
+        blob_dir=directory / "blobs",
+    )
+    app = create_app(settings)
+
+    async def start_and_stop() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(start_and_stop())
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+
+
+def loaded_by_a_node(directory: Path) -> set[str]:
+    # Arguments are this interpreter, a fixed program and a test directory.
+    result = subprocess.run(
+        [sys.executable, "-c", START_A_NODE, str(directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_a_node_alone_on_sqlite_imports_no_redis_postgresql_or_alembic(tmp_path: Path) -> None:
+    modules = loaded_by_a_node(tmp_path)
+    # The node did start: its app, its storage and its fan-out are loaded.
+    assert {"sottovoce.server.app", "sqlalchemy.dialects.sqlite.aiosqlite"} <= modules
+    assert "sottovoce.fanout.inprocess" in modules
+    loaded = sorted(m for m in modules if m.startswith(NEVER_ALONE))
+    assert loaded == []
+
+
+async def test_the_child_process_brings_a_new_database_to_the_newest_schema(
+    tmp_path: Path,
+) -> None:
+    url = database_url(str(tmp_path / "fresh.db"))
+    await upgrade_in_child(url)
+    repo = Repository.connect(url)
+    try:
+        async with repo.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            tables = (
+                await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+            ).scalars()
+            names = set(tables)
+    finally:
+        await repo.close()
+    assert version
+    assert {"accounts", "devices", "queued_messages"} <= names
+    await upgrade_in_child(url)  # every start runs it again: a no-op
+
+
+async def test_a_migration_that_fails_stops_the_start_with_a_typed_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no such directory" / "node.db"
+    with pytest.raises(MigrationFailed, match="exit status"):
+        await upgrade_in_child(database_url(str(missing)))
+    assert not missing.exists()
