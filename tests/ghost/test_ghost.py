@@ -12,7 +12,7 @@ import asyncio
 import pytest
 from rich.console import Console
 
-from sottovoce.cli.devices import alert_box
+from sottovoce.cli.alerts import alert_box
 from sottovoce.client import Client
 from sottovoce.client.alerts import SecurityAlert
 from tests.ghost.conftest import GhostServerProcess

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sottovoce.client import Client, ReceivedMessage
 from tests.support.live_server import LiveServer
+from tests.support.waiting import eventually
 
 
 async def test_listener_receives_every_message_after_acks(
@@ -25,16 +26,20 @@ async def test_listener_receives_every_message_after_acks(
     async def listen() -> None:
         async for message in a.listen():
             received.append(message)
-            if len(received) == 5:
+            if len(received) == 6:
                 return
 
+    async def arrived(count: int) -> None:
+        await eventually(lambda: len(received) == count)
+
+    await b.send("alice@chat", "waiting")
     listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.3)
+    await arrived(1)  # the backlog came over the WebSocket: it is open, what follows is live
     for i in range(5):
         await b.send("alice@chat", f"live {i}")
-        await asyncio.sleep(0.05)  # let each one be delivered and acknowledged
+        await arrived(i + 2)  # delivered and acknowledged before the next is sent
     await asyncio.wait_for(listener, timeout=15)
-    assert [m.text for m in received] == [f"live {i}" for i in range(5)]
+    assert [m.text for m in received] == ["waiting"] + [f"live {i}" for i in range(5)]
     assert [m.text for m in await a.fetch()] == []  # all acknowledged, nothing redelivered
     await a.close()
     await b.close()
@@ -55,10 +60,7 @@ async def test_listener_reconnects_after_a_server_restart(
 
     listener = asyncio.create_task(listen())
     await a.send("bob@photos", "before the restart")
-    for _ in range(100):
-        if received:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: received == ["before the restart"])
     live_server.kill()
     live_server.start()
     await a.send("bob@photos", "after the restart")

@@ -193,3 +193,18 @@ async def test_a_lone_send_is_written_at_once(repo: Repository) -> None:
     for n in range(5):
         assert await send(repo, alice, f"m{n}", bob) is not None
     assert len(commits) == 5
+
+
+async def test_a_sender_that_gives_up_still_has_its_message_stored(repo: Repository) -> None:
+    alice, bob = await new_device(repo, "alice"), await new_device(repo, "bob")
+    gave_up = asyncio.create_task(send(repo, alice, "abandoned", bob))
+    await asyncio.sleep(0)  # queued in a round
+    gave_up.cancel()
+    assert await send(repo, alice, "after", bob) is not None  # that round is done by now
+    assert gave_up.cancelled()
+    # Stored, so the sender's retry with the same id is answered as a duplicate.
+    assert sorted(await queued_bodies(repo)) == [
+        f"abandoned>{bob.pk}".encode(),
+        f"after>{bob.pk}".encode(),
+    ]
+    assert await send(repo, alice, "abandoned", bob) is None

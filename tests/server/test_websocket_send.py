@@ -285,3 +285,36 @@ async def test_http_and_socket_sends_reach_a_parked_socket_once_each(
         assert (await envelope(bob_ws))["message_id"] == body["message_id"]
         with pytest.raises(TimeoutError):  # nothing is sent twice
             await asyncio.wait_for(envelope(bob_ws), 1.0)
+
+
+async def test_many_pipelining_senders_reach_an_acking_receiver_once_each_in_order(
+    live_server_module: LiveServer, http: httpx.AsyncClient
+) -> None:
+    """Pushes, queue reads and acks interleave; still every copy arrives exactly
+    once, and each sender's in the order it sent them."""
+    bob = await BareDevice().register(http)
+    senders = [await BareDevice().register(http) for _ in range(5)]
+    per_sender = 40
+    bodies = {
+        s.address: [BareDevice.send_body(bob.address) for _ in range(per_sender)] for s in senders
+    }
+
+    async def send_all(sender: BareDevice) -> None:
+        async with connect(live_server_module, sender) as ws:
+            for i, body in enumerate(bodies[sender.address]):
+                await ws.send(send_frame(i, body))
+            answers = [await answer(ws) for _ in range(per_sender)]
+        assert all(a["type"] == "sent" for a in answers)
+
+    async with connect(live_server_module, bob) as bob_ws:
+        assert (await frame(bob_ws))["type"] == "queue_empty"
+        sending = asyncio.gather(*(send_all(s) for s in senders))
+        got: dict[str, list[str]] = {s.address: [] for s in senders}
+        for _ in range(len(senders) * per_sender):
+            delivered = await envelope(bob_ws)
+            got[delivered["sender"]].append(delivered["message_id"])
+            await bob_ws.send(json.dumps({"type": "ack", "ids": [delivered["id"]]}))
+        await sending
+        with pytest.raises(TimeoutError):  # and nothing more
+            await asyncio.wait_for(envelope(bob_ws), 1.0)
+    assert got == {a: [b["message_id"] for b in sent] for a, sent in bodies.items()}

@@ -2,8 +2,8 @@
 make a ghost visible (safety numbers, security alerts, the transparency log).
 
 Security alerts are shown in a red box by every person-facing command
-(:func:`show_security_alerts`, called by ``main``'s client wrapper), so a ghost
-device or a swapped key is seen at once whatever the person was doing.
+(``cli.alerts``), so a ghost device or a swapped key is seen at once whatever the
+person was doing.
 """
 
 from __future__ import annotations
@@ -12,22 +12,17 @@ import asyncio
 import base64
 import datetime
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import segno
 import typer
-from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from sottovoce.cli.profile import Profile
-from sottovoce.cli.render import err, out, plain
+from sottovoce.cli.render import out, plain
+from sottovoce.cli.session import with_client
 from sottovoce.client import Client
-from sottovoce.client.alerts import Alert
 from sottovoce.client.auditor import LogAuditor
-
-T = TypeVar("T")
 
 device_app = typer.Typer(help="Link, list and remove this account's devices.", no_args_is_help=True)
 
@@ -45,55 +40,6 @@ def qr_text(payload: str) -> str:
             )
         )
     return "\n".join(lines)
-
-
-def alert_box(alerts: list[Alert]) -> Panel:
-    body = Text()
-    for alert in alerts:
-        body.append_text(plain(alert.address, "bold"))
-        body.append(": ")
-        body.append_text(plain(alert.detail))
-        body.append("\n")
-    attacks = [a for a in alerts if a.is_attack]
-    if attacks:
-        body.append(
-            "The server served keys or devices that their owner did not sign or that the "
-            "transparency log does not hold. Nothing was encrypted to them. Compare safety "
-            "numbers (`sottovoce verify ADDRESS`) before trusting this contact again.",
-            "bold",
-        )
-    else:
-        body.append(
-            "Your account's devices changed. If you did not link or remove a device, "
-            "remove it now with `sottovoce device remove ID`."
-        )
-    return Panel(
-        body,
-        title="security alert" if attacks else "your devices changed",
-        border_style="bold red",
-        title_align="left",
-    )
-
-
-def show_security_alerts(client: Client, *, to_stderr: bool = False) -> None:
-    """Print, then dismiss, the alerts this device has not shown yet."""
-    alerts = client.security_alerts()
-    if alerts:
-        (err if to_stderr else out).print(alert_box(alerts))
-        client.dismiss_alerts(alerts)
-
-
-def _run(ctx: typer.Context, action: Callable[[Client], Awaitable[T]]) -> T:
-    profile: Profile = ctx.obj
-
-    async def opened() -> T:
-        async with await Client.open(profile.directory, passphrase=profile.passphrase()) as client:
-            try:
-                return await action(client)
-            finally:
-                show_security_alerts(client)
-
-    return asyncio.run(opened())
 
 
 @device_app.command("link")
@@ -126,14 +72,14 @@ def device_accept(
     ctx: typer.Context, code: Annotated[str, typer.Argument(help="The new device's code.")]
 ) -> None:
     """Add the device showing CODE to this account, and hand it the account's keys."""
-    device_id = _run(ctx, lambda client: client.accept_link(code))
+    device_id = with_client(ctx, lambda client: client.accept_link(code))
     out.print(plain(f"device {device_id} linked"))
 
 
 @device_app.command("list")
 def device_list(ctx: typer.Context) -> None:
     """This account's devices, as its account key signed them."""
-    devices = _run(ctx, lambda client: client.devices())
+    devices = with_client(ctx, lambda client: client.devices())
     table = Table("id", "added", "identity key", "")
     for d in devices:
         added = datetime.date.fromordinal(datetime.date(1970, 1, 1).toordinal() + d.added_day)
@@ -155,7 +101,7 @@ def device_remove(
     async def remove(client: Client) -> None:
         await client.remove_device(device_id)
 
-    _run(ctx, remove)
+    with_client(ctx, remove)
     out.print(plain(f"device {device_id} removed"))
 
 
@@ -188,7 +134,7 @@ def verify(
             client.mark_verified(address, number)
         return mark
 
-    if _run(ctx, show):
+    if with_client(ctx, show):
         out.print(plain(f"{address} is verified"))
     else:
         out.print(plain(f"{address} is not marked verified"))

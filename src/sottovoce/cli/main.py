@@ -1,8 +1,8 @@
 """``sottovoce``: the command line for people (accounts, messages) and operators (server).
 
 Each person-facing command opens the profile, does one thing through the SDK
-(``sottovoce.client``) and closes it again, so several terminals can share a
-profile. Failures of any kind become one line on stderr (``failures``); what
+(``sottovoce.client``) and closes it again (``session``), so several terminals can
+share a profile. Failures of any kind become one line on stderr (``failures``); what
 other people wrote is shown literally, never interpreted (``render``).
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -22,7 +21,7 @@ from sottovoce.cli import backup as backup_commands
 from sottovoce.cli import groups as group_commands
 from sottovoce.cli import reports, safety
 from sottovoce.cli.app_command import app_command
-from sottovoce.cli.devices import audit, device_app, show_security_alerts, verify
+from sottovoce.cli.devices import audit, device_app, verify
 from sottovoce.cli.failures import Failed, OneLineErrors
 from sottovoce.cli.legal import legal_app
 from sottovoce.cli.profile import PROFILE_ENV, Profile, default_profile
@@ -40,11 +39,10 @@ from sottovoce.cli.render import (
     plain,
     when,
 )
+from sottovoce.cli.session import with_client
 from sottovoce.client import Client, HistoryEntry
-from sottovoce.client.errors import ServerError, UnknownAccount
+from sottovoce.client.errors import ServerError
 from sottovoce.server.settings import DEFAULT_DB, Settings, Transparency, database_url
-
-T = TypeVar("T")
 
 # `sottovoce server` starts like `python -m sottovoce.server` when not told otherwise.
 SERVER_DEFAULTS = Settings()
@@ -117,23 +115,6 @@ def main(
     ctx.obj = Profile((profile or default_profile()).expanduser(), passphrase_file)
 
 
-def _with_client(ctx: typer.Context, action: Callable[[Client], Awaitable[T]]) -> T:
-    """Open the profile, run ``action`` on its client, close it again."""
-    profile: Profile = ctx.obj
-
-    async def opened() -> T:
-        async with await Client.open(profile.directory, passphrase=profile.passphrase()) as client:
-            try:
-                return await action(client)
-            except UnknownAccount as exc:
-                raise Failed(f"{exc.address} does not exist on {client.server_url}") from None
-            finally:
-                # Ghost devices, swapped keys: at once, and never inside --json output.
-                show_security_alerts(client, to_stderr=ctx.meta.get(JSON_OUTPUT, False))
-
-    return asyncio.run(opened())
-
-
 def _warn_about_identity_changes(addresses: list[str]) -> None:
     if addresses:
         out.print(identity_warning(addresses))
@@ -171,16 +152,23 @@ def server(
     epoch_seconds: Annotated[
         float, typer.Option(min=0.1, help="Seconds between signed transparency tree heads.")
     ] = SERVER_DEFAULTS.transparency.epoch_interval_s,
+    blob_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory of attachment ciphertext files (default: 'blobs' beside the "
+            "SQLite file); nodes sharing one PostgreSQL need it on shared storage."
+        ),
+    ] = None,
 ) -> None:
     """Run the relay server (an embedded SQLite file by default)."""
     # Imported here: the server stack (FastAPI, SQLAlchemy, uvicorn) is only
     # needed by this command, and loading it would slow every other one.
     from sottovoce.server.abuse.policy import served_apps
-    from sottovoce.server.run import serve
+    from sottovoce.server.launch import exec_server
 
-    try:
+    try:  # checked here, so that a bad option is a one-line error
         served, policies = served_apps(apps, app_policy)
-        settings = Settings(
+        Settings(
             db_url=database_url(db),
             host=host,
             port=port,
@@ -189,10 +177,23 @@ def server(
             log_level=log_level.value,
             redis_url=redis,
             transparency=Transparency(key_file=log_key_file, epoch_interval_s=epoch_seconds),
+            blob_dir=blob_dir,
         )
     except ValueError as exc:
         raise Failed(str(exc)) from None
-    serve(settings)
+    # The node runs as `python -m sottovoce.server`, without this CLI in its memory.
+    args = ["--db", db, "--host", host, "--port", str(port), "--apps", apps]
+    args += ["--log-level", log_level.value, "--epoch-seconds", repr(epoch_seconds)]
+    optional = {
+        "--redis": redis,
+        "--app-policy": app_policy,
+        "--log-key-file": log_key_file,
+        "--blob-dir": blob_dir,
+    }
+    for option, value in optional.items():
+        if value is not None:
+            args += [option, str(value)]
+    exec_server(args)
 
 
 @account_app.command("create")
@@ -249,7 +250,7 @@ def account_show(ctx: typer.Context) -> None:
             client.pending_identity_changes(),
         )
 
-    address, device_id, server_url, changed = _with_client(ctx, show)
+    address, device_id, server_url, changed = with_client(ctx, show)
     out.print(Text.assemble(plain(address, "bold"), f" device {device_id} on {server_url}"))
     _warn_about_identity_changes(changed)
 
@@ -265,7 +266,7 @@ def send(
     async def deliver(client: Client) -> str:
         return when((await client.send(recipient, text)).sent_at)
 
-    sent_at = _with_client(ctx, deliver)
+    sent_at = with_client(ctx, deliver)
     out.print(Text.assemble("sent to ", plain(recipient, "bold"), f" at {sent_at}"))
 
 
@@ -286,7 +287,7 @@ def inbox(ctx: typer.Context) -> None:
             )
         return rows, requested, client.pending_identity_changes()
 
-    rows, requested, changed = _with_client(ctx, fetch)
+    rows, requested, changed = with_client(ctx, fetch)
     if rows:
         out.print(message_table(f"{len(rows)} new message(s)", rows))
     elif not requested:
@@ -312,7 +313,7 @@ def listen(ctx: typer.Context) -> None:
         async for message in client.listen():
             out.print(live_line(message.sent_at, group_commands.sender_of(message), message.text))
 
-    _with_client(ctx, follow)
+    with_client(ctx, follow)
 
 
 @app.command()
@@ -335,7 +336,7 @@ def history(
         return client.address, client.history(peer, limit)
 
     ctx.meta[JSON_OUTPUT] = as_json
-    address, entries = _with_client(ctx, read)
+    address, entries = with_client(ctx, read)
     if as_json:
         json_lines(
             {
@@ -375,7 +376,7 @@ def conversations(ctx: typer.Context) -> None:
         ]
         return rows, client.pending_identity_changes()
 
-    rows, changed = _with_client(ctx, read)
+    rows, changed = with_client(ctx, read)
     if rows:
         out.print(conversation_table(rows))
     else:
@@ -393,7 +394,7 @@ def contact_trust(
     async def trust(client: Client) -> None:
         client.trust_identity(peer)
 
-    _with_client(ctx, trust)
+    with_client(ctx, trust)
     out.print(
         Text.assemble(
             "now trusting the new identity key of ",
@@ -404,10 +405,10 @@ def contact_trust(
 
 
 # Requests, block, unblock, blocked, forward and moderation (docs/safety.md).
-safety.register(app, _with_client)
+safety.register(app, with_client)
 # Reporting received messages with their franking (docs/safety.md).
-reports.register(app, _with_client)
+reports.register(app, with_client)
 # Groups on MLS: create, add, remove, leave, send, update, list, history (docs/groups.md).
-group_commands.register(app, _with_client)
+group_commands.register(app, with_client)
 # Encrypted backup: export and restore (docs/app.md).
-backup_commands.register(app, _with_client)
+backup_commands.register(app, with_client)

@@ -40,6 +40,8 @@ RECONNECT_DELAY_S = 0.5
 # How long a new connection waits for Redis to confirm its subscription before
 # reading its queue: a send published before the confirmation would not wake it.
 SUBSCRIBE_CONFIRM_S = 1.0
+# While a cancelled reader has not ended, it is cancelled again this often.
+CANCEL_RETRY_S = 0.1
 _REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 log = logging.getLogger("sottovoce.fanout.redis")
@@ -47,6 +49,18 @@ log = logging.getLogger("sottovoce.fanout.redis")
 
 def channel(device_pk: int) -> str:
     return f"{CHANNEL_PREFIX}{device_pk}"
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` until it ends. On Python 3.11, ``asyncio.wait_for`` (redis-py
+    wraps its socket writes in it) drops a cancellation that arrives as the awaited
+    write completes (CPython gh-86296): the reader then goes on to wait for
+    messages forever, and the node's shutdown with it."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
+    if not task.cancelled():
+        task.result()  # a reader that failed otherwise says so
 
 
 class RedisFanout:
@@ -67,9 +81,7 @@ class RedisFanout:
     async def close(self) -> None:
         self.connected = False  # publishes from here on wake local connections only
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await _cancelled(self._task)
         await self._drop_pubsub()
 
     async def publish(self, device_pk: int) -> None:

@@ -2,7 +2,9 @@
 
 Handlers never write SQL; they call these methods, each one transaction. The same
 code runs on SQLite (aiosqlite, the embedded default) and PostgreSQL (asyncpg):
-nothing here depends on the engine beyond ``RETURNING`` and standard SQL.
+nothing here depends on the engine beyond ``RETURNING`` and standard SQL. The
+send path's writes and look-ups are shared by concurrent callers, a transaction
+or a statement a round (storage.queue_writes, storage.batched_reads).
 """
 
 from __future__ import annotations

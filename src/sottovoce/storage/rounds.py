@@ -42,7 +42,8 @@ class Rounds(Generic[Request, Result]):
         self._server: asyncio.Task[None] | None = None
 
     async def submit(self, request: Request) -> Result:
-        """Queue ``request`` and return its outcome once its round committed."""
+        """Queue ``request`` and return its outcome once its round is done (for a
+        write: committed)."""
         outcome = self._queue(request)
         # A caller that gives up (a dropped connection) does not stop the round: a
         # write still commits, and a retry with the same id is answered as one.
@@ -58,6 +59,8 @@ class Rounds(Generic[Request, Result]):
 
     def _queue(self, request: Request) -> asyncio.Future[Result]:
         outcome: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        # A caller that gave up leaves its failure unread: mark it read, not logged.
+        outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._waiting.append((request, outcome))
         if self._server is None:
             self._server = asyncio.create_task(self._drain())

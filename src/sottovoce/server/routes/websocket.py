@@ -29,8 +29,9 @@ from sottovoce.server.sending import SendMessage, send_message
 from sottovoce.server.state import ServerState
 from sottovoce.storage.repository import DeviceRecord, QueuedMessage
 
-# RFC 6455 §7.4.1: the endpoint received a message that violates its policy.
-POLICY_VIOLATION = 1008
+# 1011 in the WebSocket Close Code Number Registry (RFC 6455 §11.7): the server
+# met an unexpected condition.
+INTERNAL_ERROR = 1011
 # RFC 6455 §7.4.2 leaves 4000-4999 to applications: 4000 + the HTTP status, so a
 # socket whose account was suspended closes with the 403 that refuses its upgrade.
 ACCOUNT_SUSPENDED = 4403
@@ -101,18 +102,19 @@ class _Connection:
     commit out of id order, so a row with a lower id can appear after a higher one
     was sent. At most ``MAX_IN_FLIGHT`` are outstanding; an ack makes room and wakes
     the stream. While the stream is ``parked`` (it has sent everything it read and
-    nothing woke it since), a row this node stores is written to it directly
-    (``server.live``); otherwise the offer only wakes it, and the queue read that
-    follows finds the row in order.
+    nothing woke it since), a row this node stores with an id above every one sent
+    here is written to it directly (``server.live``); otherwise the offer only
+    wakes it, and the queue read that follows finds the row in order, once.
     """
 
-    __slots__ = ("_last_store", "in_flight", "parked", "sends", "wake", "websocket")
+    __slots__ = ("_last_store", "highest_sent", "in_flight", "parked", "sends", "wake", "websocket")
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self.in_flight: set[int] = set()
         self.wake: asyncio.Event | None = None
         self.parked = False
+        self.highest_sent = 0
         self.sends: set[asyncio.Task[None]] = set()
         # Done once the latest send frame's message is stored (or refused).
         self._last_store: asyncio.Future[None] | None = None
@@ -129,11 +131,18 @@ class _Connection:
             if wake is not None:
                 wake.set()
             return None
-        if len(self.in_flight) >= limits.MAX_IN_FLIGHT:
+        # Not above every id sent here: the stream may have read it already (it
+        # commits before this offer), or, on PostgreSQL, rows committing out of
+        # id order are in play; either way the queue read sends it exactly once.
+        if message.id <= self.highest_sent or len(self.in_flight) >= limits.MAX_IN_FLIGHT:
             wake.set()
             return None
-        self.in_flight.add(message.id)
+        self.sent(message.id)
         return self._push(message)
+
+    def sent(self, queue_id: int) -> None:
+        self.in_flight.add(queue_id)
+        self.highest_sent = max(self.highest_sent, queue_id)
 
     async def _push(self, message: QueuedMessage) -> None:
         try:
@@ -150,6 +159,19 @@ class _Connection:
 
 
 async def _stream_queue(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
+    """The queue, then live rows; a failure closes the socket (1011), so the device
+    reconnects rather than holding a connection that no longer delivers."""
+    try:
+        await _stream(state, device, connection)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the device went away
+    except Exception as exc:  # a failed queue read (the database went away)
+        log.warning("a websocket stream ended with %s", type(exc).__name__)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await connection.websocket.close(code=INTERNAL_ERROR)
+
+
+async def _stream(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
     websocket = connection.websocket
     announced_empty = False
     low_announced = False
@@ -172,7 +194,7 @@ async def _stream_queue(state: ServerState, device: DeviceRecord, connection: _C
             for message in batch:
                 if message.id in in_flight:
                     continue  # pushed while the queue was being read
-                in_flight.add(message.id)
+                connection.sent(message.id)
                 await websocket.send_text(_envelope_frame(message))
                 sent.append(message)
             metrics.delivered(sent)
