@@ -14,8 +14,9 @@ ciphertext written to disk). One JSON line per figure and size:
 - ``*_client_cpu_s`` / ``*_server_cpu_s``: CPU seconds (user + system) each process
   spent on it — on a shared machine the steadier figure;
 - ``*_client_rss_growth_mib`` / ``*_server_rss_growth_mib``: the process's peak RSS
-  during the transfer above its RSS before (the kernel's high-water mark, reset
-  first): flat memory means the same few segments at every size, not the file.
+  during the transfer (the kernel's high-water mark, reset before it) above its
+  RSS once the account exists, before the first transfer: flat memory means the
+  same few segments at every size, not the file.
 
 The last line names the machine and the load average before and after.
 """
@@ -56,6 +57,7 @@ class Usage:
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self._pid = pid
+        self._baseline = self._status_kib("VmRSS")
 
     def _status_kib(self, field: str) -> int:
         for line in Path(f"/proc/{self._pid}/status").read_text().splitlines():
@@ -66,7 +68,6 @@ class Usage:
     def start(self) -> None:
         # "5" resets the peak RSS (VmHWM) to the current RSS (proc(5), clear_refs).
         Path(f"/proc/{self._pid}/clear_refs").write_text("5")
-        self._rss = self._status_kib("VmRSS")
         self._cpu = self._cpu_s()
 
     def _cpu_s(self) -> float:
@@ -75,7 +76,7 @@ class Usage:
 
     def stop(self) -> tuple[float, float]:
         """CPU seconds since :meth:`start`, and the peak RSS growth in MiB."""
-        return self._cpu_s() - self._cpu, (self._status_kib("VmHWM") - self._rss) / 1024
+        return self._cpu_s() - self._cpu, (self._status_kib("VmHWM") - self._baseline) / 1024
 
 
 async def read_file(path: Path) -> AsyncIterator[bytes]:

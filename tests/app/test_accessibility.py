@@ -28,8 +28,9 @@ MAX_TABS = 200
 _LAYOUT_PROBLEMS = """() => {
   const width = document.documentElement.clientWidth;
   const problems = [];
-  const name = (e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}` +
-    `${e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : ""}` +
+  const classes = (e) => typeof e.className === "string" && e.className
+    ? "." + e.className.split(" ").join(".") : "";
+  const name = (e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${classes(e)}` +
     ` "${(e.textContent || e.value || "").trim().slice(0, 30)}"`;
   const shown = (e) => {
     const r = e.getBoundingClientRect();
@@ -48,7 +49,8 @@ _LAYOUT_PROBLEMS = """() => {
     if (e.matches(".skip:not(:focus)")) continue;  // off-screen until Tab reaches it
     const r = e.getBoundingClientRect();
     if (r.left < -1 || r.right > width + 1) {
-      problems.push(`${name(e)} is cut off: ${Math.round(r.left)}..${Math.round(r.right)} of ${width}`);
+      const at = `${Math.round(r.left)}..${Math.round(r.right)}`;
+      problems.push(`${name(e)} is cut off: ${at} of ${width}`);
     }
     const style = getComputedStyle(e);
     const clips = style.overflowX !== "visible" || style.textOverflow === "ellipsis";
@@ -160,7 +162,9 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     alice_app, bob_app = apps.start("alice"), apps.start("bob")
     suffix = secrets.token_hex(3)
     alice_address, bob_address = f"alice-{suffix}@chat", f"bob-{suffix}@photos"
-    zoomed = await browser.new_context(viewport={"width": 640, "height": 450}, device_scale_factor=2)
+    zoomed = await browser.new_context(
+        viewport={"width": 640, "height": 450}, device_scale_factor=2
+    )
     alice_page = await zoomed.new_page()
     bob_page = await (await browser.new_context()).new_page()
     requests: dict[str, list[str]] = {"alice": [], "bob": []}
@@ -187,7 +191,9 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await alice_page.wait_for_selector(".msg.out .state[data-state='sent']", timeout=WAIT_MS)
 
     # Bob opens the message request and accepts it, with Tab and Enter.
-    await bob_page.wait_for_selector(f"#requests button:has-text('{alice_address}')", timeout=WAIT_MS)
+    await bob_page.wait_for_selector(
+        f"#requests button:has-text('{alice_address}')", timeout=WAIT_MS
+    )
     await bob.tab_to("#requests button.row")
     await bob.press("Enter")
     await bob_page.wait_for_selector(".msg.in:has-text('hello, by keyboard')", timeout=WAIT_MS)

@@ -26,7 +26,7 @@ from tests.support.live_server import LiveServer
 
 
 class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+    def do_GET(self) -> None:
         body = b"<!doctype html><title>someone else's page</title><p>hello</p>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")

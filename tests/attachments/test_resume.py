@@ -49,13 +49,12 @@ _CHILD = textwrap.dedent(
         upload = asyncio.create_task(
             client.upload_attachment(stalling(), len(data), "film.bin", "video/mp4")
         )
-        while True:
+        for _ in range(1200):  # a minute at most, then the test sees no line
             pending = client.pending_uploads()
             if pending and pending[0].checkpoint >= 2 * {segment}:
                 print("acknowledged", pending[0].checkpoint, flush=True)
-                break
+                await upload  # never returns
             await asyncio.sleep(0.05)
-        await upload  # never returns
 
     asyncio.run(main(*sys.argv[1:3], int(sys.argv[3])))
     """

@@ -3,7 +3,9 @@
 Each import stays in the process's memory for its life, so a node alone on SQLite
 must never import redis-py, asyncpg or SQLAlchemy's PostgreSQL dialect, and no
 node imports Alembic (its migrations run in a child process). Checked in a fresh
-interpreter: the test process itself has imported all of them.
+interpreter: the test process itself has imported all of them. ``sottovoce
+server`` hands over to ``python -m sottovoce.server`` (exec), so no node carries
+the CLI and the client SDK either.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from sottovoce.server.migration import MigrationFailed, upgrade_in_child
+from sottovoce.server.process import STARTUP_TIMEOUT_S, free_port
 from sottovoce.server.settings import database_url
 from sottovoce.storage.repository import Repository
 
-# Packages a node on its own never needs, and which used to cost it ~20 MiB of RSS.
+# Packages a node on its own never needs, and which used to cost it ~18 MiB of RSS.
 NEVER_ALONE = ("redis", "asyncpg", "sqlalchemy.dialects.postgresql", "alembic", "mako", "pygments")
 
 START_A_NODE = textwrap.dedent(
@@ -96,3 +101,46 @@ async def test_a_migration_that_fails_stops_the_start_with_a_typed_error(tmp_pat
     with pytest.raises(MigrationFailed, match="exit status"):
         await upgrade_in_child(database_url(str(missing)))
     assert not missing.exists()
+
+
+def test_the_server_command_becomes_the_server_module_with_its_options(tmp_path: Path) -> None:
+    port = free_port()
+    command = Path(sys.executable).parent / "sottovoce"
+    options = ["--db", str(tmp_path / "node.db"), "--port", str(port), "--apps", "chat"]
+    options += ["--epoch-seconds", "7.5", "--blob-dir", str(tmp_path / "blobs")]
+    server = subprocess.Popen(
+        [str(command), "server", *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                apps = httpx.get(f"http://127.0.0.1:{port}/v1/apps", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        # The same process, now the server's entry point with the operator's options.
+        argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        assert argv[:3] == [sys.executable, "-m", "sottovoce.server"]
+        assert argv[3:] == [
+            "--db",
+            str(tmp_path / "node.db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--apps",
+            "chat",
+            "--log-level",
+            "info",
+            "--epoch-seconds",
+            "7.5",
+            "--blob-dir",
+            str(tmp_path / "blobs"),
+        ]
+        assert apps == {"apps": ["chat"]}
+    finally:
+        server.terminate()
+        server.communicate(timeout=STARTUP_TIMEOUT_S)

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,8 +19,9 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from sottovoce.client import Client
 from tests.support import services
-from tests.support.device import ACK, MESSAGES, WEBSOCKET, BareDevice
+from tests.support.device import ACK, MESSAGES, WEBSOCKET, BareDevice, fresh_handle
 from tests.support.live_server import LiveServer
 
 FRAME_TIMEOUT_S = 15.0
@@ -182,3 +184,27 @@ async def test_figures_follow_sends_deliveries_acks_and_connections(
     assert after.value("sottovoce_messages_acknowledged_total") == (
         before.value("sottovoce_messages_acknowledged_total") + 3
     )
+
+
+async def test_group_messages_count_as_accepted_copies(
+    live_server: LiveServer, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    alice = await Client.create_account(tmp_path / "a", live_server.url, "chat", fresh_handle())
+    bob = await Client.create_account(tmp_path / "b", live_server.url, "photos", fresh_handle())
+    try:
+        await alice.groups.create("family")
+        await alice.groups.add("family", bob.address)
+        before = await scrape(http)
+        await alice.groups.send("family", "dinner at 8?")
+        after = await scrape(http)
+        # One copy, for bob's one device (the sender's own device gets none).
+        assert after.value("sottovoce_messages_accepted_total") == (
+            before.value("sottovoce_messages_accepted_total") + 1
+        )
+        assert (
+            after.value("sottovoce_queued_messages")
+            == before.value("sottovoce_queued_messages") + 1
+        )
+    finally:
+        await alice.close()
+        await bob.close()

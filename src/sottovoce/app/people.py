@@ -76,8 +76,14 @@ def add_people_routes(api: FastAPI, session: AppSession) -> None:
             "peer": str(Address.parse(peer)),
             "groups": number.groups(),
             "qr": _qr_data_uri(number.scannable()),
-            "verified": client.is_verified(peer),
+            # Verified only if this is the number that was compared.
+            "verified": client.is_verified(peer) and not await client.verification_lapsed(peer),
         }
+
+    @api.get("/api/verify/{peer}/lapsed")
+    async def verification_lapsed(peer: str) -> dict[str, Any]:
+        """A verified contact whose key or devices changed: the page shows a banner."""
+        return {"lapsed": await session.client.verification_lapsed(peer)}
 
     @api.post("/api/verify/{peer}")
     async def mark_verified(peer: str, digits: str = Body(embed=True)) -> dict[str, Any]:

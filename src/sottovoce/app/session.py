@@ -29,6 +29,10 @@ FEED_QUEUE = 256
 # How often expired disappearing messages are looked for: the UI removes them
 # within this long of their time.
 EXPIRY_SWEEP_S = 1.0
+# How often the app follows the key-transparency log by itself, besides each
+# (re)connection and send: a change to this account's keys or devices that its
+# owner did not make is shown within about this long (plus the server's epoch).
+TRANSPARENCY_WATCH_S = 30.0
 
 
 class NotSignedIn(ClientError):
@@ -82,6 +86,7 @@ class AppSession:
         self._client: Client | None = None
         self._listener: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         # Uploaded attachments waiting to be sent, by a random id the tab holds.
         self.uploads: dict[str, AttachmentPointer] = {}
@@ -141,6 +146,23 @@ class AppSession:
         client.groups.on_typing = self._group_typing
         self._listener = asyncio.create_task(self._listen(client), name="sottovoce-app-listen")
         self._sweeper = asyncio.create_task(self._sweep(client), name="sottovoce-app-expiry")
+        self._watcher = asyncio.create_task(
+            self._watch_transparency(client), name="sottovoce-app-transparency"
+        )
+
+    async def _watch_transparency(self, client: Client) -> None:
+        """Security alerts (``client.alerts``) reach the open tabs as they are raised."""
+        shown = len(client.security_alerts())
+        while True:
+            await asyncio.sleep(TRANSPARENCY_WATCH_S)
+            try:
+                await client.check_transparency()  # records what it finds as alerts
+            except ClientError as exc:
+                log.info("following the transparency log failed: %s", exc)
+            count = len(client.security_alerts())
+            if count > shown:
+                self.feed.publish({"type": "alerts"})
+            shown = count
 
     async def _sweep(self, client: Client) -> None:
         """Disappearing messages leave the store, and then every open tab."""
@@ -214,12 +236,12 @@ class AppSession:
         task.add_done_callback(self._background.discard)
 
     async def _stop(self) -> None:
-        for task in (self._listener, self._sweeper):
+        for task in (self._listener, self._sweeper, self._watcher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._listener = self._sweeper = None
+        self._listener = self._sweeper = self._watcher = None
         self.uploads.clear()
         if self._client is not None:
             await self._client.close()

@@ -34,7 +34,14 @@ from sottovoce.app.scan import add_scan_routes
 from sottovoce.app.session import AppSession, NotSignedIn
 from sottovoce.client import Client
 from sottovoce.client.address import Address
-from sottovoce.client.attachments import AttachmentPointer, check_thumbnail, decrypt_file
+from sottovoce.client.attachments import (
+    MAX_ATTACHMENT_BYTES,
+    AttachmentError,
+    AttachmentPointer,
+    check_thumbnail,
+    decrypt_file,
+    sealed_size,
+)
 from sottovoce.client.backup import BackupError, restore_backup
 from sottovoce.client.disappearing import TIMERS
 from sottovoce.client.errors import (
@@ -49,6 +56,7 @@ from sottovoce.client.errors import (
     UnknownAccount,
 )
 from sottovoce.client.messages import HistoryEntry
+from sottovoce.client.safety import VerificationRequired
 
 STATIC = resources.files("sottovoce.app") / "static"
 # A conversation (direct or group) is read in pages of at most this many messages,
@@ -167,6 +175,12 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
 
     @api.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
+        if isinstance(exc, VerificationRequired):  # its sentence names the command line
+            detail = (
+                f"the safety number with {exc.address}, whom you verified, has changed: "
+                "compare it again (Verify safety number) before sending"
+            )
+            return JSONResponse({"error": detail}, status_code=_status_of(exc))
         return JSONResponse({"error": str(exc)}, status_code=_status_of(exc))
 
     # -- pages --------------------------------------------------------------------
@@ -209,6 +223,8 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
             "address": client.address,
             "device_id": client.device_id,
             "server": client.server_url,
+            # The page refuses a larger file at once, before streaming any of it.
+            "max_attachment_bytes": MAX_ATTACHMENT_BYTES,
         }
 
     @api.post("/api/signup")
@@ -430,13 +446,46 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         name: str,
         size: int,
         media_type: str = Query("application/octet-stream", alias="type"),
+        resume: str | None = Query(None),
     ) -> dict[str, Any]:
         """The file's bytes stream in as the body and are encrypted and uploaded as
-        they come; the thumbnail (the page draws it) follows in ``/api/uploads/{id}``."""
-        pointer = await session.client.upload_attachment(request.stream(), size, name, media_type)
+        they come; the thumbnail (the page draws it) follows in ``/api/uploads/{id}``.
+        With ``resume`` (an id from ``/api/uploads/pending``) the body is the file of
+        an upload an earlier run of the app did not finish, and the upload goes on
+        from where the server stands (client.upload_journal)."""
+        client = session.client
+        if resume is None:
+            pointer = await client.upload_attachment(request.stream(), size, name, media_type)
+        else:
+            try:
+                pointer = await client.resume_upload(resume, request.stream())
+            except AttachmentError as exc:
+                if "not the file" in str(exc):
+                    client.discard_upload(resume)  # the next attempt starts afresh
+                raise
         upload_id = secrets.token_urlsafe(16)
         session.uploads[upload_id] = pointer
         return {"upload": upload_id, "image": pointer.is_image}
+
+    @api.get("/api/uploads/pending")
+    async def pending_uploads() -> dict[str, Any]:
+        """Uploads an earlier run did not finish: attaching the same file resumes one."""
+        return {
+            "pending": [
+                {
+                    "id": u.blob_id,
+                    "name": u.name,
+                    "size": u.size,
+                    "done": min(1.0, u.checkpoint / sealed_size(u.size)),
+                }
+                for u in session.client.pending_uploads()
+            ]
+        }
+
+    @api.post("/api/uploads/pending/{blob_id}/discard")
+    async def discard_upload(blob_id: str) -> dict[str, Any]:
+        session.client.discard_upload(blob_id)
+        return {"ok": True}
 
     @api.put("/api/uploads/{upload_id}/thumbnail")
     async def thumbnail(upload_id: str, thumbnail: str = Body(embed=True)) -> dict[str, Any]:

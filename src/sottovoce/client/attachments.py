@@ -128,7 +128,9 @@ class ChunkEncryptor:
         if whole <= 0:
             return b""
         cut = whole * CHUNK_BYTES
-        sealed = self.seal_block(bytes(self._pending[:cut]), last=False)
+        with memoryview(self._pending) as view:
+            block = bytes(view[:cut])
+        sealed = self.seal_block(block, last=False)
         del self._pending[:cut]
         return sealed
 
@@ -389,7 +391,8 @@ async def _encrypt_and_send(
             plaintext += data
             # Strictly more than a segment: then none of these chunks is the last.
             while len(plaintext) > _SEGMENT_PLAINTEXT:
-                block = bytes(plaintext[:_SEGMENT_PLAINTEXT])
+                with memoryview(plaintext) as view:  # one copy, not two
+                    block = bytes(view[:_SEGMENT_PLAINTEXT])
                 del plaintext[:_SEGMENT_PLAINTEXT]
                 await seal_and_send(block, False)
             if progress is not None:
@@ -451,7 +454,7 @@ class _Uploader:
         while len(self._window) >= SEGMENTS_IN_FLIGHT:
             await self._settle_oldest()
         segment = _Segment(start, data, digest)
-        segment.task = asyncio.create_task(self._patch(start, data))
+        segment.task = asyncio.create_task(self._send(segment))
         self._window.append(segment)
 
     async def drain(self) -> None:
@@ -472,9 +475,17 @@ class _Uploader:
         )
         return sj.integer(answer, "offset", "blob")
 
+    async def _send(self, segment: _Segment) -> int:
+        # Acknowledged as soon as it is stored, even while the source stalls. The
+        # server stores segments in order, so this is in order too.
+        offset = await self._patch(segment.start, segment.data)
+        self._acknowledge(segment)
+        return offset
+
     def _acknowledge(self, segment: _Segment) -> None:
-        self.offset = segment.end
-        self._acknowledged(segment.end, segment.digest)
+        if segment.end > self.offset:
+            self.offset = segment.end
+            self._acknowledged(segment.end, segment.digest)
 
     async def _settle_oldest(self) -> None:
         segment = self._window[0]
@@ -485,7 +496,6 @@ class _Uploader:
             await self._recover(exc)
             return
         self._window.popleft()
-        self._acknowledge(segment)
 
     async def _recover(self, error: NetworkError | ServerError) -> None:
         await self.cancel()

@@ -1303,6 +1303,17 @@ class Client:
     def is_verified(self, peer: str) -> bool:
         return self._verifications.is_verified(str(Address.parse(peer)))
 
+    async def verification_lapsed(self, peer: str) -> bool:
+        """Whether ``peer`` was marked verified and their key or devices changed since
+        (from a fresh device list): sending to them is refused
+        (:class:`VerificationRequired`) until the new safety number is compared."""
+        peer = str(Address.parse(peer))
+        if not self.is_verified(peer):
+            return False
+        devices = await self._contact(peer, refresh=True)
+        key = self._contacts.pinned_key(peer)
+        return key is None or self._verifications.changed(peer, key, devices)
+
     # -- attachments and disappearing messages (docs/app.md) ----------------------
 
     async def upload_attachment(

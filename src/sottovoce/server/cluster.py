@@ -23,7 +23,7 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     if url is None:
         yield
         return
-    # Imported here: redis-py and the Redis-backed parts are ~130 modules (~6 MiB of
+    # Imported here: redis-py and the Redis-backed parts are ~65 modules (~6 MiB of
     # RSS) that a node running alone never uses (docs/performance.md, memory).
     from redis import exceptions as redis_errors
     from redis.asyncio import Redis

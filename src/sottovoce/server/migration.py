@@ -1,7 +1,7 @@
 """The server's schema migration, run in a short-lived child process.
 
-Alembic brings Mako, Pygments and every SQLAlchemy dialect it supports (some 250
-modules); once imported they stay in a process's memory, about 20 MiB of RSS a
+Alembic brings Mako, Pygments and every SQLAlchemy dialect it supports (some 130
+modules); once imported they stay in a process's memory, about 10 MiB of RSS a
 node would carry for its whole life to do one thing at start-up. So a node runs
 ``python -m sottovoce.server.migration`` and waits for it to exit: the same
 ``Repository.migrate`` (``alembic upgrade head``) in a process that then ends.

@@ -76,9 +76,11 @@ function show(status) {
     $("si-pass").focus();
   } else {
     state.me = status.address;
+    state.maxAttachment = status.max_attachment_bytes;
     $("whoami").textContent = `${status.address} · device ${status.device_id}`;
     connect();
     refreshList();
+    announcePendingUploads().catch(() => {});
     $("new-peer").focus();
   }
 }
@@ -177,6 +179,7 @@ function connect() {
       if (bar) { bar.max = data.total; bar.value = data.done; bar.hidden = false; }
       return;
     }
+    if (data.type === "alerts") { refreshAlerts(); return; }
     if (data.type === "typing") {
       // In a group the event names the member who types.
       if (state.current === data.conversation) showTyping(data.member || data.conversation, data.started);
@@ -373,10 +376,26 @@ async function thumbnailOf(file) {
   return null;
 }
 
-function uploadFile(file, bar) {
+// An upload an earlier run of the app did not finish (it was closed or crashed)
+// goes on when the same file is attached again: same name and size, and the app
+// checks it is the same file before sending the rest.
+async function pendingUploadOf(file) {
+  const { pending } = await api("GET", "/api/uploads/pending");
+  return pending.find((u) => u.name === file.name && u.size === file.size) || null;
+}
+
+async function announcePendingUploads() {
+  const { pending } = await api("GET", "/api/uploads/pending");
+  if (!pending.length) return;
+  const list = pending.map((u) => `${u.name} (${Math.round(u.done * 100)} %)`).join(", ");
+  notice(`Unfinished upload: ${list}. Attach the same file again to continue it.`);
+}
+
+function uploadFile(file, bar, resume) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
-    const query = `name=${encodeURIComponent(file.name)}&size=${file.size}&type=${encodeURIComponent(file.type || "application/octet-stream")}`;
+    let query = `name=${encodeURIComponent(file.name)}&size=${file.size}&type=${encodeURIComponent(file.type || "application/octet-stream")}`;
+    if (resume) query += `&resume=${encodeURIComponent(resume)}`;
     request.open("POST", `/api/uploads?${query}`);
     request.upload.onprogress = (event) => {
       if (event.lengthComputable) { bar.max = event.total; bar.value = event.loaded; }
@@ -588,10 +607,13 @@ async function openConversation(id, focus) {
   $("view").hidden = false;
   $("view-title").textContent = data.kind === "group"
     ? `${data.id} (${data.members.length} members)` : data.id;
+  if (switched) state.lapsed = null;
+  const lapsed = state.lapsed === data.id;
   const banner = $("banner");
-  banner.hidden = !data.identity_changed;
+  banner.hidden = !data.identity_changed && !lapsed;
   banner.textContent = data.identity_changed
-    ? `The identity key of ${data.id} has changed. Messages are held until you check it with them.` : "";
+    ? `The identity key of ${data.id} has changed. Messages are held until you check it with them.`
+    : lapsed ? `The safety number with ${data.id} has changed: their key or devices are not the ones you verified. Sending waits until you compare it again (Verify safety number).` : "";
   $("request-bar").hidden = !data.request;
   $("request-bar").querySelector("p").textContent = data.kind === "group"
     ? `${data.invited_by || "Someone"} added you to this group. Its messages stay hidden until you accept; decline leaves it.`
@@ -601,8 +623,9 @@ async function openConversation(id, focus) {
   $("group-tools").hidden = data.kind !== "group" || data.request;
   $("composer").hidden = Boolean(data.request && data.kind === "group");
   if (data.kind === "direct") {
-    $("verified-state").textContent = data.verified ? "Verified" : "Not verified";
-    $("verified-state").className = data.verified ? "verified" : "unverified";
+    $("verified-state").textContent = lapsed ? "Safety number changed" : data.verified ? "Verified" : "Not verified";
+    $("verified-state").className = data.verified && !lapsed ? "verified" : "unverified";
+    if (switched && data.verified) checkLapsed(data.id);
   } else if (!data.request) {
     showMembers(data.id.slice(1));
   }
@@ -610,6 +633,16 @@ async function openConversation(id, focus) {
   showLatest(data, switched);
   if (switched) refreshList();
   if (focus) $("compose").focus();
+}
+
+// A verified contact whose key or devices changed since: said before sending is refused.
+async function checkLapsed(peer) {
+  let data;
+  try { data = await api("GET", `/api/verify/${encodeURIComponent(peer)}/lapsed`); } catch (e) { return; }
+  const was = state.lapsed === peer;
+  if (data.lapsed) state.lapsed = peer;
+  else if (was) state.lapsed = null;
+  if (state.current === peer && was !== data.lapsed) openConversation(peer, false);
 }
 
 $("composer").addEventListener("submit", async (event) => {
@@ -630,7 +663,8 @@ $("composer").addEventListener("submit", async (event) => {
     if (file) {
       const bar = $("upload-progress");
       bar.hidden = false;
-      const done = await uploadFile(file, bar);
+      const unfinished = await pendingUploadOf(file);
+      const done = await uploadFile(file, bar, unfinished && unfinished.id);
       upload = done.upload;
       const thumb = await thumbnailOf(file);
       if (thumb) await api("PUT", `/api/uploads/${upload}/thumbnail`, { thumbnail: thumb });
@@ -646,6 +680,16 @@ $("composer").addEventListener("submit", async (event) => {
     if (at !== -1) { view.msgs[at] = { ...pending, state: "not sent" }; renderMessages(0); }
     box.value = text;
     notice(e.message);
+    if (e.status === 409 && state.kind === "direct") checkLapsed(conversation);
+  }
+});
+
+// A file over the limit is refused when chosen, before any of it is read or sent.
+$("file").addEventListener("change", () => {
+  const file = $("file").files[0];
+  if (file && file.size > state.maxAttachment) {
+    $("file").value = "";
+    notice(`${file.name} is ${size(file.size)}: attachments are at most ${size(state.maxAttachment)}.`);
   }
 });
 
@@ -753,6 +797,7 @@ $("mark-verified").addEventListener("click", async () => {
   try {
     await api("POST", `/api/verify/${encodeURIComponent(state.current)}`, { digits: shownDigits });
     $("verify-dialog").close();
+    state.lapsed = null;
     openConversation(state.current, false);
   } catch (e) { $("verify-dialog").close(); notice(e.message); }
 });
