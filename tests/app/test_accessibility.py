@@ -12,6 +12,7 @@ another control; and every request either page made went to its own app process 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -150,6 +151,20 @@ async def _sign_up_by_keyboard(keys: Keyboard, app: AppProcess, app_name: str, h
     await keys.page.wait_for_selector(f"#whoami:has-text('{handle}@{app_name}')", timeout=WAIT_MS)
 
 
+async def _until(page: Any, script: str, expected: object, timeout_s: float = 30.0) -> None:
+    """Evaluate ``script`` in the page (the CSP forbids string eval, so no
+    ``wait_for_function``) until it gives ``expected``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (got := await page.evaluate(script)) != expected:
+        assert asyncio.get_running_loop().time() < deadline, got
+        await asyncio.sleep(0.1)
+
+
+async def _focus_on(page: Any, element_id: str) -> None:
+    """Focus lands on ``element_id`` (after the step's request, if it made one)."""
+    await _until(page, "() => document.activeElement.id", element_id)
+
+
 def _own_requests(page: Any, app: AppProcess, seen: list[str]) -> None:
     page.on("request", lambda request: seen.append(request.url))
     page.on("websocket", lambda socket: seen.append(socket.url))
@@ -181,11 +196,11 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await _sign_up_by_keyboard(bob, bob_app, "photos", f"bob-{suffix}")
 
     # Alice starts a chat: focus is in "New chat with" after signing up.
-    assert await alice_page.evaluate("document.activeElement.id") == "new-peer"
+    await _focus_on(alice_page, "new-peer")
     await alice.type(bob_address)
     await alice.press("Enter")
     await alice_page.wait_for_selector(f"#view-title:has-text('{bob_address}')", timeout=WAIT_MS)
-    assert await alice_page.evaluate("document.activeElement.id") == "compose"
+    await _focus_on(alice_page, "compose")
     await alice.type("hello, by keyboard")
     await alice.press("Enter")
     await alice_page.wait_for_selector(".msg.out .state[data-state='sent']", timeout=WAIT_MS)
@@ -200,7 +215,7 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await bob.tab_to("#request-bar button[data-request='accept']")
     await bob.press("Enter")
     await bob_page.wait_for_selector("#request-bar", state="hidden", timeout=WAIT_MS)
-    assert await bob_page.evaluate("document.activeElement.id") == "compose"
+    await _focus_on(bob_page, "compose")
     await bob.type("hi alice, keys only")
     await bob.press("Enter")
 
@@ -208,7 +223,7 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await alice_page.wait_for_selector(".msg.in:has-text('hi alice, keys only')", timeout=WAIT_MS)
     await alice.tab_to("button[aria-label='Reply to this message']", "hi alice, keys only")
     await alice.press("Enter")
-    assert await alice_page.evaluate("document.activeElement.id") == "compose"
+    await _focus_on(alice_page, "compose")
     await alice.type("a reply, by keyboard")
     await alice.press("Enter")
     await bob_page.wait_for_selector(
@@ -225,7 +240,7 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await alice.tab_to("#verify-button")
     await alice.press("Enter")
     await alice_page.wait_for_selector("#verify-dialog[open] #safety-qr[src^='data:image/png']")
-    assert await alice_page.evaluate("document.activeElement.id") == "mark-verified"
+    await _focus_on(alice_page, "mark-verified")
     await _layout_is_sound(alice_page, "42-zoom-safety-number")
     await alice.press("Enter")
     await alice_page.wait_for_selector("#verified-state.verified", timeout=WAIT_MS)
@@ -250,7 +265,7 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     # Bob reports a message: Tab to its Report button, type the reason, Enter.
     await bob.tab_to("button[aria-label^='Report this message']", "a reply, by keyboard")
     await bob.press("Enter")
-    assert await bob_page.evaluate("document.activeElement.id") == "report-reason"
+    await _focus_on(bob_page, "report-reason")
     await bob.type("testing the report, by keyboard")
     await bob.press("Enter")
     await bob_page.wait_for_selector("#notice:has-text('Reported')", timeout=WAIT_MS)
@@ -266,9 +281,9 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await alice.tab_to("#receipts")
     assert await alice_page.is_checked("#receipts")
     await alice.press("Space")
-    await alice_page.wait_for_function(f"({settings})().then((s) => s.receipts === false)")
+    await _until(alice_page, settings, {"receipts": False, "typing": True})
     await alice.press("Space")
-    await alice_page.wait_for_function(f"({settings})().then((s) => s.receipts === true)")
+    await _until(alice_page, settings, {"receipts": True, "typing": True})
 
     # Search by keyboard: the first hit takes focus; Enter opens it.
     await alice.tab_to("#search-input")
@@ -277,7 +292,7 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await alice_page.wait_for_selector("#hits button:has-text('keys only')", timeout=WAIT_MS)
     await _layout_is_sound(alice_page, "44-zoom-search")
     await alice.press("Enter")
-    assert await alice_page.evaluate("document.activeElement.id") == "compose"
+    await _focus_on(alice_page, "compose")
 
     # The message list scrolls by keyboard (Home, End) once Tab reaches it.
     await alice.tab_to("#messages")
@@ -288,7 +303,7 @@ async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     await alice.tab_to("#signout")
     await alice.press("Enter")
     await alice_page.wait_for_selector("#signin-form:not([hidden])")
-    assert await alice_page.evaluate("document.activeElement.id") == "si-pass"
+    await _focus_on(alice_page, "si-pass")
     await _layout_is_sound(alice_page, "45-zoom-sign-in")
     await alice.type(PASSPHRASE)
     await alice.press("Enter")

@@ -28,13 +28,19 @@ async def _until_text(alice: Client, text: str, timeout_s: float = 30.0) -> None
         await asyncio.sleep(0.2)
 
 
+async def _until(page: Any, script: str, expected: object, timeout_s: float = 30.0) -> None:
+    """Evaluate ``script`` in the page (the CSP forbids string eval, so no
+    ``wait_for_function``) until it gives ``expected``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (got := await page.evaluate(script)) != expected:
+        assert asyncio.get_running_loop().time() < deadline, got
+        await asyncio.sleep(0.1)
+
+
 async def _set(page: Any, receipts: bool, typing: bool) -> None:
     for box, on in (("#receipts", receipts), ("#typing-setting", typing)):
         await page.set_checked(box, on)
-    await page.wait_for_function(
-        f"({SETTINGS})().then((s) => s.receipts === {str(receipts).lower()}"
-        f" && s.typing === {str(typing).lower()})"
-    )
+    await _until(page, SETTINGS, {"receipts": receipts, "typing": typing})
 
 
 async def _read_and_answer(page: Any, shown: str, answer: str) -> None:
@@ -71,16 +77,13 @@ async def test_receipts_and_typing_can_each_be_turned_off(
         await page.click("#request-bar button[data-request='accept']")
         await page.wait_for_selector("#request-bar", state="hidden", timeout=WAIT_MS)
 
-        # Off, in the Privacy panel; still off after the page is loaded again.
+        # Off, in the Privacy panel; still off when the page is loaded again.
         await page.click("#settings-panel summary")
         await _set(page, receipts=False, typing=False)
         await page.goto(bob_app.base)  # the session cookie stays; the token is spent
         await page.wait_for_selector(f"#whoami:has-text('{bob_address}')", timeout=WAIT_MS)
         await page.click("#settings-panel summary")
-        await page.wait_for_function(
-            "!document.getElementById('receipts').checked"
-            " && !document.getElementById('typing-setting').checked"
-        )
+        await _until(page, SETTINGS, {"receipts": False, "typing": False})
         await page.click(f"#conversations button:has-text('{alice.address}')")
 
         unseen = await alice.send(bob_address, "are you there?")

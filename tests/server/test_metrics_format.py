@@ -186,7 +186,7 @@ async def test_figures_follow_sends_deliveries_acks_and_connections(
     )
 
 
-async def test_group_messages_count_as_accepted_copies(
+async def test_group_messages_count_as_accepted_and_timed_sends(
     live_server: LiveServer, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     alice = await Client.create_account(tmp_path / "a", live_server.url, "chat", fresh_handle())
@@ -200,6 +200,9 @@ async def test_group_messages_count_as_accepted_copies(
         # One copy, for bob's one device (the sender's own device gets none).
         assert after.value("sottovoce_messages_accepted_total") == (
             before.value("sottovoce_messages_accepted_total") + 1
+        )
+        assert after.value("sottovoce_send_seconds_count") == (
+            before.value("sottovoce_send_seconds_count") + 1
         )
         assert (
             after.value("sottovoce_queued_messages")

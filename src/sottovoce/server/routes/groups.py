@@ -336,18 +336,19 @@ async def post_group_message(
         )
     )
     try:
-        grown = await group_store(state).send(
-            group,
-            sender,
-            body.message_id,
-            body.epoch,
-            _QUEUE_TYPES[body.type],
-            data,
-            leave=body.leave,
-            server_ts=server_ts,
-            max_queue_depth=state.settings.limits.max_queue_depth,
-            tagger=tagger,
-        )
+        with metrics.SEND_SECONDS.time():  # as a one-to-one send's (server.sending)
+            grown = await group_store(state).send(
+                group,
+                sender,
+                body.message_id,
+                body.epoch,
+                _QUEUE_TYPES[body.type],
+                data,
+                leave=body.leave,
+                server_ts=server_ts,
+                max_queue_depth=state.settings.limits.max_queue_depth,
+                tagger=tagger,
+            )
     except StaleEpoch as exc:
         raise _stale(exc) from exc
     except GroupGone as exc:
