@@ -198,3 +198,16 @@ async def test_a_segment_arriving_before_the_one_ahead_of_it_waits_for_it(
         assert stored == b"a" * 40 + b"b" * 60
     finally:
         await alice.close()
+
+
+async def test_a_file_shorter_than_announced_leaves_nothing_to_resume(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    alice = await _account(live_server, tmp_path / "a", "chat", f"alice-{secrets.token_hex(3)}")
+    try:
+        data = secrets.token_bytes(UPLOAD_SEGMENT_BYTES + 10)
+        with pytest.raises(AttachmentError, match="ended after"):
+            await alice.upload_attachment(_pieces(data), len(data) + 1, "x.bin", "a/b")
+        assert alice.pending_uploads() == []
+    finally:
+        await alice.close()

@@ -4,12 +4,12 @@ server: never a 5xx, every refusal a problem document, nothing stored."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import server_db
 from tests.support.api_device import ApiDevice
 from tests.support.live_server import LiveServer
 
@@ -41,8 +41,8 @@ headers = st.one_of(
 
 
 def count(relay: LiveServer, table: str) -> int:
-    with sqlite3.connect(relay.db_path) as db:
-        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    (row,) = server_db.rows(relay, f"SELECT count(*) AS n FROM {table}")
+    return int(row["n"])
 
 
 def test_arbitrary_json_never_causes_a_server_error(relay: LiveServer) -> None:

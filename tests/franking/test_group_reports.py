@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from sottovoce.client.errors import ServerError
 from sottovoce.protocol.franking import FrankedPlaintext
 from sottovoce.protocol.public.franking import Delivery, delivery_tag
 from tests.sealed.conftest import MakeClient, queued_rows
+from tests.support import server_db
 from tests.support.cli import create_account, runner, sv
 from tests.support.live_server import LiveServer
 from tests.support.people import link
@@ -37,13 +37,11 @@ async def refused(client: Client, messages: list[dict[str, Any]]) -> ServerError
 
 
 def report_rows(relay: LiveServer, report_id: int) -> list[dict[str, Any]]:
-    with sqlite3.connect(relay.db_path) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(
-            "SELECT * FROM abuse_report_messages WHERE report_id = ? ORDER BY position",
-            (report_id,),
-        )
-        return [dict(r) for r in rows]
+    return server_db.rows(
+        relay,
+        "SELECT * FROM abuse_report_messages WHERE report_id = :report ORDER BY position",
+        report=report_id,
+    )
 
 
 async def group_of(owner: Client, *others: Client) -> bytes:
@@ -242,7 +240,15 @@ def test_report_a_group_message_from_the_command_line(relay: LiveServer, tmp_pat
     assert code == 1 and "already reported" in err
     # The operator sees the revealed text as the member saw it, and in which group.
     result = runner.invoke(
-        app, ["moderation", "reports", "--account", f"{sender}@chat", "--db", str(relay.db_path)]
+        app,
+        [
+            "moderation",
+            "reports",
+            "--account",
+            f"{sender}@chat",
+            "--db",
+            server_db.server_url(relay),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "a threat in a group" in result.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import sqlite3
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from sottovoce.protocol.public.franking import commitment
 from sottovoce.storage import abuse_reports
 from sottovoce.storage.repository import Repository
 from tests.sealed.conftest import MakeClient, contacts, queued_rows
+from tests.support import server_db
 from tests.support.live_server import LiveServer
 
 
@@ -40,9 +40,7 @@ async def refused(client: Client, messages: list[dict[str, Any]]) -> ServerError
 
 
 def stored_reports(relay: LiveServer) -> list[dict[str, Any]]:
-    with sqlite3.connect(relay.db_path) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM abuse_reports ORDER BY id")]
+    return server_db.rows(relay, "SELECT * FROM abuse_reports ORDER BY id")
 
 
 async def test_a_strangers_message_is_reported_with_full_attribution(
@@ -64,7 +62,7 @@ async def test_a_strangers_message_is_reported_with_full_attribution(
         "spam",
     )
     # The storage API moderation reads: the revealed content is what the victim saw.
-    repo = Repository.connect(f"sqlite+aiosqlite:///{relay.db_path}")
+    repo = Repository.connect(server_db.server_url(relay))
     try:
         report = await abuse_reports.get_report(repo.engine, filed.report_id)
         by_account = await abuse_reports.list_reports(

@@ -1,9 +1,9 @@
-"""Clients of one real server whose database the sealed-sender and franking tests read."""
+"""Clients of one real server whose database the sealed-sender tests read (on either
+engine, through tests/support/server_db.py)."""
 
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sottovoce.client import Client
-from tests.support import services
+from tests.support import server_db
 from tests.support.live_server import LiveServer
 
 MakeClient = Callable[..., Awaitable[Client]]
@@ -19,8 +19,6 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 @pytest.fixture(scope="package")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if services.selected_engine() != "sqlite":
-        pytest.skip("these tests read the server's SQLite file")
     server = LiveServer(tmp_path_factory.mktemp("sealed-relay"))
     server.start()
     try:
@@ -58,12 +56,13 @@ async def contacts(make_client: MakeClient) -> tuple[Client, Client]:
 
 def queued_rows(relay: LiveServer, recipient: Client) -> list[dict[str, Any]]:
     """The server's stored rows queued for ``recipient``'s device."""
-    with sqlite3.connect(relay.db_path) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(
-            "SELECT q.* FROM queued_messages q JOIN devices d ON d.id = q.recipient_device_pk "
-            "JOIN accounts a ON a.id = d.account_id "
-            "WHERE a.handle = ? AND a.app = ? AND d.device_id = ? ORDER BY q.id",
-            (*recipient.address.split("@"), recipient.device_id),
-        ).fetchall()
-    return [dict(r) for r in rows]
+    handle, app = recipient.address.split("@")
+    return server_db.rows(
+        relay,
+        "SELECT q.* FROM queued_messages q JOIN devices d ON d.id = q.recipient_device_pk "
+        "JOIN accounts a ON a.id = d.account_id "
+        "WHERE a.handle = :handle AND a.app = :app AND d.device_id = :device ORDER BY q.id",
+        handle=handle,
+        app=app,
+        device=recipient.device_id,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import sqlite3
 import time
 
 import httpx
@@ -14,6 +13,7 @@ from sottovoce.client import Client
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.public.sender_certificate import SenderCertificate
 from tests.sealed.conftest import MakeClient, contacts, queued_rows
+from tests.support import server_db
 from tests.support.live_server import LiveServer
 
 
@@ -164,10 +164,10 @@ async def test_an_expired_certificate_from_the_real_server_key_is_dropped(
     make_client: MakeClient, relay: LiveServer
 ) -> None:
     alice, bob = await contacts(make_client)
-    with sqlite3.connect(relay.db_path) as db:
-        key_id, secret = db.execute(
-            "SELECT key_id, secret FROM delivery_keys WHERE purpose = 'sender-certificate'"
-        ).fetchone()
+    (keys,) = server_db.rows(
+        relay, "SELECT key_id, secret FROM delivery_keys WHERE purpose = 'sender-certificate'"
+    )
+    key_id, secret = keys["key_id"], bytes(keys["secret"])
     expired = SenderCertificate.issue(
         SigningKey.from_bytes(secret),
         key_id,

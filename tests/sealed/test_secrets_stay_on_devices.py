@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from sottovoce.client import Client
 from sottovoce.protocol.public.unidentified_access import (
     access_key_digest,
@@ -31,6 +33,9 @@ def franking_keys(client: Client) -> list[bytes]:
     ]
 
 
+# It searches the bytes of the SQLite file and its -wal; on PostgreSQL the same
+# rows are in a data directory of another user, with pages of other databases.
+@pytest.mark.sqlite_only
 async def test_the_server_never_holds_a_profile_access_or_franking_key(
     make_client: MakeClient, relay: LiveServer
 ) -> None:

@@ -300,7 +300,13 @@ async def upload(
     pending = PendingUpload(sj.string(created, "blob_id", "blob"), key, size, name, media_type)
     if journal is not None:
         journal.record(pending)
-    digest = await _encrypt_and_send(transport, pending, source, 0, progress, journal)
+    try:
+        digest = await _encrypt_and_send(transport, pending, source, 0, progress, journal)
+    except AttachmentError:
+        # Not the size announced, or the server lost data: nothing to resume.
+        if journal is not None:
+            journal.finish(pending.blob_id)
+        raise
     if journal is not None:
         journal.finish(pending.blob_id)
     return AttachmentPointer(pending.blob_id, key, digest, size, name, media_type, thumbnail)

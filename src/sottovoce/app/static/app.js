@@ -595,10 +595,13 @@ $("messages").addEventListener("keydown", (event) => {
 });
 
 async function openConversation(id, focus) {
+  const refreshing = state.current === id;
   let data;
   try {
     data = await api("GET", `/api/conversations/${encodeURIComponent(id)}/messages`);
   } catch (e) { notice(e.message); return; }
+  // Closed (blocked, left, deleted) or switched while this re-read was under way.
+  if (refreshing && state.current !== id) return;
   const switched = state.current !== data.id;
   if (switched) { cancelReply(); showTyping("", false); }
   state.current = data.id;
