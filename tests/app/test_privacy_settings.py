@@ -78,8 +78,13 @@ async def test_receipts_and_typing_can_each_be_turned_off(
         await page.wait_for_selector("#request-bar", state="hidden", timeout=WAIT_MS)
 
         # Off, in the Privacy panel; still off when the page is loaded again.
+        # Ticked at once, while the panel still loads the settings: the load must not
+        # undo the ticks on screen, nor the ticks be lost.
         await page.click("#settings-panel summary")
         await _set(page, receipts=False, typing=False)
+        both = "() => ['receipts', 'typing-setting'].map((b) => document.getElementById(b).checked)"
+        await asyncio.sleep(1)  # the panel's own load has answered
+        await _until(page, both, [False, False])
         await page.goto(bob_app.base)  # the session cookie stays; the token is spent
         await page.wait_for_selector(f"#whoami:has-text('{bob_address}')", timeout=WAIT_MS)
         await page.click("#settings-panel summary")

@@ -348,10 +348,17 @@ class Repository:
         bundles = []
         async with self.engine.begin() as conn:
             for device in targets:
+                # On PostgreSQL, locking the device's signed prekeys makes concurrent
+                # claims of one device take their turn: a claim then never skips (SKIP
+                # LOCKED, below) a classical key that another claim is taking while a
+                # post-quantum one is still free, so a bundle holds a one-time key of
+                # both kinds or of neither (tests/server/test_concurrent_claims.py).
                 signed = {
                     row.kind: PrekeyRecord(row.key_id, row.public, row.signature)
                     for row in await conn.execute(
-                        select(signed_prekeys).where(signed_prekeys.c.device_pk == device.pk)
+                        select(signed_prekeys)
+                        .where(signed_prekeys.c.device_pk == device.pk)
+                        .with_for_update()
                     )
                 }
                 if SIGNED_EC not in signed or KEM_LAST_RESORT not in signed:

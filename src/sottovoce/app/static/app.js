@@ -898,18 +898,23 @@ async function refreshDevices() {
     list.append(item);
   }
 }
+let settingsChanges = 0;  // a tick made while the panel loads is not undone by the load
 $("settings-panel").addEventListener("toggle", async () => {
   if (!$("settings-panel").open) return;
+  const before = settingsChanges;
   try {
     const settings = await api("GET", "/api/settings");
+    if (settingsChanges !== before) return;
     $("receipts").checked = settings.receipts;
     $("typing-setting").checked = settings.typing;
   } catch (e) { notice(e.message); }
 });
 $("receipts").addEventListener("change", async () => {
+  settingsChanges++;
   try { await api("POST", "/api/settings", { receipts: $("receipts").checked }); } catch (e) { notice(e.message); }
 });
 $("typing-setting").addEventListener("change", async () => {
+  settingsChanges++;
   try { await api("POST", "/api/settings", { typing: $("typing-setting").checked }); } catch (e) { notice(e.message); }
 });
 
