@@ -6,10 +6,11 @@ server gave it, the file key, the file's size, name and type. The key is a store
 value like any other, sealed by the store's vault, so it is never on disk in the
 clear. As the server acknowledges segments, the record's *checkpoint* moves (at
 most every ``attachments.CHECKPOINT_INTERVAL_S``): the acknowledged ciphertext
-offset and the SHA-256 of the ciphertext up to it. A process that resumes re-encrypts the file from the start (the digest the
-message carries covers the whole ciphertext, and only the plaintext can give it
-again), checks that the checkpoint digest comes out the same — so the file picked
-again is the file that was being sent — and uploads from the server's offset on.
+offset and the SHA-256 of the ciphertext up to it. A process that resumes
+re-encrypts the file from the start (the digest the message carries covers the
+whole ciphertext, and only the plaintext can give it again), checks that the
+checkpoint digest comes out the same — so the file picked again is the file that
+was being sent — and uploads from the server's offset on.
 The record goes when the upload completes or is given up.
 """
 
