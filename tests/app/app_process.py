@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +50,9 @@ class AppProcess:
             stderr=log,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # Its own process group: ``faketime`` runs the app as its child, and
+            # stop() must end both.
+            start_new_session=True,
         )
         log.close()
         assert self._process.stdout is not None
@@ -66,10 +71,12 @@ class AppProcess:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
+            group = self._process.pid  # the session leader's pid is the group id
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)  # anything of it still running
+            self._process.wait()
             self._process = None

@@ -59,6 +59,8 @@ class ServerProcess:
 
     # What runs; a test's deliberately malicious server (tests/ghost) names its own.
     module = "sottovoce.server"
+    # How long start() waits for /healthz to answer.
+    startup_timeout_s = STARTUP_TIMEOUT_S
 
     def extra_args(self) -> list[str]:
         return []
@@ -125,7 +127,7 @@ class ServerProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 self._process = None
