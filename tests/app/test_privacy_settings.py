@@ -38,6 +38,10 @@ async def _until(page: Any, script: str, expected: object, timeout_s: float = 30
 
 
 async def _set(page: Any, receipts: bool, typing: bool) -> None:
+    # The boxes are disabled until the panel has loaded the settings: before, a box
+    # shows its default, and ticking it to the state it shows would change nothing.
+    for box in ("#receipts", "#typing-setting"):
+        await page.wait_for_selector(f"{box}:enabled", timeout=WAIT_MS)
     for box, on in (("#receipts", receipts), ("#typing-setting", typing)):
         await page.set_checked(box, on)
     await _until(page, SETTINGS, {"receipts": receipts, "typing": typing})
@@ -78,8 +82,8 @@ async def test_receipts_and_typing_can_each_be_turned_off(
         await page.wait_for_selector("#request-bar", state="hidden", timeout=WAIT_MS)
 
         # Off, in the Privacy panel; still off when the page is loaded again.
-        # Ticked at once, while the panel still loads the settings: the load must not
-        # undo the ticks on screen, nor the ticks be lost.
+        # Ticked as soon as the panel has loaded the settings (it keeps the boxes
+        # disabled until then); the ticks must stick on screen and on the device.
         await page.click("#settings-panel summary")
         await _set(page, receipts=False, typing=False)
         both = "() => ['receipts', 'typing-setting'].map((b) => document.getElementById(b).checked)"

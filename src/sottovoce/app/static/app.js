@@ -898,23 +898,23 @@ async function refreshDevices() {
     list.append(item);
   }
 }
-let settingsChanges = 0;  // a tick made while the panel loads is not undone by the load
+// The boxes stay disabled until the panel has loaded the settings, so a tick is
+// never made on a box that still shows its default rather than the setting.
+const settingBoxes = () => [$("receipts"), $("typing-setting")];
 $("settings-panel").addEventListener("toggle", async () => {
   if (!$("settings-panel").open) return;
-  const before = settingsChanges;
+  for (const box of settingBoxes()) box.disabled = true;
   try {
     const settings = await api("GET", "/api/settings");
-    if (settingsChanges !== before) return;
     $("receipts").checked = settings.receipts;
     $("typing-setting").checked = settings.typing;
+    for (const box of settingBoxes()) box.disabled = false;
   } catch (e) { notice(e.message); }
 });
 $("receipts").addEventListener("change", async () => {
-  settingsChanges++;
   try { await api("POST", "/api/settings", { receipts: $("receipts").checked }); } catch (e) { notice(e.message); }
 });
 $("typing-setting").addEventListener("change", async () => {
-  settingsChanges++;
   try { await api("POST", "/api/settings", { typing: $("typing-setting").checked }); } catch (e) { notice(e.message); }
 });
 
