@@ -15,31 +15,14 @@ from sqlalchemy import delete, event, insert
 from sottovoce.storage.repository import DeviceRecord, Envelope, Repository
 from sottovoce.storage.safety import GOOD_STANDING, SUSPENDED, SafetyStore
 from sottovoce.storage.schema import devices
-from tests.support import services
 from tests.support.device import BareDevice
+from tests.support.repository import migrated_repository, new_device
 
 
 @pytest.fixture
 async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = Repository.connect(services.test_database_url(tmp_path / "store.db"))
-    await repository.migrate()
-    try:
+    async with migrated_repository(tmp_path) as repository:
         yield repository
-    finally:
-        await repository.close()
-
-
-async def new_device(repo: Repository, handle: str) -> DeviceRecord:
-    device = BareDevice(handle)
-    return await repo.create_account(
-        app="chat",
-        handle=handle,
-        account_key=device.account_key.public,
-        device_list=device.device_list(),
-        device_list_version=1,
-        identity=device.identity.to_bytes(),
-        day=20_000,
-    )
 
 
 def count_statements(repo: Repository) -> list[str]:

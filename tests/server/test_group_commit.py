@@ -15,31 +15,13 @@ from sqlalchemy import event, func, select
 from sottovoce.storage import queue_writes
 from sottovoce.storage.repository import DeviceRecord, Envelope, QueueFull, Repository
 from sottovoce.storage.schema import queued_messages, send_receipts
-from tests.support import services
-from tests.support.device import BareDevice
+from tests.support.repository import migrated_repository, new_device
 
 
 @pytest.fixture
 async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = Repository.connect(services.test_database_url(tmp_path / "store.db"))
-    await repository.migrate()
-    try:
+    async with migrated_repository(tmp_path) as repository:
         yield repository
-    finally:
-        await repository.close()
-
-
-async def new_device(repo: Repository, handle: str) -> DeviceRecord:
-    device = BareDevice(handle)
-    return await repo.create_account(
-        app="chat",
-        handle=handle,
-        account_key=device.account_key.public,
-        device_list=device.device_list(),
-        device_list_version=1,
-        identity=device.identity.to_bytes(),
-        day=20_000,
-    )
 
 
 def count_transactions(repo: Repository) -> list[int]:
