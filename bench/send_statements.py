@@ -1,11 +1,13 @@
-"""Database round trips per one-to-one send: statements and aiosqlite thread hand-offs.
+"""Database round trips per one-to-one send: statements and thread hand-offs.
 
 Run ``python bench/send_statements.py``. The app runs in this process on a fresh
 SQLite file (as ``tests/server`` runs it); ``--senders`` devices each send to one
 recipient over ``POST /v1/messages``, first one at a time, then all at once, and
-SQLAlchemy's ``before_cursor_execute`` event counts the statements while a
-wrapper around aiosqlite's hand-off to its connection thread counts those. One
-JSON object per line and figure, ``mode`` ``sequential`` or ``concurrent``.
+SQLAlchemy's ``before_cursor_execute`` event counts the statements (on the async
+engine and on the rounds' own, storage.round_connection) while wrappers count the
+hand-offs to a connection thread: aiosqlite's, one or more a statement, and the
+round connection's, one a round. One JSON object per line and figure, ``mode``
+``sequential`` or ``concurrent``.
 Counts, not times: they do not depend on the machine's load.
 """
 
@@ -28,20 +30,29 @@ sys.path[:0] = [str(ROOT)]
 from tests.server.conftest import in_process  # noqa: E402
 from tests.support.device import MESSAGES, BareDevice  # noqa: E402
 
+from sottovoce.storage.round_connection import RoundConnection  # noqa: E402
+
 
 class HandOffs:
-    """Counts calls handed to an aiosqlite connection's thread (one each is a queue
-    put, a thread wake-up and a GIL hand-off back)."""
+    """Counts calls handed to a connection thread, aiosqlite's or the round
+    connection's (one each is a queue put, a thread wake-up and a GIL hand-off
+    back)."""
 
     def __init__(self) -> None:
         self.count = 0
-        original = aiosqlite.core.Connection._execute
+        to_aiosqlite = aiosqlite.core.Connection._execute
+        to_rounds = RoundConnection.run
 
         async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
             self.count += 1
-            return await original(connection, fn, *args, **kwargs)
+            return await to_aiosqlite(connection, fn, *args, **kwargs)
+
+        async def counted_round(rounds: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await to_rounds(rounds, body, *args, **kwargs)
 
         aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
+        RoundConnection.run = counted_round  # type: ignore[method-assign]
 
 
 def emit(**row: Any) -> None:
@@ -64,11 +75,13 @@ async def measure(senders: int, per_sender: int) -> None:
             for device in devices:  # first contacts, counted once a day: not measured
                 await send(device)
             statements: list[str] = []
-            event.listen(
-                relay.state.repo.engine.sync_engine,
-                "before_cursor_execute",
-                lambda _c, _cur, statement, *_: statements.append(statement),
-            )
+            repo = relay.state.repo
+            for engine in {repo.engine.sync_engine, repo.rounds_engine}:
+                event.listen(
+                    engine,
+                    "before_cursor_execute",
+                    lambda _c, _cur, statement, *_: statements.append(statement),
+                )
 
             async def burst(device: BareDevice) -> None:
                 for _ in range(per_sender):
@@ -94,7 +107,7 @@ async def measure(senders: int, per_sender: int) -> None:
                 emit(
                     metric="hand_offs_per_send",
                     value=round(hand_offs.count / sent, 2),
-                    unit="aiosqlite calls",
+                    unit="thread hand-offs",
                     mode=mode,
                     senders=1 if mode == "sequential" else senders,
                 )

@@ -28,7 +28,7 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
 def count_statements(repo: Repository) -> list[str]:
     statements: list[str] = []
     event.listen(
-        repo.engine.sync_engine,
+        repo.rounds_engine,
         "before_cursor_execute",
         lambda _c, _cur, statement, *_: statements.append(statement),
     )

@@ -27,7 +27,7 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
 def count_transactions(repo: Repository) -> list[int]:
     """A list that grows by one for every transaction committed from now on."""
     commits: list[int] = []
-    event.listen(repo.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    event.listen(repo.rounds_engine, "commit", lambda _conn: commits.append(1))
     return commits
 
 

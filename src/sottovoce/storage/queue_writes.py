@@ -9,17 +9,24 @@ gets :class:`QueueFull`, counting the copies the round's earlier sends add; an
 acknowledgement counts the rows it deleted. When the round's transaction fails
 (a constraint one member broke, a deadlock), it is rolled back whole and every
 member is written again alone, so only the member at fault sees the failure.
+The round, retries included, is one synchronous function over the node's round
+connection (storage.round_connection), its statements built once.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
+    Connection,
     Integer,
     String,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -30,10 +37,11 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import ReturningDelete
 
-from sottovoce.storage import receipts
-from sottovoce.storage.batched_reads import matching_any
+from sottovoce.storage import receipts, round_connection
+from sottovoce.storage.batched_reads import key_params, matching_any, padded
 from sottovoce.storage.queue_records import Envelope, QueuedMessage, QueueFull
 from sottovoce.storage.schema import queued_messages
 
@@ -71,17 +79,24 @@ Outcome = list[QueuedMessage] | None | int
 async def write_round(
     engine: AsyncEngine, round_: Sequence[QueueWrite]
 ) -> list[Outcome | Exception]:
+    """Write the round on ``engine``'s round connection, retries included: one
+    hand-off (storage.round_connection)."""
+    return await round_connection.for_engine(engine).run(serve_round, round_)
+
+
+def serve_round(conn: Connection, round_: Sequence[QueueWrite]) -> list[Outcome | Exception]:
+    """The round on ``conn``, no transaction open: one, or one a member if that fails."""
     if len(round_) > 1:
         try:
-            return await _write(engine, round_)
+            return _write(conn, round_)
         except DBAPIError:
             pass  # rolled back whole: each member again alone, to fail alone
-    return [await _write_alone(engine, write) for write in round_]
+    return [_write_alone(conn, write) for write in round_]
 
 
-async def _write_alone(engine: AsyncEngine, write: QueueWrite) -> Outcome | Exception:
+def _write_alone(conn: Connection, write: QueueWrite) -> Outcome | Exception:
     try:
-        return (await _write(engine, [write]))[0]
+        return _write(conn, [write])[0]
     except IntegrityError as exc:
         # A send whose copy is stored already (a concurrent retry on another node)
         # or whose recipient device was removed meanwhile stores nothing.
@@ -90,21 +105,42 @@ async def _write_alone(engine: AsyncEngine, write: QueueWrite) -> Outcome | Exce
         return exc
 
 
-async def _write(engine: AsyncEngine, round_: Sequence[QueueWrite]) -> list[Outcome | Exception]:
+def _write(conn: Connection, round_: Sequence[QueueWrite]) -> list[Outcome | Exception]:
     outcomes: list[Outcome | Exception] = [None] * len(round_)
     acks = [(i, w) for i, w in enumerate(round_) if isinstance(w, Ack)]
     sends = [(i, w) for i, w in enumerate(round_) if isinstance(w, Enqueue)]
-    async with engine.begin() as conn:
+    with conn.begin():
         # Acknowledgements first: the room they make counts for this round's sends.
         if acks:
-            await _acknowledge(conn, acks, outcomes)
+            _acknowledge(conn, acks, outcomes)
         if sends:
-            await _enqueue(conn, sends, outcomes)
+            _enqueue(conn, sends, outcomes)
     return outcomes
 
 
-async def _acknowledge(
-    conn: AsyncConnection, acks: list[tuple[int, Ack]], outcomes: list[Outcome | Exception]
+@functools.cache
+def _deleting(devices: int) -> ReturningDelete[Any]:
+    """Delete the named ids of ``devices`` devices: one term a device, so that SQLite
+    searches its index (batched_reads.matching_any)."""
+    return (
+        delete(queued_messages)
+        .where(
+            or_(
+                *(
+                    and_(
+                        queued_messages.c.recipient_device_pk == bindparam(f"device{i}"),
+                        queued_messages.c.id.in_(bindparam(f"ids{i}", expanding=True)),
+                    )
+                    for i in range(devices)
+                )
+            )
+        )
+        .returning(queued_messages.c.recipient_device_pk, queued_messages.c.id)
+    )
+
+
+def _acknowledge(
+    conn: Connection, acks: list[tuple[int, Ack]], outcomes: list[Outcome | Exception]
 ) -> None:
     pairs = list(dict.fromkeys((a.device_pk, id_) for _, a in acks for id_ in a.ids))
     if not pairs:
@@ -114,19 +150,12 @@ async def _acknowledge(
     ids_of: dict[int, list[int]] = {}
     for device_pk, id_ in pairs:
         ids_of.setdefault(device_pk, []).append(id_)
-    # One term a device, so that SQLite searches its index (batched_reads.matching_any).
-    result = await conn.execute(
-        delete(queued_messages)
-        .where(
-            or_(
-                *(
-                    and_(queued_messages.c.recipient_device_pk == pk, queued_messages.c.id.in_(ids))
-                    for pk, ids in ids_of.items()
-                )
-            )
-        )
-        .returning(queued_messages.c.recipient_device_pk, queued_messages.c.id)
-    )
+    terms = padded(list(ids_of.items()))
+    params: dict[str, object] = {}
+    for n, (device_pk, ids) in enumerate(terms):
+        params[f"device{n}"] = device_pk
+        params[f"ids{n}"] = ids
+    result = conn.execute(_deleting(len(terms)), params)
     deleted = {(int(r[0]), int(r[1])) for r in result}
     for i, ack in acks:  # a row two acks named counts for the first
         mine = {(ack.device_pk, id_) for id_ in ack.ids} & deleted
@@ -134,10 +163,10 @@ async def _acknowledge(
         outcomes[i] = len(mine)
 
 
-async def _enqueue(
-    conn: AsyncConnection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
+def _enqueue(
+    conn: Connection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
 ) -> None:
-    queued, depth = await _queue_state(conn, sends)
+    queued, depth = _queue_state(conn, sends)
     # Still queued, or earlier in this round: a retry.
     first: list[tuple[int, Enqueue]] = []
     for i, send in sends:
@@ -148,7 +177,7 @@ async def _enqueue(
             first.append((i, send))
     if not first:
         return
-    recorded = await receipts.record_many(
+    recorded = receipts.record_many(
         conn, [(s.sender_pk, s.message_id, s.server_ts) for _, s in first]
     )
     admitted: list[tuple[int, Enqueue]] = []
@@ -166,18 +195,15 @@ async def _enqueue(
             depth[pk] = depth.get(pk, 0) + 1
         admitted.append((i, send))
     if refused:  # not accepted after all: a retry must be stored
-        await receipts.forget(conn, refused)
+        receipts.forget(conn, refused)
     if admitted:
-        await _insert(conn, admitted, outcomes)
+        _insert(conn, admitted, outcomes)
 
 
-async def _queue_state(
-    conn: AsyncConnection, sends: list[tuple[int, Enqueue]]
-) -> tuple[set[tuple[int, str]], dict[int, int]]:
-    """Which of the round's idempotency keys have a queued copy, and how many
-    messages each recipient device holds: one statement for both."""
-    keys = list(dict.fromkeys(s.key for _, s in sends))
-    recipients = list({e.recipient_device_pk for _, s in sends for e in s.envelopes})
+@functools.cache
+def _state_of(keys: int) -> CompoundSelect[Any]:
+    """Which of ``keys`` idempotency keys have a queued copy, and how many messages
+    each of the ``recipients`` holds."""
     copies = (
         select(
             queued_messages.c.sender_device_pk,
@@ -197,12 +223,23 @@ async def _queue_state(
             queued_messages.c.recipient_device_pk,
             func.count(),
         )
-        .where(queued_messages.c.recipient_device_pk.in_(recipients))
+        .where(queued_messages.c.recipient_device_pk.in_(bindparam("recipients", expanding=True)))
         .group_by(queued_messages.c.recipient_device_pk)
     )
+    return union_all(copies, depths)
+
+
+def _queue_state(
+    conn: Connection, sends: list[tuple[int, Enqueue]]
+) -> tuple[set[tuple[int, str]], dict[int, int]]:
+    """Which of the round's idempotency keys have a queued copy, and how many
+    messages each recipient device holds: one statement for both."""
+    keys = padded(list(dict.fromkeys(s.key for _, s in sends)))
+    recipients = list({e.recipient_device_pk for _, s in sends for e in s.envelopes})
     queued: set[tuple[int, str]] = set()
     depth: dict[int, int] = {}
-    for sender_pk, message_id, recipient, n in await conn.execute(union_all(copies, depths)):
+    rows = conn.execute(_state_of(len(keys)), {**key_params(keys), "recipients": recipients})
+    for sender_pk, message_id, recipient, n in rows:
         if recipient is None:
             queued.add((int(sender_pk), str(message_id)))
         else:
@@ -210,8 +247,12 @@ async def _queue_state(
     return queued, depth
 
 
-async def _insert(
-    conn: AsyncConnection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
+# Every copy of a round's sends, their queue ids in the rows' order.
+_INSERTING = insert(queued_messages).returning(queued_messages.c.id, sort_by_parameter_order=True)
+
+
+def _insert(
+    conn: Connection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
 ) -> None:
     rows = [
         {
@@ -229,10 +270,7 @@ async def _insert(
         for _, s in sends
         for e in s.envelopes
     ]
-    result = await conn.execute(
-        insert(queued_messages).returning(queued_messages.c.id, sort_by_parameter_order=True),
-        rows,
-    )
+    result = conn.execute(_INSERTING, rows)
     ids = iter([int(r[0]) for r in result])
     for i, s in sends:
         outcomes[i] = [

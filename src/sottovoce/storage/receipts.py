@@ -9,14 +9,15 @@ under a digest that names neither the sender nor the message (schema.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sottovoce.storage.schema import send_receipts
 
@@ -28,15 +29,24 @@ MS_PER_HOUR = 3_600_000
 _DOMAIN = b"sottovoce send receipt v1\x00"
 
 
-def _insert_ignoring_conflicts(conn: AsyncConnection) -> Any:
-    """The engine's own INSERT … ON CONFLICT DO NOTHING into the receipts. PostgreSQL's
-    is imported on a PostgreSQL node only (its engine has loaded it already): its
-    ~20 modules would otherwise sit in every SQLite node's memory."""
-    if conn.dialect.name == "postgresql":
+@functools.cache
+def _recording(dialect: str) -> Any:
+    """The engine's own INSERT … ON CONFLICT DO NOTHING RETURNING into the receipts,
+    built once. PostgreSQL's is imported on a PostgreSQL node only (its engine has
+    loaded it already): its ~20 modules would otherwise sit in every SQLite node's
+    memory."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.insert(send_receipts).on_conflict_do_nothing()
-    return sqlite.insert(send_receipts).on_conflict_do_nothing()
+        statement: Any = postgresql.insert(send_receipts).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(send_receipts).on_conflict_do_nothing()
+    return statement.returning(send_receipts.c.digest)
+
+
+_FORGETTING = delete(send_receipts).where(
+    send_receipts.c.digest.in_(bindparam("digests", expanding=True))
+)
 
 
 def digest(sender_device_pk: int, message_id: str) -> bytes:
@@ -45,7 +55,7 @@ def digest(sender_device_pk: int, message_id: str) -> bytes:
     ).digest()
 
 
-async def record_many(conn: AsyncConnection, sends: Sequence[tuple[int, str, int]]) -> set[bytes]:
+def record_many(conn: Connection, sends: Sequence[tuple[int, str, int]]) -> set[bytes]:
     """Insert the receipts of a round of sends ``(sender device, message id, now_ms)``
     inside its transaction (storage.queue_writes); returns the digests inserted (the
     others existed: retries). Two concurrent first attempts serialise on the primary
@@ -57,18 +67,13 @@ async def record_many(conn: AsyncConnection, sends: Sequence[tuple[int, str, int
         for sender_device_pk, message_id, now_ms in sends
     )
     values = [{"digest": d, "expires_hour": hour} for d, hour in rows]
-    result = await conn.execute(
-        _insert_ignoring_conflicts(conn).returning(send_receipts.c.digest),
-        values,
-    )
+    result = conn.execute(_recording(conn.dialect.name), values)
     return {bytes(row[0]) for row in result}
 
 
-async def forget(conn: AsyncConnection, keys: Sequence[tuple[int, str]]) -> None:
+def forget(conn: Connection, keys: Sequence[tuple[int, str]]) -> None:
     """Withdraw receipts recorded in this transaction for sends it did not store."""
-    await conn.execute(
-        delete(send_receipts).where(send_receipts.c.digest.in_([digest(*k) for k in keys]))
-    )
+    conn.execute(_FORGETTING, {"digests": [digest(*k) for k in keys]})
 
 
 async def expire(engine: AsyncEngine, now_ms: int) -> int:

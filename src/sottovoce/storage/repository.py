@@ -9,17 +9,22 @@ or a statement a round (storage.queue_writes, storage.batched_reads).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Engine,
     Integer,
     LargeBinary,
     Select,
     String,
     and_,
+    bindparam,
     cast,
     delete,
     event,
@@ -31,10 +36,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sottovoce.storage import migrate, queue_writes, receipts
-from sottovoce.storage.batched_reads import BatchedReads, matching_any
+from sottovoce.storage import migrate, queue_writes, receipts, round_connection
+from sottovoce.storage.batched_reads import BatchedReads, key_params, matching_any, padded
 from sottovoce.storage.queue_records import Envelope as Envelope  # re-exported, as the next two
 from sottovoce.storage.queue_records import QueuedMessage as QueuedMessage
 from sottovoce.storage.queue_records import QueueFull as QueueFull
@@ -127,17 +132,6 @@ def _queued_copy(sender_device_pk: int, message_id: str) -> Select[tuple[int]]:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    # WAL lets readers (fetches, WebSocket backlogs) run beside the single writer;
-    # NORMAL sync is durable across process crashes in WAL mode.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 def _rollback_if_open(dbapi_connection: Any, _: Any, reset: Any) -> None:
     """A pooled SQLite connection going back to the pool is rolled back only if a
     transaction is still open on it. The pool's default reset rolls back always:
@@ -164,9 +158,11 @@ POSTGRESQL_POOL: dict[str, Any] = {
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Where the send path's rounds run, one hand-off each (storage.round_connection).
+        self._rounds = round_connection.for_engine(engine)
         # The queue's one writer on this node (docs/performance.md: group commit).
         self._queue_writer: Rounds[queue_writes.QueueWrite, queue_writes.Outcome] = Rounds(
-            lambda round_: queue_writes.write_round(engine, round_)
+            lambda round_: self._rounds.run(queue_writes.serve_round, round_)
         )
         # Look-ups every send makes, one statement for the concurrent ones.
         self._accounts = BatchedReads(engine, _read_accounts, None)
@@ -182,14 +178,21 @@ class Repository:
         else:
             # The pool's own reset is replaced by _rollback_if_open (below).
             engine = create_async_engine(url, hide_parameters=True, pool_reset_on_return=None)
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", round_connection.sqlite_pragmas)
             event.listen(engine.sync_engine, "reset", _rollback_if_open)
         return cls(engine)
 
     async def migrate(self) -> None:
         await migrate.upgrade(self.engine)
 
+    @property
+    def rounds_engine(self) -> Engine:
+        """The engine the send path's rounds execute on (for statement listeners):
+        on SQLite a synchronous one of its own, on PostgreSQL :attr:`engine`'s."""
+        return self._rounds.sync_engine
+
     async def close(self) -> None:
+        await round_connection.close(self.engine)
         await self.engine.dispose()
 
     # -- accounts and devices -------------------------------------------------
@@ -472,12 +475,7 @@ class Repository:
     ) -> list[QueuedMessage]:
         """The oldest queued messages of a device but those in ``in_flight`` (already
         on their way over its connection, not yet acknowledged)."""
-        query = select(queued_messages).where(queued_messages.c.recipient_device_pk == device_pk)
-        if in_flight:
-            query = query.where(queued_messages.c.id.not_in(list(in_flight)))
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(query.order_by(queued_messages.c.id).limit(limit))
-            return [_queued(r) for r in rows]
+        return await self._rounds.read(_read_unsent, device_pk, limit, list(in_flight))
 
     async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
         """Delete the device's acknowledged rows; how many there were. Written with
@@ -489,15 +487,21 @@ class Repository:
         return outcome
 
 
-async def _read_accounts(
-    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], AccountRecord | None]:
-    rows = await conn.execute(
+@functools.cache
+def _accounts_matching(size: int) -> Select[Any]:
+    return (
         select(accounts, devices.c.id.label("device_pk"), devices.c.device_id, devices.c.identity)
         .select_from(accounts.outerjoin(devices, devices.c.account_id == accounts.c.id))
-        .where(matching_any((accounts.c.app, accounts.c.handle), keys))
+        .where(matching_any((accounts.c.app, accounts.c.handle), size))
         .order_by(accounts.c.id, devices.c.device_id)
     )
+
+
+def _read_accounts(
+    conn: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], AccountRecord | None]:
+    terms = padded(keys)
+    rows = conn.execute(_accounts_matching(len(terms)), key_params(terms))
     found: dict[tuple[str, str], AccountRecord | None] = {}
     for _, group in itertools.groupby(rows, key=lambda r: r.id):
         account_rows = list(group)
@@ -520,10 +524,9 @@ async def _read_accounts(
     return found
 
 
-async def _read_devices(
-    conn: AsyncConnection, keys: Sequence[tuple[str, str, int]]
-) -> dict[tuple[str, str, int], tuple[DeviceRecord, str] | None]:
-    rows = await conn.execute(
+@functools.cache
+def _devices_matching(size: int) -> Select[Any]:
+    return (
         select(
             devices.c.id,
             devices.c.account_id,
@@ -538,8 +541,15 @@ async def _read_devices(
                 account_standing, account_standing.c.account_id == accounts.c.id
             )
         )
-        .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), keys))
+        .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), size))
     )
+
+
+def _read_devices(
+    conn: Connection, keys: Sequence[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], tuple[DeviceRecord, str] | None]:
+    terms = padded(keys)
+    rows = conn.execute(_devices_matching(len(terms)), key_params(terms))
     return {
         (r.app, r.handle, r.device_id): (
             DeviceRecord(r.id, r.account_id, r.device_id, r.identity, f"{r.handle}@{r.app}"),
@@ -549,28 +559,57 @@ async def _read_devices(
     }
 
 
-async def _read_sent(
-    conn: AsyncConnection, keys: Sequence[tuple[int, str]]
-) -> dict[tuple[int, str], bool]:
+@functools.cache
+def _sent_matching(size: int) -> CompoundSelect[Any]:
+    """Queued copies of ``size`` keys and the receipts of the ``digests``."""
+    return union_all(
+        select(
+            queued_messages.c.sender_device_pk,
+            queued_messages.c.message_id,
+            cast(null(), LargeBinary).label("digest"),
+        ).where(
+            matching_any((queued_messages.c.sender_device_pk, queued_messages.c.message_id), size)
+        ),
+        select(cast(null(), Integer), cast(null(), String), send_receipts.c.digest).where(
+            send_receipts.c.digest.in_(bindparam("digests", expanding=True))
+        ),
+    )
+
+
+def _read_sent(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], bool]:
     """Which keys have a queued copy or a receipt: one statement for both."""
     by_digest = {receipts.digest(*key): key for key in keys}
-    rows = await conn.execute(
-        union_all(
-            select(
-                queued_messages.c.sender_device_pk,
-                queued_messages.c.message_id,
-                cast(null(), LargeBinary).label("digest"),
-            ).where(
-                matching_any(
-                    (queued_messages.c.sender_device_pk, queued_messages.c.message_id), keys
-                )
-            ),
-            select(cast(null(), Integer), cast(null(), String), send_receipts.c.digest).where(
-                send_receipts.c.digest.in_(list(by_digest))
-            ),
-        )
+    terms = padded(keys)
+    rows = conn.execute(
+        _sent_matching(len(terms)), {**key_params(terms), "digests": list(by_digest)}
     )
     return {(int(r[0]), str(r[1])) if r[2] is None else by_digest[bytes(r[2])]: True for r in rows}
+
+
+# The oldest queued messages of a device but those on their way (Repository.fetch_unsent).
+_UNSENT = (
+    select(queued_messages)
+    .where(
+        and_(
+            queued_messages.c.recipient_device_pk == bindparam("device_pk"),
+            queued_messages.c.id.not_in(bindparam("in_flight", expanding=True)),
+        )
+    )
+    .order_by(queued_messages.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def _read_unsent(
+    conn: Connection, device_pk: int, limit: int, in_flight: list[int]
+) -> list[QueuedMessage]:
+    try:
+        rows = conn.execute(
+            _UNSENT, {"device_pk": device_pk, "limit": limit, "in_flight": in_flight}
+        )
+        return [_queued(r) for r in rows]
+    finally:
+        conn.rollback()  # ends the read's snapshot; nothing to commit
 
 
 def _queued(row: Any) -> QueuedMessage:

@@ -6,8 +6,9 @@ its own result once that round is done, for a write once it committed; what
 arrives meanwhile waits for the next round. There is no timer: a caller on an
 idle server is served at once, alone, and under load the rounds grow by
 themselves with the time a round takes (as in PostgreSQL's and InnoDB's group
-commit of the log). Each round is one database round trip of a few thread
-hand-offs (aiosqlite) instead of one per caller (docs/performance.md).
+commit of the log). Each round is one synchronous function, run with one
+hand-off to the node's round connection (storage.round_connection), instead of
+a few awaited statements per caller (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -44,18 +45,16 @@ class Rounds(Generic[Request, Result]):
     async def submit(self, request: Request) -> Result:
         """Queue ``request`` and return its outcome once its round is done (for a
         write: committed)."""
-        outcome = self._queue(request)
-        # A caller that gives up (a dropped connection) does not stop the round: a
-        # write still commits, and a retry with the same id is answered as one.
-        return await asyncio.shield(outcome)
+        # A caller that gives up (a dropped connection) does not stop the round: the
+        # round runs in the rounds' own task, and cancelling the caller cancels only
+        # its outcome, which the round then leaves unset (no shield needed). A write
+        # still commits, and a retry with the same id is answered as one.
+        return await self._queue(request)
 
     async def submit_all(self, requests: Sequence[Request]) -> list[Result]:
         """:meth:`submit` for several requests at once: they go in the same round."""
         outcomes = [self._queue(request) for request in requests]
-        results = []
-        for outcome in outcomes:
-            results.append(await asyncio.shield(outcome))
-        return results
+        return [await outcome for outcome in outcomes]
 
     def _queue(self, request: Request) -> asyncio.Future[Result]:
         outcome: asyncio.Future[Result] = asyncio.get_running_loop().create_future()

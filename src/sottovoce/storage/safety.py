@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sottovoce.storage.batched_reads import BatchedReads
 from sottovoce.storage.schema import (
@@ -290,35 +290,38 @@ class SafetyStore:
             return {f"{r.handle}@{r.app}": r.standing for r in rows}
 
 
-async def _read_standings(conn: AsyncConnection, account_ids: Sequence[int]) -> dict[int, str]:
-    rows = await conn.execute(
-        select(account_standing.c.account_id, account_standing.c.standing).where(
-            account_standing.c.account_id.in_(account_ids)
-        )
-    )
+_STANDINGS = select(account_standing.c.account_id, account_standing.c.standing).where(
+    account_standing.c.account_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _read_standings(conn: Connection, account_ids: Sequence[int]) -> dict[int, str]:
+    rows = conn.execute(_STANDINGS, {"ids": list(account_ids)})
     return {int(r.account_id): str(r.standing) for r in rows}
 
 
-async def _read_first_contacts(
-    conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
+# Whether each sender is a minor, and which of the recipients reported blocking it.
+_FIRST_CONTACTS = (
+    select(accounts.c.id, accounts.c.is_minor, reported_blocks.c.blocker_account_id)
+    .select_from(
+        accounts.outerjoin(
+            reported_blocks,
+            and_(
+                reported_blocks.c.blocked_account_id == accounts.c.id,
+                reported_blocks.c.blocker_account_id.in_(bindparam("recipients", expanding=True)),
+            ),
+        )
+    )
+    .where(accounts.c.id.in_(bindparam("senders", expanding=True)))
+)
+
+
+def _read_first_contacts(
+    conn: Connection, pairs: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], FirstContact | None]:
     senders = list({sender for sender, _ in pairs})
     recipients = list({recipient for _, recipient in pairs})
-    rows = (
-        await conn.execute(
-            select(accounts.c.id, accounts.c.is_minor, reported_blocks.c.blocker_account_id)
-            .select_from(
-                accounts.outerjoin(
-                    reported_blocks,
-                    and_(
-                        reported_blocks.c.blocked_account_id == accounts.c.id,
-                        reported_blocks.c.blocker_account_id.in_(recipients),
-                    ),
-                )
-            )
-            .where(accounts.c.id.in_(senders))
-        )
-    ).all()
+    rows = conn.execute(_FIRST_CONTACTS, {"senders": senders, "recipients": recipients}).all()
     minor = {int(r.id): bool(r.is_minor) for r in rows}
     blocks = {(int(r.id), int(r.blocker_account_id)) for r in rows if r.blocker_account_id}
     return {
