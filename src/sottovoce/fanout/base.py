@@ -8,9 +8,10 @@ device, so the server needs no change to run on many nodes.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
+
+from sottovoce.fanout.listeners import Wake
 
 
 class Fanout(Protocol):
@@ -18,6 +19,6 @@ class Fanout(Protocol):
         """Wake every live connection of this device (if any)."""
         ...
 
-    def subscribe(self, device_pk: int) -> AbstractAsyncContextManager[asyncio.Event]:
-        """While inside, the event is set whenever the device is published."""
+    def subscribe(self, device_pk: int) -> AbstractAsyncContextManager[Wake]:
+        """While inside, the event is announced whenever the device is published."""
         ...

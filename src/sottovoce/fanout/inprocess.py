@@ -7,15 +7,14 @@ delivery at-least-once through the durable queue whatever the fan-out does.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sottovoce.fanout.listeners import LocalListeners
+from sottovoce.fanout.listeners import LocalListeners, Wake
 
 
 class InProcessFanout:
-    """One ``asyncio.Event`` per connection, set when that device's queue grows."""
+    """One :class:`Wake` per connection, announced when that device's queue grows."""
 
     def __init__(self) -> None:
         self._listeners = LocalListeners()
@@ -24,7 +23,7 @@ class InProcessFanout:
         self._listeners.wake(device_pk)
 
     @asynccontextmanager
-    async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
+    async def subscribe(self, device_pk: int) -> AsyncIterator[Wake]:
         event, _ = self._listeners.add(device_pk)
         try:
             yield event

@@ -7,20 +7,36 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 
-class LocalListeners:
-    """One ``asyncio.Event`` per live connection, grouped by the device it serves."""
+class Wake(asyncio.Event):
+    """A connection's wake-up. ``announced`` says the fan-out set it: something
+    happened that this node's connection cannot see otherwise (a suspension, a
+    claimed prekey, a row stored by another node), so the connection re-reads
+    what it holds as facts about its device. Its own node's pushes and acks set
+    it with plain ``set`` and leave ``announced`` alone."""
 
     def __init__(self) -> None:
-        self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
+        super().__init__()
+        self.announced = False
 
-    def add(self, device_pk: int) -> tuple[asyncio.Event, bool]:
+    def announce(self) -> None:
+        self.announced = True
+        self.set()
+
+
+class LocalListeners:
+    """One :class:`Wake` per live connection, grouped by the device it serves."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, set[Wake]] = defaultdict(set)
+
+    def add(self, device_pk: int) -> tuple[Wake, bool]:
         """A new connection's event, and whether it is the device's first on this node."""
-        event = asyncio.Event()
+        event = Wake()
         first = not self._events.get(device_pk)
         self._events[device_pk].add(event)
         return event, first
 
-    def remove(self, device_pk: int, event: asyncio.Event) -> bool:
+    def remove(self, device_pk: int, event: Wake) -> bool:
         """Forget a closed connection; whether it was the device's last on this node."""
         events = self._events.get(device_pk)
         if events is None:
@@ -33,12 +49,12 @@ class LocalListeners:
 
     def wake(self, device_pk: int) -> None:
         for event in self._events.get(device_pk, ()):
-            event.set()
+            event.announce()
 
     def wake_all(self) -> None:
         for events in self._events.values():
             for event in events:
-                event.set()
+                event.announce()
 
     def devices(self) -> Iterator[int]:
         """The devices with a connection here (a snapshot: safe to await between)."""

@@ -26,7 +26,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from sottovoce.fanout.listeners import LocalListeners
+from sottovoce.fanout.listeners import LocalListeners, Wake
 
 CHANNEL_PREFIX = "sv:wake:"
 # A node with no connected device still holds one subscription, so the reader
@@ -97,7 +97,7 @@ class RedisFanout:
         self._listeners.wake(device_pk)  # the other nodes are polling until Redis returns
 
     @asynccontextmanager
-    async def subscribe(self, device_pk: int) -> AsyncIterator[asyncio.Event]:
+    async def subscribe(self, device_pk: int) -> AsyncIterator[Wake]:
         event, first = self._listeners.add(device_pk)
         if first:
             await self._subscribe(device_pk)

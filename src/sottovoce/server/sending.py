@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Literal
 
@@ -23,9 +23,15 @@ from sottovoce.server.delivery_keys import DeliveryKeys
 from sottovoce.server.encoding import b64decode
 from sottovoce.server.franking import frank
 from sottovoce.server.problems import Problem
-from sottovoce.server.routes.accounts import lookup_account
+from sottovoce.server.routes.accounts import lookup_accounts
 from sottovoce.server.state import ServerState
-from sottovoce.storage.repository import DeviceRecord, Envelope, QueuedMessage, QueueFull
+from sottovoce.storage.repository import (
+    AccountRecord,
+    DeviceRecord,
+    Envelope,
+    QueuedMessage,
+    QueueFull,
+)
 
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -79,24 +85,20 @@ async def send_message(
     around storing it: a WebSocket passes its pipeline's turn, so that sends made
     one after another on it are stored (and delivered) in that order."""
     lim = state.settings.limits
-    if len(body.envelopes) + len(body.own_envelopes) > lim.max_envelopes_per_message:
-        raise Problem(
-            413,
-            "too-many-envelopes",
-            f"a message carries at most {lim.max_envelopes_per_message} envelopes",
-        )
-    account = await lookup_account(state, body.recipient)
+    check_envelope_count(
+        len(body.envelopes) + len(body.own_envelopes), lim.max_envelopes_per_message
+    )
+    # The recipient and the sender's own account (its other devices) in one read.
+    own: AccountRecord | None = None
+    if body.recipient == sender.address:
+        (account,) = await lookup_accounts(state, body.recipient)
+    else:
+        account, own = await lookup_accounts(state, body.recipient, sender.address)
     # Minors' protection, stranger rate limits, reported blocks (docs/safety.md).
     deliver = await state.safety.admit_unsealed(sender, account)
-    # A retry is answered as one even if the recipient's devices changed since the
-    # first attempt was stored: the stored copies stand, and re-sending to the new
-    # device set is a new message with a new id.
-    if await state.repo.sent_before(sender.pk, body.message_id):
-        return SendResult(message_id=body.message_id, stored=0, duplicate=True)
     # Copies for the sender's own other devices go to its own address; the sending
     # device itself is never a recipient.
     by_device = {d.device_id: d for d in account.devices if d.pk != sender.pk}
-    own = await lookup_account(state, sender.address) if account.address != sender.address else None
     own_devices = {} if own is None else {d.device_id: d for d in own.devices if d.pk != sender.pk}
     named = [e.device_id for e in body.envelopes]
     own_named = [e.device_id for e in body.own_envelopes]
@@ -104,11 +106,15 @@ async def send_message(
         raise Problem(400, "duplicate-envelope", "two envelopes name the same device")
     if own is None and own_named:
         raise Problem(400, "duplicate-envelope", "a message to yourself has no own_envelopes")
-    missing = sorted(by_device.keys() - set(named))
-    extra = sorted(set(named) - by_device.keys())
-    own_missing = sorted(own_devices.keys() - set(own_named))
-    own_extra = sorted(set(own_named) - own_devices.keys())
+    missing, extra = device_difference(by_device, named)
+    own_missing, own_extra = device_difference(own_devices, own_named)
     if missing or extra or own_missing or own_extra:
+        # A retry is answered as one even if the recipient's devices changed since
+        # the first attempt was stored: the stored copies stand, and re-sending to
+        # the new device set is a new message with a new id. (On the way that
+        # stores, ``enqueue`` itself answers a retry: no read of its own.)
+        if await state.repo.sent_before(sender.pk, body.message_id):
+            return SendResult(message_id=body.message_id, stored=0, duplicate=True)
         raise Problem(
             409,
             "stale-devices",
@@ -136,43 +142,61 @@ async def send_message(
     dropped = 0 if deliver else len(body.envelopes)
     envelopes = envelopes[dropped:]
     if not envelopes:
+        if await state.repo.sent_before(sender.pk, body.message_id):
+            return SendResult(message_id=body.message_id, stored=0, duplicate=True)
         return SendResult(message_id=body.message_id, stored=dropped, duplicate=False)
     async with turn():
-        server_ts = now_ms()
-        envelopes = frank(
-            keys.franking_key,
-            body.commitment,
+        stored = await queue_copies(
+            state,
+            keys,
             envelopes,
+            commitment=body.commitment,
             recipients=(account,) if own is None else (account, own),
             sender=sender,
             message_id=body.message_id,
-            server_ts=server_ts,
-        )
-        stored = await queue_copies(
-            state,
-            sender=sender,
-            recipient=account.address,
-            message_id=body.message_id,
-            envelopes=envelopes,
-            server_ts=server_ts,
         )
     if stored is None:
         return SendResult(message_id=body.message_id, stored=0, duplicate=True)
     return SendResult(message_id=body.message_id, stored=dropped + len(stored), duplicate=False)
 
 
+def check_envelope_count(count: int, most: int) -> None:
+    if count > most:
+        raise Problem(413, "too-many-envelopes", f"a message carries at most {most} envelopes")
+
+
+def device_difference(
+    devices: Mapping[int, object], named: list[int]
+) -> tuple[list[int], list[int]]:
+    """The devices a send left out and those it named that the account lacks."""
+    return sorted(devices.keys() - set(named)), sorted(set(named) - devices.keys())
+
+
 async def queue_copies(
     state: ServerState,
-    *,
-    sender: DeviceRecord | None,
-    recipient: str,
-    message_id: str,
+    keys: DeliveryKeys,
     envelopes: list[Envelope],
-    server_ts: int,
+    *,
+    commitment: str | None,
+    recipients: tuple[AccountRecord, ...],
+    sender: DeviceRecord | None,
+    message_id: str,
 ) -> list[QueuedMessage] | None:
-    """Store every copy in one transaction and hand them to the recipient devices'
-    live connections (``server.live``); ``None`` for a retry of copies still
-    queued. ``sender`` is ``None`` for a sealed send."""
+    """Frank every copy (``server.franking``), store them in one transaction and
+    hand them to the recipient devices' live connections (``server.live``);
+    ``None`` for a retry of copies still queued. ``recipients`` are the accounts
+    the copies go to, the addressed one first; ``sender`` is ``None`` for a
+    sealed send."""
+    server_ts = now_ms()
+    envelopes = frank(
+        keys.franking_key,
+        commitment,
+        envelopes,
+        recipients=recipients,
+        sender=sender,
+        message_id=message_id,
+        server_ts=server_ts,
+    )
     started = time.perf_counter()
     try:
         stored = await state.repo.enqueue(
@@ -184,7 +208,9 @@ async def queue_copies(
         )
     except QueueFull as exc:
         raise Problem(
-            429, "queue-full", f"{recipient} has too many undelivered messages; retry later"
+            429,
+            "queue-full",
+            f"{recipients[0].address} has too many undelivered messages; retry later",
         ) from exc
     metrics.SEND_SECONDS.observe(time.perf_counter() - started)
     if stored is None:

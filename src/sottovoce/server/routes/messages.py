@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -55,19 +55,26 @@ class AckResult(BaseModel):
     deleted: int
 
 
-def delivered(message: QueuedMessage) -> DeliveredMessage:
+def delivered_fields(message: QueuedMessage) -> dict[str, Any]:
+    """A :class:`DeliveredMessage`'s fields in its order, built without the model:
+    the WebSocket writes one per envelope (the same JSON as ``model_dump``)."""
     sealed = message.type == "sealed"
-    return DeliveredMessage(
-        id=message.id,
-        message_id=message.message_id,
-        sender=None if sealed else message.sender,
-        sender_device=None if sealed else message.sender_device,
-        type=message.type,
-        body=b64encode(message.body),
-        server_ts=message.server_ts,
-        commitment=None if message.commitment is None else b64encode(message.commitment),
-        franking_tag=None if message.franking_tag is None else b64encode(message.franking_tag),
-    )
+    commitment, tag = message.commitment, message.franking_tag
+    return {
+        "id": message.id,
+        "message_id": message.message_id,
+        "sender": None if sealed else message.sender,
+        "sender_device": None if sealed else message.sender_device,
+        "type": message.type,
+        "body": b64encode(message.body),
+        "server_ts": message.server_ts,
+        "commitment": None if commitment is None else b64encode(commitment),
+        "franking_tag": None if tag is None else b64encode(tag),
+    }
+
+
+def delivered(message: QueuedMessage) -> DeliveredMessage:
+    return DeliveredMessage(**delivered_fields(message))
 
 
 async def prekeys_low(state: ServerState, device_pk: int) -> bool:

@@ -22,10 +22,14 @@ from sottovoce.server import limits
 from sottovoce.server.auth import now_ms, split_address
 from sottovoce.server.delivery_keys import DeliveryKeys, delivery_keys
 from sottovoce.server.encoding import b64decode, b64encode
-from sottovoce.server.franking import frank
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.dependencies import authenticated_device
-from sottovoce.server.sending import SendResult, queue_copies
+from sottovoce.server.sending import (
+    SendResult,
+    check_envelope_count,
+    device_difference,
+    queue_copies,
+)
 from sottovoce.server.state import ServerState, server_state
 from sottovoce.storage import unidentified_access
 from sottovoce.storage.repository import (
@@ -147,18 +151,12 @@ async def send_sealed(
     if not await state.sealed_recipients.admit(account.id):
         raise Problem(429, "rate-limited", "too many sealed messages to this account; slow down")
     lim = state.settings.limits
-    if len(body.envelopes) > lim.max_envelopes_per_message:
-        raise Problem(
-            413,
-            "too-many-envelopes",
-            f"a message carries at most {lim.max_envelopes_per_message} envelopes",
-        )
+    check_envelope_count(len(body.envelopes), lim.max_envelopes_per_message)
     by_device = {d.device_id: d for d in account.devices}
     named = [e.device_id for e in body.envelopes]
     if len(set(named)) != len(named):
         raise Problem(400, "duplicate-envelope", "two envelopes name the same device")
-    missing = sorted(by_device.keys() - set(named))
-    extra = sorted(set(named) - by_device.keys())
+    missing, extra = device_difference(by_device, named)
     if missing or extra:
         raise Problem(
             409,
@@ -167,30 +165,22 @@ async def send_sealed(
             missing=missing,
             extra=extra,
         )
-    server_ts = now_ms()
-    envelopes = frank(
-        keys.franking_key,
-        body.commitment,
-        [
-            Envelope(
-                by_device[e.device_id].pk,
-                "sealed",
-                b64decode(e.body, f"envelopes[{i}].body", max_len=lim.max_envelope_bytes),
-            )
-            for i, e in enumerate(body.envelopes)
-        ],
+    envelopes = [
+        Envelope(
+            by_device[e.device_id].pk,
+            "sealed",
+            b64decode(e.body, f"envelopes[{i}].body", max_len=lim.max_envelope_bytes),
+        )
+        for i, e in enumerate(body.envelopes)
+    ]
+    stored = await queue_copies(
+        state,
+        keys,
+        envelopes,
+        commitment=body.commitment,
         recipients=(account,),
         sender=None,
         message_id=body.message_id,
-        server_ts=server_ts,
-    )
-    stored = await queue_copies(
-        state,
-        sender=None,
-        recipient=account.address,
-        message_id=body.message_id,
-        envelopes=envelopes,
-        server_ts=server_ts,
     )
     if stored is None:
         return SendResult(message_id=body.message_id, stored=0, duplicate=True)

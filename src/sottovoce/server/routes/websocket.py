@@ -19,15 +19,17 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from sottovoce.fanout.listeners import Wake
 from sottovoce.server import limits, metrics
 from sottovoce.server.auth import authenticate, today
 from sottovoce.server.delivery_keys import load as load_delivery_keys
 from sottovoce.server.problems import Problem, problem_response
 from sottovoce.server.routes.key_packages import key_packages_low
-from sottovoce.server.routes.messages import delivered, prekeys_low
+from sottovoce.server.routes.messages import delivered_fields, prekeys_low
 from sottovoce.server.sending import SendMessage, send_message
 from sottovoce.server.state import ServerState
 from sottovoce.storage.repository import DeviceRecord, QueuedMessage
+from sottovoce.storage.safety import SUSPENDED
 
 # 1011 in the WebSocket Close Code Number Registry (RFC 6455 §11.7): the server
 # met an unexpected condition.
@@ -56,14 +58,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         if not await state.rate.admit(auth.device.pk):
             raise Problem(429, "rate-limited", "too many requests from this device; slow down")
-        await state.safety.refuse_if_suspended(auth.device)
+        await state.safety.refuse_if_suspended(auth.device, auth.standing)
     except Problem as exc:
         await _refuse(websocket, exc)
         return
     device = auth.device
     await websocket.accept()
-    await state.record_connection(device.pk, today())
     connection = _Connection(websocket)
+    await connection.record(state, device.pk)
     # This task reads the device's frames; one more streams its queue.
     stream = asyncio.create_task(_stream_queue(state, device, connection))
     metrics.CONNECTIONS.inc()
@@ -91,7 +93,7 @@ async def _refuse(websocket: WebSocket, problem: Problem) -> None:
 
 
 def _envelope_frame(message: QueuedMessage) -> str:
-    return json.dumps({"type": "envelope", "envelope": delivered(message).model_dump()})
+    return json.dumps({"type": "envelope", "envelope": delivered_fields(message)})
 
 
 class _Connection:
@@ -105,21 +107,60 @@ class _Connection:
     nothing woke it since), a row this node stores with an id above every one sent
     here is written to it directly (``server.live``); otherwise the offer only
     wakes it, and the queue read that follows finds the row in order, once.
+
+    The account's standing is a fact of the connection: read at the upgrade, and
+    again by the stream after each fan-out announcement and each recheck (a
+    suspension announces itself, ``abuse.controls``). While such a read is due
+    and not done, send frames read it themselves (:meth:`standing_unsure`), so
+    none is stored after a suspension reached this connection.
     """
 
-    __slots__ = ("_last_store", "highest_sent", "in_flight", "parked", "sends", "wake", "websocket")
+    __slots__ = (
+        "_last_store",
+        "day",
+        "highest_sent",
+        "in_flight",
+        "parked",
+        "sends",
+        "standing_read",
+        "suspended",
+        "wake",
+        "websocket",
+    )
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self.in_flight: set[int] = set()
-        self.wake: asyncio.Event | None = None
+        self.wake: Wake | None = None
         self.parked = False
         self.highest_sent = 0
         self.sends: set[asyncio.Task[None]] = set()
         # Done once the latest send frame's message is stored (or refused).
         self._last_store: asyncio.Future[None] | None = None
+        # The stream read the standing after subscribing and after the last
+        # announcement it took; ``suspended`` once that read found a suspension.
+        self.standing_read = False
+        self.suspended = False
+        # The last day this connection recorded for its device (``record``).
+        self.day = -1
+
+    def standing_unsure(self) -> bool:
+        """Whether a suspension may have reached this connection and not been read."""
+        wake = self.wake
+        return not self.standing_read or wake is None or wake.announced
+
+    async def record(self, state: ServerState, device_pk: int) -> None:
+        """The coarse last-connection day, looked at once per day per connection."""
+        day = today()
+        if day != self.day:
+            await state.record_connection(device_pk, day)
+            self.day = day
 
     def acknowledged(self, ids: list[int]) -> None:
+        """Call only once the ack's delete committed: a queue read that starts after
+        this cannot see the rows, and one that started before still excluded them.
+        Dropped from ``in_flight`` any earlier, a row could be read and sent again on
+        this connection (tests/engines/test_delivered_once.py)."""
         full = len(self.in_flight) >= limits.MAX_IN_FLIGHT
         self.in_flight.difference_update(ids)
         if full and self.wake is not None:
@@ -176,17 +217,27 @@ async def _stream(state: ServerState, device: DeviceRecord, connection: _Connect
     announced_empty = False
     low_announced = False
     few_announced = False
+    # Prekey and KeyPackage counts fall by claims, which the fan-out announces:
+    # read at the first empty queue and again after each announcement.
+    lows_unread = True
     loop = asyncio.get_running_loop()
     async with state.fanout.subscribe(device.pk) as wake:
         connection.wake = wake
         while True:
             connection.parked = False
+            announced, wake.announced = wake.announced, False
             wake.clear()
-            # Each wake may be a suspension (``abuse.controls``): checked after
-            # subscribing, so one announced since the upgrade is not missed.
-            if await state.safety.is_suspended(device.account_id):
-                await websocket.close(code=ACCOUNT_SUSPENDED, reason=SUSPENDED_REASON)
-                return
+            lows_unread = lows_unread or announced
+            # An announcement or the recheck may be a suspension (``abuse.controls``);
+            # the first read comes after subscribing, so one made since the upgrade
+            # is not missed. This node's own pushes and acks cannot be one.
+            if announced or not connection.standing_read:
+                connection.standing_read = False
+                if await state.safety.is_suspended(device.account_id):
+                    connection.suspended = True
+                    await websocket.close(code=ACCOUNT_SUSPENDED, reason=SUSPENDED_REASON)
+                    return
+                connection.standing_read = True
             in_flight = connection.in_flight
             room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(in_flight))
             batch = await state.repo.fetch_unsent(device.pk, room, in_flight) if room else []
@@ -206,7 +257,8 @@ async def _stream(state: ServerState, device: DeviceRecord, connection: _Connect
             if not announced_empty:
                 await websocket.send_text('{"type": "queue_empty"}')
                 announced_empty = True
-            if not batch:
+            if not batch and lows_unread:
+                lows_unread = False
                 low = await prekeys_low(state, device.pk)
                 if low and not low_announced:
                     await websocket.send_text('{"type": "prekeys_low"}')
@@ -218,7 +270,7 @@ async def _stream(state: ServerState, device: DeviceRecord, connection: _Connect
             connection.parked = True
             # Woken by the fan-out, an ack that makes room, or the timer, after
             # which the standing is read again (no task of its own for the wait).
-            recheck = loop.call_later(limits.SUSPENSION_RECHECK_S, wake.set)
+            recheck = loop.call_later(limits.SUSPENSION_RECHECK_S, wake.announce)
             try:
                 await wake.wait()
             finally:
@@ -291,17 +343,18 @@ async def _send(
             raise Problem(400, "malformed-frame", "request_id must be an integer of 0..2^53-1")
         if not await state.rate.admit(device.pk):
             raise Problem(429, "rate-limited", "too many requests from this device; slow down")
-        await state.record_connection(device.pk, today())
-        await state.safety.refuse_if_suspended(device)
+        await connection.record(state, device.pk)
+        if connection.suspended:
+            await state.safety.refuse_if_suspended(device, SUSPENDED)
+        elif connection.standing_unsure():
+            await state.safety.refuse_if_suspended(device)
         try:
             body = SendMessage.model_validate(frame.get("message"))
         except ValidationError as exc:
             raise Problem(422, "malformed-body", _validation_detail(exc)) from exc
         keys = await load_delivery_keys(state.repo)
         result = await send_message(state, keys, device, body, turn=turn)
-        answer = json.dumps(
-            {"type": "sent", "request_id": request_id, "result": result.model_dump()}
-        )
+        answer = json.dumps({"type": "sent", "request_id": request_id, "result": dict(result)})
     except Problem as exc:
         answer = _problem_frame(request_id, exc.status, exc.kind, exc.detail, exc.extra)
     except Exception:  # a bug, not bad input: answered like the HTTP route's 500
