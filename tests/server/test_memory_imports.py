@@ -4,8 +4,8 @@ Each import stays in the process's memory for its life, so a node alone on SQLit
 must never import redis-py, asyncpg or SQLAlchemy's PostgreSQL dialect, and no
 node imports Alembic (its migrations run in a child process). Checked in a fresh
 interpreter: the test process itself has imported all of them. ``sottovoce
-server`` hands over to ``python -m sottovoce.server`` (exec), so no node carries
-the CLI and the client SDK either.
+server`` hands over to ``python -OO -m sottovoce.server`` (exec), so no node
+carries the CLI and the client SDK either, nor any module's docstrings.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from sottovoce.server.app import create_app
 from sottovoce.server.migration import MigrationFailed, upgrade_in_child
 from sottovoce.server.process import STARTUP_TIMEOUT_S, free_port
-from sottovoce.server.settings import database_url
+from sottovoce.server.settings import Settings, database_url
 from sottovoce.storage.repository import Repository
 
 # Packages a node on its own never needs, and which used to cost it ~18 MiB of RSS.
@@ -34,6 +36,7 @@ START_A_NODE = textwrap.dedent(
     import asyncio, json, sys
     from pathlib import Path
     from sottovoce.server.__main__ import main  # everything `python -m` imports
+    from sottovoce.server import run  # and what its main() imports once it runs
     from sottovoce.server.app import create_app
     from sottovoce.server.settings import Settings, database_url
 
@@ -65,6 +68,18 @@ def loaded_by_a_node(directory: Path) -> set[str]:
         timeout=120,
     )
     return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def wait_for_json(server: subprocess.Popen[bytes], url: str) -> Any:
+    """The JSON ``url`` answers once the server started."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        try:
+            return httpx.get(url, timeout=1).json()
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
 
 
 def test_a_node_alone_on_sqlite_imports_no_redis_postgresql_or_alembic(tmp_path: Path) -> None:
@@ -112,19 +127,11 @@ def test_the_server_command_becomes_the_server_module_with_its_options(tmp_path:
         [str(command), "server", *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                apps = httpx.get(f"http://127.0.0.1:{port}/v1/apps", timeout=1).json()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        apps = wait_for_json(server, f"http://127.0.0.1:{port}/v1/apps")
         # The same process, now the server's entry point with the operator's options.
         argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-        assert argv[:3] == [sys.executable, "-m", "sottovoce.server"]
-        assert argv[3:] == [
+        assert argv[:4] == [sys.executable, "-OO", "-m", "sottovoce.server"]
+        assert argv[4:] == [
             "--db",
             str(tmp_path / "node.db"),
             "--host",
@@ -141,6 +148,47 @@ def test_the_server_command_becomes_the_server_module_with_its_options(tmp_path:
             str(tmp_path / "blobs"),
         ]
         assert apps == {"apps": ["chat"]}
+    finally:
+        server.terminate()
+        server.communicate(timeout=STARTUP_TIMEOUT_S)
+
+
+def documented_operations(openapi: dict[str, Any]) -> list[str]:
+    """Operations whose OpenAPI description FastAPI took from the endpoint's docstring."""
+    paths = openapi["paths"].items()
+    return [
+        f"{verb} {path}"
+        for path, verbs in paths
+        for verb, op in verbs.items()
+        if op.get("description")
+    ]
+
+
+def test_a_node_started_without_oo_runs_again_under_it_keeping_its_options(
+    tmp_path: Path,
+) -> None:
+    # Unoptimized (this process), the relay's endpoints carry their docstrings.
+    settings = Settings(
+        db_url=database_url(str(tmp_path / "unused.db")),
+        legal_dir=tmp_path / "legal",
+        blob_dir=tmp_path / "unused-blobs",
+    )
+    assert documented_operations(create_app(settings).openapi())
+    port = free_port()
+    options = ["--db", str(tmp_path / "node.db"), "--port", str(port), "--apps", "chat"]
+    # Arguments are this interpreter, a fixed module and values made here.
+    server = subprocess.Popen(
+        [sys.executable, "-X", "utf8", "-m", "sottovoce.server", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        openapi = wait_for_json(server, f"http://127.0.0.1:{port}/openapi.json")
+        # The same process id, now under -OO with the interpreter's other options.
+        argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        assert argv == [sys.executable, "-OO", "-X", "utf8", "-m", "sottovoce.server", *options]
+        assert openapi["paths"]["/v1/messages"]
+        assert documented_operations(openapi) == []
     finally:
         server.terminate()
         server.communicate(timeout=STARTUP_TIMEOUT_S)

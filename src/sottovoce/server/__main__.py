@@ -1,13 +1,16 @@
-"""``python -m sottovoce.server``: run the relay without the CLI's extras."""
+"""``python -m sottovoce.server``: run the relay without the CLI's extras.
+
+It runs under ``-OO`` (server/launch.py): started without, it first replaces
+itself with the same command under ``-OO``, before the server stack is imported.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from sottovoce.server import limits
+from sottovoce.server import launch, limits
 from sottovoce.server.abuse.policy import served_apps
-from sottovoce.server.run import serve
 from sottovoce.server.settings import (
     DEFAULT_DB,
     Limits,
@@ -19,6 +22,11 @@ from sottovoce.server.settings import (
 
 
 def main() -> None:
+    launch.ensure_docstrings_stripped()
+    # Imported only now: the server stack (uvicorn, FastAPI, SQLAlchemy) in the
+    # process that keeps it, never in the one ensure_docstrings_stripped replaces.
+    from sottovoce.server.run import serve
+
     parser = argparse.ArgumentParser(prog="python -m sottovoce.server")
     parser.add_argument(
         "--db", default=DEFAULT_DB, help="SQLite path or database URL (postgresql://user@host/db)"
