@@ -35,9 +35,14 @@ imports: $(STAMP)
 # The chaos test (tests/chaos/test_many_nodes.py) sends the issue's 10,000 messages in
 # `make test` (~6 min on the loaded 2-core machine, ~270 s of CPU: docs/performance.md);
 # `CHAOS_MESSAGES=2000 make test` for a quicker run, `make chaos` for it alone.
+# Two workers, one test file at a time each; files with a `start_first` test (the
+# chaos test) go first, the rest in collection order (--no-loadscope-reorder keeps
+# xdist from sorting them by test count, which put the chaos test last), so no worker
+# runs a long file alone at the end. The slowest tests are listed at the end.
 CHAOS_MESSAGES ?= 10000
+PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 unit: $(STAMP)
-	SOTTOVOCE_CHAOS_MESSAGES=$(CHAOS_MESSAGES) $(VENV)/bin/pytest -q -n 2 --dist loadfile
+	SOTTOVOCE_CHAOS_MESSAGES=$(CHAOS_MESSAGES) $(VENV)/bin/pytest -q $(PYTEST_PARALLEL)
 
 chaos: $(STAMP)
 	SOTTOVOCE_CHAOS_MESSAGES=10000 $(VENV)/bin/pytest -q tests/chaos/test_many_nodes.py
@@ -45,13 +50,18 @@ chaos: $(STAMP)
 # The whole suite again on PostgreSQL and Redis (tests/support/services.py starts both
 # on loopback in temp directories and stops them at the end), every server the tests
 # start (real process or in-process app) on them. Not run twice: the folders that
-# never start a server, and chaos/engines, which run on PostgreSQL and Redis in `unit`
-# already. A new test folder is covered without being named here. The few tests that
-# open the server's SQLite file themselves are skipped there.
+# never start a server, chaos/engines, which run on PostgreSQL and Redis in `unit`
+# already, and the files whose servers are SQLite by construction, so that a second
+# run would repeat the first (the demo, which starts its own server; the launcher's
+# port test; a node alone on SQLite importing no PostgreSQL or Redis code). A new
+# test folder is covered without being named here. The few tests that open the
+# server's SQLite file themselves are skipped there.
 ENGINE_FREE_TESTS := tests/mls tests/protocol tests/fuzz tests/safety_numbers tests/chaos tests/engines
+ENGINE_FREE_TESTS += tests/integration/test_demo.py tests/server/test_process_port.py
+ENGINE_FREE_TESTS += tests/server/test_memory_imports.py
 unit-postgresql: $(STAMP)
 	SOTTOVOCE_TEST_DB=postgresql SOTTOVOCE_TEST_REDIS=1 \
-		$(VENV)/bin/pytest -q -n 2 --dist loadfile tests $(ENGINE_FREE_TESTS:%=--ignore=%)
+		$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) tests $(ENGINE_FREE_TESTS:%=--ignore=%)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
@@ -69,6 +79,7 @@ bench-load: $(STAMP)
 	$(SYNAPSE_VENV)/bin/python -c "import synapse" 2>/dev/null || \
 		$(SYNAPSE_VENV)/bin/pip install --quiet matrix-synapse
 	$(PY) bench/load.py
+	$(PY) bench/ws_floor.py
 	$(PY) bench/synapse_load.py
 
 # One JSON line per IETF vector file; fails until every case of every file passes.

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sottovoce.client import Client
+from sottovoce.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 from sottovoce.server.process import ServerProcess
 
 MESSAGES = 10_000
@@ -62,15 +63,6 @@ SCROLL_STEP_JS = """async (px) => {
 }"""
 PASSPHRASE = "bench passphrase"
 OTHER = "someone-else@chat"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def result(metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -118,7 +110,7 @@ async def main() -> None:
             url = re.sub(r"^open ", "", app.stdout.readline().strip())
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=ARGS
+                    executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
                 )
                 page = await browser.new_page()
                 await page.goto(url)

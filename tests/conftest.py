@@ -10,8 +10,29 @@ import pytest
 from tests.support.live_server import LiveServer
 
 # Starts PostgreSQL and Redis when the run selects them, and stops them at the end;
-# pins the CLI's console width (tests/support/cli_console.py).
-pytest_plugins = ["tests.support.services", "tests.support.cli_console"]
+# pins the CLI's console width (tests/support/cli_console.py); the ``browser``
+# fixture, Debian's headless Chromium (tests/support/browser.py).
+pytest_plugins = ["tests.support.services", "tests.support.cli_console", "tests.support.browser"]
+
+
+# A test of minutes (the chaos test): under `-n 2 --dist loadfile` its file must not be
+# the last one a worker picks up, or that worker runs it alone while the other idles.
+START_FIRST = "start_first"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{START_FIRST}: runs for minutes; its file is scheduled before all others "
+        "(the Makefile passes --no-loadscope-reorder so xdist keeps this order)",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a ``start_first`` test first, the rest in their usual order."""
+    first = {item.path for item in items if item.get_closest_marker(START_FIRST)}
+    items.sort(key=lambda item: item.path not in first)
 
 
 def _running(directory: Path) -> Iterator[LiveServer]:

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection
 from sottovoce.server import shared_limits
 from sottovoce.server.process import ServerProcess
 from tests.support.device import ACK, MESSAGES, WEBSOCKET, BareDevice
+from tests.support.nodes import two_nodes
 from tests.support.services import PostgresCluster, RedisServer
 
 FRAME_TIMEOUT_S = 15.0
@@ -27,17 +28,8 @@ def nodes(
     running_services: tuple[PostgresCluster, RedisServer],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    postgres, redis = running_services
-    db_url = postgres.create_database()
-    a = ServerProcess(tmp_path_factory.mktemp("node-a"), db_url=db_url, redis_url=redis.url)
-    b = ServerProcess(tmp_path_factory.mktemp("node-b"), db_url=db_url, redis_url=redis.url)
-    a.start()
-    b.start()
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+    with two_nodes(*running_services, tmp_path_factory.mktemp("cluster")) as pair:
+        yield pair
 
 
 @pytest.fixture

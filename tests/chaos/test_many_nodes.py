@@ -140,6 +140,7 @@ async def receive(client: Client, view: list[ReceivedMessage], expected: int) ->
             return
 
 
+@pytest.mark.start_first
 @pytest.mark.timeout(SEND_TIMEOUT_S + DRAIN_TIMEOUT_S + 120)
 async def test_no_message_is_lost_or_duplicated_while_nodes_crash(
     cluster: tuple[list[ServerProcess], Balancer, str],

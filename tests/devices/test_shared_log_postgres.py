@@ -28,6 +28,7 @@ from sottovoce.protocol.public.tree_head import (
 )
 from sottovoce.server.encoding import b64decode
 from sottovoce.server.process import ServerProcess
+from tests.support.nodes import two_nodes
 from tests.support.people import link
 from tests.support.services import PostgresCluster, RedisServer
 
@@ -38,19 +39,8 @@ ACCOUNTS = 12
 def nodes(
     running_services: tuple[PostgresCluster, RedisServer], tmp_path: Path
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    postgres, redis = running_services
-    db_url = postgres.create_database()
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = ServerProcess(tmp_path / "a", db_url=db_url, redis_url=redis.url)
-    b = ServerProcess(tmp_path / "b", db_url=db_url, redis_url=redis.url)
-    a.start()
-    b.start()
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+    with two_nodes(*running_services, tmp_path) as pair:
+        yield pair
 
 
 async def _get(http: httpx.AsyncClient, path: str) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import Relay, in_process
+from tests.support.in_process import Relay, in_process
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from sottovoce.server import mls_header
 from tests.groups import mls_bytes
-from tests.server.conftest import in_process
 from tests.support.device import BareDevice, b64
+from tests.support.in_process import in_process
 
 
 @given(st.binary(max_size=200))

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sottovoce.server.app import create_app
 from sottovoce.server.settings import Limits, Settings, database_url
 from tests.support.api_device import ApiDevice, b64
+from tests.support.in_process import running
 
 
 class Device(ApiDevice):
@@ -42,15 +42,13 @@ class Device(ApiDevice):
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        db_url=database_url(str(tmp_path / "server.db")),
-        limits=Limits(max_queue_depth=3, requests_per_second=1.0, request_burst=8),
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
-            yield client
+    # SQLite and this process's own buckets on either run: on the PostgreSQL run's
+    # one Redis, a bucket's key (the device's row id) would repeat across the tests'
+    # databases, so one test's requests would count against another's devices.
+    limits = Limits(max_queue_depth=3, requests_per_second=1.0, request_burst=8)
+    settings = Settings(db_url=database_url(str(tmp_path / "server.db")), limits=limits)
+    async with running(settings) as relay:
+        yield relay.http
 
 
 async def test_queue_depth_is_bounded_per_device(http: httpx.AsyncClient) -> None:

@@ -14,7 +14,7 @@ from sottovoce.server.legal.policy import load_policy, parse_policy
 from sottovoce.server.legal.report import parse_period
 from sottovoce.storage.schema import legal_audit
 from tests.legal.world import World
-from tests.server.conftest import in_process
+from tests.support.in_process import in_process
 
 
 def test_nesting_depth_ignores_brackets_inside_strings() -> None:

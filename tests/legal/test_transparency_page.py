@@ -19,19 +19,8 @@ from sottovoce.server.legal.report import (
     REJECTION_COLOUR,
 )
 from tests.legal.cli_helpers import register, request_for
+from tests.support.browser import chromium, needs_chromium
 from tests.support.live_server import LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-# Never let Playwright fetch a browser of its own, nor the browser reach anything.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -85,11 +74,10 @@ def _pixels_of(png: bytes, colour: str) -> int:
     return count
 
 
+@needs_chromium
 async def test_transparency_page_renders_its_charts_in_chromium(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
-
     db = live_server.db_path
     fbi = register(db, "us-fbi", "US", "law-enforcement")
     court = register(db, "us-court", "US", "court")
@@ -108,38 +96,32 @@ async def test_transparency_page_renders_its_charts_in_chromium(
             assert (await http.post("/v1/legal/requests", content=json.dumps(document))).is_success
         await http.post("/v1/legal/requests", content=b"garbage")
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 900, "height": 1800})
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            response = await page.goto(live_server.url + "/transparency")
-            assert response is not None and response.status == 200
-            assert await page.title() == "Transparency report"
-            assert await page.locator("script").count() == 0
-            assert await page.locator("svg rect.bar").count() >= 5
-            by_process = page.locator("#by-process svg")
-            assert "warrant: 2" in (await by_process.get_attribute("aria-label") or "")
-            # The bars have real size on screen, in the order of their counts.
-            widths = [
-                (await bar.bounding_box())["width"]
-                for bar in await page.locator("#by-process rect.bar").all()
-            ]
-            assert len(widths) == 2 and widths[0] < widths[1]  # subpoena 1, warrant 2
-            shot = await page.screenshot(full_page=True)
-            (tmp_path / "transparency.png").write_bytes(shot)
-            for colour in (
-                PROCESS_COLOUR,
-                COUNTRY_COLOUR,
-                PRODUCED_COLOUR,
-                NOTHING_COLOUR,
-                REJECTION_COLOUR,
-            ):
-                assert _pixels_of(shot, colour) > 500, f"no {colour} bars on screen"
-            # The page loads nothing beyond itself.
-            assert requests == [live_server.url + "/transparency"]
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 900, "height": 1800})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        response = await page.goto(live_server.url + "/transparency")
+        assert response is not None and response.status == 200
+        assert await page.title() == "Transparency report"
+        assert await page.locator("script").count() == 0
+        assert await page.locator("svg rect.bar").count() >= 5
+        by_process = page.locator("#by-process svg")
+        assert "warrant: 2" in (await by_process.get_attribute("aria-label") or "")
+        # The bars have real size on screen, in the order of their counts.
+        widths = [
+            (await bar.bounding_box())["width"]
+            for bar in await page.locator("#by-process rect.bar").all()
+        ]
+        assert len(widths) == 2 and widths[0] < widths[1]  # subpoena 1, warrant 2
+        shot = await page.screenshot(full_page=True)
+        (tmp_path / "transparency.png").write_bytes(shot)
+        for colour in (
+            PROCESS_COLOUR,
+            COUNTRY_COLOUR,
+            PRODUCED_COLOUR,
+            NOTHING_COLOUR,
+            REJECTION_COLOUR,
+        ):
+            assert _pixels_of(shot, colour) > 500, f"no {colour} bars on screen"
+        # The page loads nothing beyond itself.
+        assert requests == [live_server.url + "/transparency"]

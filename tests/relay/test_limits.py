@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from sottovoce.server.settings import Limits
-from tests.relay.conftest import in_process
 from tests.relay.device import Device, assert_problem, envelope
+from tests.support.in_process import in_process
 
 SMALL = Limits(
     max_body_bytes=64 * 1024,
@@ -25,8 +25,8 @@ CHUNK = 16 * 1024
 
 @pytest.fixture
 async def small(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with in_process(tmp_path / "small.db", SMALL) as http:
-        yield http
+    async with in_process(tmp_path / "small.db", SMALL) as relay:
+        yield relay.http
 
 
 @pytest.fixture
@@ -148,7 +148,8 @@ async def test_a_retry_of_a_stored_message_is_a_duplicate_even_when_the_queue_is
 
 async def test_requests_are_rate_limited_per_device(tmp_path: Path) -> None:
     limits = Limits(requests_per_second=1.0, request_burst=5)
-    async with in_process(tmp_path / "rate.db", limits) as http:
+    async with in_process(tmp_path / "rate.db", limits) as relay:
+        http = relay.http
         alice = await Device(http, "alice").register()
         bob = await Device(http, "bob").register()
         statuses = [(await alice.call("GET", "/v1/messages")).status_code for _ in range(5)]

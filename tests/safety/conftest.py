@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from sottovoce.server.abuse.policy import parse_apps
-from sottovoce.server.app import create_app
 from sottovoce.server.settings import Settings
 from sottovoce.server.state import ServerState
 from tests.support import services
 from tests.support.api_device import ApiDevice
+from tests.support.in_process import running
 
 # chat and photos mark no minors; kids does, with every protection on.
 APPS = "chat,photos,kids:minors"
@@ -68,14 +68,7 @@ def relay_settings(db: Path, apps: str = APPS) -> Settings:
     )
 
 
-MakeRelay = Callable[[Settings], Awaitable[SafetyRelay]]
-
-
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[SafetyRelay]:
-    db = tmp_path / "relay.db"
-    app = create_app(relay_settings(db))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
-            yield SafetyRelay(http, app.state.sottovoce)
+    async with running(relay_settings(tmp_path / "relay.db")) as server:
+        yield SafetyRelay(server.http, server.state)

@@ -31,6 +31,7 @@ from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 from sottovoce.server.process import ServerProcess
 from sottovoce.server.routes.websocket import ACCOUNT_SUSPENDED, SUSPENDED_REASON
 from tests.support.device import MESSAGES, WEBSOCKET, BareDevice
+from tests.support.nodes import two_nodes
 from tests.support.services import PostgresCluster, RedisServer
 
 # Far below limits.SUSPENSION_RECHECK_S: a close this soon came through the fan-out.
@@ -42,17 +43,9 @@ def nodes(
     running_services: tuple[PostgresCluster, RedisServer],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServerProcess, ServerProcess, str, str]]:
-    postgres, redis = running_services
-    db_url = postgres.create_database()
-    a = ServerProcess(tmp_path_factory.mktemp("node-a"), db_url=db_url, redis_url=redis.url)
-    b = ServerProcess(tmp_path_factory.mktemp("node-b"), db_url=db_url, redis_url=redis.url)
-    a.start()
-    b.start()
-    try:
-        yield a, b, db_url, redis.url
-    finally:
-        a.stop()
-        b.stop()
+    with two_nodes(*running_services, tmp_path_factory.mktemp("cluster")) as (a, b):
+        assert a.db_url is not None and a.redis_url is not None
+        yield a, b, a.db_url, a.redis_url
 
 
 @pytest.fixture

@@ -10,6 +10,14 @@ services whatever the selection (the chaos and fan-out tests) call
 
 PostgreSQL refuses to run as root, so as root the cluster runs as the
 ``postgres`` system user (created by Debian's package) over a directory it owns.
+
+A test's server gets a database already at the newest schema, copied from one
+template per pytest process that the server's own migration child built (a file
+copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL): the server then
+starts as it restarts, without running Alembic. The migrations themselves are
+tested on empty databases (tests/server/test_storage.py, test_migration_head.py,
+tests/engines/test_postgresql_schema.py, and the multi-node tests, whose first
+node migrates the empty database they create).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -38,6 +47,19 @@ REDIS_VARIABLE = "SOTTOVOCE_TEST_REDIS"
 SUPERUSER = "sottovoce"
 START_TIMEOUT_S = 30.0
 SQLITE_ONLY = "sqlite_only"
+TEMPLATE_DATABASE = "sv_template"
+
+
+def migrate(db_url: str) -> None:
+    """Bring a database to the newest schema as a server node does on its first start
+    (``python -m sottovoce.server.migration``, the URL on its standard input)."""
+    subprocess.run(
+        [sys.executable, "-m", "sottovoce.server.migration"],
+        input=db_url.encode(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 def selected_engine() -> str:
@@ -89,6 +111,7 @@ class PostgresCluster:
         self.port = free_port()
         self.log_path = self.directory / "postgres.log"
         self._running = False
+        self._template_ready = False
 
     def _run(self, *argv: str) -> None:
         subprocess.run(
@@ -154,9 +177,22 @@ class PostgresCluster:
         self.stop(mode)
         self.start()
 
-    def create_database(self) -> str:
-        """A new empty database; its async SQLAlchemy URL."""
+    def create_database(self, template: str = "template0") -> str:
+        """A new database, empty unless ``template`` names another; its async URL."""
         name = f"sv_{secrets.token_hex(6)}"
+        self._createdb(name, template)
+        return self.url(name)
+
+    def migrated_database(self) -> str:
+        """A new database at the newest schema: a copy of this cluster's template,
+        migrated once (nothing connects to it afterwards, as copying requires)."""
+        if not self._template_ready:
+            self._createdb(TEMPLATE_DATABASE, "template0")
+            migrate(self.url(TEMPLATE_DATABASE))
+            self._template_ready = True
+        return self.create_database(TEMPLATE_DATABASE)
+
+    def _createdb(self, name: str, template: str) -> None:
         subprocess.run(
             [
                 _postgres_binary("createdb"),
@@ -167,14 +203,13 @@ class PostgresCluster:
                 "-U",
                 SUPERUSER,
                 "-T",
-                "template0",
+                template,
                 name,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        return self.url(name)
 
     def url(self, database: str) -> str:
         return database_url(f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}")
@@ -265,10 +300,29 @@ def redis() -> RedisServer:
     return _redis
 
 
+_sqlite_template: Path | None = None
+
+
+def migrated_sqlite(path: Path) -> None:
+    """Put a database at the newest schema at ``path`` unless a file is there (a test
+    that starts a server twice on one file keeps what the first stored)."""
+    global _sqlite_template
+    if path.exists():
+        return
+    if _sqlite_template is None:
+        template = Path(tempfile.mkdtemp(prefix="sottovoce-template-")) / "template.db"
+        migrate(database_url(str(template)))
+        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+        _sqlite_template = template
+    shutil.copyfile(_sqlite_template, path)
+
+
 def test_database_url(sqlite_path: Path) -> str:
-    """The database a test server uses: the SQLite file, or a fresh PostgreSQL one."""
+    """The database a test server uses, at the newest schema: the SQLite file at
+    ``sqlite_path``, or a fresh PostgreSQL database."""
     if selected_engine() == "postgresql":
-        return postgres().create_database()
+        return postgres().migrated_database()
+    migrated_sqlite(sqlite_path)
     return database_url(str(sqlite_path))
 
 

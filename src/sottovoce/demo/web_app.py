@@ -12,19 +12,10 @@ from pathlib import Path
 
 from rich.text import Text
 
+from sottovoce.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 from sottovoce.demo.leaks import find_leaks, server_files
 from sottovoce.demo.stage import Stage, announce, console
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT_MS = 30_000
 PASSPHRASE = "demo passphrase for the app"  # noqa: S105  (a throwaway demo profile)
 _URL = re.compile(r"^open (http://127\.0\.0\.1:\d+/#k=[A-Za-z0-9_-]+)$")
@@ -62,7 +53,9 @@ async def two_windows_in_the_app(stage: Stage) -> None:
     texts = ["hello from the app window", "and back, live"]
     try:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
+            )
             pages = []
             for (handle, app), (_, url) in zip(people, processes, strict=True):
                 page = await (await browser.new_context()).new_page()
