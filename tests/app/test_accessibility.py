@@ -17,7 +17,7 @@ import secrets
 from typing import Any
 
 from tests.app.app_process import AppProcess
-from tests.app.test_browser import ARTIFACTS, WAIT_MS, Apps, apps, browser  # noqa: F401
+from tests.app.test_browser import ARTIFACTS, WAIT_MS, Apps, apps  # noqa: F401
 
 PASSPHRASE = "correct horse battery staple"
 MAX_TABS = 200
@@ -172,7 +172,7 @@ def _own_requests(page: Any, app: AppProcess, seen: list[str]) -> None:
 
 async def test_main_flows_by_keyboard_alone_at_200_percent_zoom(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     alice_app, bob_app = apps.start("alice"), apps.start("bob")
     suffix = secrets.token_hex(3)

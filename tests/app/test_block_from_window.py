@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sottovoce.client import Client
-from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps, browser  # noqa: F401
+from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps  # noqa: F401
 from tests.support.live_server import LiveServer
 
 SEARCH = "async (q) => (await (await fetch(`/api/search?q=${q}`)).json()).hits.length"
@@ -18,7 +18,7 @@ SEARCH = "async (q) => (await (await fetch(`/api/search?q=${q}`)).json()).hits.l
 
 async def test_block_and_report_from_the_conversation(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: LiveServer,
     tmp_path: Path,
 ) -> None:

@@ -9,33 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.app.app_process import AppProcess
+from tests.support.browser import needs_chromium
 from tests.support.live_server import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "app"
 WAIT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium (tools/debian-packages.txt)"
-)
+pytestmark = needs_chromium
 
 
 def _png(width: int, height: int) -> bytes:
@@ -86,18 +74,6 @@ def apps(live_server: LiveServer, tmp_path: Path) -> Iterator[Apps]:
     finally:
         for process in made.started:
             process.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _sign_up(page: object, app: AppProcess, app_name: str, handle: str) -> None:

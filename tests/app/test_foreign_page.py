@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from sottovoce.client import Client
-from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps, browser  # noqa: F401
+from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps  # noqa: F401
 from tests.support.live_server import LiveServer
 
 
@@ -81,7 +81,7 @@ async def _own_state(page: Any) -> str:
 
 async def test_a_page_on_another_origin_is_refused_where_the_app_itself_is_not(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: LiveServer,
     foreign_site: str,
     tmp_path: Path,

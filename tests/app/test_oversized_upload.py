@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sottovoce.client.attachments import MAX_ATTACHMENT_BYTES
-from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps, browser  # noqa: F401
+from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps  # noqa: F401
 
 _DECLARE = """async ([size]) => {
   const answer = await fetch(`/api/uploads?name=big.bin&size=${size}`, {
@@ -21,7 +21,7 @@ _DECLARE = """async ([size]) => {
 
 async def test_an_oversized_file_is_refused_with_a_clear_message(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
     tmp_path: Path,
 ) -> None:
     app = apps.start("alice")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,17 +14,14 @@ import pytest
 from sottovoce.client import Client
 from sottovoce.crypto.password import Argon2Parameters
 from tests.app.app_process import AppProcess
+from tests.support.browser import chromium, needs_chromium
 from tests.support.live_server import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 WAIT_MS = 30_000
 FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
 PASSPHRASE = "laptop passphrase"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium (tools/debian-packages.txt)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -53,14 +49,11 @@ async def accounts(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tup
 async def test_the_other_devices_window_follows(
     accounts: tuple[Client, Client], live_server: LiveServer, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
-
     alice, bob = accounts
     laptop = AppProcess(tmp_path / "laptop", live_server.url, tmp_path / "laptop.log")
     laptop.start()
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        async with chromium() as browser:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -121,6 +114,5 @@ async def test_the_other_devices_window_follows(
                 "an answer from bob",
             ]
             assert errors == [], errors
-            await browser.close()
     finally:
         laptop.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sottovoce.client import Client
-from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps, browser  # noqa: F401
+from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps  # noqa: F401
 from tests.support.live_server import LiveServer
 
 SETTINGS = "async () => (await fetch('/api/settings')).json()"
@@ -61,7 +61,7 @@ async def _read_and_answer(page: Any, shown: str, answer: str) -> None:
 
 async def test_receipts_and_typing_can_each_be_turned_off(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: LiveServer,
     tmp_path: Path,
 ) -> None:

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps, browser  # noqa: F401
+from tests.app.test_browser import WAIT_MS, Apps, _sign_up, apps  # noqa: F401
 
 SIZE = 12 * 1024 * 1024
 
@@ -32,7 +32,7 @@ def _moved_and_filled(bars: list[list[float]]) -> bool:
 
 async def test_upload_and_download_progress_bars(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
     tmp_path: Path,
 ) -> None:
     tag = secrets.token_hex(3)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,16 +21,14 @@ import segno
 from sottovoce.app.scan import MAX_FRAME_BYTES, MAX_FRAME_SIDE, decode_linking_code
 from sottovoce.client import Client
 from tests.app.app_process import AppProcess
+from tests.support.browser import chromium, needs_chromium
 from tests.support.live_server import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "app"
 WAIT_MS = 30_000
 FRAME_W, FRAME_H = 640, 480
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium (tools/debian-packages.txt)"
-)
+pytestmark = needs_chromium
 
 
 def _qr_luminance(text: str, width: int, height: int, *, scale: int) -> bytes:
@@ -78,8 +75,6 @@ async def _finish(pending: object, profile: Path, server_url: str) -> Client:
 async def test_link_a_device_by_scanning_its_code(
     alice_app: AppProcess, live_server: LiveServer, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
-
     # The new device shows its code; the camera will see it.
     pending = await Client.begin_link(live_server.url)
     video = tmp_path / "camera.y4m"
@@ -87,18 +82,13 @@ async def test_link_a_device_by_scanning_its_code(
     finishing = asyncio.create_task(_finish(pending, tmp_path / "laptop", live_server.url))
     handle = f"alice-{secrets.token_hex(3)}"
     linked: list[Client] = []
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
+    camera = (
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
-    ]
+    )
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        async with chromium(*camera) as browser:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -150,7 +140,6 @@ async def test_link_a_device_by_scanning_its_code(
             await page.wait_for_selector("#devices li:has-text('Device 3')", timeout=WAIT_MS)
             assert [d.device_id for d in await linked[0].devices()] == [1, 2, 3]
             assert errors == [], errors
-            await browser.close()
     finally:
         if not finishing.done():
             finishing.cancel()

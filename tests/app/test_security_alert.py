@@ -22,7 +22,7 @@ import pytest
 from sottovoce.app.session import TRANSPARENCY_WATCH_S
 from sottovoce.client import Client
 from tests.app.app_process import AppProcess
-from tests.app.test_browser import ARTIFACTS, WAIT_MS, browser  # noqa: F401
+from tests.app.test_browser import ARTIFACTS, WAIT_MS
 from tests.ghost.conftest import GhostServerProcess
 from tests.support.people import link, running
 
@@ -39,7 +39,7 @@ def ghost_server(tmp_path: Path) -> Iterator[GhostServerProcess]:
 
 async def test_a_device_the_owner_did_not_add_raises_an_alert_in_the_open_window(
     ghost_server: GhostServerProcess,
-    browser: Any,  # noqa: F811
+    browser: Any,
     tmp_path: Path,
 ) -> None:
     handle = f"bob-{secrets.token_hex(3)}"

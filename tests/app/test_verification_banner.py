@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sottovoce.client import Client
-from tests.app.test_browser import ARTIFACTS, WAIT_MS, Apps, _sign_up, apps, browser  # noqa: F401
+from tests.app.test_browser import ARTIFACTS, WAIT_MS, Apps, _sign_up, apps  # noqa: F401
 from tests.support.live_server import LiveServer
 from tests.support.people import link
 
@@ -25,7 +25,7 @@ async def _verify(page: Any) -> str:
 
 async def test_a_new_device_of_a_verified_contact_shows_a_banner_and_holds_sending(
     apps: Apps,  # noqa: F811
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: LiveServer,
     tmp_path: Path,
 ) -> None:

@@ -8,48 +8,21 @@ messages would leave it), then the person signs in to ``sottovoce app`` and scro
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from sottovoce.client import Client
 from tests.app.app_process import AppProcess
+from tests.support.browser import needs_chromium
 from tests.support.live_server import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MESSAGES = 2_000
 # Rows in the page at any time: the window plus overscan, far below the history.
 MAX_ROWS = 120
 PASSPHRASE = "virtual list passphrase"
 WAIT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium (tools/debian-packages.txt)"
-)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+pytestmark = needs_chromium
 
 
 async def _profile_with_history(root: Path, server_url: str) -> tuple[str, str]:

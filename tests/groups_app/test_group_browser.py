@@ -20,7 +20,6 @@ from tests.app.test_browser import (  # noqa: F401 (fixtures, and the skip witho
     _shot,
     _sign_up,
     apps,
-    browser,
     pytestmark,
 )
 
@@ -33,7 +32,7 @@ SHOWN_FOR_S = 25
 
 async def test_three_people_share_an_image_read_receipts_and_a_timer(
     apps: Apps,  # noqa: F811
-    browser: object,  # noqa: F811
+    browser: object,
 ) -> None:
     suffix = secrets.token_hex(3)
     people = {}

@@ -247,7 +247,7 @@ async def test_replies_typing_and_delete_for_everyone(trio: Trio) -> None:
         ids = [m.message_id for m in client.groups.history("trip")]
         assert first.message_id not in ids and reply.message_id in ids
     # Delete for me: this device only.
-    carol.groups.delete_for_me("trip", reply.message_id)
+    await carol.groups.delete_for_me("trip", reply.message_id)
     assert reply.message_id not in [m.message_id for m in carol.groups.history("trip")]
     assert reply.message_id in [m.message_id for m in bob.groups.history("trip")]
 

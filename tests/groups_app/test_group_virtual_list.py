@@ -11,10 +11,9 @@ from pathlib import Path
 from sottovoce.client import Client
 from sottovoce.client.group_content import GroupContent
 from tests.app.app_process import AppProcess
-from tests.app.test_virtual_list import (  # noqa: F401 (the browser fixture, the skip)
+from tests.app.test_virtual_list import (  # noqa: F401 (the skip without chromium)
     MAX_ROWS,
     WAIT_MS,
-    browser,
     pytestmark,
 )
 from tests.support.live_server import LiveServer
@@ -26,7 +25,7 @@ PASSPHRASE = "group list passphrase"
 async def test_a_group_of_2000_messages_reads_back_to_its_first(
     live_server: LiveServer,
     tmp_path: Path,
-    browser: object,  # noqa: F811
+    browser: object,
 ) -> None:
     alice = await Client.create_account(
         tmp_path / "alice",

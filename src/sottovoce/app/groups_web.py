@@ -128,7 +128,7 @@ async def delete(
     if everyone:
         await client.groups.delete_for_everyone(group, message_id)
     else:
-        client.groups.delete_for_me(group, message_id)
+        await client.groups.delete_for_me(group, message_id)
     session.changed(conversation)
     return {"ok": True}
 

@@ -219,7 +219,9 @@ class Client:
         self._evidence = FrankingEvidence(store, transport.device_id)
         # Groups on MLS (docs/groups.md); messages a group rebase fetched wait here
         # for the next fetch().
-        self._groups = Groups(store, transport, identity.signing_key, self._contact, self._catch_up)
+        self._groups = Groups(
+            store, transport, identity.signing_key, self._contact, self._catch_up, self._outbox
+        )
         # A stranger adding this device to a group is a message request (docs/safety.md).
         self._groups.on_join = lambda group_id, inviter: self._requests.group_invite(
             group_id, inviter, self.address, _now_ms()
@@ -1066,7 +1068,7 @@ class Client:
             self._store.put(_SEEN, envelope.dedup_key, b"")
             # A stranger's first message opens a message request (client.requests).
             self._requests.incoming(envelope.sender, _now_ms())
-            self._record(envelope.sender, content, "in", _now_ms())
+            self._record(envelope.sender, content, "in", _now_ms(), envelope.server_ts)
         if self._receipts.enabled() and not self._requests.is_request(envelope.sender):
             self._pending_receipts.setdefault(envelope.sender, []).append(content.message_id)
         return ReceivedMessage(
@@ -1111,8 +1113,8 @@ class Client:
                     lambda e: (
                         e.get("id") == control.target
                         and e.get("direction") == "in"
-                        and isinstance(e.get("ts"), int)
-                        and deletion.within_window(int(str(e.get("ts"))), control.sent_at_ms)
+                        # On the server's clock, not the dates the sender wrote.
+                        and deletion.withdrawable(e, envelope.server_ts)
                     ),
                 )
                 if removed:
@@ -1206,7 +1208,11 @@ class Client:
                 lambda peer, content: self._record(peer, content, "out", content.sent_at_ms),
             )
         self._forget_attachments(applied.removed)
-        if self.on_update is not None:
+        group = self._groups.name_of(applied.peer)  # a group's delete for me
+        if group is not None:
+            if self._groups.on_update is not None:
+                self._groups.on_update(f"#{group}")
+        elif self.on_update is not None:
             self.on_update(applied.peer)
 
     async def _send_to_own_devices(self, message_id: str, payload: bytes) -> None:
@@ -1226,10 +1232,16 @@ class Client:
                     raise
 
     def _record(
-        self, peer: str, content: TextContent, direction: Direction, timer_start_ms: int
+        self,
+        peer: str,
+        content: TextContent,
+        direction: Direction,
+        timer_start_ms: int,
+        server_ts_ms: int | None = None,
     ) -> None:
         """Into history, inside the caller's transaction. The message's timer becomes
-        the conversation's (``client.disappearing``) and starts at ``timer_start_ms``."""
+        the conversation's (``client.disappearing``) and starts at ``timer_start_ms``;
+        ``server_ts_ms`` is when the server stored a received one (``client.deletion``)."""
         if content.timer_s != self._disappearing.timer(peer):
             self._disappearing.set_timer(peer, content.timer_s)
         expires = timer_start_ms + content.timer_s * 1000 if content.timer_s else None
@@ -1245,6 +1257,7 @@ class Client:
             content.attachment,
             expires,
             content.quote,
+            server_ts_ms,
         )
 
     # -- linked devices, key transparency, safety numbers ----------------------------

@@ -5,7 +5,10 @@ what they mean in the encrypted local store, with the one-to-one modules' rules:
 
 - History entries are rows of the store's history under :func:`history_peer`,
   with the sender's account and device, an attachment's pointer (``att``), a
-  reply's quote (``quote``) and an expiry (``exp``) like a direct message's.
+  reply's quote (``quote``) and an expiry (``exp``) like a direct message's, and
+  for a message the server delivered, when it stored it (``sts``, its envelope's
+  ``server_ts``): a deletion for everyone is judged on that clock
+  (``client.deletion``), never on the dates the sender wrote.
 - The disappearing timer is the group's (``client.disappearing``, keyed by
   :func:`history_peer`): a member's ``timer`` payload sets it on every member
   device, and every message carries it, so the devices converge on the last
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sottovoce.client.content import MAX_RECEIPT_IDS, ReceiptContent
-from sottovoce.client.deletion import within_window
+from sottovoce.client.deletion import withdrawable
 from sottovoce.client.disappearing import Disappearing
 from sottovoce.client.group_content import GroupContent
 from sottovoce.client.receipts import moves_forward
@@ -79,9 +82,11 @@ class GroupChat:
         *,
         own: bool,
         now_ms: int,
+        server_ts_ms: int | None = None,
     ) -> Entry:
         """Append a text to the group's history, within the caller's transaction.
-        ``own``: this account sent it (here or on another of its devices)."""
+        ``own``: this account sent it (here or on another of its devices);
+        ``server_ts_ms``: when the server stored it, if it came through the server."""
         peer = history_peer(group_id)
         if content.timer_s != self.timer(group_id):
             self.set_timer(group_id, content.timer_s)
@@ -92,6 +97,8 @@ class GroupChat:
             "text": content.value,
             "ts": content.sent_at_ms,
         }
+        if server_ts_ms is not None:
+            entry["sts"] = server_ts_ms
         if content.attachment is not None:
             entry["att"] = content.attachment.to_json()
         if content.quote is not None:
@@ -145,17 +152,17 @@ class GroupChat:
             self._store.delete(RECEIPTS, message_id)
 
     def remove_for_everyone(
-        self, group_id: bytes, message_id: str, sender: str, deletion_ms: int
+        self, group_id: bytes, message_id: str, sender: str, deletion_server_ms: int
     ) -> list[Entry]:
         """A member withdraws its own message, within ``deletion.DELETE_FOR_EVERYONE_S``
-        of sending it; a request naming anyone else's message removes nothing."""
+        on the server's clock (``deletion_server_ms``: the deletion's ``server_ts``);
+        a request naming anyone else's message removes nothing."""
         return self.remove(
             group_id,
             lambda e: (
                 e.get("id") == message_id
                 and e.get("sender") == sender
-                and isinstance(e.get("ts"), int)
-                and within_window(int(str(e.get("ts"))), deletion_ms)
+                and withdrawable(e, deletion_server_ms)
             ),
         )
 

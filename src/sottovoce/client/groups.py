@@ -82,8 +82,10 @@ from sottovoce.client.group_franking import (
 from sottovoce.client.key_package_supply import CIPHER_SUITE, KeyPackageSupply
 from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import datetime_from_ms
+from sottovoce.client.own_sync import Outbox
 from sottovoce.client.receipts import TYPING, TYPING_FRESH_MS, Receipts
 from sottovoce.client.store import Store
+from sottovoce.client.sync_content import DeleteForMeSync
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
@@ -278,8 +280,9 @@ def parse_group_envelope(raw: object) -> _GroupEnvelope:
 class Groups:
     """The groups of one device. Made by :class:`~sottovoce.client.client.Client`,
     which hands it what it needs: the store, the transport, this device's identity,
-    the verified device list of any account (``device_list``) and a way to process
-    everything queued for this device (``catch_up``, used to rebase)."""
+    the verified device list of any account (``device_list``), a way to process
+    everything queued for this device (``catch_up``, used to rebase) and the outbox
+    to this account's other devices (``own_sync``, for delete for me)."""
 
     def __init__(
         self,
@@ -288,8 +291,10 @@ class Groups:
         signer: SigningKey,
         device_list: Callable[..., Awaitable[DeviceList]],
         catch_up: Callable[[], Awaitable[object]],
+        own_sync: Outbox,
     ) -> None:
         self._store = store
+        self._own_sync = own_sync
         self._transport = transport
         self._signer = signer
         self._device_list = device_list
@@ -815,14 +820,20 @@ class Groups:
             except ClientError as exc:
                 log.info("a group delivery receipt failed: %s", exc)
 
-    def delete_for_me(self, name: str, message_id: str) -> None:
-        """Remove one message of the group from this device."""
+    async def delete_for_me(self, name: str, message_id: str) -> None:
+        """Remove one message of the group from this device (and its downloaded file),
+        and from this account's other devices (``client.own_sync``, by group id);
+        the other members keep it."""
         record = self._by_name(name)
+        sync = DeleteForMeSync(new_message_id(), history_peer(record.group_id), (message_id,))
         with self._store.transaction():
             removed = self.chat.remove(record.group_id, lambda e: e.get("id") == message_id)
+            if removed:
+                self._own_sync.queue(sync.message_id, sync.encode())
         if not removed:
             raise ClientError(f"no message {message_id} in {name!r} on this device")
         self.forget_attachments(removed)
+        await self._own_sync.flush()
 
     async def delete_for_everyone(self, name: str, message_id: str) -> None:
         """Withdraw a message this account sent, from every member device, within
@@ -839,8 +850,11 @@ class Groups:
             deletion = DeleteContent(new_message_id(), message_id, now)
             await self._send_payload(record.group_id, deletion.encode(), counts=False)
             with self._store.transaction():
-                removed = self.chat.remove_for_everyone(
-                    record.group_id, message_id, self.identity.address, now
+                removed = self.chat.remove(
+                    record.group_id,
+                    lambda e: (
+                        e.get("id") == message_id and e.get("sender") == self.identity.address
+                    ),
                 )
         self.forget_attachments(removed)
 
@@ -999,7 +1013,7 @@ class Groups:
         franked = open_group_franked(envelope.sender, envelope.franking, data)
         content = decode_group_payload(franked.content)
         if not isinstance(content, GroupContent):
-            return self._control(record, envelope.sender, content)
+            return self._control(record, envelope, content)
         if content.kind == "name":
             if record.name.startswith("group-"):
                 self._store.delete(_NAME, record.name)
@@ -1019,6 +1033,7 @@ class Groups:
             envelope.sender_device,
             own=own,
             now_ms=_now_ms(),
+            server_ts_ms=envelope.franking.server_ts,
         )
         if (
             not own
@@ -1044,11 +1059,12 @@ class Groups:
     def _control(
         self,
         record: _Record,
-        sender: str,
+        envelope: _GroupEnvelope,
         control: ReceiptContent | TypingContent | DeleteContent | GroupTimerContent,
     ) -> GroupEvent | None:
         """A member's receipt, typing indicator, deletion or timer change, within the
         receive's transaction; what the view should redraw, if anything."""
+        sender = envelope.sender
         changed = GroupEvent("changed", record.name, record.group_id, sender)
         if isinstance(control, GroupTimerContent):
             if control.timer_s == self.chat.timer(record.group_id):
@@ -1056,8 +1072,9 @@ class Groups:
             self.chat.set_timer(record.group_id, control.timer_s)
             return changed
         if isinstance(control, DeleteContent):
+            # Judged on the server's clock (client.deletion), not control.sent_at_ms.
             removed = self.chat.remove_for_everyone(
-                record.group_id, control.target, sender, control.sent_at_ms
+                record.group_id, control.target, sender, envelope.franking.server_ts
             )
             self.forget_attachments(removed)
             return changed if removed else None

@@ -69,11 +69,16 @@ class History:
         attachment: AttachmentPointer | None = None,
         expires_at_ms: int | None = None,
         quote: Quote | None = None,
+        server_ts_ms: int | None = None,
     ) -> None:
         """Append one message; runs inside the caller's transaction, so a received
-        message is in history exactly when its dedup mark and session state are."""
+        message is in history exactly when its dedup mark and session state are.
+        ``server_ts_ms``: when the server stored a received message (its envelope's
+        ``server_ts``, kept as ``sts``), the clock delete for everyone is judged on."""
         entry: dict[str, object] = {"id": message_id, "direction": direction, "text": text}
         entry["ts"] = ts_ms
+        if server_ts_ms is not None:
+            entry["sts"] = server_ts_ms
         if forwarded:
             entry["fwd"] = forwarded
         if attachment is not None:

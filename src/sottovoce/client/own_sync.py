@@ -20,6 +20,7 @@ from sottovoce.client import deletion
 from sottovoce.client.content import TextContent
 from sottovoce.client.disappearing import Disappearing
 from sottovoce.client.errors import ClientError, NetworkError, ServerError
+from sottovoce.client.group_chat import GroupChat, group_id_of
 from sottovoce.client.history import History
 from sottovoce.client.store import Store
 from sottovoce.client.sync_content import DeleteForMeSync, OwnSync, SentTranscript
@@ -104,6 +105,12 @@ def apply_sync(
         removed = deletion.remove(store, history, sync.destination, sync.content.target, "out")
         return Applied(sync.destination, [removed] if removed else [])
     if isinstance(sync, DeleteForMeSync):
+        group_id = group_id_of(sync.peer)
+        if group_id is not None:  # a group's: its entries have a sender, no direction
+            doomed = set(sync.message_ids)
+            return Applied(
+                sync.peer, GroupChat(store).remove(group_id, lambda e: e.get("id") in doomed)
+            )
         found = (
             deletion.remove(store, history, sync.peer, message_id, direction)
             for message_id in sync.message_ids

@@ -9,13 +9,18 @@ devices only. Encoding: compact UTF-8 JSON with ``"v": 1`` and a ``kind``:
   ``delete`` payload (delete for everyone) removes the sent message there too.
 - ``delete-for-me`` (Signal's ``SyncMessage.DeleteForMe``): ``{"id", "peer",
   "ids"}``: the person deleted these messages of the conversation with ``peer``
-  on one device, and every device removes them; the peer is told nothing.
+  on one device, and every device removes them; the peer is told nothing. For a
+  group, ``"group"`` (its MLS group id, standard base64) replaces ``"peer"``:
+  group names are each device's own, the group id is the same on all of them.
 - ``timer``: ``{"id", "peer", "seconds", "sent_at"}``: the person changed the
   conversation's disappearing timer (``client.disappearing``) on one device.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
 from dataclasses import dataclass
 
@@ -31,6 +36,7 @@ from sottovoce.client.content import (
 )
 from sottovoce.client.disappearing import check_timer
 from sottovoce.client.errors import ClientError, InvalidMessage
+from sottovoce.client.group_chat import group_id_of, history_peer
 
 # The transcript wraps a payload of at most MAX_CONTENT_LEN; JSON string escaping
 # can at most double it (plus the envelope), which one 64 KiB envelope does not
@@ -38,6 +44,8 @@ from sottovoce.client.errors import ClientError, InvalidMessage
 MAX_TRANSCRIPT_LEN = MAX_CONTENT_LEN
 # One delete-for-me names at most as many messages as one receipt acknowledges.
 MAX_DELETED_IDS = MAX_RECEIPT_IDS
+# A group id is 1 to 64 bytes, the Delivery Service's bound (docs/api.md, "Groups").
+MAX_GROUP_ID_LEN = 64
 
 
 def encode_transcript(destination: str, payload: bytes) -> bytes:
@@ -66,6 +74,9 @@ class SentTranscript:
 
 @dataclass(frozen=True, slots=True)
 class DeleteForMeSync:
+    """``peer`` is the conversation's history key: an address, or a group's
+    (``group_chat.history_peer``)."""
+
     message_id: str
     peer: str
     message_ids: tuple[str, ...]
@@ -73,12 +84,18 @@ class DeleteForMeSync:
     def encode(self) -> bytes:
         if not 0 < len(self.message_ids) <= MAX_DELETED_IDS:
             raise InvalidMessage(f"a deletion names 1 to {MAX_DELETED_IDS} messages")
+        group_id = group_id_of(self.peer)
+        conversation = (
+            {"peer": self.peer}
+            if group_id is None
+            else {"group": base64.b64encode(group_id).decode()}
+        )
         return json.dumps(
             {
                 "v": CONTENT_VERSION,
                 "kind": "delete-for-me",
                 "id": self.message_id,
-                "peer": self.peer,
+                **conversation,
                 "ids": list(self.message_ids),
             },
             separators=(",", ":"),
@@ -129,10 +146,13 @@ def decode_sync(data: bytes) -> OwnSync:
     kind = obj.get("kind")
     if kind == "sent":
         return _sent(obj)
-    peer = _peer(obj.get("peer"))
     message_id = obj.get("id")
     if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
         raise InvalidMessage("the sync message's id is missing or malformed")
+    if kind == "delete-for-me" and "group" in obj:
+        peer = _group(obj.get("group"))
+    else:
+        peer = _peer(obj.get("peer"))
     if kind == "delete-for-me":
         ids = obj.get("ids")
         if (
@@ -157,6 +177,19 @@ def _peer(value: object) -> str:
         return str(Address.parse(value if isinstance(value, str) else ""))
     except ClientError as exc:
         raise InvalidMessage("the sync message names no valid conversation") from exc
+
+
+def _group(value: object) -> str:
+    """The history key of the group a sync message names by its id."""
+    group_id = None
+    if isinstance(value, str):
+        with contextlib.suppress(binascii.Error, ValueError):
+            group_id = base64.b64decode(value, validate=True)
+    if group_id is None:
+        raise InvalidMessage("the sync message's group id is not base64")
+    if not 0 < len(group_id) <= MAX_GROUP_ID_LEN:
+        raise InvalidMessage(f"the sync message's group id is not 1 to {MAX_GROUP_ID_LEN} bytes")
+    return history_peer(group_id)
 
 
 def _sent(obj: dict[str, object]) -> SentTranscript:

@@ -39,6 +39,18 @@ WEBSOCKET_PATH = "/v1/ws"
 KEEPALIVE_EXPIRY_S = 2.0
 # The upgrade's 4xx answers that retrying cannot fix (authentication refused).
 _RETRYABLE_UPGRADE_STATUSES = frozenset({408, 429})
+# Requests the server applies at most once however often they arrive: reads, a
+# message (stored once per message_id) and an acknowledgement (it deletes what is
+# still queued). Only these are sent again when a pooled connection turns out to
+# have been closed by the server as the request went out.
+_REPEATABLE_POSTS = frozenset({"/v1/messages", "/v1/messages/ack"})
+# What httpx raises when the server had closed a kept-alive connection: it sent
+# no answer, so the request can be sent again on a new connection.
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def _repeatable(method: str, path: str) -> bool:
+    return method == "GET" or (method == "POST" and path.split("?")[0] in _REPEATABLE_POSTS)
 
 
 def _server_error(response: httpx.Response) -> ServerError:
@@ -101,7 +113,16 @@ class Transport:
         if payload is not None:
             headers["content-type"] = "application/json"
         try:
-            response = await self._http.request(method, path, content=body, headers=headers)
+            try:
+                response = await self._http.request(method, path, content=body, headers=headers)
+            except _STALE_CONNECTION:
+                # A client busy elsewhere can take a pooled connection just as the
+                # server's keep-alive timer closes it (KEEPALIVE_EXPIRY_S only
+                # narrows that window). Signed again: a nonce is accepted once.
+                if not _repeatable(method, path):
+                    raise
+                headers["authorization"] = self._authorization(method, path, body)
+                response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
         return _json_answer(response, method, path)

@@ -348,6 +348,8 @@ function attachmentView(m) {
       bar.hidden = false;
       try {
         await api("POST", `/api/attachments/${encodeURIComponent(m.id)}/download`);
+        // Done: full now, though the feed's last progress event may come after this.
+        bar.value = bar.max;
         openConversation(state.current, false);
       } catch (e) { notice(e.message); button.disabled = false; }
     });
