@@ -20,7 +20,15 @@ stores them in order). Figures, one JSON object per line:
 - ``server_cpu_s``: CPU seconds the server(s) used in the concurrent phase, and
   ``server_cpu_ms_per_msg`` the same per message sent (with its delivery and
   acknowledgement); ``seq_server_cpu_ms_per_msg`` for the sequential phase.
-  Per-message CPU moves far less with the machine's load than the rates do.
+  Per-message CPU moves far less with the machine's load than the rates do;
+- ``client_cpu_ms_per_msg``: this process's CPU per message in the concurrent
+  phase (every simulated client), and on PostgreSQL ``db_cpu_ms_per_msg``, that
+  of PostgreSQL and Redis: beside the server's, which side bounds the rate;
+- ``redelivered``: envelopes whose message id a receiver had seen, dropped as the
+  SDK drops them (acknowledged, not decrypted again), split into
+  ``after_reconnect`` (at-least-once: a row whose ack had not committed when the
+  receiver's next connection read its queue, as between this bench's phases)
+  and ``same_connection`` (the stream sending one row twice: a server bug).
 
 The simulated clients (encryption, decryption, framing) run in this process and
 the server in its own; ``--pin-cpus`` pins the server(s) to the first CPU and
@@ -93,6 +101,14 @@ class Pair:
     session_in: Any
     latencies_ms: list[float] = field(default_factory=list)
     received: int = 0
+    # As the SDK (``InboundEnvelope.dedup_key``): a message id seen before is
+    # acknowledged and dropped undecrypted. Each id maps to the receiver's
+    # connection that first brought it, which tells a repeat after a reconnect
+    # (allowed: at-least-once) from one on the same connection (a server bug).
+    seen: dict[str, int] = field(default_factory=dict)
+    connections: int = 0
+    repeats_after_reconnect: int = 0
+    repeats_same_connection: int = 0
 
 
 class Deployment:
@@ -148,6 +164,23 @@ class Deployment:
     def cpu_s(self) -> float:
         return sum(sum(p.cpu_times()[:2]) for p in self.processes())
 
+    def services_cpu_s(self) -> float:
+        """CPU seconds of PostgreSQL (the postmaster, its live backends and those
+        that exited) and Redis; 0 on SQLite, which runs inside the server."""
+        if not self._services:
+            return 0.0
+        postgres, redis = self._services
+        pid = int((postgres.data / "postmaster.pid").read_text().split()[0])
+        processes = [psutil.Process(pid), psutil.Process(redis._process.pid)]
+        total = 0.0
+        for process in processes:
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+            for child in process.children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += sum(child.cpu_times()[:2])
+        return total
+
 
 def ws_url(base: str) -> str:
     return "ws" + base.removeprefix("http") + "/v1/ws"
@@ -163,12 +196,25 @@ async def connect(
 
 
 async def receive(pair: Pair, socket: websockets.ClientConnection, expected: int) -> None:
-    """Decrypt, then acknowledge, every envelope until ``expected`` arrived."""
+    """Decrypt, then acknowledge, every envelope until ``expected`` new ones
+    arrived; a repeat is acknowledged and counted, not decrypted again."""
+    pair.connections += 1
+    connection = pair.connections
     while pair.received < expected:
         frame = json.loads(await socket.recv())
         if frame.get("type") != "envelope":
             continue
         envelope = frame["envelope"]
+        key = f"{envelope['sender']}/{envelope['sender_device']}/{envelope['message_id']}"
+        first = pair.seen.get(key)
+        if first is not None:
+            if first == connection:
+                pair.repeats_same_connection += 1
+            else:
+                pair.repeats_after_reconnect += 1
+            await socket.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
+            continue
+        pair.seen[key] = connection
         plaintext = pair.session_in.decrypt(base64.b64decode(envelope["body"]))
         sent_ns = int.from_bytes(plaintext[:8], "big")
         pair.latencies_ms.append((time.time_ns() - sent_ns) / 1e6)
@@ -288,6 +334,8 @@ async def concurrent_phase(
             await stack.enter_async_context(SendChannel(p.sender, send_node, over)) for p in pairs
         ]
         cpu_before = deployment.cpu_s()
+        services_cpu_before = deployment.services_cpu_s()
+        client_cpu_before = time.process_time()
 
         async def sender(pair: Pair, channel: SendChannel) -> None:
             room = asyncio.Semaphore(window)
@@ -323,6 +371,8 @@ async def concurrent_phase(
         await asyncio.wait_for(asyncio.gather(*receivers), PHASE_TIMEOUT_S)
         delivered_s = time.perf_counter() - started
     cpu = deployment.cpu_s() - cpu_before
+    client_cpu = time.process_time() - client_cpu_before
+    services_cpu = deployment.services_cpu_s() - services_cpu_before
     for socket in sockets:
         await socket.close()
     total = per_sender * len(pairs)
@@ -334,6 +384,8 @@ async def concurrent_phase(
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "max": latencies[-1],
         "cpu": cpu,
+        "client_cpu": client_cpu,
+        "services_cpu": services_cpu,
     }
 
 
@@ -449,6 +501,21 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                 **tags,
                 **clients,
             )
+            emit(
+                metric="client_cpu_ms_per_msg",
+                value=round(full["client_cpu"] / sent * 1000, 3),
+                unit="ms",
+                **tags,
+                **clients,
+            )
+            if engine == "postgresql":
+                emit(
+                    metric="db_cpu_ms_per_msg",
+                    value=round(full["services_cpu"] / sent * 1000, 3),
+                    unit="ms",
+                    **tags,
+                    **clients,
+                )
             half = await concurrent_phase(
                 deployment, pairs, args.messages // len(pairs) // 2, full["delivered"] / 2, **how
             )
@@ -461,6 +528,14 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                     at_msgs_per_s=rate,
                     **tags,
                 )
+            emit(
+                metric="redelivered",
+                value=sum(p.repeats_after_reconnect + p.repeats_same_connection for p in pairs),
+                unit="msg",
+                after_reconnect=sum(p.repeats_after_reconnect for p in pairs),
+                same_connection=sum(p.repeats_same_connection for p in pairs),
+                **tags,
+            )
         finally:
             deployment.stop()
 

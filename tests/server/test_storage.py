@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sottovoce.server.retention import MS_PER_DAY, sweep_once
 from sottovoce.server.settings import Retention, database_url
 from sottovoce.storage.migrate import MIGRATIONS
-from sottovoce.storage.repository import DeviceRecord, Envelope, Repository
+from sottovoce.storage.repository import Envelope, Repository
 from sottovoce.storage.schema import metadata, queued_messages
-from tests.support.device import BareDevice
+from tests.support.repository import new_device
 
 # DESIGN.md's list of what the server may know, as columns (docs/server.md explains
 # each). A new column must be argued for there before it is added here.
@@ -145,19 +145,6 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
         yield repository
     finally:
         await repository.close()
-
-
-async def new_device(repo: Repository, handle: str) -> DeviceRecord:
-    device = BareDevice(handle)
-    return await repo.create_account(
-        app="chat",
-        handle=handle,
-        account_key=device.account_key.public,
-        device_list=device.device_list(),
-        device_list_version=1,
-        identity=device.identity.to_bytes(),
-        day=20_000,
-    )
 
 
 def newest_migration() -> str:
