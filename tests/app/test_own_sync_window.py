@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from sottovoce.client import Client
-from sottovoce.crypto.password import Argon2Parameters
 from tests.app.app_process import AppProcess
 from tests.support.browser import chromium, needs_chromium
 from tests.support.live_server import LiveServer
+from tests.support.people import link
 
 WAIT_MS = 30_000
-FAST_ARGON2 = Argon2Parameters(memory_kib=8192, iterations=1, lanes=1)
 PASSPHRASE = "laptop passphrase"
 
 pytestmark = needs_chromium
@@ -31,14 +30,7 @@ async def accounts(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tup
     tag = secrets.token_hex(3)
     alice = await Client.create_account(tmp_path / "a1", live_server.url, "chat", f"alice-{tag}")
     bob = await Client.create_account(tmp_path / "b", live_server.url, "photos", f"bob-{tag}")
-    pending = await Client.begin_link(live_server.url)
-    finishing = asyncio.create_task(
-        Client.finish_link(
-            pending, tmp_path / "laptop", live_server.url, passphrase=PASSPHRASE, argon2=FAST_ARGON2
-        )
-    )
-    await alice.accept_link(pending.code_text)
-    await (await finishing).close()
+    await (await link(alice, tmp_path / "laptop", live_server.url, passphrase=PASSPHRASE)).close()
     try:
         yield alice, bob
     finally:

@@ -15,7 +15,7 @@ from sottovoce.client import Client
 from tests.app.app_process import AppProcess
 from tests.deletion.conftest import GROUP
 from tests.support.live_server import LiveServer
-from tests.support.people import FAST_ARGON2
+from tests.support.people import link
 
 WAIT_S = 30.0
 CONVERSATION = f"%23{GROUP}"  # "#plans", the app's id of the group
@@ -55,14 +55,7 @@ async def test_delete_for_me_in_the_apps_group_view_reaches_the_other_device(
     group_of_two: tuple[Client, Client], live_server: LiveServer, tmp_path: Path
 ) -> None:
     phone, bob = group_of_two
-    pending = await Client.begin_link(live_server.url)
-    finishing = asyncio.create_task(
-        Client.finish_link(
-            pending, tmp_path / "laptop", live_server.url, passphrase=PASSPHRASE, argon2=FAST_ARGON2
-        )
-    )
-    await phone.accept_link(pending.code_text)
-    await (await finishing).close()
+    await (await link(phone, tmp_path / "laptop", live_server.url, passphrase=PASSPHRASE)).close()
     await phone.fetch()  # follows the new device list: adds the laptop to the group
     app = AppProcess(tmp_path / "laptop", live_server.url, tmp_path / "laptop.log")
     app.start()

@@ -52,11 +52,15 @@ def client_maker(server_url: str, directory: Path, made: list[Client]) -> MakeCl
     return make
 
 
-async def link(existing: Client, profile: Path, server_url: str) -> Client:
+async def link(
+    existing: Client, profile: Path, server_url: str, *, passphrase: str | None = None
+) -> Client:
     """Link a new device to ``existing``'s account the way two people's screens would:
-    the new device shows its code, the existing one accepts it."""
+    the new device shows its code, the existing one accepts it. With ``passphrase``
+    the new profile is sealed with it (cheap Argon2 costs), as the app's are."""
     pending = await Client.begin_link(server_url)
-    finishing = asyncio.create_task(Client.finish_link(pending, profile, server_url))
+    sealing = {} if passphrase is None else {"passphrase": passphrase, "argon2": FAST_ARGON2}
+    finishing = asyncio.create_task(Client.finish_link(pending, profile, server_url, **sealing))
     await existing.accept_link(pending.code_text)
     return await finishing
 
