@@ -13,7 +13,8 @@ stores them in order). Figures, one JSON object per line:
 - ``delivered_msgs_per_s``: those messages decrypted and acknowledged by the
   receivers, over the time from the first send to the last receipt;
 - ``delivery_p50_ms`` / ``delivery_p99_ms`` / ``delivery_max_ms``: send to
-  receipt, while sending at half the delivered rate;
+  receipt, while sending at half the delivered rate (each sender paced, their
+  starts spread over one gap so that sends arrive evenly);
 - ``seq_send_median_ms``: one device sending one message at a time;
 - ``idle_rss_mib``: the server's RSS with nothing connected;
 - ``rss_per_idle_conn_kib``: its RSS growth per idle WebSocket, over ``--idle``;
@@ -337,7 +338,7 @@ async def concurrent_phase(
         services_cpu_before = deployment.services_cpu_s()
         client_cpu_before = time.process_time()
 
-        async def sender(pair: Pair, channel: SendChannel) -> None:
+        async def sender(pair: Pair, channel: SendChannel, offset: float) -> None:
             room = asyncio.Semaphore(window)
             in_flight: set[asyncio.Task[None]] = set()
 
@@ -347,7 +348,7 @@ async def concurrent_phase(
                 finally:
                     room.release()
 
-            next_at = time.perf_counter()
+            next_at = time.perf_counter() + offset
             for _ in range(per_sender):
                 if gap is not None:
                     next_at += gap
@@ -364,7 +365,14 @@ async def concurrent_phase(
             for p, s in zip(pairs, sockets, strict=True)
         ]
         await asyncio.wait_for(
-            asyncio.gather(*(sender(p, c) for p, c in zip(pairs, channels, strict=True))),
+            asyncio.gather(
+                *(
+                    # Paced senders start a gap's fraction apart, so the sends arrive
+                    # evenly at the rate, not all senders' at once each gap.
+                    sender(p, c, 0.0 if gap is None else gap * i / len(pairs))
+                    for i, (p, c) in enumerate(zip(pairs, channels, strict=True))
+                )
+            ),
             PHASE_TIMEOUT_S,
         )
         sent_s = time.perf_counter() - started
