@@ -21,6 +21,7 @@ import pytest
 
 from sottovoce.fanout.inprocess import InProcessFanout
 from sottovoce.fanout.listeners import Wake
+from sottovoce.server import limits
 from sottovoce.server.abuse.controls import SafetyControls
 from sottovoce.server.abuse.moderation import Moderation
 from sottovoce.server.routes import websocket
@@ -70,7 +71,7 @@ def settled(socket: RecordingSocket) -> websocket._Connection:
     """A connection whose stream has read the standing and taken every announcement."""
     connection = websocket._Connection(socket)  # type: ignore[arg-type]
     connection.wake = Wake()
-    connection.standing_read = True
+    connection.standing_read_at = asyncio.get_running_loop().time()
     return connection
 
 
@@ -115,6 +116,21 @@ async def test_a_send_frame_on_a_settled_connection_reads_no_standing(
     answer = await send_frame(relay, sender, fresh, BareDevice.send_body(bob.address))
     assert answer["type"] == "sent"
     assert checks.calls == 1
+
+
+async def test_an_old_standing_read_is_read_again_by_a_send_frame(relay: Relay) -> None:
+    """A stream that never parks runs no recheck timer: its frames read the standing
+    once the last read is older than the recheck, and see a silent suspension."""
+    pest = await BareDevice().register(relay.http)
+    bob = await BareDevice().register(relay.http)
+    sender = await record_of(relay, pest)
+    connection = settled(RecordingSocket())
+    await suspend_at_the_desk(relay, pest.address)  # without Redis: nothing announced
+    assert connection.standing_read_at is not None
+    connection.standing_read_at -= limits.SUSPENSION_RECHECK_S
+    answer = await send_frame(relay, sender, connection, BareDevice.send_body(bob.address))
+    assert (answer["type"], answer["status"]) == ("problem", 403)
+    assert await queued_ids(relay, bob) == []
 
 
 async def test_a_send_frame_between_a_suspension_and_the_stream_is_refused(relay: Relay) -> None:

@@ -122,7 +122,7 @@ class _Connection:
         "in_flight",
         "parked",
         "sends",
-        "standing_read",
+        "standing_read_at",
         "suspended",
         "wake",
         "websocket",
@@ -137,17 +137,26 @@ class _Connection:
         self.sends: set[asyncio.Task[None]] = set()
         # Done once the latest send frame's message is stored (or refused).
         self._last_store: asyncio.Future[None] | None = None
-        # The stream read the standing after subscribing and after the last
-        # announcement it took; ``suspended`` once that read found a suspension.
-        self.standing_read = False
+        # When the stream last found the standing good (event-loop time), after
+        # subscribing and after the announcement it took; None while a read is due.
+        # ``suspended`` once a read found a suspension.
+        self.standing_read_at: float | None = None
         self.suspended = False
         # The last day this connection recorded for its device (``record``).
         self.day = -1
 
     def standing_unsure(self) -> bool:
-        """Whether a suspension may have reached this connection and not been read."""
-        wake = self.wake
-        return not self.standing_read or wake is None or wake.announced
+        """Whether a suspension may have reached this connection and not been read:
+        one announced, or one made without an announcement longer ago than the
+        recheck (the stream's timer runs only while it is parked; a stream that is
+        never idle would otherwise keep an old read)."""
+        wake, read_at = self.wake, self.standing_read_at
+        return (
+            read_at is None
+            or wake is None
+            or wake.announced
+            or asyncio.get_running_loop().time() - read_at >= limits.SUSPENSION_RECHECK_S
+        )
 
     async def record(self, state: ServerState, device_pk: int) -> None:
         """The coarse last-connection day, looked at once per day per connection."""
@@ -231,13 +240,13 @@ async def _stream(state: ServerState, device: DeviceRecord, connection: _Connect
             # An announcement or the recheck may be a suspension (``abuse.controls``);
             # the first read comes after subscribing, so one made since the upgrade
             # is not missed. This node's own pushes and acks cannot be one.
-            if announced or not connection.standing_read:
-                connection.standing_read = False
+            if announced or connection.standing_read_at is None:
+                connection.standing_read_at = None
                 if await state.safety.is_suspended(device.account_id):
                     connection.suspended = True
                     await websocket.close(code=ACCOUNT_SUSPENDED, reason=SUSPENDED_REASON)
                     return
-                connection.standing_read = True
+                connection.standing_read_at = loop.time()
             in_flight = connection.in_flight
             room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(in_flight))
             batch = await state.repo.fetch_unsent(device.pk, room, in_flight) if room else []
