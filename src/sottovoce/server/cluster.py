@@ -45,13 +45,17 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
         retry_on_error=[redis_errors.ConnectionError, redis_errors.TimeoutError],
     )
     fanout = RedisFanout(client)
+    # Row-id keyed counters and buckets, apart per deployment: its log key names it.
+    log_key = state.directory.public_key if state.directory is not None else b""
     shared = SharedLimits(
-        client, state.settings.limits.requests_per_second, state.settings.limits.request_burst
+        client,
+        state.settings.limits.requests_per_second,
+        state.settings.limits.request_burst,
+        namespace=log_key[:8].hex(),
     )
     state.fanout = fanout
     state.nonces.shared = shared
-    # Abuse counters (docs/safety.md), apart per deployment: its log key names it.
-    log_key = state.directory.public_key if state.directory is not None else b""
+    # Abuse counters (docs/safety.md).
     state.safety.shared = SharedDailyCounts(client, log_key)
     state.rate.shared = shared
     state.sealed_recipients.shared = shared.buckets(

@@ -4,7 +4,10 @@ On one node both live in memory (auth.NonceCache, state.RateLimiter). Behind a
 load balancer a replayed request could reach another node, and a device could
 multiply its rate by the node count, so with Redis configured each node also
 checks these. Redis holds no content: a nonce key is (address, device, nonce)
-for the skew window, a bucket is two numbers per device.
+for the skew window, a bucket is two numbers per device. Bucket keys carry the
+deployment's namespace: device and account row ids repeat across databases, so
+deployments sharing one Redis (the test suite's, a staging and a production
+fleet) would otherwise drain each other's buckets.
 
 If Redis fails, a node answers from its memory alone (still refusing a replay or
 a flood seen by this node) and logs once, rather than refusing every request.
@@ -54,8 +57,9 @@ log = logging.getLogger("sottovoce.server.shared_limits")
 
 
 class SharedLimits:
-    def __init__(self, client: Redis, rate: float, burst: int) -> None:
+    def __init__(self, client: Redis, rate: float, burst: int, namespace: str) -> None:
         self._redis = client
+        self._namespace = namespace
         self._rate = rate
         self._burst = burst
         self._take = client.register_script(BUCKET_SCRIPT)
@@ -87,11 +91,13 @@ class SharedLimits:
 
     async def allow(self, device_pk: int) -> bool | None:
         """Whether the device may make one more request; None if Redis cannot say."""
-        return await self.take(f"{BUCKET_PREFIX}{device_pk}", self._rate, self._burst)
+        return await self.take(
+            f"{BUCKET_PREFIX}{self._namespace}:{device_pk}", self._rate, self._burst
+        )
 
     def buckets(self, prefix: str, rate: float, burst: int) -> SharedBuckets:
         """Another family of shared token buckets (another limit, other keys)."""
-        return SharedBuckets(self, prefix, rate, burst)
+        return SharedBuckets(self, f"{prefix}{self._namespace}:", rate, burst)
 
     async def take(self, key: str, rate: float, burst: int) -> bool | None:
         """One token from bucket ``key`` (refilled at ``rate`` up to ``burst``);
