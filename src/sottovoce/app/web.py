@@ -508,11 +508,18 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
     @api.post("/api/attachments/{message_id}/download")
     async def download(message_id: str) -> dict[str, Any]:
         pointer = _pointer(message_id)
+        shown = -1
 
         def progress(done: int, total: int) -> None:
-            session.feed.publish(
-                {"type": "download", "message_id": message_id, "done": done, "total": total}
-            )
+            # Whole percents only: the network's reads can be a few KiB each, and
+            # hundreds of events would fill a tab's feed queue (FEED_QUEUE).
+            nonlocal shown
+            percent = done * 100 // total if total else 100
+            if percent != shown:
+                shown = percent
+                session.feed.publish(
+                    {"type": "download", "message_id": message_id, "done": done, "total": total}
+                )
 
         await session.client.download_attachment(pointer, progress=progress)
         return {"ok": True}
