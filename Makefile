@@ -5,6 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# Python writes its bytecode caches (__pycache__/, git-ignored) even where the
+# environment turns that off: every node runs under -OO (server/launch.py), pip
+# compiles only the default level, and a node without its cache compiles every
+# module it imports again on each start (~1 s of CPU; hundreds of starts per suite).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test lint typecheck imports unit unit-postgresql chaos bench bench-load mls-vectors clean system
 
 $(STAMP): pyproject.toml
