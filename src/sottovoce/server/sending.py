@@ -198,6 +198,8 @@ async def queue_copies(
         server_ts=server_ts,
     )
     started = time.perf_counter()
+    # Nothing from the turn up to here awaits: the store joins its round before the
+    # task first suspends (a WebSocket's pipeline, routes.websocket._StoreTurn).
     try:
         stored = await state.repo.enqueue(
             sender=sender,

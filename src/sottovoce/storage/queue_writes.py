@@ -25,14 +25,12 @@ from sqlalchemy import (
     Connection,
     Integer,
     String,
-    and_,
     bindparam,
     cast,
     delete,
     func,
     insert,
     null,
-    or_,
     select,
     union_all,
 )
@@ -118,23 +116,20 @@ def _write(conn: Connection, round_: Sequence[QueueWrite]) -> list[Outcome | Exc
     return outcomes
 
 
+# Queue ids one acknowledgement statement deletes at most (two bound values each,
+# far below SQLite's 32,766); a round's larger acknowledgements take several.
+ACK_PAIRS_PER_STATEMENT = 1024
+
+
 @functools.cache
-def _deleting(devices: int) -> ReturningDelete[Any]:
-    """Delete the named ids of ``devices`` devices: one term a device, so that SQLite
-    searches its index (batched_reads.matching_any)."""
+def _deleting(pairs: int) -> ReturningDelete[Any]:
+    """Delete ``pairs`` (device, queue id) rows: one term a row, each bound value a
+    parameter of its own, so the compiled statement is reused as it is (an expanding
+    ``IN`` list is re-rendered every execution) and SQLite finds each row by its id
+    (batched_reads.matching_any)."""
     return (
         delete(queued_messages)
-        .where(
-            or_(
-                *(
-                    and_(
-                        queued_messages.c.recipient_device_pk == bindparam(f"device{i}"),
-                        queued_messages.c.id.in_(bindparam(f"ids{i}", expanding=True)),
-                    )
-                    for i in range(devices)
-                )
-            )
-        )
+        .where(matching_any((queued_messages.c.recipient_device_pk, queued_messages.c.id), pairs))
         .returning(queued_messages.c.recipient_device_pk, queued_messages.c.id)
     )
 
@@ -143,20 +138,11 @@ def _acknowledge(
     conn: Connection, acks: list[tuple[int, Ack]], outcomes: list[Outcome | Exception]
 ) -> None:
     pairs = list(dict.fromkeys((a.device_pk, id_) for _, a in acks for id_ in a.ids))
-    if not pairs:
-        for i, _ in acks:
-            outcomes[i] = 0
-        return
-    ids_of: dict[int, list[int]] = {}
-    for device_pk, id_ in pairs:
-        ids_of.setdefault(device_pk, []).append(id_)
-    terms = padded(list(ids_of.items()))
-    params: dict[str, object] = {}
-    for n, (device_pk, ids) in enumerate(terms):
-        params[f"device{n}"] = device_pk
-        params[f"ids{n}"] = ids
-    result = conn.execute(_deleting(len(terms)), params)
-    deleted = {(int(r[0]), int(r[1])) for r in result}
+    deleted: set[tuple[int, int]] = set()
+    for start in range(0, len(pairs), ACK_PAIRS_PER_STATEMENT):
+        terms = padded(pairs[start : start + ACK_PAIRS_PER_STATEMENT])
+        result = conn.execute(_deleting(len(terms)), key_params(terms))
+        deleted.update((int(r[0]), int(r[1])) for r in result)
     for i, ack in acks:  # a row two acks named counts for the first
         mine = {(ack.device_pk, id_) for id_ in ack.ids} & deleted
         deleted -= mine
@@ -201,9 +187,10 @@ def _enqueue(
 
 
 @functools.cache
-def _state_of(keys: int) -> CompoundSelect[Any]:
+def _state_of(keys: int, recipients: int) -> CompoundSelect[Any]:
     """Which of ``keys`` idempotency keys have a queued copy, and how many messages
-    each of the ``recipients`` holds."""
+    each of ``recipients`` devices holds. Every value is a parameter of its own (no
+    expanding ``IN``), so each shape compiles once and is reused as it is."""
     copies = (
         select(
             queued_messages.c.sender_device_pk,
@@ -223,7 +210,11 @@ def _state_of(keys: int) -> CompoundSelect[Any]:
             queued_messages.c.recipient_device_pk,
             func.count(),
         )
-        .where(queued_messages.c.recipient_device_pk.in_(bindparam("recipients", expanding=True)))
+        .where(
+            queued_messages.c.recipient_device_pk.in_(
+                [bindparam(f"recipient{i}") for i in range(recipients)]
+            )
+        )
         .group_by(queued_messages.c.recipient_device_pk)
     )
     return union_all(copies, depths)
@@ -235,11 +226,14 @@ def _queue_state(
     """Which of the round's idempotency keys have a queued copy, and how many
     messages each recipient device holds: one statement for both."""
     keys = padded(list(dict.fromkeys(s.key for _, s in sends)))
-    recipients = list({e.recipient_device_pk for _, s in sends for e in s.envelopes})
+    recipients = padded(list({e.recipient_device_pk for _, s in sends for e in s.envelopes}))
+    params = key_params(keys)
+    params.update({f"recipient{i}": pk for i, pk in enumerate(recipients)})
     queued: set[tuple[int, str]] = set()
     depth: dict[int, int] = {}
-    rows = conn.execute(_state_of(len(keys)), {**key_params(keys), "recipients": recipients})
-    for sender_pk, message_id, recipient, n in rows:
+    for sender_pk, message_id, recipient, n in conn.execute(
+        _state_of(len(keys), len(recipients)), params
+    ):
         if recipient is None:
             queued.add((int(sender_pk), str(message_id)))
         else:

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeGuard
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -22,11 +22,12 @@ from pydantic import ValidationError
 from sottovoce.fanout.listeners import Wake
 from sottovoce.server import limits, metrics
 from sottovoce.server.auth import authenticate, today
+from sottovoce.server.delivery_keys import DeliveryKeys
 from sottovoce.server.delivery_keys import load as load_delivery_keys
 from sottovoce.server.problems import Problem, problem_response
 from sottovoce.server.routes.key_packages import key_packages_low
 from sottovoce.server.routes.messages import delivered_fields, prekeys_low
-from sottovoce.server.sending import SendMessage, send_message
+from sottovoce.server.sending import SendMessage, SendResult, send_message
 from sottovoce.server.state import ServerState
 from sottovoce.storage.repository import DeviceRecord, QueuedMessage
 from sottovoce.storage.safety import SUSPENDED
@@ -66,17 +67,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     connection = _Connection(websocket)
     await connection.record(state, device.pk)
-    # This task reads the device's frames; one more streams its queue.
+    # One task reads the device's frames, one more streams its queue. The reader is
+    # not this task: each frame would resume it through every middleware's frame.
     stream = asyncio.create_task(_stream_queue(state, device, connection))
+    reader = asyncio.create_task(_read_frames(state, device, connection))
     metrics.CONNECTIONS.inc()
     try:
         with state.live.register(device.pk, connection):
-            await _read_frames(state, device, connection)
+            await reader
     except (WebSocketDisconnect, RuntimeError):
         pass  # the device went away, or the stream closed the socket
     finally:
         metrics.CONNECTIONS.dec()
-        pending = [stream, *connection.sends]
+        pending = [reader, stream, *connection.sends]
         for task in pending:
             task.cancel()
         for task in pending:
@@ -120,6 +123,7 @@ class _Connection:
         "day",
         "highest_sent",
         "in_flight",
+        "keys",
         "parked",
         "sends",
         "standing_read_at",
@@ -130,12 +134,15 @@ class _Connection:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
+        # The process's (``server.delivery_keys``), looked up at the first send.
+        self.keys: DeliveryKeys | None = None
         self.in_flight: set[int] = set()
         self.wake: Wake | None = None
         self.parked = False
         self.highest_sent = 0
         self.sends: set[asyncio.Task[None]] = set()
-        # Done once the latest send frame's message is stored (or refused).
+        # Done once the latest send frame's store joined the queue of writes (or it
+        # was refused): the next one's may join it then (``_StoreTurn``).
         self._last_store: asyncio.Future[None] | None = None
         # When the stream last found the standing good (event-loop time), after
         # subscribing and after the announcement it took; None while a read is due.
@@ -201,11 +208,54 @@ class _Connection:
             return  # the socket is closing; the next connection sends the row again
         metrics.delivered([message])
 
-    def store_turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
-        """The previous send frame's store and this one's, in the order frames came."""
-        previous, mine = self._last_store, asyncio.get_running_loop().create_future()
-        self._last_store = mine
-        return previous, mine
+    def store_turn(self) -> _StoreTurn:
+        """This send frame's turn to store, after the previous frame's."""
+        turn = _StoreTurn(self._last_store, asyncio.get_running_loop().create_future())
+        self._last_store = turn.done
+        return turn
+
+
+class _StoreTurn:
+    """A send frame's place in its connection's pipeline (``sending.StoreTurn``).
+
+    Entered once the previous frame's store has joined the queue of writes, or that
+    frame was refused; ``done`` once this one's has joined it. The writes are served
+    in rounds, one after another, each in arrival order (``storage.queue_writes``),
+    so the frames are stored, and get their queue ids, in the order they came, and
+    several of them can share a round. A store joins the queue before its task next
+    suspends, to wait for its round (nothing between this turn and the submission
+    awaits), so ``done`` is set by a callback that runs after that suspension.
+    """
+
+    __slots__ = ("done", "previous")
+
+    def __init__(self, previous: asyncio.Future[None] | None, done: asyncio.Future[None]) -> None:
+        self.previous = previous
+        self.done = done
+
+    def __call__(self) -> _StoreTurn:
+        return self
+
+    async def __aenter__(self) -> None:
+        if self.previous is not None:
+            await self.previous
+        asyncio.get_running_loop().call_soon(self._release)
+
+    async def __aexit__(self, *_: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    async def finish(self) -> None:
+        """A frame refused before its turn: the next one waits on this one's."""
+        if self.done.done():
+            return
+        if self.previous is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.previous
+        self._release()
 
 
 async def _stream_queue(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
@@ -334,17 +384,7 @@ async def _send(
 ) -> None:
     """One send frame, checked like ``POST /v1/messages`` (``server.sending``) and
     answered with ``sent`` or ``problem`` under its ``request_id``."""
-    previous, mine = connection.store_turn()
-
-    @contextlib.asynccontextmanager
-    async def turn() -> AsyncIterator[None]:
-        if previous is not None:
-            await previous
-        try:
-            yield
-        finally:
-            mine.set_result(None)
-
+    turn = connection.store_turn()
     request_id = frame.get("request_id")
     try:
         if not _is_request_id(request_id):
@@ -361,9 +401,11 @@ async def _send(
             body = SendMessage.model_validate(frame.get("message"))
         except ValidationError as exc:
             raise Problem(422, "malformed-body", _validation_detail(exc)) from exc
-        keys = await load_delivery_keys(state.repo)
+        keys = connection.keys
+        if keys is None:
+            keys = connection.keys = await load_delivery_keys(state.repo)
         result = await send_message(state, keys, device, body, turn=turn)
-        answer = json.dumps({"type": "sent", "request_id": request_id, "result": dict(result)})
+        answer = _sent_frame(request_id, result)
     except Problem as exc:
         answer = _problem_frame(request_id, exc.status, exc.kind, exc.detail, exc.extra)
     except Exception:  # a bug, not bad input: answered like the HTTP route's 500
@@ -372,11 +414,7 @@ async def _send(
             request_id, 500, "internal-error", "the server failed to handle this frame"
         )
     finally:
-        if not mine.done():  # refused before its turn: the next one waits on ours
-            if previous is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await previous
-            mine.set_result(None)
+        await turn.finish()
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the device went away
         await connection.websocket.send_text(answer)
 
@@ -384,6 +422,17 @@ async def _send(
 FRAME_SHAPES = 'expected {"type": "ack", "ids": [int]} or {"type": "send", "request_id": int, ...}'
 # A request id is the client's to choose; any JSON number a client can round-trip.
 MAX_REQUEST_ID = 2**53 - 1
+
+
+def _sent_frame(request_id: int, result: SendResult) -> str:
+    """``json.dumps({"type": "sent", "request_id": …, "result": …})`` with ``result``
+    as ``SendResult``'s fields in their order, written out: a message id is of
+    ``sending.MESSAGE_ID``'s characters, none of which JSON escapes."""
+    duplicate = "true" if result.duplicate else "false"
+    return (
+        f'{{"type": "sent", "request_id": {request_id}, "result": {{"message_id": '
+        f'"{result.message_id}", "stored": {result.stored}, "duplicate": {duplicate}}}}}'
+    )
 
 
 def _error_frame(detail: str) -> str:
@@ -408,7 +457,7 @@ def _validation_detail(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _is_request_id(value: object) -> bool:
+def _is_request_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REQUEST_ID
 
 
