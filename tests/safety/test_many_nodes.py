@@ -30,6 +30,7 @@ from sottovoce.server.abuse.moderation import Moderation
 from sottovoce.server.abuse.shared_counts import SharedDailyCounts
 from sottovoce.server.process import ServerProcess
 from sottovoce.server.routes.websocket import ACCOUNT_SUSPENDED, SUSPENDED_REASON
+from sottovoce.server.shared_limits import deployment_namespace
 from tests.support.device import MESSAGES, WEBSOCKET, BareDevice
 from tests.support.nodes import two_nodes
 from tests.support.services import PostgresCluster, RedisServer
@@ -186,8 +187,8 @@ async def test_deployments_sharing_one_redis_keep_their_counts_apart(
     """Account ids are per database; the deployment's key keeps them apart."""
     client = Redis.from_url(running_services[1].url)
     try:
-        ours = SharedDailyCounts(client, secrets.token_bytes(32))
-        theirs = SharedDailyCounts(client, secrets.token_bytes(32))
+        ours = SharedDailyCounts(client, deployment_namespace(secrets.token_bytes(32)))
+        theirs = SharedDailyCounts(client, deployment_namespace(secrets.token_bytes(32)))
         day = int(time.time() // 86_400)
         assert await ours.admit_recipient(day, 1, 7, 1) is True
         assert await ours.admit_recipient(day, 1, 8, 1) is False

@@ -8,6 +8,7 @@ device, so the server needs no change to run on many nodes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -17,6 +18,11 @@ from sottovoce.fanout.listeners import Wake
 class Fanout(Protocol):
     async def publish(self, device_pk: int) -> None:
         """Wake every live connection of this device (if any)."""
+        ...
+
+    async def wake_other_nodes(self, device_pks: Collection[int]) -> None:
+        """Wake these devices' live connections held by other nodes only: this
+        node's own were handed the rows already (``server.live``)."""
         ...
 
     def subscribe(self, device_pk: int) -> AbstractAsyncContextManager[Wake]:

@@ -7,7 +7,7 @@ delivery at-least-once through the durable queue whatever the fan-out does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from sottovoce.fanout.listeners import LocalListeners, Wake
@@ -21,6 +21,9 @@ class InProcessFanout:
 
     async def publish(self, device_pk: int) -> None:
         self._listeners.wake(device_pk)
+
+    async def wake_other_nodes(self, device_pks: Collection[int]) -> None:
+        """There are none."""
 
     @asynccontextmanager
     async def subscribe(self, device_pk: int) -> AsyncIterator[Wake]:

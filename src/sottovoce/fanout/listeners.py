@@ -10,9 +10,9 @@ from collections.abc import Iterator
 class Wake(asyncio.Event):
     """A connection's wake-up. ``announced`` says the fan-out set it: something
     happened that this node's connection cannot see otherwise (a suspension, a
-    claimed prekey, a row stored by another node), so the connection re-reads
-    what it holds as facts about its device. Its own node's pushes and acks set
-    it with plain ``set`` and leave ``announced`` alone."""
+    claimed prekey), so the connection re-reads what it holds as facts about its
+    device. Rows stored (by this node's pushes, or by another node), and acks, set
+    it with plain ``set`` and leave ``announced`` alone: a queue read covers them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,6 +50,11 @@ class LocalListeners:
     def wake(self, device_pk: int) -> None:
         for event in self._events.get(device_pk, ()):
             event.announce()
+
+    def nudge(self, device_pk: int) -> None:
+        """Rows were stored for the device elsewhere: its connections read the queue."""
+        for event in self._events.get(device_pk, ()):
+            event.set()
 
     def wake_all(self) -> None:
         for events in self._events.values():

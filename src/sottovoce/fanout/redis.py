@@ -5,7 +5,13 @@ connected to it, and a send on any node publishes "device N's queue grew" there.
 The message carries nothing but the device's row id: the recipient's node reads
 the durable queue itself, so Redis never holds content and losing a wake-up
 loses no message. A node's own connections hear its publications through its
-own subscription, once.
+own subscription, once; but a row a node just stored it hands to its own
+connections itself (``server.live``), so that wake-up goes out marked with the
+node's origin tag, and the node's own reader drops it (a wake of its own
+connections would cost each a queue read and more, docs/performance.md). The
+other nodes' connections only read their queue on it; an empty payload
+(:meth:`RedisFanout.publish`: a suspension, a claimed prekey) also makes them
+re-read the facts they hold about their device.
 
 When Redis is unreachable, every local connection is woken every
 ``poll_interval_s`` (delivery falls back to polling the queue) until the node
@@ -18,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,6 +49,8 @@ RECONNECT_DELAY_S = 0.5
 SUBSCRIBE_CONFIRM_S = 1.0
 # While a cancelled reader has not ended, it is cancelled again this often.
 CANCEL_RETRY_S = 0.1
+# Random per node process: long enough that two nodes never draw the same.
+ORIGIN_TAG_BYTES = 16
 _REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 log = logging.getLogger("sottovoce.fanout.redis")
@@ -73,6 +82,8 @@ class RedisFanout:
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._confirmations: dict[str, asyncio.Future[None]] = {}
+        # The payload of this node's wake-ups for the other nodes only.
+        self._origin = secrets.token_bytes(ORIGIN_TAG_BYTES)
         self.connected = False
 
     async def start(self) -> None:
@@ -95,6 +106,22 @@ class RedisFanout:
                 # The reader notices a lost Redis too, and owns the reconnection.
                 log.warning("redis publish failed (%s); nodes poll until it returns", exc)
         self._listeners.wake(device_pk)  # the other nodes are polling until Redis returns
+
+    async def wake_other_nodes(self, device_pks: Collection[int]) -> None:
+        """One round trip for all of them; while Redis is down the others poll."""
+        if not self.connected or not device_pks:
+            return
+        try:
+            if len(device_pks) == 1:  # the common case, without a pipeline's upkeep
+                (device_pk,) = device_pks
+                await self._redis.publish(channel(device_pk), self._origin)
+                return
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for device_pk in device_pks:
+                    pipe.publish(channel(device_pk), self._origin)
+                await pipe.execute()
+        except _REDIS_FAILURES as exc:
+            log.warning("redis publish failed (%s); nodes poll until it returns", exc)
 
     @asynccontextmanager
     async def subscribe(self, device_pk: int) -> AsyncIterator[Wake]:
@@ -180,5 +207,12 @@ class RedisFanout:
                     with contextlib.suppress(ValueError):
                         self._listeners.wake(int(name[len(CHANNEL_PREFIX) :]))
             elif message.get("type") == "message" and name.startswith(CHANNEL_PREFIX):
+                origin = message.get("data")
+                if origin == self._origin:
+                    continue  # this node's own connections have the rows already
                 with contextlib.suppress(ValueError):
-                    self._listeners.wake(int(name[len(CHANNEL_PREFIX) :]))
+                    device_pk = int(name[len(CHANNEL_PREFIX) :])
+                    if origin:  # another node's rows (wake_other_nodes): a queue read
+                        self._listeners.nudge(device_pk)
+                    else:  # publish: facts about the device changed
+                        self._listeners.wake(device_pk)

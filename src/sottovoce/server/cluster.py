@@ -33,7 +33,11 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     from sottovoce.fanout.redis import RedisFanout
     from sottovoce.server import limits
     from sottovoce.server.abuse.shared_counts import SharedDailyCounts
-    from sottovoce.server.shared_limits import SEALED_RECIPIENT_PREFIX, SharedLimits
+    from sottovoce.server.shared_limits import (
+        SEALED_RECIPIENT_PREFIX,
+        SharedLimits,
+        deployment_namespace,
+    )
 
     client = Redis.from_url(
         url,
@@ -47,16 +51,17 @@ async def joined(state: ServerState) -> AsyncIterator[None]:
     fanout = RedisFanout(client)
     # Row-id keyed counters and buckets, apart per deployment: its log key names it.
     log_key = state.directory.public_key if state.directory is not None else b""
+    namespace = deployment_namespace(log_key)
     shared = SharedLimits(
         client,
         state.settings.limits.requests_per_second,
         state.settings.limits.request_burst,
-        namespace=log_key[:8].hex(),
+        namespace=namespace,
     )
     state.fanout = fanout
     state.nonces.shared = shared
     # Abuse counters (docs/safety.md).
-    state.safety.shared = SharedDailyCounts(client, log_key)
+    state.safety.shared = SharedDailyCounts(client, namespace)
     state.rate.shared = shared
     state.sealed_recipients.shared = shared.buckets(
         SEALED_RECIPIENT_PREFIX,

@@ -6,7 +6,7 @@ reads everything it has not acknowledged. What this saves is the queue read per
 wake when the recipient's connection is parked with nothing pending: the row the
 sender's request just stored is written to it directly. The in-process fan-out
 reaches nobody else, so on one node this replaces its wake-up for new rows; with
-Redis the wake-up is still published for the other nodes.
+Redis the wake-up is still published, for the other nodes only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, Protocol
 
 from sottovoce.fanout.base import Fanout
-from sottovoce.fanout.inprocess import InProcessFanout
 from sottovoce.storage.repository import QueuedMessage
 
 
@@ -58,7 +57,5 @@ class LiveConnections:
         ]
         for write in writes:
             await write
-        if isinstance(fanout, InProcessFanout):
-            return  # its only listeners are the streams above, each pushed or woken
-        for message in stored:
-            await fanout.publish(message.recipient_device_pk)
+        # The streams above are each pushed or woken already: only other nodes' need it.
+        await fanout.wake_other_nodes({message.recipient_device_pk for message in stored})

@@ -55,6 +55,16 @@ return allowed
 
 log = logging.getLogger("sottovoce.server.shared_limits")
 
+# Of the deployment's transparency log key: 64 bits tell deployments apart.
+NAMESPACE_KEY_BYTES = 8
+
+
+def deployment_namespace(log_key: bytes) -> str:
+    """The part of every row-id keyed Redis key (request buckets here, the daily
+    abuse counts) that keeps deployments sharing one Redis apart: their
+    transparency log's public key names them (``server.cluster``)."""
+    return log_key[:NAMESPACE_KEY_BYTES].hex()
+
 
 class SharedLimits:
     def __init__(self, client: Redis, rate: float, burst: int, namespace: str) -> None:

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
     CompoundSelect,
     Connection,
     Engine,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     String,
+    all_,
     and_,
     bindparam,
     cast,
@@ -144,13 +148,17 @@ def _rollback_if_open(dbapi_connection: Any, _: Any, reset: Any) -> None:
 
 # Each node holds a pool of PostgreSQL connections: enough for its concurrent
 # requests on two cores, few enough that many nodes stay far below the server's
-# max_connections. No pre-ping (a round trip per checkout, doubling the cost of
-# the many short transactions a send makes): after a PostgreSQL restart the first
-# statement on a cut connection fails, SQLAlchemy then drops the whole pool, and
-# the client retries that one request (it is idempotent).
+# max_connections. No overflow: an overflow connection is closed when it comes
+# back, so under load each burst forked backends and prepared every statement
+# anew (857 backends in one bench run, docs/performance.md); a request waits for
+# a pooled connection instead, a queue wait in this process. No pre-ping (a round
+# trip per checkout, doubling the cost of the many short transactions a send
+# makes): after a PostgreSQL restart the first statement on a cut connection
+# fails, SQLAlchemy then drops the whole pool, and the client retries that one
+# request (it is idempotent).
 POSTGRESQL_POOL: dict[str, Any] = {
-    "pool_size": 10,
-    "max_overflow": 10,
+    "pool_size": 16,
+    "max_overflow": 0,
     "pool_timeout": 10,
 }
 
@@ -586,17 +594,23 @@ def _read_sent(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[
     return {(int(r[0]), str(r[1])) if r[2] is None else by_digest[bytes(r[2])]: True for r in rows}
 
 
-# The oldest queued messages of a device but those on their way (Repository.fetch_unsent).
-_UNSENT = (
-    select(queued_messages)
-    .where(
-        and_(
-            queued_messages.c.recipient_device_pk == bindparam("device_pk"),
-            queued_messages.c.id.not_in(bindparam("in_flight", expanding=True)),
-        )
+def _unsent(not_in_flight: ColumnElement[bool]) -> Select[Any]:
+    """The oldest queued messages of a device but those on their way
+    (Repository.fetch_unsent)."""
+    return (
+        select(queued_messages)
+        .where(and_(queued_messages.c.recipient_device_pk == bindparam("device_pk"), not_in_flight))
+        .order_by(queued_messages.c.id)
+        .limit(bindparam("limit", type_=Integer))
     )
-    .order_by(queued_messages.c.id)
-    .limit(bindparam("limit", type_=Integer))
+
+
+_UNSENT = _unsent(queued_messages.c.id.not_in(bindparam("in_flight", expanding=True)))
+# An expanding IN is a new statement text for each count in flight, which asyncpg
+# prepares (PostgreSQL parses and plans) again on each pooled connection; an
+# array is one statement whatever the count.
+_UNSENT_POSTGRESQL = _unsent(
+    queued_messages.c.id != all_(bindparam("in_flight", type_=ARRAY(BigInteger)))
 )
 
 
@@ -604,8 +618,9 @@ def _read_unsent(
     conn: Connection, device_pk: int, limit: int, in_flight: list[int]
 ) -> list[QueuedMessage]:
     try:
+        statement = _UNSENT_POSTGRESQL if conn.dialect.name == "postgresql" else _UNSENT
         rows = conn.execute(
-            _UNSENT, {"device_pk": device_pk, "limit": limit, "in_flight": in_flight}
+            statement, {"device_pk": device_pk, "limit": limit, "in_flight": in_flight}
         )
         return [_queued(r) for r in rows]
     finally:

@@ -65,10 +65,13 @@ class _DailyCount:
     day: int = -1
     seen: dict[int, set[int]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
+    # Of ``seen``, those the shared count (Redis) admitted: a day's set there only
+    # grows until the day ends, so one already in it is admitted again without asking.
+    shared_admitted: dict[int, set[int]] = field(default_factory=dict)
 
     def roll(self, day: int) -> None:
         if day != self.day:
-            self.day, self.seen, self.counts = day, {}, {}
+            self.day, self.seen, self.counts, self.shared_admitted = day, {}, {}, {}
 
 
 class SafetyControls:
@@ -179,7 +182,10 @@ class SafetyControls:
         counter = self._recipients
         counter.roll(day)
         seen = counter.seen.setdefault(account_id, set())
-        if recipient_id in seen and self.shared is None:
+        counted = counter.shared_admitted.setdefault(account_id, set())
+        # Already counted today, where the count is kept: nothing to read or ask
+        # (the send path's cost on many nodes, docs/performance.md).
+        if recipient_id in (seen if self.shared is None else counted):
             return
         allowed = await self._allowance(
             account_id,
@@ -190,6 +196,8 @@ class SafetyControls:
         admitted = None
         if self.shared is not None:
             admitted = await self.shared.admit_recipient(day, account_id, recipient_id, allowed)
+            if admitted:
+                counted.add(recipient_id)
         if admitted is None:  # one node, or Redis cannot answer: this node's memory
             admitted = recipient_id in seen or len(seen) < allowed
         if not admitted:

@@ -65,11 +65,11 @@ def _day_ends_ms(day: int) -> int:
 class SharedDailyCounts:
     """Atomic daily allowances across nodes; ``None`` answers mean "ask memory"."""
 
-    def __init__(self, client: Redis, deployment_key: bytes) -> None:
-        # Account ids are per database: keys carry the deployment (its transparency
-        # log's public key) so deployments sharing one Redis, as the test suite's
-        # many databases do, never mix their counts.
-        self._namespace = deployment_key[:8].hex()
+    def __init__(self, client: Redis, namespace: str) -> None:
+        # Account ids are per database: keys carry the deployment's namespace
+        # (shared_limits.deployment_namespace) so deployments sharing one Redis, as
+        # the test suite's many databases do, never mix their counts.
+        self._namespace = namespace
         self._recipient = client.register_script(RECIPIENT_SCRIPT)
         self._creation = client.register_script(CREATION_SCRIPT)
         self._down_until = 0.0
