@@ -5,8 +5,9 @@ registered device that opens its WebSocket with a signed upgrade and sends
 Double Ratchet ciphertext (an established ``protocol.session.Session`` per pair,
 padded, as the SDK sends it) as ``send`` frames on it, as the SDK does while it
 listens (``--send-over http``: one signed ``POST /v1/messages`` each instead);
-each receiver holds a WebSocket, decrypts every envelope and acknowledges it.
-A sender keeps up to ``--window`` sends in flight on its socket (the server
+each receiver holds a WebSocket, decrypts every envelope and acknowledges the
+envelopes one read brought in one ``ack`` frame, as a real client does. A
+sender keeps up to ``--window`` sends in flight on its socket (the server
 stores them in order). Figures, one JSON object per line:
 
 - ``send_msgs_per_s``: every sender sending back to back, all at once;
@@ -32,9 +33,13 @@ stores them in order). Figures, one JSON object per line:
   and ``same_connection`` (the stream sending one row twice: a server bug).
 
 The simulated clients (encryption, decryption, framing) run in this process and
-the server in its own; ``--pin-cpus`` pins the server(s) to the first CPU and
-this process to the others, so on a two-core machine each side has one core and
-neither steals the other's (worth it only on an otherwise quiet machine).
+the server in its own. The busy clients' sockets are the ``websockets``
+library's sans-I/O protocol on a plain asyncio protocol (bench/frame_socket.py)
+and the senders are driven by answers and timers, not a task per message: what
+the clients cost is their cryptography, framing and JSON, little bookkeeping.
+``--pin-cpus`` pins the server(s) to the first CPU and this process to the
+others, so on a two-core machine each side has one core and neither steals the
+other's (worth it only on an otherwise quiet machine).
 
 Engines: one node on SQLite; one and two nodes on PostgreSQL + Redis (two nodes:
 senders on one, receivers on the other, so every delivery crosses Redis). The
@@ -57,6 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +76,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from tests.support.device import BareDevice  # noqa: E402
 
+from frame_socket import FrameSocket, OnMessages  # noqa: E402
 from ratchet import sottovoce_pair  # noqa: E402
 from sottovoce.protocol.padding import pad  # noqa: E402
+from sottovoce.server.limits import MAX_FETCH  # noqa: E402
 from sottovoce.server.process import ServerProcess  # noqa: E402
 
 # A bench must not trip the per-device request bound it is not measuring.
@@ -84,6 +92,8 @@ IDLE_CONNS_PER_DEVICE = 100  # inside the per-device burst
 IDLE_CONNECTS_AT_ONCE = 20
 # Descriptors besides the idle sockets: the other phases' clients, logs, the database.
 FD_HEADROOM = 512
+# The server applies at most this many ids of one ack frame (server/limits.py).
+ACK_IDS_PER_FRAME = MAX_FETCH
 
 
 def emit(**row: Any) -> None:
@@ -110,6 +120,14 @@ class Pair:
     connections: int = 0
     repeats_after_reconnect: int = 0
     repeats_same_connection: int = 0
+    # Message ids: unique per sending device (a random prefix, then a count), so
+    # none costs a system call for randomness.
+    id_prefix: str = field(default_factory=lambda: secrets.token_hex(8))
+    sent: int = 0
+    recipient_json: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recipient_json = json.dumps(self.receiver.address)
 
 
 class Deployment:
@@ -190,53 +208,85 @@ def ws_url(base: str) -> str:
 async def connect(
     device: BareDevice, base: str, open_timeout: float = 10.0
 ) -> websockets.ClientConnection:
+    """An idle device's socket (the websockets library's own client)."""
     header = device.authorization("GET", "/v1/ws", b"")
     return await websockets.connect(
         ws_url(base), additional_headers={"authorization": header}, open_timeout=open_timeout
     )
 
 
-async def receive(pair: Pair, socket: websockets.ClientConnection, expected: int) -> None:
-    """Decrypt, then acknowledge, every envelope until ``expected`` new ones
-    arrived; a repeat is acknowledged and counted, not decrypted again."""
-    pair.connections += 1
-    connection = pair.connections
-    while pair.received < expected:
-        frame = json.loads(await socket.recv())
-        if frame.get("type") != "envelope":
-            continue
-        envelope = frame["envelope"]
-        key = f"{envelope['sender']}/{envelope['sender_device']}/{envelope['message_id']}"
-        first = pair.seen.get(key)
-        if first is not None:
-            if first == connection:
-                pair.repeats_same_connection += 1
-            else:
-                pair.repeats_after_reconnect += 1
-            await socket.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
-            continue
-        pair.seen[key] = connection
-        plaintext = pair.session_in.decrypt(base64.b64decode(envelope["body"]))
-        sent_ns = int.from_bytes(plaintext[:8], "big")
-        pair.latencies_ms.append((time.time_ns() - sent_ns) / 1e6)
-        pair.received += 1
-        await socket.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
+async def open_socket(device: BareDevice, base: str, on_messages: OnMessages) -> FrameSocket:
+    """A busy device's socket: frames handed over by callback (bench/frame_socket.py)."""
+    header = device.authorization("GET", "/v1/ws", b"")
+    return await FrameSocket.connect(ws_url(base), {"authorization": header}, on_messages)
 
 
-def message_to(pair: Pair) -> dict[str, Any]:
-    """A send's body: the send time inside the ciphertext, for the latency."""
+class Receiver:
+    """A receiving device's socket for one phase: every envelope that one read
+    brought is decrypted, then all of them are acknowledged in one ``ack`` frame
+    with their ids (docs/api.md; the SDK still sends one per envelope); a repeat
+    is acknowledged and counted, not decrypted again, as the SDK drops it."""
+
+    def __init__(self, pair: Pair, expected: int) -> None:
+        self.pair = pair
+        self.expected = expected
+        pair.connections += 1
+        self.connection = pair.connections
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.socket: FrameSocket | None = None
+
+    async def open(self, base: str) -> Receiver:
+        self.socket = await open_socket(self.pair.receiver, base, self.on_messages)
+        return self
+
+    def on_messages(self, socket: FrameSocket, texts: list[str]) -> None:
+        pair = self.pair
+        ids = []
+        for text in texts:
+            frame = json.loads(text)
+            if frame.get("type") != "envelope":
+                continue
+            envelope = frame["envelope"]
+            ids.append(envelope["id"])
+            key = f"{envelope['sender']}/{envelope['sender_device']}/{envelope['message_id']}"
+            first = pair.seen.get(key)
+            if first is not None:
+                if first == self.connection:
+                    pair.repeats_same_connection += 1
+                else:
+                    pair.repeats_after_reconnect += 1
+                continue
+            pair.seen[key] = self.connection
+            plaintext = pair.session_in.decrypt(base64.b64decode(envelope["body"]))
+            sent_ns = int.from_bytes(plaintext[:8], "big")
+            pair.latencies_ms.append((time.time_ns() - sent_ns) / 1e6)
+            pair.received += 1
+        for start in range(0, len(ids), ACK_IDS_PER_FRAME):
+            batch = ",".join(map(str, ids[start : start + ACK_IDS_PER_FRAME]))
+            socket.send_text(f'{{"type":"ack","ids":[{batch}]}}')
+        if pair.received >= self.expected and not self.done.done():
+            self.done.set_result(None)
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+
+
+def message_to(pair: Pair) -> str:
+    """A send's body, JSON text: the send time inside the ciphertext, for the
+    latency. Only the id and the ciphertext change (hex and base64: nothing to
+    escape), so the text is filled in, not serialized anew."""
     plaintext = time.time_ns().to_bytes(8, "big") + TEXT
-    return {
-        "message_id": secrets.token_hex(16),
-        "recipient": pair.receiver.address,
-        "envelopes": [
-            {
-                "device_id": 1,
-                "type": "message",
-                "body": b64(pair.session_out.encrypt(pad(plaintext))),
-            }
-        ],
-    }
+    body = b64(pair.session_out.encrypt(pad(plaintext)))
+    pair.sent += 1
+    return (
+        f'{{"message_id":"{pair.id_prefix}{pair.sent:016x}","recipient":{pair.recipient_json},'
+        f'"envelopes":[{{"device_id":1,"type":"message","body":"{body}"}}]}}'
+    )
+
+
+Answer = dict[str, Any]
+OnAnswer = Callable[[Answer], None]
 
 
 class SendChannel:
@@ -247,18 +297,18 @@ class SendChannel:
         self.device = device
         self.base = base
         self.over = over
-        self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._answers: dict[int, OnAnswer] = {}
         self._next_id = 1
-        self._socket: websockets.ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._socket: FrameSocket | None = None
         self._http: httpx.AsyncClient | None = None
+        self._requests: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> SendChannel:
         if self.over == "http":
             self._http = httpx.AsyncClient(base_url=self.base, timeout=30)
         else:
-            self._socket = await connect(self.device, self.base)
-            self._reader = asyncio.create_task(self._read(self._socket))
+            self._socket = await open_socket(self.device, self.base, self._answered)
+            self._socket.closed.add_done_callback(self._lost)
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -266,32 +316,108 @@ class SendChannel:
             await self._http.aclose()
         if self._socket is not None:
             await self._socket.close()
-        if self._reader is not None:
-            await self._reader
 
-    async def _read(self, socket: websockets.ClientConnection) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in socket:
-                frame = json.loads(raw)
-                if frame.get("type") in ("sent", "problem"):
-                    self._answers.pop(frame["request_id"]).set_result(frame)
-        for waiting in self._answers.values():
-            waiting.set_exception(RuntimeError("the sender's socket closed mid-send"))
+    def _answered(self, _: FrameSocket, texts: list[str]) -> None:
+        for text in texts:
+            frame = json.loads(text)
+            if frame.get("type") in ("sent", "problem"):
+                self._answers.pop(frame["request_id"])(frame)
 
-    async def send(self, body: dict[str, Any]) -> None:
-        if self._http is not None:
-            response = await self.device.call(self._http, "POST", "/v1/messages", body)
-            if response.status_code != 200:
-                raise RuntimeError(f"send failed: {response.status_code} {response.text[:200]}")
+    def _lost(self, _: object) -> None:
+        answers, self._answers = self._answers, {}
+        for on_answer in answers.values():
+            on_answer({"type": "problem", "detail": "the sender's socket closed mid-send"})
+
+    def post(self, body: str, on_answer: OnAnswer) -> None:
+        """Send one message body (JSON text); ``on_answer`` gets the server's answer."""
+        if self._http is None:
+            assert self._socket is not None
+            request_id, self._next_id = self._next_id, self._next_id + 1
+            self._answers[request_id] = on_answer
+            self._socket.send_text(f'{{"type":"send","request_id":{request_id},"message":{body}}}')
             return
-        assert self._socket is not None
-        request_id, self._next_id = self._next_id, self._next_id + 1
-        answer = self._answers[request_id] = asyncio.get_running_loop().create_future()
-        frame = {"type": "send", "request_id": request_id, "message": body}
-        await self._socket.send(json.dumps(frame, separators=(",", ":")))
+        request = asyncio.create_task(self._post_http(body, on_answer))
+        self._requests.add(request)
+        request.add_done_callback(self._requests.discard)
+
+    async def _post_http(self, body: str, on_answer: OnAnswer) -> None:
+        assert self._http is not None
+        response = await self.device.call(self._http, "POST", "/v1/messages", content=body.encode())
+        if response.status_code == 200:
+            on_answer({"type": "sent"})
+        else:
+            on_answer({"type": "problem", "status": response.status_code, "detail": response.text})
+
+    async def send(self, body: str) -> None:
+        """:meth:`post`, waiting for the answer."""
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.post(body, answer.set_result)
         result = await answer
         if result["type"] != "sent":
-            raise RuntimeError(f"send refused: {result}")
+            raise RuntimeError(f"send refused: {str(result)[:300]}")
+
+
+class Sender:
+    """One sender of the concurrent phase: ``count`` messages, at most ``window``
+    unanswered, each as soon as there is room or, paced, at its time (every
+    ``gap`` after ``offset``). Driven by the answers and by timers, not a task
+    per message: what it costs is the message's own work (encryption, framing)."""
+
+    def __init__(
+        self,
+        pair: Pair,
+        channel: SendChannel,
+        count: int,
+        window: int,
+        gap: float | None,
+        offset: float,
+    ) -> None:
+        self.pair = pair
+        self.channel = channel
+        self.count = count
+        self.window = window
+        self.gap = gap
+        self._loop = asyncio.get_running_loop()
+        self._next_at = self._loop.time() + offset
+        self.due = 0 if gap is not None else count  # paced: due so far
+        self.posted = 0
+        self.answered = 0
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        if count == 0:
+            self.done.set_result(None)
+        elif gap is None:
+            self._post_due()
+        else:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        assert self.gap is not None
+        self._next_at += self.gap
+        self._loop.call_at(self._next_at, self._tick)
+
+    def _tick(self) -> None:
+        self.due += 1
+        if self.due < self.count:
+            self._schedule()
+        self._post_due()
+
+    def _post_due(self) -> None:
+        # The send time goes into the message as it leaves, after it waited for room.
+        while self.posted < self.due and self.posted - self.answered < self.window:
+            self.posted += 1
+            self.channel.post(message_to(self.pair), self._answer)
+
+    def _answer(self, answer: Answer) -> None:
+        if self.done.done():
+            return
+        if answer["type"] != "sent":
+            self.done.set_exception(RuntimeError(f"send refused: {str(answer)[:300]}"))
+            return
+        self.answered += 1
+        if self.answered == self.count:
+            self.done.set_result(None)
+        else:
+            self._post_due()
 
 
 async def send_one(pair: Pair, channel: SendChannel) -> float:
@@ -328,7 +454,7 @@ async def concurrent_phase(
     for pair in pairs:
         pair.latencies_ms.clear()
         pair.received = 0
-    sockets = [await connect(p.receiver, receive_node) for p in pairs]
+    receivers = [await Receiver(p, per_sender).open(receive_node) for p in pairs]
     gap = None if rate is None else len(pairs) / rate
     async with contextlib.AsyncExitStack() as stack:
         channels = [
@@ -338,51 +464,22 @@ async def concurrent_phase(
         services_cpu_before = deployment.services_cpu_s()
         client_cpu_before = time.process_time()
 
-        async def sender(pair: Pair, channel: SendChannel, offset: float) -> None:
-            room = asyncio.Semaphore(window)
-            in_flight: set[asyncio.Task[None]] = set()
-
-            async def one(body: dict[str, Any]) -> None:
-                try:
-                    await channel.send(body)
-                finally:
-                    room.release()
-
-            next_at = time.perf_counter() + offset
-            for _ in range(per_sender):
-                if gap is not None:
-                    next_at += gap
-                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                await room.acquire()
-                task = asyncio.create_task(one(message_to(pair)))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            await asyncio.gather(*in_flight)
-
         started = time.perf_counter()
-        receivers = [
-            asyncio.create_task(receive(p, s, per_sender))
-            for p, s in zip(pairs, sockets, strict=True)
+        senders = [
+            # Paced senders start a gap's fraction apart, so the sends arrive evenly
+            # at the rate, not all senders' at once each gap.
+            Sender(p, c, per_sender, window, gap, 0.0 if gap is None else gap * i / len(pairs))
+            for i, (p, c) in enumerate(zip(pairs, channels, strict=True))
         ]
-        await asyncio.wait_for(
-            asyncio.gather(
-                *(
-                    # Paced senders start a gap's fraction apart, so the sends arrive
-                    # evenly at the rate, not all senders' at once each gap.
-                    sender(p, c, 0.0 if gap is None else gap * i / len(pairs))
-                    for i, (p, c) in enumerate(zip(pairs, channels, strict=True))
-                )
-            ),
-            PHASE_TIMEOUT_S,
-        )
+        await asyncio.wait_for(asyncio.gather(*(s.done for s in senders)), PHASE_TIMEOUT_S)
         sent_s = time.perf_counter() - started
-        await asyncio.wait_for(asyncio.gather(*receivers), PHASE_TIMEOUT_S)
+        await asyncio.wait_for(asyncio.gather(*(r.done for r in receivers)), PHASE_TIMEOUT_S)
         delivered_s = time.perf_counter() - started
     cpu = deployment.cpu_s() - cpu_before
     client_cpu = time.process_time() - client_cpu_before
     services_cpu = deployment.services_cpu_s() - services_cpu_before
-    for socket in sockets:
-        await socket.close()
+    for receiver in receivers:
+        await receiver.close()
     total = per_sender * len(pairs)
     latencies = sorted(ms for p in pairs for ms in p.latencies_ms)
     return {

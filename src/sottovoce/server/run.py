@@ -6,7 +6,7 @@ import logging
 
 import uvicorn
 
-from sottovoce.server import limits
+from sottovoce.server import heap, limits
 from sottovoce.server.app import create_app
 from sottovoce.server.settings import Settings
 
@@ -28,8 +28,10 @@ def serve(settings: Settings) -> None:
     )
     # uvicorn.run reconfigures this logger's level and handlers but keeps its filters.
     logging.getLogger("uvicorn.error").addFilter(_NoClientAddresses())
+    app = create_app(settings)
+    heap.freeze_startup()  # after the imports and the app, before serving (server.heap)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -30,6 +30,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
+from sottovoce.storage import checkpoints
+
 Params = ParamSpec("Params")
 Result = TypeVar("Result")
 RoundBody = Callable[Concatenate[Connection, Params], Result]
@@ -43,6 +45,8 @@ def sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Checkpoints run on their own thread (storage.checkpoints), not in a commit.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={checkpoints.WRITER_CHECKPOINT_PAGES}")
     cursor.close()
 
 
@@ -58,6 +62,7 @@ class RoundConnection:
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._conn: Connection | None = None  # the thread's, opened on first use
+        self._checkpoints: checkpoints.Checkpointer | None = None
         if engine.dialect.name == "sqlite":
             self._sqlite = create_engine(
                 engine.url.set(drivername="sqlite+pysqlite"),
@@ -66,26 +71,35 @@ class RoundConnection:
             )
             event.listen(self._sqlite, "connect", sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sottovoce-rounds")
+            self._checkpoints = checkpoints.for_database(engine.url.database)
 
     async def read(
         self, body: RoundBody[Params, Result], *args: Params.args, **kwargs: Params.kwargs
     ) -> Result:
         """:meth:`run` for a ``body`` that executes one read-only statement."""
-        if self._thread is None:
-            async with self._reads.connect() as conn:
-                return await conn.run_sync(body, *args, **kwargs)
-        return await self.run(body, *args, **kwargs)
+        return await self._on(self._reads, body, *args, **kwargs)
+
+    async def run(
+        self, body: RoundBody[Params, Result], *args: Params.args, **kwargs: Params.kwargs
+    ) -> Result:
+        return await self._on(self._engine, body, *args, **kwargs)
 
     @property
     def sync_engine(self) -> Engine:
         """The engine the rounds' statements go through (for event listeners)."""
         return self._engine.sync_engine if self._sqlite is None else self._sqlite
 
-    async def run(
-        self, body: RoundBody[Params, Result], *args: Params.args, **kwargs: Params.kwargs
+    async def _on(
+        self,
+        engine: AsyncEngine,
+        body: RoundBody[Params, Result],
+        *args: Params.args,
+        **kwargs: Params.kwargs,
     ) -> Result:
+        """``body`` on a pooled connection of ``engine`` (PostgreSQL); on SQLite on
+        the thread's one connection, which serves reads and writes alike."""
         if self._thread is None:
-            async with self._engine.connect() as conn:
+            async with engine.connect() as conn:
                 return await conn.run_sync(body, *args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, lambda: body(self._own(), *args, **kwargs))
@@ -103,6 +117,8 @@ class RoundConnection:
         thread, self._thread = self._thread, None
         await asyncio.get_running_loop().run_in_executor(thread, self._close_own)
         thread.shutdown(wait=True)
+        if self._checkpoints is not None:
+            await asyncio.to_thread(self._checkpoints.stop)
 
     def _close_own(self) -> None:
         if self._conn is not None:

@@ -1,0 +1,62 @@
+"""The load bench's simulated clients (bench/load.py, bench/frame_socket.py) against
+the real server: every message arrives once, decrypted, and every envelope is
+acknowledged (the acks of one read go in one frame), paced or not, over the
+WebSocket or HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.live_server import LiveServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import load
+
+MESSAGES = 40
+WAIT_S = 60.0  # a bound, not a timing: how long before a message counts as lost
+
+
+async def _queued(pair: load.Pair, url: str) -> int:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        page = (await pair.receiver.call(http, "GET", "/v1/messages?limit=500")).json()
+    return len(page["messages"])
+
+
+@pytest.mark.parametrize(
+    ("over", "gap"), [("websocket", None), ("websocket", 0.005), ("http", None)]
+)
+async def test_each_message_arrives_once_and_is_acknowledged(
+    live_server: LiveServer, over: str, gap: float | None
+) -> None:
+    [pair] = await load.make_pairs(1, live_server.url)
+    receiver = await load.Receiver(pair, MESSAGES).open(live_server.url)
+    async with load.SendChannel(pair.sender, live_server.url, over) as channel:
+        sender = load.Sender(pair, channel, MESSAGES, window=8, gap=gap, offset=0.0)
+        await asyncio.wait_for(sender.done, WAIT_S)
+        await asyncio.wait_for(receiver.done, WAIT_S)
+    assert sender.answered == MESSAGES
+    assert pair.received == MESSAGES == len(pair.latencies_ms) == len(pair.seen)
+    assert pair.repeats_same_connection == pair.repeats_after_reconnect == 0
+    await receiver.close()
+    # The acks were sent before the close: the server applies them in order.
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while (left := await _queued(pair, live_server.url)) and (
+        asyncio.get_running_loop().time() < deadline
+    ):
+        await asyncio.sleep(0.2)
+    assert left == 0
+
+
+async def test_a_refused_send_fails_the_sender(live_server: LiveServer) -> None:
+    [pair] = await load.make_pairs(1, live_server.url)
+    pair.recipient_json = '"nobody-such@nowhere"'  # an address the server has no account for
+    async with load.SendChannel(pair.sender, live_server.url, "websocket") as channel:
+        sender = load.Sender(pair, channel, 3, window=2, gap=None, offset=0.0)
+        with pytest.raises(RuntimeError, match="send refused"):
+            await asyncio.wait_for(sender.done, WAIT_S)
