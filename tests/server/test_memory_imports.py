@@ -5,7 +5,9 @@ must never import redis-py, asyncpg or SQLAlchemy's PostgreSQL dialect, and no
 node imports Alembic (its migrations run in a child process). Checked in a fresh
 interpreter: the test process itself has imported all of them. ``sottovoce
 server`` hands over to ``python -OO -m sottovoce.server`` (exec), so no node
-carries the CLI and the client SDK either, nor any module's docstrings.
+carries the CLI and the client SDK either, nor any module's docstrings; nor
+SQLAlchemy's ORM and ``pydantic.v1`` (server/node_imports.py), while a first use
+of the ORM session still loads it whole.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ from sottovoce.storage.repository import Repository
 
 # Packages a node on its own never needs, and which used to cost it ~18 MiB of RSS.
 NEVER_ALONE = ("redis", "asyncpg", "sqlalchemy.dialects.postgresql", "alembic", "mako", "pygments")
+# Parts of the libraries no node runs (server/node_imports.py): ~6.5 MiB more.
+NEVER_IN_A_NODE = ("sqlalchemy.orm", "sqlalchemy.ext.asyncio.session", "pydantic.v1")
 
 START_A_NODE = textwrap.dedent(
     """
     import asyncio, json, sys
     from pathlib import Path
     from sottovoce.server.__main__ import main  # everything `python -m` imports
-    from sottovoce.server import run  # and what its main() imports once it runs
+    from sottovoce.server import node_imports
+    node_imports.keep_unused_library_parts_out()  # as its main() does, then
+    from sottovoce.server import run  # what its main() imports once it runs
     from sottovoce.server.app import create_app
     from sottovoce.server.settings import Settings, database_url
 
@@ -53,7 +59,7 @@ START_A_NODE = textwrap.dedent(
             pass
 
     asyncio.run(start_and_stop())
-    print(json.dumps(sorted(sys.modules)))
+    print(json.dumps(sorted(name for name, module in sys.modules.items() if module)))
     """
 )
 
@@ -89,6 +95,53 @@ def test_a_node_alone_on_sqlite_imports_no_redis_postgresql_or_alembic(tmp_path:
     assert "sottovoce.fanout.inprocess" in modules
     loaded = sorted(m for m in modules if m.startswith(NEVER_ALONE))
     assert loaded == []
+
+
+def test_a_node_imports_neither_the_orm_nor_pydantic_1(tmp_path: Path) -> None:
+    modules = loaded_by_a_node(tmp_path)
+    assert "sqlalchemy.ext.asyncio.engine" in modules  # what storage runs on
+    assert sorted(m for m in modules if m.startswith(NEVER_IN_A_NODE)) == []
+
+
+ASK_FOR_THE_ORM_SESSION = textwrap.dedent(
+    """
+    import json, sys
+    from sottovoce.server import node_imports
+    node_imports.keep_unused_library_parts_out()
+    from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+    before = "sqlalchemy.orm" in sys.modules
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    import sqlalchemy.ext.asyncio as package
+    from sqlalchemy.ext.asyncio import engine
+    print(json.dumps({
+        "before": before,
+        "after": "sqlalchemy.orm" in sys.modules,
+        "session": AsyncSession.__module__,
+        "same_engine": package.AsyncEngine is AsyncEngine is engine.AsyncEngine,
+        "create": create_async_engine is engine.create_async_engine,
+        "maker": callable(async_sessionmaker),
+    }))
+    """
+)
+
+
+def test_the_first_use_of_the_orm_session_loads_it_whole() -> None:
+    # Arguments are this interpreter and a fixed program.
+    result = subprocess.run(
+        [sys.executable, "-c", ASK_FOR_THE_ORM_SESSION],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(result.stdout) == {
+        "before": False,
+        "after": True,
+        "session": "sqlalchemy.ext.asyncio.session",
+        "same_engine": True,
+        "create": True,
+        "maker": True,
+    }
 
 
 async def test_the_child_process_brings_a_new_database_to_the_newest_schema(

@@ -7,12 +7,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
 from sottovoce.crypto.errors import InvalidKey, InvalidSignature
 
@@ -28,7 +22,10 @@ class SigningKey:
 
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
-        self.public: bytes = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        # The raw-bytes accessors, not public_bytes(Encoding.Raw, ...): the same bytes,
+        # without pyca's serialization package (SSH, RSA, DSA...), ~1.5 MiB a server
+        # node would carry for nothing (docs/performance.md, memory).
+        self.public: bytes = key.public_key().public_bytes_raw()
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -41,7 +38,7 @@ class SigningKey:
         return cls(Ed25519PrivateKey.from_private_bytes(private))
 
     def private_bytes(self) -> bytes:
-        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return self._key.private_bytes_raw()
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)

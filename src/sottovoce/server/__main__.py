@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sottovoce.server import launch, limits
+from sottovoce.server import launch, limits, node_imports
 from sottovoce.server.abuse.policy import served_apps
 from sottovoce.server.settings import (
     DEFAULT_DB,
@@ -23,6 +23,7 @@ from sottovoce.server.settings import (
 
 def main() -> None:
     launch.ensure_docstrings_stripped()
+    node_imports.keep_unused_library_parts_out()
     # Imported only now: the server stack (uvicorn, FastAPI, SQLAlchemy) in the
     # process that keeps it, never in the one ensure_docstrings_stripped replaces.
     from sottovoce.server.run import serve

@@ -110,9 +110,8 @@ async def create_account(
         )
     except HandleTaken as exc:
         raise Problem(409, "handle-taken", f"{address} already exists") from exc
-    await key_directory(request).account_created(
-        created.account_id, address, account_key, device_list, 1
-    )
+    directory = await key_directory(request)
+    await directory.account_created(created.account_id, address, account_key, device_list, 1)
     return AccountCreated(address=address, device_id=1)
 
 
