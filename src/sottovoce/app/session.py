@@ -24,8 +24,13 @@ from sottovoce.crypto.password import Argon2Parameters
 
 log = logging.getLogger("sottovoce.app")
 
-# Events a slow tab has not read yet; beyond this it is dropped and re-reads all.
+# Events a slow tab has not read yet. One that falls further behind has its socket
+# closed with FELL_BEHIND (the page reconnects and re-reads everything it shows),
+# rather than missing events without knowing it.
 FEED_QUEUE = 256
+# The WebSocket close code for a tab that fell behind: one of the codes RFC 6455
+# §7.4.2 leaves to applications (4000-4999), so the page can tell it from a crash.
+FELL_BEHIND = 4001
 # How often expired disappearing messages are looked for: the UI removes them
 # within this long of their time.
 EXPIRY_SWEEP_S = 1.0
@@ -40,26 +45,69 @@ class NotSignedIn(ClientError):
         super().__init__("sign in first")
 
 
+class FellBehind(Exception):
+    """The tab's queue overflowed: it missed events, so it must re-read its state."""
+
+
+class Subscription:
+    """One tab's events in order, until it falls :data:`FEED_QUEUE` events behind."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(FEED_QUEUE)
+        self._behind = asyncio.Event()
+
+    @property
+    def fell_behind(self) -> bool:
+        return self._behind.is_set()
+
+    def offer(self, event: dict[str, Any]) -> bool:
+        """Queue ``event``; False (and :meth:`next` raises from now on) when full."""
+        if self._behind.is_set():
+            return False
+        try:
+            self._queue.put_nowait(event)
+            return True
+        except asyncio.QueueFull:
+            self._behind.set()
+            return False
+
+    async def next(self) -> dict[str, Any]:
+        """The next event; :class:`FellBehind` at once once the queue overflowed,
+        even with events still queued (the tab re-reads everything anyway)."""
+        if self._behind.is_set():
+            raise FellBehind()
+        getter = asyncio.ensure_future(self._queue.get())
+        behind = asyncio.ensure_future(self._behind.wait())
+        try:
+            await asyncio.wait({getter, behind}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            behind.cancel()
+            if not getter.done():
+                getter.cancel()
+        if self._behind.is_set():
+            raise FellBehind()
+        return getter.result()
+
+
 @dataclass
 class Feed:
     """Fan-out of events to each open tab's WebSocket."""
 
-    _queues: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    _subscriptions: set[Subscription] = field(default_factory=set)
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(FEED_QUEUE)
-        self._queues.add(queue)
-        return queue
+    def subscribe(self) -> Subscription:
+        subscription = Subscription()
+        self._subscriptions.add(subscription)
+        return subscription
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._queues.discard(queue)
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
 
     def publish(self, event: dict[str, Any]) -> None:
-        for queue in list(self._queues):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._queues.discard(queue)  # its socket is closed; the tab reconnects
+        for subscription in list(self._subscriptions):
+            if not subscription.offer(event):
+                # Its socket is closed with FELL_BEHIND; the tab reconnects and re-reads.
+                self._subscriptions.discard(subscription)
 
 
 def message_event(message: ReceivedMessage) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from sottovoce.app.groups_web import attachment_json as _attachment_json
 from sottovoce.app.guard import COOKIE, Guard
 from sottovoce.app.people import add_people_routes
 from sottovoce.app.scan import add_scan_routes
-from sottovoce.app.session import AppSession, NotSignedIn
+from sottovoce.app.session import FELL_BEHIND, AppSession, FellBehind, NotSignedIn
 from sottovoce.client import Client
 from sottovoce.client.address import Address
 from sottovoce.client.attachments import (
@@ -593,8 +593,14 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
 
     @api.websocket("/ws")
     async def live(socket: WebSocket) -> None:
-        await socket.accept()
-        queue = session.feed.subscribe()
+        # Subscribed before the page can know the socket is open: whatever it
+        # re-reads once it is, nothing published after that is missed.
+        subscription = session.feed.subscribe()
+        try:
+            await socket.accept()
+        except (WebSocketDisconnect, RuntimeError):
+            session.feed.unsubscribe(subscription)
+            return
 
         async def drain_client() -> None:
             with contextlib.suppress(WebSocketDisconnect):
@@ -604,16 +610,20 @@ def build_app(session: AppSession, guard: Guard) -> FastAPI:
         reader = asyncio.create_task(drain_client())
         try:
             while not reader.done():
-                getter = asyncio.create_task(queue.get())
+                getter = asyncio.create_task(subscription.next())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
                     await socket.send_json(getter.result())
                 else:
                     getter.cancel()
+        except FellBehind:
+            # The tab missed events: it reconnects and re-reads what it shows.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await socket.close(FELL_BEHIND, "fell behind: re-read everything")
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             reader.cancel()
-            session.feed.unsubscribe(queue)
+            session.feed.unsubscribe(subscription)
 
     return api

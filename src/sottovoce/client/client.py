@@ -95,6 +95,7 @@ from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
 from sottovoce.client.sync_content import (
     DeleteForMeSync,
+    DeviceReadySync,
     TimerSync,
     decode_sync,
     encode_transcript,
@@ -232,6 +233,9 @@ class Client:
         self._groups.forget_attachments = self._forget_attachments
         self._caught_up: list[ReceivedMessage] = []
         self._following_devices = False
+        # A newly linked device of this account said it is ready (DeviceReadySync):
+        # it is added to the groups once the envelope that said so is committed.
+        self._device_ready = False
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -364,6 +368,7 @@ class Client:
             if provisioned.profile_keys:
                 client._sealed.adopt(provisioned.profile_keys)
             await client._stock_server()
+            await client._announce_ready()
         except BaseException:
             await client.close()
             raise
@@ -373,6 +378,15 @@ class Client:
         """Upload what a new device owes the server: one-time prekeys and KeyPackages."""
         await self._prekeys.replenish()
         await self._groups.key_packages.replenish()
+
+    async def _announce_ready(self) -> None:
+        """Tell this account's other devices that this new one can be added to groups
+        (its KeyPackages are on the server): one that is online adds it at once.
+        Through the outbox, so an unreachable server only delays it."""
+        ready = DeviceReadySync(new_message_id())
+        with self._store.transaction():
+            self._outbox.queue(ready.message_id, ready.encode())
+        await self._outbox.flush()
 
     @classmethod
     async def open(cls, profile_dir: Path, *, passphrase: str | None = None) -> Client:
@@ -796,6 +810,7 @@ class Client:
             if acks:
                 await self._acknowledge(acks)
             await self._flush_receipts()
+            await self._add_ready_device()
             if interrupted is not None:
                 if not received:
                     raise interrupted
@@ -853,6 +868,19 @@ class Client:
             log.warning("bringing this account's devices into its groups failed: %s", exc)
         finally:
             self._following_devices = False
+
+    async def _add_ready_device(self) -> None:
+        """A newly linked device of this account is ready (``DeviceReadySync``): add it
+        to every group now. Another device than the one that linked it learns the new
+        device list from the transparency log first."""
+        if not self._device_ready:
+            return
+        self._device_ready = False
+        try:
+            await self.check_transparency()
+        except ClientError as exc:
+            log.warning("checking the transparency log for a new device failed: %s", exc)
+        await self._follow_own_devices()
 
     async def _catch_up(self) -> None:
         """Process everything queued for this device (a group rebase needs the commit
@@ -961,6 +989,7 @@ class Client:
                 if outcome.ack is not None:
                     await connection.send(json.dumps({"type": "ack", "ids": [outcome.ack]}))
                 await self._flush_receipts()
+                await self._add_ready_device()
                 if outcome.message is not None:
                     yield outcome.message
 
@@ -1200,6 +1229,9 @@ class Client:
                     opened.inbound.kem_prekey_last_resort,
                 )
             self._store.put(_SEEN, envelope.dedup_key, b"")
+            if isinstance(sync, DeviceReadySync):
+                self._device_ready = True  # acted on by _add_ready_device
+                return
             applied = apply_sync(
                 sync,
                 self._store,

@@ -14,6 +14,10 @@ devices only. Encoding: compact UTF-8 JSON with ``"v": 1`` and a ``kind``:
   group names are each device's own, the group id is the same on all of them.
 - ``timer``: ``{"id", "peer", "seconds", "sent_at"}``: the person changed the
   conversation's disappearing timer (``client.disappearing``) on one device.
+- ``device-ready``: ``{"id"}``: a newly linked device has uploaded its KeyPackages
+  (the first thing it does), so whichever device of the account is online adds it
+  to the account's groups now, not at its next connection (as Signal's new linked
+  device at once asks the others for a sync, ``SyncMessage.Request``).
 """
 
 from __future__ import annotations
@@ -123,7 +127,20 @@ class TimerSync:
         ).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceReadySync:
+    message_id: str
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {"v": CONTENT_VERSION, "kind": "device-ready", "id": self.message_id},
+            separators=(",", ":"),
+        ).encode()
+
+
+# What changes a conversation on every device (``own_sync.apply_sync``).
 OwnSync = SentTranscript | DeleteForMeSync | TimerSync
+SyncMessage = OwnSync | DeviceReadySync
 
 
 def decode_transcript(data: bytes) -> SentTranscript:
@@ -134,7 +151,7 @@ def decode_transcript(data: bytes) -> SentTranscript:
     return sync
 
 
-def decode_sync(data: bytes) -> OwnSync:
+def decode_sync(data: bytes) -> SyncMessage:
     """Parse what another device of this account sent this one; :class:`InvalidMessage`
     names the faulty field (never its value)."""
     try:
@@ -149,6 +166,8 @@ def decode_sync(data: bytes) -> OwnSync:
     message_id = obj.get("id")
     if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
         raise InvalidMessage("the sync message's id is missing or malformed")
+    if kind == "device-ready":
+        return DeviceReadySync(message_id)
     if kind == "delete-for-me" and "group" in obj:
         peer = _group(obj.get("group"))
     else:

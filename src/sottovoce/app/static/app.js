@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, current: null, socket: null, retry: 1000 };
+const state = { me: null, current: null, socket: null, retry: 500, missed: false };
 
 async function api(method, path, body) {
   const options = { method, headers: {}, credentials: "same-origin" };
@@ -160,18 +160,33 @@ $("backup-form").addEventListener("submit", async (event) => {
 
 $("signout").addEventListener("click", async () => {
   await api("POST", "/api/signout");
-  if (state.socket) state.socket.close();
+  const socket = state.socket;
+  state.socket = null;
+  state.missed = false;
+  if (socket) socket.close();
   state.current = null;
   show(await api("GET", "/api/state"));
 });
 
 // -- the live feed --------------------------------------------------------------------
 
+// Any closed socket may have missed events: the process closes a tab's socket with
+// FELL_BEHIND (4001) when its queue overflowed, and a tab asleep or a process
+// restarted loses some too. So the tab reconnects, with backoff and jitter, and
+// once connected again re-reads everything it shows.
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30000;
+const STABLE_MS = 10000;  // open this long before the backoff starts over
+
 function connect() {
   if (state.socket && state.socket.readyState <= 1) return;
   const socket = new WebSocket(`ws://${location.host}/ws`);
   state.socket = socket;
-  socket.onopen = () => { state.retry = 1000; };
+  let stable = null;
+  socket.onopen = () => {
+    stable = setTimeout(() => { state.retry = RETRY_MIN_MS; }, STABLE_MS);
+    if (state.missed) { state.missed = false; resync(); }
+  };
   socket.onmessage = async (event) => {
     const data = JSON.parse(event.data);
     if (data.type === "download") {
@@ -187,16 +202,44 @@ function connect() {
     }
     if (data.type === "message" && state.current === data.conversation) showTyping(data.conversation, false);
     if (data.type === "message" || data.type === "changed" || data.type === "expired") {
-      // The open conversation is read first, so the list shows it as read.
-      if (state.current === data.conversation) await openConversation(data.conversation, false);
-      refreshList();
+      redraw(data.conversation);
     }
   };
   socket.onclose = () => {
+    clearTimeout(stable);
+    if (state.socket !== socket) return;  // signed out, or already replaced
+    state.missed = true;
     if ($("workspace").hidden) return;
-    setTimeout(connect, state.retry);
-    state.retry = Math.min(state.retry * 2, 30000);
+    setTimeout(connect, state.retry * (0.5 + Math.random() / 2));
+    state.retry = Math.min(state.retry * 2, RETRY_MAX_MS);
   };
+}
+
+// Conversations events said changed, re-read one round at a time: a burst of events
+// (hundreds of messages fetched at once) costs a round or two, not a re-read each.
+const changed = new Set();
+let redrawing = false;
+async function redraw(conversation) {
+  changed.add(conversation);
+  if (redrawing) return;
+  redrawing = true;
+  try {
+    while (changed.size) {
+      const round = new Set(changed);
+      changed.clear();
+      // The open conversation is read first, so the list shows it as read.
+      if (state.current && round.has(state.current)) await openConversation(state.current, false);
+      await refreshList();
+    }
+  } finally { redrawing = false; }
+}
+
+// What the tab shows, read again: the chats and requests (groups among them, and
+// the alerts), the open conversation with its members, and the devices if shown.
+async function resync() {
+  await refreshList();
+  if (state.current) await openConversation(state.current, false);
+  if ($("devices-panel").open) await refreshDevices();
 }
 
 // -- lists ----------------------------------------------------------------------------
