@@ -41,12 +41,15 @@ imports: $(STAMP)
 # The chaos test (tests/chaos/test_many_nodes.py) sends the issue's 10,000 messages in
 # `make test` (~6 min on the loaded 2-core machine, ~270 s of CPU: docs/performance.md);
 # `CHAOS_MESSAGES=2000 make test` for a quicker run, `make chaos` for it alone.
-# Two workers, one test file at a time each; files with a `start_first` test (the
-# chaos test) go first, the rest in collection order (--no-loadscope-reorder keeps
-# xdist from sorting them by test count, which put the chaos test last), so no worker
-# runs a long file alone at the end. The slowest tests are listed at the end.
+# WORKERS workers (two: the machine's cores; with three on a busy 2-core machine,
+# server starts outran their 30 s limit), one test file at a time each; files
+# with a `start_first` test (the chaos test) go first, the rest in collection order
+# (--no-loadscope-reorder keeps xdist from sorting them by test count, which put the
+# chaos test last), so no worker runs a long file alone at the end. The slowest
+# tests are listed at the end.
 CHAOS_MESSAGES ?= 10000
-PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+WORKERS ?= 2
+PYTEST_PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 unit: $(STAMP)
 	SOTTOVOCE_CHAOS_MESSAGES=$(CHAOS_MESSAGES) $(VENV)/bin/pytest -q $(PYTEST_PARALLEL)
 

@@ -9,11 +9,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
 STARTUP_TIMEOUT_S = 30.0
+# Where Linux keeps POSIX semaphores and shared memory (shm_overview(7)).
+FAKETIME_SHM = Path("/dev/shm")
 _URL = re.compile(r"^open (http://127\.0\.0\.1:(\d+)/)#k=([A-Za-z0-9_-]+)$")
 
 
@@ -30,6 +37,7 @@ class AppProcess:
         self.base = ""
         self.port = 0
         self.token = ""
+        self.address = ""
 
     @property
     def launch_url(self) -> str:
@@ -69,6 +77,31 @@ class AppProcess:
                 time.sleep(0.05)
         raise AssertionError(f"the app did not start; see {self.log_path}")
 
+    @contextlib.contextmanager
+    def http(self, timeout_s: float = 60) -> Iterator[httpx.Client]:
+        """An HTTP client of this app as its own page is one: same origin, with the
+        session cookie the launch token buys (which spends the token)."""
+        origin = {"Origin": self.base.rstrip("/")}
+        with httpx.Client(base_url=self.base, headers=origin, timeout=timeout_s) as http:
+            answer = http.post("/api/session", json={"token": self.token})
+            assert answer.status_code == 200, answer.text
+            yield http
+
+    @contextlib.contextmanager
+    def signed_in(self, passphrase: str, timeout_s: float = 60) -> Iterator[httpx.Client]:
+        """:meth:`http` with the profile unlocked; ``self.address`` is whose it is."""
+        with self.http(timeout_s) as http:
+            answer = http.post("/api/signin", json={"passphrase": passphrase})
+            assert answer.status_code == 200, answer.text
+            self.address = answer.json()["address"]
+            yield http
+
+    async def open_signed_in(self, page: Page, passphrase: str) -> None:
+        """The app in Chromium ``page``, signed in with the profile's passphrase."""
+        await page.goto(self.launch_url)
+        await page.fill("#si-pass", passphrase)
+        await page.keyboard.press("Enter")
+
     def stop(self) -> None:
         if self._process is not None:
             group = self._process.pid  # the session leader's pid is the group id
@@ -80,3 +113,11 @@ class AppProcess:
                 os.killpg(group, signal.SIGKILL)  # anything of it still running
             self._process.wait()
             self._process = None
+            if self.clock_ahead_s:
+                # The ``faketime`` wrapper, signalled with its app, leaves its POSIX
+                # semaphore and shared memory (named by its pid) behind; a later
+                # wrapper given the same pid would fail to start ("sem_open: File
+                # exists").
+                for name in (f"sem.faketime_sem_{group}", f"faketime_shm_{group}"):
+                    with contextlib.suppress(FileNotFoundError):
+                        (FAKETIME_SHM / name).unlink()

@@ -17,9 +17,7 @@ from tests.support.live_server import LiveServer
 
 @contextmanager
 def _signed_up(app: AppProcess, app_name: str, handle: str) -> Iterator[httpx.Client]:
-    origin = {"Origin": app.base.rstrip("/")}
-    with httpx.Client(base_url=app.base, headers=origin, timeout=60) as http:
-        assert http.post("/api/session", json={"token": app.token}).status_code == 200
+    with app.http() as http:
         answer = http.post(
             "/api/signup",
             json={

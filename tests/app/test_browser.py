@@ -240,9 +240,7 @@ async def test_two_people_sign_up_and_talk_live(apps: Apps, browser: object) -> 
     # from his store, so from the page.
     bob_app.stop()
     later = apps.start("bob", clock_ahead_s=310)
-    await bob.goto(later.launch_url)
-    await bob.fill("#si-pass", "correct horse battery staple")
-    await bob.keyboard.press("Enter")
+    await later.open_signed_in(bob, "correct horse battery staple")
     await bob.click(f"#conversations button:has-text('{alice_address}')")
     await bob.wait_for_selector(".msg.in:has-text('look at this')")
     assert await bob.locator(vanishing).count() == 0

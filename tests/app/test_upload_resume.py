@@ -82,11 +82,7 @@ async def test_the_app_finishes_an_upload_after_it_was_killed(
     again = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "alice.log")
     again.start()
     try:
-        origin = {"Origin": again.base.rstrip("/")}
-        with httpx.Client(base_url=again.base, headers=origin, timeout=120) as http:
-            assert http.post("/api/session", json={"token": again.token}).status_code == 200
-            signin = http.post("/api/signin", json={"passphrase": "a passphrase"})
-            assert signin.status_code == 200, signin.text
+        with again.signed_in("a passphrase", timeout_s=120) as http:
             (pending,) = http.get("/api/uploads/pending").json()["pending"]
             assert pending["name"] == "film.bin" and 0 < pending["done"] < 1
             answer = http.post(_query(pending["id"]), content=data)

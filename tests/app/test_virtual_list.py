@@ -61,9 +61,7 @@ async def test_scrolls_to_the_first_of_2000_messages_with_bounded_rows(
         page = await browser.new_page()  # type: ignore[attr-defined]
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(app.launch_url)
-        await page.fill("#si-pass", PASSPHRASE)
-        await page.keyboard.press("Enter")
+        await app.open_signed_in(page, PASSPHRASE)
         await page.click(f"#conversations button:has-text('{peer}')", timeout=WAIT_MS)
         # Opened at the latest message, which is drawn; the first is not in the page.
         await page.wait_for_selector(f".msg[data-id='m{MESSAGES - 1}']", timeout=WAIT_MS)

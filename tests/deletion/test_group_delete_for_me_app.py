@@ -60,11 +60,8 @@ async def test_delete_for_me_in_the_apps_group_view_reaches_the_other_device(
     app = AppProcess(tmp_path / "laptop", live_server.url, tmp_path / "laptop.log")
     app.start()
     try:
-        origin = {"Origin": app.base.rstrip("/")}
-        with httpx.Client(base_url=app.base, headers=origin, timeout=60) as http:
-            assert http.post("/api/session", json={"token": app.token}).status_code == 200
-            signed_in = http.post("/api/signin", json={"passphrase": PASSPHRASE})
-            assert signed_in.json() == {"address": phone.address}, signed_in.text
+        with app.signed_in(PASSPHRASE) as http:
+            assert app.address == phone.address
             await bob.fetch()  # the commit that added the laptop
             await phone.groups.send(GROUP, "alice's slip")
             slip = await bob.groups.send(GROUP, "bob's slip")

@@ -27,6 +27,7 @@ import websockets
 
 from sottovoce.server.process import ServerProcess
 from tests.support.device import MESSAGES, WEBSOCKET, BareDevice
+from tests.support.nodes import two_nodes
 from tests.support.services import PostgresCluster, RedisServer
 
 SENDERS = 4
@@ -41,21 +42,10 @@ DELIVERY_TIMEOUT_S = 90.0
 async def nodes(
     running_services: tuple[PostgresCluster, RedisServer], tmp_path: Path
 ) -> AsyncIterator[list[ServerProcess]]:
-    postgres, redis = running_services
     # A copy of the migrated template: the nodes start as on a restart, without
     # a migration to run first (slow on a loaded machine).
-    db_url = postgres.migrated_database()
-    started = []
-    try:
-        for i in range(2):
-            node = ServerProcess(tmp_path / f"node-{i}", db_url=db_url, redis_url=redis.url)
-            node.directory.mkdir()
-            node.start()
-            started.append(node)
-        yield started
-    finally:
-        for node in started:
-            node.stop()
+    with two_nodes(*running_services, tmp_path, migrated=True) as pair:
+        yield list(pair)
 
 
 class Receiver:

@@ -31,6 +31,7 @@ from sottovoce.storage.schema import queued_messages
 from tests.support.balancer import Balancer
 from tests.support.device import MESSAGES as MESSAGES_PATH
 from tests.support.device import WEBSOCKET, BareDevice
+from tests.support.nodes import two_nodes
 from tests.support.services import PostgresCluster, RedisServer
 
 # RFC 6455 §7.4 with the IANA registry's 1012: service restart, reconnect elsewhere.
@@ -79,22 +80,14 @@ class Cluster:
 async def cluster(
     running_services: tuple[PostgresCluster, RedisServer], tmp_path: Path
 ) -> AsyncIterator[Cluster]:
-    postgres, redis = running_services
-    db_url = postgres.create_database()
-    nodes = [
-        ServerProcess(tmp_path / f"node-{i}", db_url=db_url, redis_url=redis.url) for i in range(2)
-    ]
-    for node in nodes:
-        node.directory.mkdir()
-        node.start()  # one after the other: the first runs the migrations
-    balancer = Balancer([node.port for node in nodes])
-    await balancer.start()
-    try:
-        yield Cluster(nodes, balancer, db_url)
-    finally:
-        await balancer.close()
-        for node in nodes:
-            node.stop()
+    with two_nodes(*running_services, tmp_path, migrated=True) as nodes:
+        assert nodes[0].db_url is not None
+        balancer = Balancer([node.port for node in nodes])
+        await balancer.start()
+        try:
+            yield Cluster(list(nodes), balancer, nodes[0].db_url)
+        finally:
+            await balancer.close()
 
 
 class Conversation:

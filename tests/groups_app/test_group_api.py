@@ -8,8 +8,6 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
-
 from sottovoce.client import Client
 from sottovoce.client.group_content import GroupContent
 from tests.app.app_process import AppProcess
@@ -44,10 +42,7 @@ async def test_a_long_group_history_pages_back_to_its_first_message(
     app = AppProcess(profile, live_server.url, tmp_path / "app.log")
     app.start()
     try:
-        origin = {"Origin": app.base.rstrip("/")}
-        with httpx.Client(base_url=app.base, headers=origin, timeout=60) as http:
-            assert http.post("/api/session", json={"token": app.token}).status_code == 200
-            assert http.post("/api/signin", json={"passphrase": PASSPHRASE}).status_code == 200
+        with app.signed_in(PASSPHRASE) as http:
             (listed,) = [c for c in http.get("/api/conversations").json()["conversations"]]
             assert listed["id"] == "#long" and listed["unread"] == MESSAGES
             path = f"/api/conversations/{quote('#long', safe='')}/messages"

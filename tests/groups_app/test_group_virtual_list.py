@@ -52,9 +52,7 @@ async def test_a_group_of_2000_messages_reads_back_to_its_first(
         page = await browser.new_page()  # type: ignore[attr-defined]
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(app.launch_url)
-        await page.fill("#si-pass", PASSPHRASE)
-        await page.keyboard.press("Enter")
+        await app.open_signed_in(page, PASSPHRASE)
         await page.click("#conversations button:has-text('#long')", timeout=WAIT_MS)
         await page.wait_for_selector(f".msg[data-id='m{MESSAGES - 1}']", timeout=WAIT_MS)
         rows = page.locator("#messages .msg")

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sottovoce.server.settings import Limits, Settings, database_url
+from sottovoce.server.settings import Limits
 from tests.support.api_device import ApiDevice, b64
-from tests.support.in_process import running
+from tests.support.in_process import relay_settings, running
 
 
 class Device(ApiDevice):
@@ -42,12 +42,10 @@ class Device(ApiDevice):
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # SQLite and this process's own buckets on either run: on the PostgreSQL run's
-    # one Redis, a bucket's key (the device's row id) would repeat across the tests'
-    # databases, so one test's requests would count against another's devices.
+    # The run's engine: on the PostgreSQL run, the buckets are in its one Redis, keyed
+    # by each database's own deployment, so tests never count against each other.
     limits = Limits(max_queue_depth=3, requests_per_second=1.0, request_burst=8)
-    settings = Settings(db_url=database_url(str(tmp_path / "server.db")), limits=limits)
-    async with running(settings) as relay:
+    async with running(relay_settings(tmp_path / "server.db", limits)) as relay:
         yield relay.http
 
 

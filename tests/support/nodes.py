@@ -13,12 +13,14 @@ from tests.support.services import PostgresCluster, RedisServer
 
 @contextmanager
 def two_nodes(
-    postgres: PostgresCluster, redis: RedisServer, root: Path
+    postgres: PostgresCluster, redis: RedisServer, root: Path, *, migrated: bool = False
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Nodes ``a`` and ``b`` (directories under ``root``) on a new, empty database:
     started one after the other, so the first runs the migrations; stopped at the end.
-    Each node's ``db_url`` and ``redis_url`` name what they share."""
-    db_url = postgres.create_database()
+    ``migrated``: a copy of the migrated template instead, so both start as on a
+    restart (no migration to wait for). Each node's ``db_url`` and ``redis_url`` name
+    what they share."""
+    db_url = postgres.migrated_database() if migrated else postgres.create_database()
     a, b = (
         ServerProcess(root / f"node-{name}", db_url=db_url, redis_url=redis.url)
         for name in ("a", "b")
