@@ -65,7 +65,7 @@ chaos: $(STAMP)
 # port test; a node alone on SQLite importing no PostgreSQL or Redis code). A new
 # test folder is covered without being named here. The few tests that open the
 # server's SQLite file themselves are skipped there.
-ENGINE_FREE_TESTS := tests/mls tests/protocol tests/fuzz tests/safety_numbers tests/chaos tests/engines
+ENGINE_FREE_TESTS := tests/mls tests/protocol tests/fuzz tests/safety_numbers tests/checkpoints tests/chaos tests/engines
 ENGINE_FREE_TESTS += tests/integration/test_demo.py tests/server/test_process_port.py
 ENGINE_FREE_TESTS += tests/server/test_memory_imports.py
 unit-postgresql: $(STAMP)
