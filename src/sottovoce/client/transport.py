@@ -10,7 +10,9 @@ an answer that is not a JSON object.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -47,10 +49,25 @@ _REPEATABLE_POSTS = frozenset({"/v1/messages", "/v1/messages/ack"})
 # What httpx raises when the server had closed a kept-alive connection: it sent
 # no answer, so the request can be sent again on a new connection.
 _STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError)
+# A 503 (the server lost its database connection, or is at a bound) says when to
+# try again (Retry-After, RFC 9110 §10.2.3); a repeatable request waits that long,
+# at most this, and goes once more.
+MAX_RETRY_AFTER_S = 5.0
 
 
 def _repeatable(method: str, path: str) -> bool:
     return method == "GET" or (method == "POST" and path.split("?")[0] in _REPEATABLE_POSTS)
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    """Retry-After in seconds (the delay form; a date or nonsense counts as 1 s)."""
+    try:
+        seconds = float(response.headers.get("retry-after", "1"))
+    except ValueError:
+        seconds = 1.0
+    if not math.isfinite(seconds):
+        seconds = 1.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _server_error(response: httpx.Response) -> ServerError:
@@ -121,6 +138,10 @@ class Transport:
                 # narrows that window). Signed again: a nonce is accepted once.
                 if not _repeatable(method, path):
                     raise
+                headers["authorization"] = self._authorization(method, path, body)
+                response = await self._http.request(method, path, content=body, headers=headers)
+            if response.status_code == 503 and _repeatable(method, path):
+                await asyncio.sleep(_retry_after_s(response))
                 headers["authorization"] = self._authorization(method, path, body)
                 response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:

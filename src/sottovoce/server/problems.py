@@ -10,7 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sottovoce.storage.repository import connection_lost
+
 PROBLEM_JSON = "application/problem+json"
+# RFC 9110 §10.2.3: how long a client waits before sending a request again that
+# met a lost database connection (the pool reconnects on the next checkout).
+STORAGE_RETRY_AFTER_S = 1
 
 
 class ProblemDocument(BaseModel):
@@ -67,7 +72,15 @@ async def handle_validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def handle_unexpected(_: Request, exc: Exception) -> JSONResponse:
     """A bug, not bad input: answer in the same shape, saying nothing of the cause
-    (uvicorn logs the traceback for the operator)."""
+    (uvicorn logs the traceback for the operator). A database connection cut under
+    the request (a PostgreSQL restart) is no bug: 503 and Retry-After, and the same
+    request succeeds on the fresh pool."""
+    if connection_lost(exc):
+        response = problem_response(
+            503, "storage-unavailable", "the server lost its database connection; retry"
+        )
+        response.headers["retry-after"] = str(STORAGE_RETRY_AFTER_S)
+        return response
     return problem_response(500, "internal-error", "the server failed to handle this request")
 
 

@@ -39,7 +39,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sottovoce.storage import migrate, queue_writes, receipts, round_connection
@@ -154,13 +154,21 @@ def _rollback_if_open(dbapi_connection: Any, _: Any, reset: Any) -> None:
 # a pooled connection instead, a queue wait in this process. No pre-ping (a round
 # trip per checkout, doubling the cost of the many short transactions a send
 # makes): after a PostgreSQL restart the first statement on a cut connection
-# fails, SQLAlchemy then drops the whole pool, and the client retries that one
-# request (it is idempotent).
+# fails (:func:`connection_lost`), SQLAlchemy then drops the whole pool, the
+# server answers that one request 503 and the client sends it again
+# (client.transport: reads, messages and acks, which are idempotent).
 POSTGRESQL_POOL: dict[str, Any] = {
     "pool_size": 16,
     "max_overflow": 0,
     "pool_timeout": 10,
 }
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database cutting a pooled connection (a restart, a
+    failover): SQLAlchemy has dropped the pool by then, so the same request
+    succeeds on a fresh connection once the database answers again."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class Repository:
