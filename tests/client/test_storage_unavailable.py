@@ -5,7 +5,6 @@ real PostgreSQL under two nodes)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -16,6 +15,7 @@ from sottovoce.client.errors import ServerError
 from sottovoce.client.transport import Transport
 from sottovoce.crypto.signing import SigningKey
 from sottovoce.server.problems import handle_unexpected
+from tests.support.http_stand_in import StandInServer, json_answer
 
 UNAVAILABLE = json.dumps(
     {"type": "storage-unavailable", "title": "storage unavailable", "status": 503, "detail": "x"}
@@ -23,59 +23,16 @@ UNAVAILABLE = json.dumps(
 ANSWER = json.dumps({"messages": []}).encode()
 
 
-class OnceUnavailable:
-    """HTTP/1.1 on loopback: the first request gets 503 (Retry-After: 0), the rest 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
-                length = next(
-                    (
-                        int(v)
-                        for k, _, v in (h.partition(": ") for h in head[1:])
-                        if k.lower() == "content-length"
-                    ),
-                    0,
-                )
-                await reader.readexactly(length)
-                self.requests.append(head[0])
-                if len(self.requests) == 1:
-                    status, extra, body = (
-                        "503 Service Unavailable",
-                        "retry-after: 0\r\n",
-                        UNAVAILABLE,
-                    )
-                else:
-                    status, extra, body = "200 OK", "", ANSWER
-                writer.write(
-                    f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}".encode()
-                    + f"content-length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
-        finally:
-            writer.close()
+def _once_unavailable(request: int, _: int) -> bytes:
+    """The first request gets 503 (Retry-After: 0), the rest 200."""
+    if request == 1:
+        return json_answer("503 Service Unavailable", UNAVAILABLE, "retry-after: 0\r\n")
+    return json_answer("200 OK", ANSWER)
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[tuple[Transport, OnceUnavailable]]:
-    server = OnceUnavailable()
+async def transport() -> AsyncIterator[tuple[Transport, StandInServer]]:
+    server = StandInServer(_once_unavailable)
     client = Transport(await server.start(), "alice@chat", 1, SigningKey.generate())
     yield client, server
     await client.close()
@@ -83,7 +40,7 @@ async def transport() -> AsyncIterator[tuple[Transport, OnceUnavailable]]:
 
 
 async def test_a_read_is_sent_again_after_a_503(
-    transport: tuple[Transport, OnceUnavailable],
+    transport: tuple[Transport, StandInServer],
 ) -> None:
     client, server = transport
     assert await client.request("GET", "/v1/transparency/head") == {"messages": []}
@@ -91,7 +48,7 @@ async def test_a_read_is_sent_again_after_a_503(
 
 
 async def test_a_request_that_may_not_be_repeated_gets_the_503(
-    transport: tuple[Transport, OnceUnavailable],
+    transport: tuple[Transport, StandInServer],
 ) -> None:
     client, server = transport
     with pytest.raises(ServerError, match="503"):
