@@ -16,13 +16,17 @@ from sottovoce.fanout.listeners import Wake
 
 
 class Fanout(Protocol):
+    # True when no other node shares this fan-out (in-process): every row for a
+    # device is then stored by this node, in the order it offers them (server.live).
+    single_node: bool
+
     async def publish(self, device_pk: int) -> None:
         """Wake every live connection of this device (if any)."""
         ...
 
     async def wake_other_nodes(self, device_pks: Collection[int]) -> None:
         """Wake these devices' live connections held by other nodes only: this
-        node's own were handed the rows already (``server.live``)."""
+        node's own were offered the rows or woken already (``server.live``)."""
         ...
 
     def subscribe(self, device_pk: int) -> AbstractAsyncContextManager[Wake]:

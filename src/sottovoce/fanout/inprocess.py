@@ -16,6 +16,8 @@ from sottovoce.fanout.listeners import LocalListeners, Wake
 class InProcessFanout:
     """One :class:`Wake` per connection, announced when that device's queue grows."""
 
+    single_node = True
+
     def __init__(self) -> None:
         self._listeners = LocalListeners()
 

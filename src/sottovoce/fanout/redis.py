@@ -75,6 +75,8 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 class RedisFanout:
     """One pub/sub connection per node; one ``asyncio.Event`` per local connection."""
 
+    single_node = False
+
     def __init__(self, client: Redis, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         self._redis = client
         self._poll_interval_s = poll_interval_s

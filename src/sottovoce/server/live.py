@@ -4,9 +4,10 @@ The queue stays the truth (``routes.websocket``): a connection that is busy, or
 whose window is full, is only woken to read the queue, and a reconnecting device
 reads everything it has not acknowledged. What this saves is the queue read per
 wake when the recipient's connection is parked with nothing pending: the row the
-sender's request just stored is written to it directly. The in-process fan-out
-reaches nobody else, so on one node this replaces its wake-up for new rows; with
-Redis the wake-up is still published, for the other nodes only.
+sender's request just stored is written to it directly, on a node alone (the
+in-process fan-out), where it replaces the wake-up for new rows. With Redis,
+other nodes store rows for the same devices, so this node's streams are woken
+to read the queue (in order) and the wake-up is published for the other nodes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class LiveStream(Protocol):
         """The write of ``message`` to the device when the stream is parked with
         room and nothing pending (already counted as sent), else ``None`` after
         waking the stream to read the queue."""
+        ...
+
+    def read_queue(self) -> None:
+        """Wake the stream to read the queue (nothing written directly)."""
         ...
 
 
@@ -48,14 +53,24 @@ class LiveConnections:
                     del self._streams[device_pk]
 
     async def deliver(self, fanout: Fanout, stored: list[QueuedMessage]) -> None:
-        """Hand just-stored rows to this node's streams, then wake the others."""
-        writes = [
-            write
-            for message in stored
-            for stream in tuple(self._streams.get(message.recipient_device_pk, ()))
-            if (write := stream.offer(message)) is not None
-        ]
-        for write in writes:
-            await write
-        # The streams above are each pushed or woken already: only other nodes' need it.
+        """Hand just-stored rows to this node's streams, then wake the others.
+
+        Written directly only on a node alone: with other nodes about, one of them
+        may have stored an earlier row for the same device (the sender's previous
+        message, sent through another node) whose wake-up has not arrived yet, and
+        a direct write would overtake it (tests/chaos: per-sender order). There the
+        streams read the queue, which holds every row committed before this one."""
+        if fanout.single_node:
+            writes = [
+                write
+                for message in stored
+                for stream in tuple(self._streams.get(message.recipient_device_pk, ()))
+                if (write := stream.offer(message)) is not None
+            ]
+            for write in writes:
+                await write
+            return
+        for message in stored:
+            for stream in tuple(self._streams.get(message.recipient_device_pk, ())):
+                stream.read_queue()
         await fanout.wake_other_nodes({message.recipient_device_pk for message in stored})

@@ -197,6 +197,10 @@ class _Connection:
         self.sent(message.id)
         return self._push(message)
 
+    def read_queue(self) -> None:
+        if self.wake is not None:
+            self.wake.set()
+
     def sent(self, queue_id: int) -> None:
         self.in_flight.add(queue_id)
         self.highest_sent = max(self.highest_sent, queue_id)
