@@ -191,7 +191,9 @@ function connect() {
     const data = JSON.parse(event.data);
     if (data.type === "download") {
       const bar = document.querySelector(`progress[data-download="${CSS.escape(data.message_id)}"]`);
-      if (bar) { bar.max = data.total; bar.value = data.done; bar.hidden = false; }
+      // Never backwards: the download's answer may have filled the bar before the
+      // feed's last events arrive on this socket.
+      if (bar) { bar.max = data.total; bar.value = Math.max(bar.value, data.done); bar.hidden = false; }
       return;
     }
     if (data.type === "alerts") { refreshAlerts(); return; }
@@ -392,7 +394,9 @@ function attachmentView(m) {
       try {
         await api("POST", `/api/attachments/${encodeURIComponent(m.id)}/download`);
         // Done: full now, though the feed's last progress event may come after this.
-        bar.value = bar.max;
+        // The bar on the page now: a redraw meanwhile replaced the one built here.
+        const shown = document.querySelector(`progress[data-download="${CSS.escape(m.id)}"]`) || bar;
+        shown.value = shown.max;
         openConversation(state.current, false);
       } catch (e) { notice(e.message); button.disabled = false; }
     });
