@@ -126,24 +126,26 @@ class Transport:
     async def request(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
         """One signed request; ``path`` includes the query, exactly as it is signed."""
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"authorization": self._authorization(method, path, body)}
-        if payload is not None:
-            headers["content-type"] = "application/json"
+        headers = {} if payload is None else {"content-type": "application/json"}
+
+        async def send() -> httpx.Response:
+            # Signed for each sending: the server accepts a nonce once.
+            headers["authorization"] = self._authorization(method, path, body)
+            return await self._http.request(method, path, content=body, headers=headers)
+
         try:
             try:
-                response = await self._http.request(method, path, content=body, headers=headers)
+                response = await send()
             except _STALE_CONNECTION:
                 # A client busy elsewhere can take a pooled connection just as the
                 # server's keep-alive timer closes it (KEEPALIVE_EXPIRY_S only
-                # narrows that window). Signed again: a nonce is accepted once.
+                # narrows that window).
                 if not _repeatable(method, path):
                     raise
-                headers["authorization"] = self._authorization(method, path, body)
-                response = await self._http.request(method, path, content=body, headers=headers)
+                response = await send()
             if response.status_code == 503 and _repeatable(method, path):
                 await asyncio.sleep(_retry_after_s(response))
-                headers["authorization"] = self._authorization(method, path, body)
-                response = await self._http.request(method, path, content=body, headers=headers)
+                response = await send()
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot reach {self.server_url}: {type(exc).__name__}") from exc
         return _json_answer(response, method, path)
