@@ -6,9 +6,11 @@ recipient over ``POST /v1/messages``, first one at a time, then all at once, and
 SQLAlchemy's ``before_cursor_execute`` event counts the statements (on the async
 engine and on the rounds' own, storage.round_connection) while wrappers count the
 hand-offs to a connection thread: aiosqlite's, one or more a statement, and the
-round connection's, one a round. One JSON object per line and figure, ``mode``
-``sequential`` or ``concurrent``.
-Counts, not times: they do not depend on the machine's load.
+round connection's, one a round (a write's or a read's), and time the rounds'
+bodies on their thread (``rounds_cpu_us_per_send``: that thread's CPU time, not
+wall-clock). One JSON object per line and figure, ``mode`` ``sequential`` or
+``concurrent``.
+Counts and CPU time: they hardly depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +39,36 @@ from sottovoce.storage.round_connection import RoundConnection  # noqa: E402
 class HandOffs:
     """Counts calls handed to a connection thread, aiosqlite's or the round
     connection's (one each is a queue put, a thread wake-up and a GIL hand-off
-    back)."""
+    back), and the CPU time the rounds' bodies take on their thread."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.rounds_cpu_s = 0.0
         to_aiosqlite = aiosqlite.core.Connection._execute
-        to_rounds = RoundConnection.run
+        to_rounds = RoundConnection._on
 
         async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
             self.count += 1
             return await to_aiosqlite(connection, fn, *args, **kwargs)
 
-        async def counted_round(rounds: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+        def timed(body: Any) -> Any:
+            def run(*args: Any, **kwargs: Any) -> Any:
+                start = time.thread_time()
+                try:
+                    return body(*args, **kwargs)
+                finally:
+                    self.rounds_cpu_s += time.thread_time() - start
+
+            return run
+
+        async def counted_round(
+            rounds: Any, engine: Any, body: Any, *args: Any, **kwargs: Any
+        ) -> Any:
             self.count += 1
-            return await to_rounds(rounds, body, *args, **kwargs)
+            return await to_rounds(rounds, engine, timed(body), *args, **kwargs)
 
         aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
-        RoundConnection.run = counted_round  # type: ignore[method-assign]
+        RoundConnection._on = counted_round  # type: ignore[method-assign]
 
 
 def emit(**row: Any) -> None:
@@ -90,6 +106,7 @@ async def measure(senders: int, per_sender: int) -> None:
             for mode in ("sequential", "concurrent"):
                 statements.clear()
                 hand_offs.count = 0
+                hand_offs.rounds_cpu_s = 0.0
                 if mode == "sequential":
                     for _ in range(per_sender):
                         await send(devices[0])
@@ -108,6 +125,13 @@ async def measure(senders: int, per_sender: int) -> None:
                     metric="hand_offs_per_send",
                     value=round(hand_offs.count / sent, 2),
                     unit="thread hand-offs",
+                    mode=mode,
+                    senders=1 if mode == "sequential" else senders,
+                )
+                emit(
+                    metric="rounds_cpu_us_per_send",
+                    value=round(1e6 * hand_offs.rounds_cpu_s / sent, 1),
+                    unit="us",
                     mode=mode,
                     senders=1 if mode == "sequential" else senders,
                 )

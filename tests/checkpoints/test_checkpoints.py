@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from sottovoce.storage import checkpoints
 from sottovoce.storage.round_connection import sqlite_pragmas
@@ -74,3 +77,35 @@ def test_no_thread_for_a_database_in_memory() -> None:
     assert checkpoints.for_database(":memory:") is None
     assert checkpoints.for_database(None) is None
     assert checkpoints.for_database("") is None
+
+
+def test_an_idle_thread_sleeps_until_a_commit_wakes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "IDLE_CHECK_S", 3600.0)  # only a commit wakes it
+    path = tmp_path / "node.db"
+    writer = _writer(path)
+    writer.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, body BLOB)")
+    checkpointer = checkpoints.for_database(str(path))
+    assert checkpointer is not None
+    try:
+        _wait_for(lambda: checkpointer.idle)
+        assert _checkpointed_rows(path) == 0  # the table is in the file, no row yet
+        for i in range(ROWS):  # a writer that does not report its commits
+            writer.execute("INSERT INTO item (id, body) VALUES (?, ?)", (i, bytes(500)))
+        time.sleep(4 * checkpoints.CHECKPOINT_INTERVAL_S)
+        assert checkpointer.idle
+        assert _checkpointed_rows(path) == 0  # still asleep: nothing copied
+        checkpointer.wrote()  # as the node's engines do after each commit
+        _wait_for(lambda: _checkpointed_rows(path) == ROWS)
+        _wait_for(lambda: checkpointer.idle)  # and asleep again once all is copied
+    finally:
+        checkpointer.stop()
+    writer.close()
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "the checkpoint thread did not get there"
+        time.sleep(checkpoints.CHECKPOINT_INTERVAL_S / 5)

@@ -54,6 +54,17 @@ def key_params(keys: Sequence[Sequence[object]], name: str = "key") -> dict[str,
     return {f"{name}{i}_{j}": value for i, key in enumerate(keys) for j, value in enumerate(key)}
 
 
+def key_names(size: int, width: int, name: str = "key") -> list[str]:
+    """The names of :func:`matching_any`'s parameters in the order of its text: the
+    ``names`` of a storage.prepared statement, whose values are :func:`key_values`."""
+    return [f"{name}{i}_{j}" for i in range(size) for j in range(width)]
+
+
+def key_values(keys: Sequence[Sequence[object]]) -> list[object]:
+    """The values of :func:`matching_any`'s terms, in the order of :func:`key_names`."""
+    return [value for key in keys for value in key]
+
+
 ReadMany = Callable[[Connection, Sequence[Key]], Mapping[Key, Value]]
 
 

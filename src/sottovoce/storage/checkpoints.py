@@ -10,8 +10,13 @@ fdatasyncs, 20 to 130 ms on the shared development machine, about once a
 second under load: the delivery latency's tail (docs/performance.md).
 
 Here a thread with its own connection runs a PASSIVE checkpoint every
-``CHECKPOINT_INTERVAL_S``: it copies what no reader still needs and waits for
-no reader or writer, and the writers meanwhile keep appending to the WAL. The
+``CHECKPOINT_INTERVAL_S`` while the database is being written: it copies what
+no reader still needs and waits for no reader or writer, and the writers
+meanwhile keep appending to the WAL. Once a pass finds nothing new to copy the
+thread sleeps until a commit wakes it (:meth:`Checkpointer.wrote`, called by
+the node's engines, storage.round_connection), or at the latest
+``IDLE_CHECK_S`` later for a writer outside the node: an idle node's thread
+wakes a few times a minute instead of four times a second. The
 writers checkpoint themselves only past ``WRITER_CHECKPOINT_PAGES``, a fallback
 should this thread fall behind. Durability is unchanged: a commit is in the
 WAL, synced as ``synchronous=NORMAL`` says, before it is answered; a
@@ -34,6 +39,9 @@ log = logging.getLogger(__name__)
 # that an idle node does nothing measurable (a PASSIVE checkpoint with nothing
 # to copy returns at once).
 CHECKPOINT_INTERVAL_S = 0.25
+# How long an idle thread sleeps unless a commit wakes it: a bound for writes
+# the node's engines do not report (another process on the file).
+IDLE_CHECK_S = 10.0
 # The writers' own automatic checkpoint (SQLite's default is 1,000 pages): only
 # if the thread could not keep up, about 64 MiB of WAL at 4 KiB pages.
 WRITER_CHECKPOINT_PAGES = 16_000
@@ -45,27 +53,61 @@ class Checkpointer:
     def __init__(self, path: str) -> None:
         self._path = Path(path)
         self._stopping = threading.Event()
+        self._written = threading.Event()
+        self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sottovoce-checkpoints", daemon=True)
         self._thread.start()
 
+    def wrote(self, *_event: object) -> None:
+        """A commit went into the WAL: wake an idle thread (cheap when it is awake).
+        Also an engine's ``commit`` event listener."""
+        if not self._written.is_set():
+            self._written.set()
+
+    @property
+    def idle(self) -> bool:
+        """Whether the thread sleeps until a commit wakes it."""
+        return self._idle.is_set()
+
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
+        last: tuple[int, int] | None = None
+        idle = False
         try:
-            while not self._stopping.wait(CHECKPOINT_INTERVAL_S):
+            while True:
+                if idle:
+                    self._idle.set()
+                    self._written.wait(IDLE_CHECK_S)
+                    self._idle.clear()
+                self._written.clear()
+                # The commits of an interval go together into one pass.
+                if self._stopping.wait(CHECKPOINT_INTERVAL_S):
+                    break
                 if connection is None:
                     connection = self._open()
-                if connection is None:
-                    continue
-                try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:
-                    # Not a lock (PASSIVE never waits on one): open afresh next time.
-                    log.warning("a WAL checkpoint failed: %s", type(exc).__name__)
-                    connection.close()
+                wal = None if connection is None else self._checkpoint(connection)
+                if wal is None and connection is not None:
+                    connection.close()  # open afresh next time
                     connection = None
+                # Idle: no file yet, or every frame of the WAL was copied and none
+                # was added since the last pass.
+                idle = connection is None or (wal == last and wal is not None and wal[0] == wal[1])
+                last = wal
         finally:
             if connection is not None:
                 connection.close()
+
+    @staticmethod
+    def _checkpoint(connection: sqlite3.Connection) -> tuple[int, int] | None:
+        """One PASSIVE pass: the WAL's frames and how many of them are in the
+        database file (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint);
+        ``None`` if it failed (not a lock: PASSIVE never waits on one)."""
+        try:
+            _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("a WAL checkpoint failed: %s", type(exc).__name__)
+            return None
+        return int(frames), int(copied)
 
     def _open(self) -> sqlite3.Connection | None:
         """A connection to the file once it exists (``mode=rw`` never creates one)."""
@@ -78,6 +120,7 @@ class Checkpointer:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._written.set()
         self._thread.join()
 
 

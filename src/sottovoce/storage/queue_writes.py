@@ -18,10 +18,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import (
-    CompoundSelect,
     Connection,
     Integer,
     String,
@@ -36,10 +34,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.dml import ReturningDelete
 
 from sottovoce.storage import receipts, round_connection
-from sottovoce.storage.batched_reads import key_params, matching_any, padded
+from sottovoce.storage.batched_reads import key_names, key_values, matching_any, padded
+from sottovoce.storage.prepared import Prepared, chunks
 from sottovoce.storage.queue_records import Envelope, QueuedMessage, QueueFull
 from sottovoce.storage.schema import queued_messages
 
@@ -122,15 +120,16 @@ ACK_PAIRS_PER_STATEMENT = 1024
 
 
 @functools.cache
-def _deleting(pairs: int) -> ReturningDelete[Any]:
+def _deleting(pairs: int) -> Prepared:
     """Delete ``pairs`` (device, queue id) rows: one term a row, each bound value a
-    parameter of its own, so the compiled statement is reused as it is (an expanding
-    ``IN`` list is re-rendered every execution) and SQLite finds each row by its id
-    (batched_reads.matching_any)."""
-    return (
+    parameter of its own, so the statement is rendered once (storage.prepared; an
+    expanding ``IN`` list is re-rendered every execution) and SQLite finds each row
+    by its id (batched_reads.matching_any)."""
+    return Prepared(
         delete(queued_messages)
         .where(matching_any((queued_messages.c.recipient_device_pk, queued_messages.c.id), pairs))
-        .returning(queued_messages.c.recipient_device_pk, queued_messages.c.id)
+        .returning(queued_messages.c.recipient_device_pk, queued_messages.c.id),
+        key_names(pairs, 2),
     )
 
 
@@ -141,8 +140,8 @@ def _acknowledge(
     deleted: set[tuple[int, int]] = set()
     for start in range(0, len(pairs), ACK_PAIRS_PER_STATEMENT):
         terms = padded(pairs[start : start + ACK_PAIRS_PER_STATEMENT])
-        result = conn.execute(_deleting(len(terms)), key_params(terms))
-        deleted.update((int(r[0]), int(r[1])) for r in result)
+        result = _deleting(len(terms)).execute(conn, key_values(terms))
+        deleted.update((int(device), int(id_)) for device, id_ in result)
     for i, ack in acks:  # a row two acks named counts for the first
         mine = {(ack.device_pk, id_) for id_ in ack.ids} & deleted
         deleted -= mine
@@ -187,10 +186,10 @@ def _enqueue(
 
 
 @functools.cache
-def _state_of(keys: int, recipients: int) -> CompoundSelect[Any]:
+def _state_of(keys: int, recipients: int) -> Prepared:
     """Which of ``keys`` idempotency keys have a queued copy, and how many messages
     each of ``recipients`` devices holds. Every value is a parameter of its own (no
-    expanding ``IN``), so each shape compiles once and is reused as it is."""
+    expanding ``IN``), so each shape is rendered once (storage.prepared)."""
     copies = (
         select(
             queued_messages.c.sender_device_pk,
@@ -212,12 +211,15 @@ def _state_of(keys: int, recipients: int) -> CompoundSelect[Any]:
         )
         .where(
             queued_messages.c.recipient_device_pk.in_(
-                [bindparam(f"recipient{i}") for i in range(recipients)]
+                [bindparam(f"recipient{i}", type_=Integer) for i in range(recipients)]
             )
         )
         .group_by(queued_messages.c.recipient_device_pk)
     )
-    return union_all(copies, depths)
+    return Prepared(
+        union_all(copies, depths),
+        [*key_names(keys, 2), *(f"recipient{i}" for i in range(recipients))],
+    )
 
 
 def _queue_state(
@@ -227,12 +229,10 @@ def _queue_state(
     messages each recipient device holds: one statement for both."""
     keys = padded(list(dict.fromkeys(s.key for _, s in sends)))
     recipients = padded(list({e.recipient_device_pk for _, s in sends for e in s.envelopes}))
-    params = key_params(keys)
-    params.update({f"recipient{i}": pk for i, pk in enumerate(recipients)})
     queued: set[tuple[int, str]] = set()
     depth: dict[int, int] = {}
-    for sender_pk, message_id, recipient, n in conn.execute(
-        _state_of(len(keys), len(recipients)), params
+    for sender_pk, message_id, recipient, n in _state_of(len(keys), len(recipients)).execute(
+        conn, [*key_values(keys), *recipients]
     ):
         if recipient is None:
             queued.add((int(sender_pk), str(message_id)))
@@ -241,35 +241,75 @@ def _queue_state(
     return queued, depth
 
 
-# Every copy of a round's sends, their queue ids in the rows' order.
-_INSERTING = insert(queued_messages).returning(queued_messages.c.id, sort_by_parameter_order=True)
+# The columns a queued copy is inserted with (all but its id), in the table's order
+# (the order of the rendered statement's parameters: prepared.Prepared checks it).
+_COPY_COLUMNS = [
+    queued_messages.c[name]
+    for name in (
+        "recipient_device_pk",
+        "sender_device_pk",
+        "sender",
+        "sender_device",
+        "message_id",
+        "type",
+        "body",
+        "server_ts",
+        "commitment",
+        "franking_tag",
+    )
+]
+# Copies one insert statement takes at most (ten bound values each, far below
+# SQLite's 32,766); a round's rows go in pieces of a few sizes (prepared.chunks).
+COPIES_PER_STATEMENT = 256
+
+
+@functools.cache
+def _inserting(copies: int) -> Prepared:
+    """Insert ``copies`` rows, returning each one's queue id with the row's unique
+    key (``uq_queued_idempotency``): the ids are matched to the rows by key, as
+    ``RETURNING`` promises no order."""
+    q = queued_messages.c
+    return Prepared(
+        insert(queued_messages)
+        .values(
+            [
+                {c.name: bindparam(f"{c.name}{i}", type_=c.type) for c in _COPY_COLUMNS}
+                for i in range(copies)
+            ]
+        )
+        .returning(q.id, q.sender_device_pk, q.message_id, q.recipient_device_pk),
+        [f"{c.name}{i}" for i in range(copies) for c in _COPY_COLUMNS],
+    )
 
 
 def _insert(
     conn: Connection, sends: list[tuple[int, Enqueue]], outcomes: list[Outcome | Exception]
 ) -> None:
+    # One row a copy, its values in _COPY_COLUMNS' order.
     rows = [
-        {
-            "recipient_device_pk": e.recipient_device_pk,
-            "sender_device_pk": s.sender_pk,
-            "sender": s.sender_address,
-            "sender_device": s.sender_device,
-            "message_id": s.message_id,
-            "type": e.type,
-            "body": e.body,
-            "server_ts": s.server_ts,
-            "commitment": e.commitment,
-            "franking_tag": e.franking_tag,
-        }
+        (
+            e.recipient_device_pk,
+            s.sender_pk,
+            s.sender_address,
+            s.sender_device,
+            s.message_id,
+            e.type,
+            e.body,
+            s.server_ts,
+            e.commitment,
+            e.franking_tag,
+        )
         for _, s in sends
         for e in s.envelopes
     ]
-    result = conn.execute(_INSERTING, rows)
-    ids = iter([int(r[0]) for r in result])
+    ids: dict[tuple[int, str, int], int] = {}
+    for start, size in chunks(len(rows), COPIES_PER_STATEMENT):
+        result = _inserting(size).execute(conn, key_values(rows[start : start + size]))
+        ids.update(((int(s), str(m), int(r)), int(id_)) for id_, s, m, r in result)
     for i, s in sends:
         outcomes[i] = [
             QueuedMessage(
-                next(ids),
+                ids[(s.sender_pk, s.message_id, e.recipient_device_pk)],
                 e.recipient_device_pk,
                 s.sender_address,
                 s.sender_device,

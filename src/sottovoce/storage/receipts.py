@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sottovoce.storage.prepared import Prepared, chunks
 from sottovoce.storage.schema import send_receipts
 
 # How long a retry is still recognised after the send. The SDK retries a send for
@@ -29,19 +30,35 @@ MS_PER_HOUR = 3_600_000
 _DOMAIN = b"sottovoce send receipt v1\x00"
 
 
+# Receipts one insert statement takes at most; a round's go in pieces of a few
+# sizes (prepared.chunks).
+RECEIPTS_PER_STATEMENT = 256
+
+
 @functools.cache
-def _recording(dialect: str) -> Any:
-    """The engine's own INSERT … ON CONFLICT DO NOTHING RETURNING into the receipts,
-    built once. PostgreSQL's is imported on a PostgreSQL node only (its engine has
-    loaded it already): its ~20 modules would otherwise sit in every SQLite node's
-    memory."""
+def _recording(dialect: str, receipts: int) -> Prepared:
+    """The engine's own INSERT … ON CONFLICT DO NOTHING RETURNING of ``receipts``
+    rows, rendered once (storage.prepared). PostgreSQL's is imported on a PostgreSQL
+    node only (its engine has loaded it already): its ~20 modules would otherwise
+    sit in every SQLite node's memory."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        statement: Any = postgresql.insert(send_receipts).on_conflict_do_nothing()
+        statement: Any = postgresql.insert(send_receipts)
     else:
-        statement = sqlite.insert(send_receipts).on_conflict_do_nothing()
-    return statement.returning(send_receipts.c.digest)
+        statement = sqlite.insert(send_receipts)
+    c = send_receipts.c
+    rows = [
+        {
+            "digest": bindparam(f"digest{i}", type_=c.digest.type),
+            "expires_hour": bindparam(f"expires_hour{i}", type_=c.expires_hour.type),
+        }
+        for i in range(receipts)
+    ]
+    return Prepared(
+        statement.values(rows).on_conflict_do_nothing().returning(c.digest),
+        [name for i in range(receipts) for name in (f"digest{i}", f"expires_hour{i}")],
+    )
 
 
 _FORGETTING = delete(send_receipts).where(
@@ -66,9 +83,12 @@ def record_many(conn: Connection, sends: Sequence[tuple[int, str, int]]) -> set[
         (digest(sender_device_pk, message_id), now_ms // MS_PER_HOUR + RECEIPT_HOURS)
         for sender_device_pk, message_id, now_ms in sends
     )
-    values = [{"digest": d, "expires_hour": hour} for d, hour in rows]
-    result = conn.execute(_recording(conn.dialect.name), values)
-    return {bytes(row[0]) for row in result}
+    inserted: set[bytes] = set()
+    for start, size in chunks(len(rows), RECEIPTS_PER_STATEMENT):
+        statement = _recording(conn.dialect.name, size)
+        result = statement.execute(conn, [v for row in rows[start : start + size] for v in row])
+        inserted.update(bytes(row[0]) for row in result)
+    return inserted
 
 
 def forget(conn: Connection, keys: Sequence[tuple[int, str]]) -> None:

@@ -72,6 +72,9 @@ class RoundConnection:
             event.listen(self._sqlite, "connect", sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sottovoce-rounds")
             self._checkpoints = checkpoints.for_database(engine.url.database)
+            if self._checkpoints is not None:  # every commit of the node wakes it
+                for commits in (self._sqlite, engine.sync_engine):
+                    event.listen(commits, "commit", self._checkpoints.wrote)
 
     async def read(
         self, body: RoundBody[Params, Result], *args: Params.args, **kwargs: Params.kwargs

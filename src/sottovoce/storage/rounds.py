@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -28,18 +28,28 @@ MAX_BATCH = 128
 ServeRound = Callable[[Sequence[Request]], Awaitable[list[Result | Exception]]]
 
 
+# One caller's place in a round: its request, the future its call waits on, the
+# list its outcomes go into and the request's index there.
+_Waiting = tuple[Request, "asyncio.Future[list[Result | Exception]]", list[Any], int]
+
+
 class Rounds(Generic[Request, Result]):
     """Serve concurrent requests in rounds, one after another.
 
     ``serve`` gets the round's requests in arrival order and returns one outcome
     for each: the caller's result, or the exception to raise for that caller
     alone. An exception ``serve`` itself raises reaches every caller of the round.
+
+    Each call waits on one future for all its requests, set once its last request
+    was served: its outcomes travel as that future's result, exceptions included,
+    so no future holds an exception nobody may read (a caller that gave up) and
+    none needs a callback to mark one read.
     """
 
     def __init__(self, serve: ServeRound[Request, Result], max_batch: int = MAX_BATCH) -> None:
         self._serve = serve
         self._max_batch = max_batch
-        self._waiting: list[tuple[Request, asyncio.Future[Result]]] = []
+        self._waiting: list[_Waiting[Request, Result]] = []
         self._server: asyncio.Task[None] | None = None
 
     async def submit(self, request: Request) -> Result:
@@ -47,23 +57,32 @@ class Rounds(Generic[Request, Result]):
         write: committed)."""
         # A caller that gives up (a dropped connection) does not stop the round: the
         # round runs in the rounds' own task, and cancelling the caller cancels only
-        # its outcome, which the round then leaves unset (no shield needed). A write
-        # still commits, and a retry with the same id is answered as one.
-        return await self._queue(request)
+        # its call's future, which the round then leaves unset (no shield needed). A
+        # write still commits, and a retry with the same id is answered as one.
+        return (await self.submit_all((request,)))[0]
 
     async def submit_all(self, requests: Sequence[Request]) -> list[Result]:
-        """:meth:`submit` for several requests at once: they go in the same round."""
-        outcomes = [self._queue(request) for request in requests]
-        return [await outcome for outcome in outcomes]
+        """:meth:`submit` for several requests at once: they go in the same round
+        (or, past ``max_batch``, in consecutive ones); the first failure is raised."""
+        outcomes = await self.submit_each(requests)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return outcomes  # type: ignore[return-value]  # no failure among them
 
-    def _queue(self, request: Request) -> asyncio.Future[Result]:
-        outcome: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        # A caller that gave up leaves its failure unread: mark it read, not logged.
-        outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._waiting.append((request, outcome))
+    async def submit_each(self, requests: Sequence[Request]) -> list[Result | Exception]:
+        """:meth:`submit_all` with each request's own outcome, failures included (a
+        WebSocket's sends, each answered alone: routes.websocket). The requests
+        join the rounds in this order before the call first suspends."""
+        if not requests:
+            return []
+        outcomes: list[Any] = [None] * len(requests)
+        call: asyncio.Future[list[Result | Exception]] = asyncio.get_running_loop().create_future()
+        self._waiting.extend((request, call, outcomes, i) for i, request in enumerate(requests))
         if self._server is None:
             self._server = asyncio.create_task(self._drain())
-        return outcome
+        await call
+        return outcomes
 
     async def _drain(self) -> None:
         try:
@@ -73,27 +92,23 @@ class Rounds(Generic[Request, Result]):
                 await self._serve_round(round_)
         finally:
             self._server = None
-            for _, outcome in self._waiting:  # only when the rounds were cancelled
-                if not outcome.done():
-                    outcome.set_exception(RuntimeError("the storage rounds stopped"))
+            for _, call, _, _ in self._waiting:  # only when the rounds were cancelled
+                if not call.done():
+                    call.set_exception(RuntimeError("the storage rounds stopped"))
             self._waiting.clear()
 
-    async def _serve_round(self, round_: list[tuple[Request, asyncio.Future[Result]]]) -> None:
+    async def _serve_round(self, round_: list[_Waiting[Request, Result]]) -> None:
         try:
-            outcomes = await self._serve([request for request, _ in round_])
+            results: Sequence[Result | Exception] = await self._serve(
+                [request for request, _, _, _ in round_]
+            )
         except Exception as exc:
-            for _, outcome in round_:
-                if not outcome.done():
-                    outcome.set_exception(exc)
-            return
+            results = [exc] * len(round_)
         except BaseException:
-            for _, outcome in round_:  # cancellation: the rounds stop
-                outcome.cancel()
+            for _, call, _, _ in round_:  # cancellation: the rounds stop
+                call.cancel()
             raise
-        for (_, future), result in zip(round_, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        for (_, call, outcomes, i), result in zip(round_, results, strict=True):
+            outcomes[i] = result
+            if i == len(outcomes) - 1 and not call.done():  # the call's last request
+                call.set_result(outcomes)
