@@ -1,7 +1,9 @@
 """What a request is checked against is read after it arrived (docs/server.md,
-"Round trips"): the server caches no device, account or standing, so a change
-made from outside the node — another node, or the operator's moderation desk in
-its own process — refuses the very next request, concurrent ones included."""
+"Round trips"): a node among others caches no device, account or standing, and
+no node caches a standing, so a change made from outside the node — another
+node, or the operator's moderation desk in its own process — refuses the very
+next request, concurrent ones included. (A node alone keeps the accounts it sends
+to, emptied by its own writes: tests/server/test_kept_reads.py.)"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 
 from sqlalchemy import and_, delete, insert
 
+from sottovoce.fanout.inprocess import InProcessFanout
 from sottovoce.server.abuse.moderation import Moderation
 from sottovoce.storage.repository import Repository
 from sottovoce.storage.schema import devices
@@ -35,7 +38,15 @@ async def linked_device(relay: Relay, owner: BareDevice) -> BareDevice:
     return second
 
 
+class OneOfSeveralNodes(InProcessFanout):
+    """The fan-out of a node that shares its database with others (Redis, in a
+    deployment): it keeps no account it read (storage.kept_reads)."""
+
+    single_node = False
+
+
 async def test_a_device_removed_elsewhere_is_refused_at_its_next_request(relay: Relay) -> None:
+    relay.state.fanout = OneOfSeveralNodes()
     alice = await BareDevice().register(relay.http)
     bob = await BareDevice().register(relay.http)
     second = await linked_device(relay, alice)

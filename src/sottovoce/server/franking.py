@@ -9,7 +9,6 @@ with its franking key. It never sees the content the commitment is to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 from sottovoce.protocol.public.franking import COMMITMENT_LEN, Delivery, delivery_tag
 from sottovoce.server.encoding import b64decode
@@ -52,5 +51,8 @@ def frank(
             message_id=message_id,
         )
         tag = delivery_tag(franking_key, commitment, delivery)
-        franked.append(replace(envelope, commitment=commitment, franking_tag=tag))
+        # Built anew rather than with ``dataclasses.replace`` (twice the cost a copy).
+        franked.append(
+            Envelope(envelope.recipient_device_pk, envelope.type, envelope.body, commitment, tag)
+        )
     return franked

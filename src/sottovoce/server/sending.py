@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Literal
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -65,12 +64,20 @@ class SendResult(BaseModel):
     duplicate: bool
 
 
-@asynccontextmanager
-async def _unordered() -> AsyncIterator[None]:
-    yield
+class Enqueuing(Protocol):
+    """What stores a checked send's copies: ``Repository.enqueue``, or a WebSocket's
+    submission queue (``routes.websocket``), which hands its sends to the storage
+    in the order they came."""
 
-
-StoreTurn = Callable[[], AbstractAsyncContextManager[None]]
+    def __call__(
+        self,
+        *,
+        sender: DeviceRecord | None,
+        message_id: str,
+        envelopes: Sequence[Envelope],
+        server_ts: int,
+        max_queue_depth: int,
+    ) -> Awaitable[list[QueuedMessage] | None]: ...
 
 
 async def send_message(
@@ -79,11 +86,12 @@ async def send_message(
     sender: DeviceRecord,
     body: SendMessage,
     *,
-    turn: StoreTurn = _unordered,
+    enqueue: Enqueuing | None = None,
 ) -> SendResult:
-    """Check and store one message for every device named. ``turn`` is entered
-    around storing it: a WebSocket passes its pipeline's turn, so that sends made
-    one after another on it are stored (and delivered) in that order."""
+    """Check and store one message for every device named. ``enqueue`` stores it
+    (``Repository.enqueue`` by default): a WebSocket passes its submission queue's,
+    so that sends made one after another on it are stored (and delivered) in that
+    order."""
     lim = state.settings.limits
     check_envelope_count(
         len(body.envelopes) + len(body.own_envelopes), lim.max_envelopes_per_message
@@ -95,20 +103,24 @@ async def send_message(
     else:
         account, own = await lookup_accounts(state, body.recipient, sender.address)
     # Minors' protection, stranger rate limits, reported blocks (docs/safety.md).
-    deliver = await state.safety.admit_unsealed(sender, account)
+    deliver = await state.safety.admit_unsealed(
+        sender, account, sender_account=own, alone=state.fanout.single_node
+    )
     # Copies for the sender's own other devices go to its own address; the sending
     # device itself is never a recipient.
     by_device = {d.device_id: d for d in account.devices if d.pk != sender.pk}
     own_devices = {} if own is None else {d.device_id: d for d in own.devices if d.pk != sender.pk}
     named = [e.device_id for e in body.envelopes]
     own_named = [e.device_id for e in body.own_envelopes]
-    if len(set(named)) != len(named) or len(set(own_named)) != len(own_named):
+    named_set, own_named_set = set(named), set(own_named)
+    if len(named_set) != len(named) or len(own_named_set) != len(own_named):
         raise Problem(400, "duplicate-envelope", "two envelopes name the same device")
     if own is None and own_named:
         raise Problem(400, "duplicate-envelope", "a message to yourself has no own_envelopes")
-    missing, extra = device_difference(by_device, named)
-    own_missing, own_extra = device_difference(own_devices, own_named)
-    if missing or extra or own_missing or own_extra:
+    # Every device named once, and no other: the usual case, told by two comparisons.
+    if named_set != by_device.keys() or own_named_set != own_devices.keys():
+        missing, extra = device_difference(by_device, named)
+        own_missing, own_extra = device_difference(own_devices, own_named)
         # A retry is answered as one even if the recipient's devices changed since
         # the first attempt was stored: the stored copies stand, and re-sending to
         # the new device set is a new message with a new id. (On the way that
@@ -145,16 +157,16 @@ async def send_message(
         if await state.repo.sent_before(sender.pk, body.message_id):
             return SendResult(message_id=body.message_id, stored=0, duplicate=True)
         return SendResult(message_id=body.message_id, stored=dropped, duplicate=False)
-    async with turn():
-        stored = await queue_copies(
-            state,
-            keys,
-            envelopes,
-            commitment=body.commitment,
-            recipients=(account,) if own is None else (account, own),
-            sender=sender,
-            message_id=body.message_id,
-        )
+    stored = await queue_copies(
+        state,
+        keys,
+        envelopes,
+        commitment=body.commitment,
+        recipients=(account,) if own is None else (account, own),
+        sender=sender,
+        message_id=body.message_id,
+        enqueue=enqueue,
+    )
     if stored is None:
         return SendResult(message_id=body.message_id, stored=0, duplicate=True)
     return SendResult(message_id=body.message_id, stored=dropped + len(stored), duplicate=False)
@@ -181,12 +193,13 @@ async def queue_copies(
     recipients: tuple[AccountRecord, ...],
     sender: DeviceRecord | None,
     message_id: str,
+    enqueue: Enqueuing | None = None,
 ) -> list[QueuedMessage] | None:
-    """Frank every copy (``server.franking``), store them in one transaction and
-    hand them to the recipient devices' live connections (``server.live``);
-    ``None`` for a retry of copies still queued. ``recipients`` are the accounts
-    the copies go to, the addressed one first; ``sender`` is ``None`` for a
-    sealed send."""
+    """Frank every copy (``server.franking``), store them in one transaction
+    (``enqueue``, by default ``Repository.enqueue``) and hand them to the recipient
+    devices' live connections (``server.live``); ``None`` for a retry of copies
+    still queued. ``recipients`` are the accounts the copies go to, the addressed
+    one first; ``sender`` is ``None`` for a sealed send."""
     server_ts = now_ms()
     envelopes = frank(
         keys.franking_key,
@@ -198,10 +211,8 @@ async def queue_copies(
         server_ts=server_ts,
     )
     started = time.perf_counter()
-    # Nothing from the turn up to here awaits: the store joins its round before the
-    # task first suspends (a WebSocket's pipeline, routes.websocket._StoreTurn).
     try:
-        stored = await state.repo.enqueue(
+        stored = await (enqueue or state.repo.enqueue)(
             sender=sender,
             message_id=message_id,
             envelopes=envelopes,

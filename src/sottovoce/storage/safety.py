@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sottovoce.storage.batched_reads import BatchedReads
+from sottovoce.storage.kept_reads import KeptReads
 from sottovoce.storage.schema import (
     account_standing,
     accounts,
@@ -75,6 +76,10 @@ class SafetyStore:
         # (storage.batched_reads), each read after its caller asked.
         self._standings = BatchedReads(engine, _read_standings, GOOD_STANDING)
         self._first_contacts = BatchedReads(engine, _read_first_contacts, None)
+        # The same kept while this node is the only one (storage.kept_reads).
+        self._kept_first_contacts = KeptReads(
+            engine, (accounts, reported_blocks), self._first_contacts.get_all
+        )
 
     # -- accounts --------------------------------------------------------------
 
@@ -148,9 +153,16 @@ class SafetyStore:
             )
             return bool(result.rowcount)
 
-    async def first_contact(self, sender: int, recipient: int) -> FirstContact | None:
+    async def first_contact(
+        self, sender: int, recipient: int, *, alone: bool = False
+    ) -> FirstContact | None:
         """Whether ``recipient`` reported blocking ``sender``, and whether the sender is
-        a minor, in one statement; ``None`` if the sender's account does not exist."""
+        a minor, in one statement; ``None`` if the sender's account does not exist.
+        ``alone``: no other node writes this database (``Fanout.single_node``), so a
+        pair read before is answered from memory unless written since."""
+        if alone:
+            (contact,) = await self._kept_first_contacts.get_all([(sender, recipient)])
+            return contact
         return await self._first_contacts.get((sender, recipient))
 
     async def blockers_since(self, blocked: int, day: int) -> set[int]:

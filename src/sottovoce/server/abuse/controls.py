@@ -117,27 +117,48 @@ class SafetyControls:
     # -- minors ----------------------------------------------------------------
 
     async def shields_minor(
-        self, requester_account_id: int, target_id: int, target_app: str, permission: Permission
+        self,
+        requester_account_id: int,
+        target_id: int,
+        target_app: str,
+        permission: Permission,
+        minors: tuple[bool, bool] | None = None,
     ) -> bool:
-        """Whether the target account is a minor the requester may not reach this way."""
+        """Whether the target account is a minor the requester may not reach this way.
+        ``minors``: whether the target and the requester are minors, if the caller
+        read both accounts already (else they are read now)."""
         policy = self.policy(target_app)
         if not policy.marks_minors or getattr(policy, permission):
             return False
         if requester_account_id == target_id:
             return False
-        facts = await self.store.facts([requester_account_id, target_id])
-        minor, requester = facts.get(target_id), facts.get(requester_account_id)
-        if minor is None or not minor.is_minor:
-            return False
-        if requester is not None and requester.is_minor:
+        if minors is None:
+            facts = await self.store.facts([requester_account_id, target_id])
+            minor, requester = facts.get(target_id), facts.get(requester_account_id)
+            minors = (
+                minor is not None and minor.is_minor,
+                requester is not None and requester.is_minor,
+            )
+        target_is_minor, requester_is_minor = minors
+        if not target_is_minor or requester_is_minor:
             return False
         return not await self.store.connected(target_id, requester_account_id)
 
     async def require_reachable(
-        self, requester: DeviceRecord, target: AccountRecord, permission: Permission
+        self,
+        requester: DeviceRecord,
+        target: AccountRecord,
+        permission: Permission,
+        requester_account: AccountRecord | None = None,
     ) -> None:
-        """404 exactly like an unknown account, so the answer is no minor oracle."""
-        if await self.shields_minor(requester.account_id, target.id, target.app, permission):
+        """404 exactly like an unknown account, so the answer is no minor oracle.
+        ``requester_account`` as the request read it already, with ``target``."""
+        minors = (
+            None if requester_account is None else (target.is_minor, requester_account.is_minor)
+        )
+        if await self.shields_minor(
+            requester.account_id, target.id, target.app, permission, minors
+        ):
             raise Problem(404, "unknown-account", f"{target.address} does not exist")
 
     async def require_addable(self, adder: DeviceRecord, addresses: Iterable[str]) -> None:
@@ -152,14 +173,24 @@ class SafetyControls:
 
     # -- unsealed (non-contact) messages ------------------------------------------
 
-    async def admit_unsealed(self, sender: DeviceRecord, recipient: AccountRecord) -> bool:
+    async def admit_unsealed(
+        self,
+        sender: DeviceRecord,
+        recipient: AccountRecord,
+        *,
+        sender_account: AccountRecord | None = None,
+        alone: bool = False,
+    ) -> bool:
         """Check an unsealed send before anything is stored. Raises the problem that
-        refuses it; returns False when it must be dropped silently (a reported block)."""
+        refuses it; returns False when it must be dropped silently (a reported block).
+        ``sender_account`` as the send read it already (its creation day is not read
+        again); ``alone``: this node is the only one (``SafetyStore.first_contact``)."""
         if sender.account_id == recipient.id:
             return True
-        await self.require_reachable(sender, recipient, "adults_may_contact")
-        await self._count_new_recipient(sender.account_id, recipient.id)
-        contact = await self.store.first_contact(sender.account_id, recipient.id)
+        await self.require_reachable(sender, recipient, "adults_may_contact", sender_account)
+        created_day = None if sender_account is None else sender_account.created_day
+        await self._count_new_recipient(sender.account_id, recipient.id, created_day)
+        contact = await self.store.first_contact(sender.account_id, recipient.id, alone=alone)
         if contact is not None and contact.blocked:
             return False
         if contact is not None and contact.sender_is_minor:
@@ -168,16 +199,26 @@ class SafetyControls:
         return True
 
     async def _allowance(
-        self, account_id: int, normal: int, new_account: int, restricted: int
+        self,
+        account_id: int,
+        normal: int,
+        new_account: int,
+        restricted: int,
+        created_day: int | None = None,
     ) -> int:
+        """The account's daily bound; ``created_day`` if the caller read it already."""
         if await self.store.standing(account_id) == RESTRICTED:
             return restricted
-        facts = (await self.store.facts([account_id])).get(account_id)
-        if facts is not None and _today() - facts.created_day < limits.NEW_ACCOUNT_DAYS:
+        if created_day is None:
+            facts = (await self.store.facts([account_id])).get(account_id)
+            created_day = None if facts is None else facts.created_day
+        if created_day is not None and _today() - created_day < limits.NEW_ACCOUNT_DAYS:
             return new_account
         return normal
 
-    async def _count_new_recipient(self, account_id: int, recipient_id: int) -> None:
+    async def _count_new_recipient(
+        self, account_id: int, recipient_id: int, created_day: int | None = None
+    ) -> None:
         day = _today()
         counter = self._recipients
         counter.roll(day)
@@ -192,6 +233,7 @@ class SafetyControls:
             limits.NEW_RECIPIENTS_PER_DAY,
             limits.NEW_RECIPIENTS_PER_DAY_NEW_ACCOUNT,
             limits.NEW_RECIPIENTS_PER_DAY_RESTRICTED,
+            created_day,
         )
         admitted = None
         if self.shared is not None:

@@ -144,8 +144,11 @@ async def lookup_account(state: ServerState, address: str) -> AccountRecord:
 
 
 async def lookup_accounts(state: ServerState, *addresses: str) -> list[AccountRecord]:
-    """:func:`lookup_account` for several addresses, read in one statement."""
-    found = await state.repo.accounts(*(split_address(a) for a in addresses))
+    """:func:`lookup_account` for several addresses, read in one statement, or kept
+    from an earlier read while this node is the only one (storage.kept_reads)."""
+    found = await state.repo.accounts(
+        *(split_address(a) for a in addresses), alone=state.fanout.single_node
+    )
     for address, account in zip(addresses, found, strict=True):
         if account is None:
             raise Problem(404, "unknown-account", f"{address} does not exist")
