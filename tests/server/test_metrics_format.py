@@ -41,6 +41,7 @@ FAMILIES = {
     "sottovoce_redis_connected": "gauge",
     "sottovoce_send_seconds": "histogram",
     "sottovoce_delivery_seconds": "histogram",
+    "sottovoce_queue_read_seconds": "histogram",
 }
 
 

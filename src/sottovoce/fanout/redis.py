@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,6 +72,57 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
         task.result()  # a reader that failed otherwise says so
 
 
+class _Wakeups:
+    """The wake-ups of concurrent sends, published together.
+
+    A round of stored sends (storage.queue_writes) hands its rows to the live
+    connections one send at a time (``server.live``), each send then publishing
+    its recipients' wake-ups: one Redis round trip a message. Here the devices
+    named while a publication is on its way wait for the next one, which carries
+    them all in one pipeline; each caller returns once its devices went out, as
+    it did alone. There is no timer: a lone send publishes at once.
+    """
+
+    def __init__(self, publish: Callable[[Collection[int]], Awaitable[None]]) -> None:
+        self._publish = publish
+        self._devices: set[int] = set()
+        self._waiting: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def wake(self, device_pks: Collection[int]) -> None:
+        self._devices.update(device_pks)
+        # One future a caller: a caller that gives up cancels only its own.
+        published = asyncio.get_running_loop().create_future()
+        self._waiting.append(published)
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        await published
+
+    async def close(self) -> None:
+        """Stop a publication on its way; its callers return."""
+        if self._task is not None:
+            await _cancelled(self._task)
+
+    async def _drain(self) -> None:
+        try:
+            while self._devices:
+                devices, self._devices = self._devices, set()
+                waiting, self._waiting = self._waiting, []
+                try:
+                    await self._publish(devices)
+                finally:
+                    for published in waiting:
+                        if not published.done():
+                            published.set_result(None)
+        finally:
+            self._task = None
+            for published in self._waiting:  # only when the node is closing
+                if not published.done():
+                    published.set_result(None)
+            self._waiting.clear()
+            self._devices.clear()
+
+
 class RedisFanout:
     """One pub/sub connection per node; one ``asyncio.Event`` per local connection."""
 
@@ -86,6 +137,7 @@ class RedisFanout:
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         # The payload of this node's wake-ups for the other nodes only.
         self._origin = secrets.token_bytes(ORIGIN_TAG_BYTES)
+        self._wakeups = _Wakeups(self._publish_wakeups)
         self.connected = False
 
     async def start(self) -> None:
@@ -95,6 +147,7 @@ class RedisFanout:
         self.connected = False  # publishes from here on wake local connections only
         if self._task is not None:
             await _cancelled(self._task)
+        await self._wakeups.close()
         await self._drop_pubsub()
 
     async def publish(self, device_pk: int) -> None:
@@ -110,8 +163,13 @@ class RedisFanout:
         self._listeners.wake(device_pk)  # the other nodes are polling until Redis returns
 
     async def wake_other_nodes(self, device_pks: Collection[int]) -> None:
-        """One round trip for all of them; while Redis is down the others poll."""
-        if not self.connected or not device_pks:
+        """Published with the other sends' wake-ups due meanwhile, in one round
+        trip (:class:`_Wakeups`); while Redis is down the others poll."""
+        if self.connected and device_pks:
+            await self._wakeups.wake(device_pks)
+
+    async def _publish_wakeups(self, device_pks: Collection[int]) -> None:
+        if not self.connected:
             return
         try:
             if len(device_pks) == 1:  # the common case, without a pipeline's upkeep

@@ -91,6 +91,11 @@ DELIVERY_SECONDS = _Timings(
     "From a copy's arrival to its hand-over to the device",
     _LATENCY_BUCKETS,
 )
+QUEUE_READ_SECONDS = _Timings(
+    "sottovoce_queue_read_seconds",
+    "A live stream's queue read, its wait for the round included (storage.unsent_reads)",
+    _LATENCY_BUCKETS,
+)
 QUEUED = Gauge("sottovoce_queued_messages", "Device copies waiting for acknowledgement (all nodes)")
 QUEUE_DEEPEST = Gauge("sottovoce_queue_depth_max", "The deepest device queue (all nodes)")
 REDIS_CONNECTED = Gauge(
@@ -102,7 +107,14 @@ class _SendPath(Collector):
     """The families above that are not ``prometheus_client``'s own, on its page."""
 
     def collect(self) -> Iterator[Metric]:
-        for figure in (ACCEPTED, DELIVERED, ACKNOWLEDGED, SEND_SECONDS, DELIVERY_SECONDS):
+        for figure in (
+            ACCEPTED,
+            DELIVERED,
+            ACKNOWLEDGED,
+            SEND_SECONDS,
+            DELIVERY_SECONDS,
+            QUEUE_READ_SECONDS,
+        ):
             yield figure.family()
 
 

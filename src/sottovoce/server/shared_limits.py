@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+
+from sottovoce.storage.rounds import Rounds
 
 NONCE_PREFIX = "sv:nonce:"
 BUCKET_PREFIX = "sv:rate:"
@@ -29,27 +32,33 @@ _REDIS_FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSEr
 # After a failure, requests skip Redis for this long instead of each waiting on it.
 RETRY_AFTER_S = 1.0
 
-# A token bucket per device, updated atomically on the Redis server: refill at
-# ``rate`` per second up to ``burst``, take one token if there is one. The key
+# Token buckets, one per key, updated atomically on the Redis server: refill at
+# ``rate`` per second up to ``burst``, take one token if there is one. A key
 # expires once a full refill has passed, so idle devices cost nothing. The clock
 # is the Redis server's: with the nodes' own clocks, concurrent requests (or a
-# node whose clock lags) would move the bucket's time back and count a refill twice.
+# node whose clock lags) would move the bucket's time back and count a refill
+# twice. One call takes from every key it is given (KEYS[i], with ARGV[2i-1] and
+# ARGV[2i] its rate and burst), in order: the concurrent requests of a node share
+# one round trip (:class:`SharedLimits`); a key named twice gives two tokens.
 BUCKET_SCRIPT = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 't', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+local allowed = {}
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', key, 't', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+  allowed[i] = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed[i] = 1
+  end
+  redis.call('HSET', key, 't', tokens, 'at', now)
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
 end
-redis.call('HSET', KEYS[1], 't', tokens, 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return allowed
 """
 
@@ -73,6 +82,9 @@ class SharedLimits:
         self._rate = rate
         self._burst = burst
         self._take = client.register_script(BUCKET_SCRIPT)
+        # Every frame takes a token before anything else: the takes that arrive
+        # while one call is on its way go together in the next (storage.rounds).
+        self._takes: Rounds[tuple[str, float, int], bool | None] = Rounds(self._take_round)
         self._warned = False
         self._down_until = 0.0
 
@@ -114,13 +126,21 @@ class SharedLimits:
         None if Redis cannot say."""
         if self._skipping():
             return None
+        return await self._takes.submit((key, rate, burst))
+
+    async def _take_round(
+        self, takes: Sequence[tuple[str, float, int]]
+    ) -> list[bool | Exception | None]:
         try:
-            allowed = await self._take(keys=[key], args=[rate, burst])
+            allowed = await self._take(
+                keys=[key for key, _, _ in takes],
+                args=[value for _, rate, burst in takes for value in (rate, burst)],
+            )
         except _REDIS_FAILURES as exc:
             self._failed(exc)
-            return None
+            return [None] * len(takes)
         self._warned = False
-        return bool(allowed)
+        return [bool(a) for a in allowed]
 
 
 class SharedBuckets:

@@ -16,17 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
-    ColumnElement,
-    CompoundSelect,
     Connection,
     Engine,
     Integer,
     LargeBinary,
     Select,
     String,
-    all_,
     and_,
     bindparam,
     cast,
@@ -43,7 +38,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sottovoce.storage import migrate, queue_writes, receipts, round_connection
-from sottovoce.storage.batched_reads import BatchedReads, key_params, matching_any, padded
+from sottovoce.storage.batched_reads import (
+    BatchedReads,
+    key_names,
+    key_params,
+    key_values,
+    matching_any,
+    padded,
+)
+from sottovoce.storage.kept_reads import KEPT_READS_UNCHANGED, KeptReads
+from sottovoce.storage.prepared import Prepared
 from sottovoce.storage.queue_records import Envelope as Envelope  # re-exported, as the next two
 from sottovoce.storage.queue_records import QueuedMessage as QueuedMessage
 from sottovoce.storage.queue_records import QueueFull as QueueFull
@@ -58,6 +62,7 @@ from sottovoce.storage.schema import (
     send_receipts,
     signed_prekeys,
 )
+from sottovoce.storage.unsent_reads import UnsentReads, queued_message
 
 SIGNED_EC = "ec"
 KEM_LAST_RESORT = "kem_last_resort"
@@ -92,6 +97,8 @@ class AccountRecord:
     device_list_version: int
     created_day: int
     devices: tuple[DeviceRecord, ...]
+    # The app marked it a minor's (docs/safety.md): read with it, for the safety checks.
+    is_minor: bool = False
 
     @property
     def address(self) -> str:
@@ -171,6 +178,26 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def enqueue_request(
+    *,
+    sender: DeviceRecord | None,
+    message_id: str,
+    envelopes: Sequence[Envelope],
+    server_ts: int,
+    max_queue_depth: int,
+) -> queue_writes.Enqueue:
+    """:meth:`Repository.enqueue`'s arguments as the queue of writes takes them."""
+    return queue_writes.Enqueue(
+        sender_pk=0 if sender is None else sender.pk,
+        sender_address="" if sender is None else sender.address,
+        sender_device=0 if sender is None else sender.device_id,
+        message_id=message_id,
+        envelopes=tuple(envelopes),
+        server_ts=server_ts,
+        max_queue_depth=max_queue_depth,
+    )
+
+
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -182,8 +209,12 @@ class Repository:
         )
         # Look-ups every send makes, one statement for the concurrent ones.
         self._accounts = BatchedReads(engine, _read_accounts, None)
+        # The same accounts kept while this node is the only one (storage.kept_reads).
+        self._kept_accounts = KeptReads(engine, (accounts, devices), self._accounts.get_all)
         self._devices = BatchedReads(engine, _read_devices, None)
         self._sent = BatchedReads(engine, _read_sent, False)
+        # The queue reads of the streams woken together, one statement a round.
+        self._unsent = UnsentReads(engine)
 
     @classmethod
     def connect(cls, url: str) -> Repository:
@@ -258,9 +289,15 @@ class Repository:
         # every send reads two accounts (docs/performance.md, load).
         return await self._accounts.get((app, handle))
 
-    async def accounts(self, *names: tuple[str, str]) -> list[AccountRecord | None]:
+    async def accounts(
+        self, *names: tuple[str, str], alone: bool = False
+    ) -> list[AccountRecord | None]:
         """Several ``(app, handle)`` accounts in one statement (a send's recipient
-        and the sender's own account)."""
+        and the sender's own account). ``alone``: no other node writes this database
+        (``Fanout.single_node``), so accounts read before are answered from memory
+        unless written since (storage.kept_reads)."""
+        if alone:
+            return await self._kept_accounts.get_all(names)
         return await self._accounts.get_all(names)
 
     async def device(self, app: str, handle: str, device_id: int) -> DeviceRecord | None:
@@ -281,6 +318,7 @@ class Repository:
                 update(devices)
                 .where(and_(devices.c.id == device_pk, devices.c.last_seen_day != day))
                 .values(last_seen_day=day)
+                .execution_options(**{KEPT_READS_UNCHANGED: True})
             )
 
     # -- prekeys --------------------------------------------------------------
@@ -448,18 +486,26 @@ class Repository:
         Concurrent sends and acknowledgements share one transaction (group commit,
         storage.queue_writes); each returns once its transaction committed."""
         outcome = await self._queue_writer.submit(
-            queue_writes.Enqueue(
-                sender_pk=0 if sender is None else sender.pk,
-                sender_address="" if sender is None else sender.address,
-                sender_device=0 if sender is None else sender.device_id,
+            enqueue_request(
+                sender=sender,
                 message_id=message_id,
-                envelopes=tuple(envelopes),
+                envelopes=envelopes,
                 server_ts=server_ts,
                 max_queue_depth=max_queue_depth,
             )
         )
         assert outcome is None or isinstance(outcome, list)
         return outcome
+
+    async def enqueue_each(
+        self, sends: Sequence[queue_writes.Enqueue]
+    ) -> list[list[QueuedMessage] | Exception | None]:
+        """:meth:`enqueue` for several sends, stored in this order (they join the
+        queue of writes together, ``Rounds.submit_each``), each with its own
+        outcome: its rows, ``None`` for a retry, or its failure (:class:`QueueFull`)."""
+        outcomes = await self._queue_writer.submit_each(sends)
+        assert not any(isinstance(o, int) for o in outcomes)  # an int answers an Ack
+        return outcomes  # type: ignore[return-value]
 
     async def fetch(self, device_pk: int, limit: int, after_id: int = 0) -> list[QueuedMessage]:
         async with self.engine.connect() as conn:
@@ -474,7 +520,7 @@ class Repository:
                 .order_by(queued_messages.c.id)
                 .limit(limit)
             )
-            return [_queued(r) for r in rows]
+            return [queued_message(r) for r in rows]
 
     async def expire_undelivered(self, before_ms: int, keep: Collection[int] = ()) -> int:
         """Delete queued messages that arrived before ``before_ms`` (retention), except
@@ -491,7 +537,7 @@ class Repository:
     ) -> list[QueuedMessage]:
         """The oldest queued messages of a device but those in ``in_flight`` (already
         on their way over its connection, not yet acknowledged)."""
-        return await self._rounds.read(_read_unsent, device_pk, limit, list(in_flight))
+        return await self._unsent.fetch(device_pk, limit, in_flight)
 
     async def ack(self, device_pk: int, ids: Sequence[int]) -> int:
         """Delete the device's acknowledged rows; how many there were. Written with
@@ -536,13 +582,14 @@ def _read_accounts(
                 for d in account_rows
                 if d.device_pk is not None
             ),
+            bool(row.is_minor),
         )
     return found
 
 
 @functools.cache
-def _devices_matching(size: int) -> Select[Any]:
-    return (
+def _devices_matching(size: int) -> Prepared:
+    return Prepared(
         select(
             devices.c.id,
             devices.c.account_id,
@@ -557,7 +604,8 @@ def _devices_matching(size: int) -> Select[Any]:
                 account_standing, account_standing.c.account_id == accounts.c.id
             )
         )
-        .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), size))
+        .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), size)),
+        key_names(size, 3),
     )
 
 
@@ -565,20 +613,20 @@ def _read_devices(
     conn: Connection, keys: Sequence[tuple[str, str, int]]
 ) -> dict[tuple[str, str, int], tuple[DeviceRecord, str] | None]:
     terms = padded(keys)
-    rows = conn.execute(_devices_matching(len(terms)), key_params(terms))
+    rows = _devices_matching(len(terms)).execute(conn, key_values(terms))
     return {
-        (r.app, r.handle, r.device_id): (
-            DeviceRecord(r.id, r.account_id, r.device_id, r.identity, f"{r.handle}@{r.app}"),
-            GOOD_STANDING if r.standing is None else str(r.standing),
+        (app, handle, device_id): (
+            DeviceRecord(pk, account_id, device_id, identity, f"{handle}@{app}"),
+            GOOD_STANDING if standing is None else str(standing),
         )
-        for r in rows
+        for pk, account_id, device_id, identity, app, handle, standing in rows
     }
 
 
 @functools.cache
-def _sent_matching(size: int) -> CompoundSelect[Any]:
-    """Queued copies of ``size`` keys and the receipts of the ``digests``."""
-    return union_all(
+def _sent_matching(size: int) -> Prepared:
+    """Queued copies of ``size`` keys and the receipts of their ``size`` digests."""
+    statement = union_all(
         select(
             queued_messages.c.sender_device_pk,
             queued_messages.c.message_id,
@@ -587,65 +635,18 @@ def _sent_matching(size: int) -> CompoundSelect[Any]:
             matching_any((queued_messages.c.sender_device_pk, queued_messages.c.message_id), size)
         ),
         select(cast(null(), Integer), cast(null(), String), send_receipts.c.digest).where(
-            send_receipts.c.digest.in_(bindparam("digests", expanding=True))
+            send_receipts.c.digest.in_(
+                [bindparam(f"digest{i}", type_=LargeBinary) for i in range(size)]
+            )
         ),
     )
+    return Prepared(statement, [*key_names(size, 2), *(f"digest{i}" for i in range(size))])
 
 
 def _read_sent(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], bool]:
     """Which keys have a queued copy or a receipt: one statement for both."""
-    by_digest = {receipts.digest(*key): key for key in keys}
     terms = padded(keys)
-    rows = conn.execute(
-        _sent_matching(len(terms)), {**key_params(terms), "digests": list(by_digest)}
-    )
+    digests = [receipts.digest(*key) for key in terms]
+    by_digest = dict(zip(digests, terms, strict=True))
+    rows = _sent_matching(len(terms)).execute(conn, [*key_values(terms), *digests])
     return {(int(r[0]), str(r[1])) if r[2] is None else by_digest[bytes(r[2])]: True for r in rows}
-
-
-def _unsent(not_in_flight: ColumnElement[bool]) -> Select[Any]:
-    """The oldest queued messages of a device but those on their way
-    (Repository.fetch_unsent)."""
-    return (
-        select(queued_messages)
-        .where(and_(queued_messages.c.recipient_device_pk == bindparam("device_pk"), not_in_flight))
-        .order_by(queued_messages.c.id)
-        .limit(bindparam("limit", type_=Integer))
-    )
-
-
-_UNSENT = _unsent(queued_messages.c.id.not_in(bindparam("in_flight", expanding=True)))
-# An expanding IN is a new statement text for each count in flight, which asyncpg
-# prepares (PostgreSQL parses and plans) again on each pooled connection; an
-# array is one statement whatever the count.
-_UNSENT_POSTGRESQL = _unsent(
-    queued_messages.c.id != all_(bindparam("in_flight", type_=ARRAY(BigInteger)))
-)
-
-
-def _read_unsent(
-    conn: Connection, device_pk: int, limit: int, in_flight: list[int]
-) -> list[QueuedMessage]:
-    try:
-        statement = _UNSENT_POSTGRESQL if conn.dialect.name == "postgresql" else _UNSENT
-        rows = conn.execute(
-            statement, {"device_pk": device_pk, "limit": limit, "in_flight": in_flight}
-        )
-        return [_queued(r) for r in rows]
-    finally:
-        conn.rollback()  # ends the read's snapshot; nothing to commit
-
-
-def _queued(row: Any) -> QueuedMessage:
-    """A ``queued_messages`` row as the record handlers see."""
-    return QueuedMessage(
-        row.id,
-        row.recipient_device_pk,
-        row.sender,
-        row.sender_device,
-        row.message_id,
-        row.type,
-        row.body,
-        row.server_ts,
-        row.commitment,
-        row.franking_tag,
-    )
