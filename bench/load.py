@@ -8,7 +8,10 @@ listens (``--send-over http``: one signed ``POST /v1/messages`` each instead);
 each receiver holds a WebSocket, decrypts every envelope and acknowledges the
 envelopes one read brought in one ``ack`` frame, as a real client does. A
 sender keeps up to ``--window`` sends in flight on its socket (the server
-stores them in order). Figures, one JSON object per line:
+stores them in order). Both sides negotiate ``batch`` frames as the SDK does:
+the sends a sender makes in one loop turn go in one frame, and the server's
+envelopes and answers that are ready together come in one (docs/api.md).
+Figures, one JSON object per line:
 
 - ``send_msgs_per_s``: every sender sending back to back, all at once;
 - ``delivered_msgs_per_s``: those messages decrypted and acknowledged by the
@@ -23,6 +26,9 @@ stores them in order). Figures, one JSON object per line:
   ``server_cpu_ms_per_msg`` the same per message sent (with its delivery and
   acknowledgement); ``seq_server_cpu_ms_per_msg`` for the sequential phase.
   Per-message CPU moves far less with the machine's load than the rates do;
+- ``ws_frames_per_msg``: WebSocket messages per message sent in the concurrent
+  phase, both ways and every socket (``to_server``: sends and acks;
+  ``from_server``: answers and envelopes), a ``batch`` counting once;
 - ``client_cpu_ms_per_msg``: this process's CPU per message in the concurrent
   phase (every simulated client), and on PostgreSQL ``db_cpu_ms_per_msg``, that
   of PostgreSQL and Redis: beside the server's, which side bounds the rate;
@@ -215,16 +221,22 @@ async def connect(
     )
 
 
+# ``--frames single``: no ``batch`` frames, one WebSocket message per frame.
+BATCHES = True
+
+
 async def open_socket(device: BareDevice, base: str, on_messages: OnMessages) -> FrameSocket:
     """A busy device's socket: frames handed over by callback (bench/frame_socket.py)."""
     header = device.authorization("GET", "/v1/ws", b"")
-    return await FrameSocket.connect(ws_url(base), {"authorization": header}, on_messages)
+    return await FrameSocket.connect(
+        ws_url(base), {"authorization": header}, on_messages, batches=BATCHES
+    )
 
 
 class Receiver:
     """A receiving device's socket for one phase: every envelope that one read
     brought is decrypted, then all of them are acknowledged in one ``ack`` frame
-    with their ids (docs/api.md; the SDK still sends one per envelope); a repeat
+    with their ids (docs/api.md), as the SDK does for a batch; a repeat
     is acknowledged and counted, not decrypted again, as the SDK drops it."""
 
     def __init__(self, pair: Pair, expected: int) -> None:
@@ -239,11 +251,10 @@ class Receiver:
         self.socket = await open_socket(self.pair.receiver, base, self.on_messages)
         return self
 
-    def on_messages(self, socket: FrameSocket, texts: list[str]) -> None:
+    def on_messages(self, socket: FrameSocket, frames: list[dict[str, Any]]) -> None:
         pair = self.pair
         ids = []
-        for text in texts:
-            frame = json.loads(text)
+        for frame in frames:
             if frame.get("type") != "envelope":
                 continue
             envelope = frame["envelope"]
@@ -299,7 +310,7 @@ class SendChannel:
         self.over = over
         self._answers: dict[int, OnAnswer] = {}
         self._next_id = 1
-        self._socket: FrameSocket | None = None
+        self.socket: FrameSocket | None = None
         self._http: httpx.AsyncClient | None = None
         self._requests: set[asyncio.Task[None]] = set()
 
@@ -307,19 +318,18 @@ class SendChannel:
         if self.over == "http":
             self._http = httpx.AsyncClient(base_url=self.base, timeout=30)
         else:
-            self._socket = await open_socket(self.device, self.base, self._answered)
-            self._socket.closed.add_done_callback(self._lost)
+            self.socket = await open_socket(self.device, self.base, self._answered)
+            self.socket.closed.add_done_callback(self._lost)
         return self
 
     async def __aexit__(self, *_: object) -> None:
         if self._http is not None:
             await self._http.aclose()
-        if self._socket is not None:
-            await self._socket.close()
+        if self.socket is not None:
+            await self.socket.close()
 
-    def _answered(self, _: FrameSocket, texts: list[str]) -> None:
-        for text in texts:
-            frame = json.loads(text)
+    def _answered(self, _: FrameSocket, frames: list[dict[str, Any]]) -> None:
+        for frame in frames:
             if frame.get("type") in ("sent", "problem"):
                 self._answers.pop(frame["request_id"])(frame)
 
@@ -331,10 +341,10 @@ class SendChannel:
     def post(self, body: str, on_answer: OnAnswer) -> None:
         """Send one message body (JSON text); ``on_answer`` gets the server's answer."""
         if self._http is None:
-            assert self._socket is not None
+            assert self.socket is not None
             request_id, self._next_id = self._next_id, self._next_id + 1
             self._answers[request_id] = on_answer
-            self._socket.send_text(f'{{"type":"send","request_id":{request_id},"message":{body}}}')
+            self.socket.send_text(f'{{"type":"send","request_id":{request_id},"message":{body}}}')
             return
         request = asyncio.create_task(self._post_http(body, on_answer))
         self._requests.add(request)
@@ -463,6 +473,7 @@ async def concurrent_phase(
         cpu_before = deployment.cpu_s()
         services_cpu_before = deployment.services_cpu_s()
         client_cpu_before = time.process_time()
+        frames_before = ws_messages(receivers, channels)
 
         started = time.perf_counter()
         senders = [
@@ -477,6 +488,7 @@ async def concurrent_phase(
         delivered_s = time.perf_counter() - started
     cpu = deployment.cpu_s() - cpu_before
     client_cpu = time.process_time() - client_cpu_before
+    frames_in, frames_out = ws_messages(receivers, channels)
     services_cpu = deployment.services_cpu_s() - services_cpu_before
     for receiver in receivers:
         await receiver.close()
@@ -491,7 +503,16 @@ async def concurrent_phase(
         "cpu": cpu,
         "client_cpu": client_cpu,
         "services_cpu": services_cpu,
+        "frames_in": frames_in - frames_before[0],
+        "frames_out": frames_out - frames_before[1],
     }
+
+
+def ws_messages(receivers: list[Receiver], channels: list[SendChannel]) -> tuple[int, int]:
+    """WebSocket messages the server received and sent so far (a batch counts once)."""
+    sockets = [r.socket for r in receivers] + [c.socket for c in channels]
+    live = [s for s in sockets if s is not None]
+    return sum(s.messages_sent for s in live), sum(s.messages_received for s in live)
 
 
 async def sequential_phase(
@@ -587,7 +608,7 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                 deployment, pairs, args.messages // len(pairs), None, **how
             )
             sent = args.messages // len(pairs) * len(pairs)
-            clients = {"clients": args.clients, "messages": sent, **how}
+            clients = {"clients": args.clients, "messages": sent, "frames": args.frames, **how}
             emit(
                 metric="send_msgs_per_s", value=round(full["send"]), unit="msg/s", **tags, **clients
             )
@@ -603,6 +624,15 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                 metric="server_cpu_ms_per_msg",
                 value=round(full["cpu"] / sent * 1000, 3),
                 unit="ms",
+                **tags,
+                **clients,
+            )
+            emit(
+                metric="ws_frames_per_msg",
+                value=round((full["frames_in"] + full["frames_out"]) / sent, 3),
+                unit="frames",
+                to_server=round(full["frames_in"] / sent, 3),
+                from_server=round(full["frames_out"] / sent, 3),
                 **tags,
                 **clients,
             )
@@ -663,6 +693,12 @@ def main() -> None:
         "--window", type=int, default=16, help="sends in flight per sender (websocket)"
     )
     parser.add_argument(
+        "--frames",
+        choices=("batched", "single"),
+        default="batched",
+        help="negotiate batch frames (as the SDK does), or one WebSocket message per frame",
+    )
+    parser.add_argument(
         "--pin-cpus",
         action="store_true",
         help="server(s) on the first CPU, the simulated clients on the others",
@@ -673,6 +709,8 @@ def main() -> None:
         help="engine:nodes, comma-separated",
     )
     args = parser.parse_args()
+    global BATCHES
+    BATCHES = args.frames == "batched"
     emit(
         bench="load",
         metric="machine",

@@ -32,11 +32,11 @@ async def _queued(pair: load.Pair, url: str) -> int:
     ("over", "gap"), [("websocket", None), ("websocket", 0.005), ("http", None)]
 )
 async def test_each_message_arrives_once_and_is_acknowledged(
-    live_server: LiveServer, over: str, gap: float | None
+    live_server_module: LiveServer, over: str, gap: float | None
 ) -> None:
-    [pair] = await load.make_pairs(1, live_server.url)
-    receiver = await load.Receiver(pair, MESSAGES).open(live_server.url)
-    async with load.SendChannel(pair.sender, live_server.url, over) as channel:
+    [pair] = await load.make_pairs(1, live_server_module.url)
+    receiver = await load.Receiver(pair, MESSAGES).open(live_server_module.url)
+    async with load.SendChannel(pair.sender, live_server_module.url, over) as channel:
         sender = load.Sender(pair, channel, MESSAGES, window=8, gap=gap, offset=0.0)
         await asyncio.wait_for(sender.done, WAIT_S)
         await asyncio.wait_for(receiver.done, WAIT_S)
@@ -46,17 +46,38 @@ async def test_each_message_arrives_once_and_is_acknowledged(
     await receiver.close()
     # The acks were sent before the close: the server applies them in order.
     deadline = asyncio.get_running_loop().time() + WAIT_S
-    while (left := await _queued(pair, live_server.url)) and (
+    while (left := await _queued(pair, live_server_module.url)) and (
         asyncio.get_running_loop().time() < deadline
     ):
         await asyncio.sleep(0.2)
     assert left == 0
 
 
-async def test_a_refused_send_fails_the_sender(live_server: LiveServer) -> None:
-    [pair] = await load.make_pairs(1, live_server.url)
+async def test_a_refused_send_fails_the_sender(live_server_module: LiveServer) -> None:
+    [pair] = await load.make_pairs(1, live_server_module.url)
     pair.recipient_json = '"nobody-such@nowhere"'  # an address the server has no account for
-    async with load.SendChannel(pair.sender, live_server.url, "websocket") as channel:
+    async with load.SendChannel(pair.sender, live_server_module.url, "websocket") as channel:
         sender = load.Sender(pair, channel, 3, window=2, gap=None, offset=0.0)
         with pytest.raises(RuntimeError, match="send refused"):
             await asyncio.wait_for(sender.done, WAIT_S)
+
+
+@pytest.mark.parametrize("batches", [True, False])
+async def test_the_clients_batch_their_frames_as_the_sdk_does(
+    live_server_module: LiveServer, monkeypatch: pytest.MonkeyPatch, batches: bool
+) -> None:
+    monkeypatch.setattr(load, "BATCHES", batches)
+    [pair] = await load.make_pairs(1, live_server_module.url)
+    receiver = await load.Receiver(pair, MESSAGES).open(live_server_module.url)
+    async with load.SendChannel(pair.sender, live_server_module.url, "websocket") as channel:
+        sender = load.Sender(pair, channel, MESSAGES, window=8, gap=None, offset=0.0)
+        await asyncio.wait_for(sender.done, WAIT_S)
+        await asyncio.wait_for(receiver.done, WAIT_S)
+        assert channel.socket is not None and receiver.socket is not None
+        sends, answers = channel.socket.messages_sent, channel.socket.messages_received
+    assert pair.received == MESSAGES and pair.repeats_same_connection == 0
+    await receiver.close()
+    if batches:  # a window's sends in one frame, their answers together
+        assert sends < MESSAGES and answers < MESSAGES
+    else:
+        assert sends == MESSAGES and answers > MESSAGES  # and queue_empty

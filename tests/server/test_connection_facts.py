@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from sottovoce.fanout.inprocess import InProcessFanout
 from sottovoce.fanout.listeners import Wake
 from sottovoce.server import limits
 from sottovoce.server.abuse.controls import SafetyControls
@@ -30,6 +29,7 @@ from sottovoce.storage.repository import DeviceRecord, QueuedMessage
 from sottovoce.storage.safety import SafetyStore
 from tests.server.conftest import Relay
 from tests.support.device import MESSAGES, BareDevice
+from tests.support.waiting import eventually
 
 
 class RecordingSocket:
@@ -67,9 +67,9 @@ async def record_of(relay: Relay, device: BareDevice) -> DeviceRecord:
     return record
 
 
-def settled(socket: RecordingSocket) -> websocket._Connection:
+def settled(relay: Relay, socket: RecordingSocket) -> websocket._Connection:
     """A connection whose stream has read the standing and taken every announcement."""
-    connection = websocket._Connection(socket)  # type: ignore[arg-type]
+    connection = websocket._Connection(socket, relay.state.repo)  # type: ignore[arg-type]
     connection.wake = Wake()
     connection.standing_read_at = asyncio.get_running_loop().time()
     return connection
@@ -79,7 +79,7 @@ async def send_frame(
     relay: Relay, sender: DeviceRecord, connection: websocket._Connection, body: dict[str, Any]
 ) -> dict[str, Any]:
     frame = {"type": "send", "request_id": 7, "message": body}
-    await websocket._send(relay.state, sender, connection, frame)
+    await websocket._send(relay.state, sender, connection, frame, connection.submissions.slot())
     socket = connection.websocket
     assert isinstance(socket, RecordingSocket)
     return socket.frames[-1]
@@ -106,13 +106,13 @@ async def test_a_send_frame_on_a_settled_connection_reads_no_standing(
     sender = await record_of(relay, alice)
     # Every standing read for the suspension check goes through this.
     checks = Counted(monkeypatch, SafetyControls, "refuse_if_suspended")
-    connection = settled(RecordingSocket())
+    connection = settled(relay, RecordingSocket())
     for _ in range(3):
         answer = await send_frame(relay, sender, connection, BareDevice.send_body(bob.address))
         assert answer["type"] == "sent"
     assert checks.calls == 0
     # Before the stream's first read (just after the upgrade), a frame reads it.
-    fresh = websocket._Connection(RecordingSocket())  # type: ignore[arg-type]
+    fresh = websocket._Connection(RecordingSocket(), relay.state.repo)  # type: ignore[arg-type]
     answer = await send_frame(relay, sender, fresh, BareDevice.send_body(bob.address))
     assert answer["type"] == "sent"
     assert checks.calls == 1
@@ -124,7 +124,7 @@ async def test_an_old_standing_read_is_read_again_by_a_send_frame(relay: Relay) 
     pest = await BareDevice().register(relay.http)
     bob = await BareDevice().register(relay.http)
     sender = await record_of(relay, pest)
-    connection = settled(RecordingSocket())
+    connection = settled(relay, RecordingSocket())
     await suspend_at_the_desk(relay, pest.address)  # without Redis: nothing announced
     assert connection.standing_read_at is not None
     connection.standing_read_at -= limits.SUSPENSION_RECHECK_S
@@ -137,7 +137,7 @@ async def test_a_send_frame_between_a_suspension_and_the_stream_is_refused(relay
     pest = await BareDevice().register(relay.http)
     bob = await BareDevice().register(relay.http)
     sender = await record_of(relay, pest)
-    connection = settled(RecordingSocket())
+    connection = settled(relay, RecordingSocket())
     before = BareDevice.send_body(bob.address)
     assert (await send_frame(relay, sender, connection, before))["type"] == "sent"
     await suspend_at_the_desk(relay, pest.address)
@@ -157,7 +157,7 @@ async def test_a_send_frame_after_the_stream_read_a_suspension_is_refused(relay:
     pest = await BareDevice().register(relay.http)
     bob = await BareDevice().register(relay.http)
     sender = await record_of(relay, pest)
-    connection = settled(RecordingSocket())
+    connection = settled(relay, RecordingSocket())
     connection.suspended = True  # the stream read it and is closing the socket
     answer = await send_frame(relay, sender, connection, BareDevice.send_body(bob.address))
     assert (answer["status"], answer["kind"]) == (403, "account-suspended")
@@ -175,7 +175,7 @@ async def streaming(
     async def start(device: BareDevice) -> tuple[websocket._Connection, RecordingSocket]:
         record = await record_of(relay, device)
         socket = RecordingSocket()
-        connection = websocket._Connection(socket)  # type: ignore[arg-type]
+        connection = websocket._Connection(socket, relay.state.repo)  # type: ignore[arg-type]
         registration = relay.state.live.register(record.pk, connection)
         registration.__enter__()
         registrations.append(registration)
@@ -204,8 +204,6 @@ async def parked(connection: websocket._Connection) -> None:
 async def test_pushed_messages_make_the_stream_read_nothing_and_announcements_do(
     relay: Relay, monkeypatch: pytest.MonkeyPatch, streaming: Callable[[BareDevice], Any]
 ) -> None:
-    if not isinstance(relay.state.fanout, InProcessFanout):
-        pytest.skip("with Redis every stored row is announced: another node may store one")
     alice = await BareDevice().register(relay.http)
     bob = await BareDevice().register(relay.http)
     standing = Counted(monkeypatch, SafetyStore, "standing")
@@ -222,9 +220,10 @@ async def test_pushed_messages_make_the_stream_read_nothing_and_announcements_do
     assert envelopes == [b["message_id"] for b in sent]
     reads = standing.calls  # alice's first contact read her own standing once
     assert prekeys.calls == 1
-    # After an announcement (a claim, a suspension...) both are read again.
+    # After an announcement (a claim, a suspension...) both are read again. With
+    # Redis it comes back through the node's own subscription, a moment later.
     await relay.state.fanout.publish((await record_of(relay, bob)).pk)
-    await asyncio.sleep(0.05)
+    await eventually(lambda: standing.calls > reads)
     await parked(connection)
     assert standing.calls == reads + 1
     assert prekeys.calls == 2

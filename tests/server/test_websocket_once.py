@@ -97,7 +97,7 @@ async def test_a_row_pushed_and_acked_during_a_queue_read_is_not_sent_again(
     held = HeldRead(state.repo.fetch_unsent)
     monkeypatch.setattr(state.repo, "fetch_unsent", held)
     socket = RecordingSocket()
-    connection = websocket._Connection(socket)  # type: ignore[arg-type]
+    connection = websocket._Connection(socket, state.repo)  # type: ignore[arg-type]
     with state.live.register(device.pk, connection):
         tasks = [
             asyncio.create_task(websocket._stream_queue(state, device, connection)),

@@ -22,7 +22,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from sottovoce.client.errors import MalformedResponse, NetworkError, ServerError
-from sottovoce.client.live_connection import LiveConnection
+from sottovoce.client.live_connection import BATCHES, LiveConnection
 from sottovoce.client.server_json import b64
 from sottovoce.crypto.random import random_bytes
 from sottovoce.crypto.signing import SigningKey
@@ -31,8 +31,9 @@ from sottovoce.protocol.public.request_auth import NONCE_LEN, authorization_head
 # One round trip, generous for a slow mobile link, yet far inside the ±300 s the
 # server accepts a signed request's timestamp, so retries stay valid.
 REQUEST_TIMEOUT_S = 15.0
-# One WebSocket frame carries one delivered envelope: at most 64 KiB of ciphertext
-# (server.limits.MAX_ENVELOPE_BYTES), base64-inflated by 4/3, plus JSON framing.
+# One WebSocket frame carries one delivered envelope, at most 64 KiB of ciphertext
+# (server.limits.MAX_ENVELOPE_BYTES) base64-inflated by 4/3 plus JSON framing, or
+# a batch of them (server.limits.MAX_SERVER_BATCH_BYTES, 256 KiB, and one more).
 MAX_FRAME_BYTES = 1024 * 1024
 WEBSOCKET_PATH = "/v1/ws"
 # An idle pooled connection is dropped after this long. uvicorn closes idle
@@ -233,6 +234,7 @@ class Transport:
                 },
                 max_size=MAX_FRAME_BYTES,
                 open_timeout=REQUEST_TIMEOUT_S,
+                subprotocols=[BATCHES],
             )
         except websockets.exceptions.InvalidStatus as exc:
             status = exc.response.status_code

@@ -53,6 +53,15 @@ MAX_WEBSOCKET_MESSAGE_BYTES = 2 * MAX_CLIENT_FRAME_BYTES
 # order): enough to keep a batch of stores full, and a bound on what one socket
 # holds in memory (each frame at most MAX_CLIENT_FRAME_BYTES) while they wait.
 MAX_PIPELINED_SENDS = 32
+# Frames one ``batch`` frame carries at most (docs/api.md), either way: a client's
+# outbox after a reconnect or a burst, the server's backlog read and answers. Two
+# windows of sends, so a client that fills its window in one turn needs one frame;
+# a larger batch is refused whole (each send in it answered with a 413 problem).
+MAX_FRAMES_PER_BATCH = 2 * MAX_PIPELINED_SENDS
+# The server closes a ``batch`` of its own frames once it holds this many bytes and
+# starts the next: with one more frame (an envelope, ~88 KiB at most) it stays well
+# under the 1 MiB a client takes in one frame (client.transport.MAX_FRAME_BYTES).
+MAX_SERVER_BATCH_BYTES = 256 * 1024
 
 # -- shutdown --------------------------------------------------------------------
 

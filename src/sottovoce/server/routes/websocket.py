@@ -5,6 +5,11 @@ The queue is the truth; the socket is a view of it. On connect the device gets i
 backlog, then ``queue_empty``, then each new message as the fan-out wakes this task.
 Nothing leaves the queue until the device acknowledges it, so a dropped connection
 or a crashed node loses nothing: the next connection resends what was not acked.
+
+A client that offers the ``sottovoce.batches`` subprotocol (RFC 6455 §1.9) may
+send several frames as one ``batch`` frame and gets the server's frames that are
+ready together as one (``server.frame_writer``); each inner frame means what it
+would alone, and each send keeps its own answer (docs/api.md).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Coroutine
+from collections import deque
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeGuard
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -24,12 +30,20 @@ from sottovoce.server import limits, metrics
 from sottovoce.server.auth import authenticate, today
 from sottovoce.server.delivery_keys import DeliveryKeys
 from sottovoce.server.delivery_keys import load as load_delivery_keys
+from sottovoce.server.frame_writer import FrameWriter
 from sottovoce.server.problems import Problem, problem_response
 from sottovoce.server.routes.key_packages import key_packages_low
 from sottovoce.server.routes.messages import delivered_fields, prekeys_low
 from sottovoce.server.sending import SendMessage, SendResult, send_message
 from sottovoce.server.state import ServerState
-from sottovoce.storage.repository import DeviceRecord, QueuedMessage
+from sottovoce.storage import queue_writes
+from sottovoce.storage.repository import (
+    DeviceRecord,
+    Envelope,
+    QueuedMessage,
+    Repository,
+    enqueue_request,
+)
 from sottovoce.storage.safety import SUSPENDED
 
 # 1011 in the WebSocket Close Code Number Registry (RFC 6455 §11.7): the server
@@ -39,6 +53,8 @@ INTERNAL_ERROR = 1011
 # socket whose account was suspended closes with the 403 that refuses its upgrade.
 ACCOUNT_SUSPENDED = 4403
 SUSPENDED_REASON = "account-suspended"
+# The subprotocol a client offers to take part in ``batch`` frames (docs/api.md).
+BATCHES = "sottovoce.batches"
 
 log = logging.getLogger("sottovoce.server.websocket")
 router = APIRouter()
@@ -64,8 +80,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, exc)
         return
     device = auth.device
-    await websocket.accept()
-    connection = _Connection(websocket)
+    batches = BATCHES in websocket.scope.get("subprotocols", ())
+    await websocket.accept(subprotocol=BATCHES if batches else None)
+    connection = _Connection(websocket, state.repo, batches=batches)
     await connection.record(state, device.pk)
     # One task reads the device's frames, one more streams its queue. The reader is
     # not this task: each frame would resume it through every middleware's frame.
@@ -111,6 +128,15 @@ class _Connection:
     here is written to it directly (``server.live``); otherwise the offer only
     wakes it, and the queue read that follows finds the row in order, once.
 
+    That direct write is for a node alone (``Fanout.single_node``): with Redis,
+    ``LiveConnections.deliver`` only calls :meth:`read_queue`, so :meth:`offer`,
+    ``parked`` and ``highest_sent`` never act there, and every row reaches the
+    device through a queue read (another node's earlier row could otherwise be
+    overtaken).
+
+    Its sends are stored in the order their frames came (:class:`_Submissions`),
+    and everything it writes goes through one :class:`FrameWriter`, in order.
+
     The account's standing is a fact of the connection: read at the upgrade, and
     again by the stream after each fan-out announcement and each recheck (a
     suspension announces itself, ``abuse.controls``). While such a read is due
@@ -119,7 +145,6 @@ class _Connection:
     """
 
     __slots__ = (
-        "_last_store",
         "day",
         "highest_sent",
         "in_flight",
@@ -127,13 +152,17 @@ class _Connection:
         "parked",
         "sends",
         "standing_read_at",
+        "submissions",
         "suspended",
         "wake",
         "websocket",
+        "writer",
     )
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, repo: Repository, *, batches: bool = False) -> None:
         self.websocket = websocket
+        # Every frame to the device goes through it, in order (server.frame_writer).
+        self.writer = FrameWriter(websocket, batches=batches)
         # The process's (``server.delivery_keys``), looked up at the first send.
         self.keys: DeliveryKeys | None = None
         self.in_flight: set[int] = set()
@@ -141,9 +170,7 @@ class _Connection:
         self.parked = False
         self.highest_sent = 0
         self.sends: set[asyncio.Task[None]] = set()
-        # Done once the latest send frame's store joined the queue of writes (or it
-        # was refused): the next one's may join it then (``_StoreTurn``).
-        self._last_store: asyncio.Future[None] | None = None
+        self.submissions = _Submissions(repo)
         # When the stream last found the standing good (event-loop time), after
         # subscribing and after the announcement it took; None while a read is due.
         # ``suspended`` once a read found a suspension.
@@ -206,60 +233,120 @@ class _Connection:
         self.highest_sent = max(self.highest_sent, queue_id)
 
     async def _push(self, message: QueuedMessage) -> None:
+        metrics.delivered([message])
         try:
-            await self.websocket.send_text(_envelope_frame(message))
+            await self.writer.write(_envelope_frame(message))
         except (WebSocketDisconnect, RuntimeError):
             return  # the socket is closing; the next connection sends the row again
-        metrics.delivered([message])
-
-    def store_turn(self) -> _StoreTurn:
-        """This send frame's turn to store, after the previous frame's."""
-        turn = _StoreTurn(self._last_store, asyncio.get_running_loop().create_future())
-        self._last_store = turn.done
-        return turn
 
 
-class _StoreTurn:
-    """A send frame's place in its connection's pipeline (``sending.StoreTurn``).
+class _Submissions:
+    """A connection's sends in the order they came, handed to the queue of writes
+    in that order (``sending.Enqueuing``).
 
-    Entered once the previous frame's store has joined the queue of writes, or that
-    frame was refused; ``done`` once this one's has joined it. The writes are served
-    in rounds, one after another, each in arrival order (``storage.queue_writes``),
-    so the frames are stored, and get their queue ids, in the order they came, and
-    several of them can share a round. A store joins the queue before its task next
-    suspends, to wait for its round (nothing between this turn and the submission
-    awaits), so ``done`` is set by a callback that runs after that suspension.
+    Each send frame takes a slot as it is read, and its checks run concurrently
+    with the others'. A slot is ready once its checks are done, with copies to
+    store or none (refused, or a retry answered without storing). The ready
+    prefix goes to the storage in one call (``Repository.enqueue_each``: together,
+    in that order), and the next prefix only once that one is stored; sends that
+    became ready meanwhile go together then. So the frames' copies get their queue
+    ids, and are delivered, in the order the frames came, whatever each send's
+    checks await: the order is the queue's, not the tasks' timing.
     """
 
-    __slots__ = ("done", "previous")
+    __slots__ = ("_repo", "_slots", "_storer")
 
-    def __init__(self, previous: asyncio.Future[None] | None, done: asyncio.Future[None]) -> None:
-        self.previous = previous
-        self.done = done
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._slots: deque[_Slot] = deque()
+        # The task storing the ready prefixes, one after another, while any are.
+        self._storer: asyncio.Task[None] | None = None
 
-    def __call__(self) -> _StoreTurn:
-        return self
+    def slot(self) -> _Slot:
+        """The next send's place, taken as its frame is read."""
+        slot = _Slot(self)
+        self._slots.append(slot)
+        return slot
 
-    async def __aenter__(self) -> None:
-        if self.previous is not None:
-            await self.previous
-        asyncio.get_running_loop().call_soon(self._release)
+    def ready(self) -> None:
+        if self._storer is None and self._slots and self._slots[0].ready:
+            self._storer = asyncio.create_task(self._store())
 
-    async def __aexit__(self, *_: object) -> None:
-        self._release()
+    def _ready_prefix(self) -> list[_Slot]:
+        prefix = []
+        while self._slots and self._slots[0].ready:
+            slot = self._slots.popleft()
+            if slot.waiting:  # not refused, nor given up with its connection
+                prefix.append(slot)
+        return prefix
 
-    def _release(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+    async def _store(self) -> None:
+        try:
+            while prefix := self._ready_prefix():
+                requests = [slot.request for slot in prefix if slot.request is not None]
+                try:
+                    outcomes = await self._repo.enqueue_each(requests)
+                except Exception as exc:  # the round failed as a whole
+                    outcomes = [exc] * len(prefix)
+                for slot, outcome in zip(prefix, outcomes, strict=True):
+                    slot.answer(outcome)
+        finally:
+            self._storer = None
 
-    async def finish(self) -> None:
-        """A frame refused before its turn: the next one waits on this one's."""
-        if self.done.done():
-            return
-        if self.previous is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.previous
-        self._release()
+
+class _Slot:
+    """One send's place in its connection's :class:`_Submissions`."""
+
+    __slots__ = ("_stored", "_submissions", "ready", "request")
+
+    def __init__(self, submissions: _Submissions) -> None:
+        self._submissions = submissions
+        self.ready = False
+        self.request: queue_writes.Enqueue | None = None
+        self._stored: asyncio.Future[list[QueuedMessage] | None] | None = None
+
+    async def enqueue(
+        self,
+        *,
+        sender: DeviceRecord | None,
+        message_id: str,
+        envelopes: Sequence[Envelope],
+        server_ts: int,
+        max_queue_depth: int,
+    ) -> list[QueuedMessage] | None:
+        """``sending.Enqueuing``: store once every earlier send was stored or refused."""
+        self.request = enqueue_request(
+            sender=sender,
+            message_id=message_id,
+            envelopes=envelopes,
+            server_ts=server_ts,
+            max_queue_depth=max_queue_depth,
+        )
+        stored: asyncio.Future[list[QueuedMessage] | None]
+        stored = self._stored = asyncio.get_running_loop().create_future()
+        self.ready = True
+        self._submissions.ready()
+        return await stored
+
+    @property
+    def waiting(self) -> bool:
+        """Copies to store, and the send still waits for them to be."""
+        return self.request is not None and self._stored is not None and not self._stored.done()
+
+    def finish(self) -> None:
+        """The send is done: refused, or answered without storing, or stored."""
+        if not self.ready:
+            self.ready = True
+            self._submissions.ready()
+
+    def answer(self, outcome: list[QueuedMessage] | Exception | None) -> None:
+        stored = self._stored
+        if stored is None or stored.done():
+            return  # the send's task was cancelled: the connection closed
+        if isinstance(outcome, Exception):
+            stored.set_exception(outcome)
+        else:
+            stored.set_result(outcome)
 
 
 async def _stream_queue(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
@@ -276,7 +363,7 @@ async def _stream_queue(state: ServerState, device: DeviceRecord, connection: _C
 
 
 async def _stream(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
-    websocket = connection.websocket
+    websocket, writer = connection.websocket, connection.writer
     announced_empty = False
     low_announced = False
     few_announced = False
@@ -303,33 +390,39 @@ async def _stream(state: ServerState, device: DeviceRecord, connection: _Connect
                 connection.standing_read_at = loop.time()
             in_flight = connection.in_flight
             room = min(limits.MAX_FETCH, limits.MAX_IN_FLIGHT - len(in_flight))
-            batch = await state.repo.fetch_unsent(device.pk, room, in_flight) if room else []
+            batch = []
+            if room:
+                with metrics.QUEUE_READ_SECONDS.time():
+                    batch = await state.repo.fetch_unsent(device.pk, room, in_flight)
             sent = []
             for message in batch:
                 if message.id in in_flight:
                     continue  # pushed while the queue was being read
                 connection.sent(message.id)
-                await websocket.send_text(_envelope_frame(message))
+                writer.queue(_envelope_frame(message))
                 sent.append(message)
             metrics.delivered(sent)
             if not room or len(batch) == room:
                 if room:
+                    await writer.flush()
                     continue
                 await wake.wait()  # the window is full until acks arrive
                 continue
             if not announced_empty:
-                await websocket.send_text('{"type": "queue_empty"}')
+                writer.queue('{"type": "queue_empty"}')
                 announced_empty = True
+            await writer.flush()
             if not batch and lows_unread:
                 lows_unread = False
                 low = await prekeys_low(state, device.pk)
                 if low and not low_announced:
-                    await websocket.send_text('{"type": "prekeys_low"}')
+                    writer.queue('{"type": "prekeys_low"}')
                 low_announced = low
                 few = await key_packages_low(state, device.pk, in_use=True)
                 if few and not few_announced:
-                    await websocket.send_text('{"type": "key_packages_low"}')
+                    writer.queue('{"type": "key_packages_low"}')
                 few_announced = few
+                await writer.flush()
             connection.parked = True
             # Woken by the fan-out, an ack that makes room, or the timer, after
             # which the standing is read again (no task of its own for the wait).
@@ -342,8 +435,9 @@ async def _stream(state: ServerState, device: DeviceRecord, connection: _Connect
 
 async def _read_frames(state: ServerState, device: DeviceRecord, connection: _Connection) -> None:
     """Acks, applied before the next frame is read, and sends, run concurrently
-    (at most ``MAX_PIPELINED_SENDS``) but stored in the order they came."""
-    websocket = connection.websocket
+    (at most ``MAX_PIPELINED_SENDS``) but stored in the order they came. A
+    ``batch`` frame's frames are taken one after another, as if they came alone."""
+    websocket, writer = connection.websocket, connection.writer
     room = asyncio.Semaphore(limits.MAX_PIPELINED_SENDS)
     while True:
         message = await websocket.receive()
@@ -351,10 +445,10 @@ async def _read_frames(state: ServerState, device: DeviceRecord, connection: _Co
             return
         text = message.get("text")
         if text is None:
-            await websocket.send_text(_error_frame("frames are JSON text"))
+            await writer.write(_error_frame("frames are JSON text"))
             continue
         if len(text) > limits.MAX_CLIENT_FRAME_BYTES:
-            await websocket.send_text(
+            await writer.write(
                 _problem_frame(
                     None,
                     413,
@@ -367,28 +461,73 @@ async def _read_frames(state: ServerState, device: DeviceRecord, connection: _Co
             frame = json.loads(text)
         except ValueError:
             frame = None
-        kind = frame.get("type") if isinstance(frame, dict) else None
-        if kind == "send":
-            await room.acquire()
-            task = asyncio.create_task(_send(state, device, connection, frame))
-            connection.sends.add(task)
-            task.add_done_callback(connection.sends.discard)
-            task.add_done_callback(lambda _: room.release())
+        if not isinstance(frame, dict) or frame.get("type") != "batch":
+            await _take(state, device, connection, room, frame)
             continue
-        ids = frame.get("ids") if kind == "ack" else None
-        if not isinstance(ids, list) or not all(_is_queue_id(i) for i in ids):
-            await websocket.send_text(_error_frame(FRAME_SHAPES))
-            continue
-        metrics.ACKNOWLEDGED.inc(await state.repo.ack(device.pk, ids[: limits.MAX_FETCH]))
-        connection.acknowledged(ids[: limits.MAX_FETCH])
+        frames = frame.get("frames")
+        if not isinstance(frames, list) or not frames:
+            await writer.write(_error_frame(BATCH_SHAPE))
+        elif len(frames) > limits.MAX_FRAMES_PER_BATCH:
+            await _refuse_batch(writer, frames)
+        else:
+            for inner in frames:
+                await _take(state, device, connection, room, inner, in_batch=True)
+
+
+async def _take(
+    state: ServerState,
+    device: DeviceRecord,
+    connection: _Connection,
+    room: asyncio.Semaphore,
+    frame: object,
+    *,
+    in_batch: bool = False,
+) -> None:
+    """One frame from the device: a send starts its task, an ack is applied."""
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    if kind == "send":
+        assert isinstance(frame, dict)
+        await room.acquire()
+        slot = connection.submissions.slot()
+        task = asyncio.create_task(_send(state, device, connection, frame, slot))
+        connection.sends.add(task)
+        task.add_done_callback(connection.sends.discard)
+        task.add_done_callback(lambda _: room.release())
+        return
+    ids = frame.get("ids") if kind == "ack" and isinstance(frame, dict) else None
+    if not isinstance(ids, list) or not all(_is_queue_id(i) for i in ids):
+        shapes = BATCH_FRAME_SHAPES if in_batch else FRAME_SHAPES
+        await connection.writer.write(_error_frame(shapes))
+        return
+    metrics.ACKNOWLEDGED.inc(await state.repo.ack(device.pk, ids[: limits.MAX_FETCH]))
+    connection.acknowledged(ids[: limits.MAX_FETCH])
+
+
+async def _refuse_batch(writer: FrameWriter, frames: list[Any]) -> None:
+    """A batch over ``MAX_FRAMES_PER_BATCH``: nothing in it is taken, and each send
+    in it with a usable request id gets the refusal under that id (one with
+    ``request_id: null`` if none has one), so no send waits for an answer."""
+    detail = f"a batch carries at most {limits.MAX_FRAMES_PER_BATCH} frames"
+    request_ids = [
+        f.get("request_id")
+        for f in frames
+        if isinstance(f, dict) and f.get("type") == "send" and _is_request_id(f.get("request_id"))
+    ]
+    for request_id in request_ids or [None]:
+        writer.queue(_problem_frame(request_id, 413, "batch-too-large", detail))
+    await writer.flush()
 
 
 async def _send(
-    state: ServerState, device: DeviceRecord, connection: _Connection, frame: dict[str, Any]
+    state: ServerState,
+    device: DeviceRecord,
+    connection: _Connection,
+    frame: dict[str, Any],
+    slot: _Slot,
 ) -> None:
-    """One send frame, checked like ``POST /v1/messages`` (``server.sending``) and
-    answered with ``sent`` or ``problem`` under its ``request_id``."""
-    turn = connection.store_turn()
+    """One send frame, checked like ``POST /v1/messages`` (``server.sending``),
+    stored in its place (``slot``) and answered with ``sent`` or ``problem`` under
+    its ``request_id``."""
     request_id = frame.get("request_id")
     try:
         if not _is_request_id(request_id):
@@ -408,7 +547,7 @@ async def _send(
         keys = connection.keys
         if keys is None:
             keys = connection.keys = await load_delivery_keys(state.repo)
-        result = await send_message(state, keys, device, body, turn=turn)
+        result = await send_message(state, keys, device, body, enqueue=slot.enqueue)
         answer = _sent_frame(request_id, result)
     except Problem as exc:
         answer = _problem_frame(request_id, exc.status, exc.kind, exc.detail, exc.extra)
@@ -418,12 +557,21 @@ async def _send(
             request_id, 500, "internal-error", "the server failed to handle this frame"
         )
     finally:
-        await turn.finish()
+        slot.finish()
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the device went away
-        await connection.websocket.send_text(answer)
+        await connection.writer.write(answer)
 
 
-FRAME_SHAPES = 'expected {"type": "ack", "ids": [int]} or {"type": "send", "request_id": int, ...}'
+FRAME_SHAPES = (
+    'expected {"type": "ack", "ids": [int]}, {"type": "send", "request_id": int, ...}'
+    ' or {"type": "batch", "frames": [...]}'
+)
+BATCH_FRAME_SHAPES = (
+    'a batch carries {"type": "ack", "ids": [int]} and {"type": "send", "request_id": int, ...}'
+)
+BATCH_SHAPE = (
+    f'expected {{"type": "batch", "frames": [...]}} with 1..{limits.MAX_FRAMES_PER_BATCH} frames'
+)
 # A request id is the client's to choose; any JSON number a client can round-trip.
 MAX_REQUEST_ID = 2**53 - 1
 
