@@ -2,7 +2,8 @@
 
 Run ``python bench/node_memory.py`` (``--help`` for the bounds). It starts one
 node on SQLite as ``bench/load.py`` does (``python -m sottovoce.server``, which
-runs under ``-OO``), waits 1 s, then reads ``/proc/<pid>/smaps_rollup``:
+runs under the node's interpreter options, server/launch.py), waits 1 s, then
+reads ``/proc/<pid>/smaps_rollup``:
 
 - ``idle_rss_mib``: resident pages, the figure ``bench/load.py`` reports;
 - ``idle_uss_mib``: the pages only this process has (private clean + dirty):

@@ -5,14 +5,11 @@ other over its WebSocket."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,10 +17,10 @@ import websockets
 
 from sottovoce.server.process import free_port
 from tests.support.device import MESSAGES, WEBSOCKET, BareDevice
+from tests.support.frames import next_frame
 from tests.support.services import SUPERUSER, PostgresCluster, RedisServer
 
 START_TIMEOUT_S = 30.0
-FRAME_TIMEOUT_S = 15.0
 COMMAND = str(Path(sys.executable).parent / "sottovoce")
 
 
@@ -87,14 +84,6 @@ def command_nodes(
     finally:
         for node in nodes:
             node.stop()
-
-
-async def next_frame(ws: Any, kind: str) -> dict[str, Any]:
-    """The next frame of this type (``prekeys_low`` and the like come in between)."""
-    while True:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT_S))
-        if frame["type"] == kind:
-            return frame
 
 
 async def test_sottovoce_server_with_db_and_redis_urls_joins_the_nodes(

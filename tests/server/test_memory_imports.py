@@ -5,9 +5,11 @@ must never import redis-py, asyncpg or SQLAlchemy's PostgreSQL dialect, and no
 node imports Alembic (its migrations run in a child process). Checked in a fresh
 interpreter: the test process itself has imported all of them. ``sottovoce
 server`` hands over to ``python -OO -m sottovoce.server`` (exec), so no node
-carries the CLI and the client SDK either, nor any module's docstrings; nor
-SQLAlchemy's ORM and ``pydantic.v1`` (server/node_imports.py), while a first use
-of the ORM session still loads it whole.
+carries the CLI and the client SDK either, nor any module's docstrings or
+column tables (server/launch.py); nor SQLAlchemy's ORM, ``pydantic.v1``,
+uvicorn's command line, prometheus_client's exposition servers,
+``importlib.metadata``'s readers and FastAPI's built OpenAPI models
+(server/node_imports.py), while a first use of any of them still loads it whole.
 """
 
 from __future__ import annotations
@@ -24,16 +26,37 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from sottovoce.server import launch
 from sottovoce.server.app import create_app
 from sottovoce.server.migration import MigrationFailed, upgrade_in_child
-from sottovoce.server.process import STARTUP_TIMEOUT_S, free_port
+from sottovoce.server.process import STARTUP_TIMEOUT_S, ServerProcess, free_port
 from sottovoce.server.settings import Settings, database_url
 from sottovoce.storage.repository import Repository
 
 # Packages a node on its own never needs, and which used to cost it ~18 MiB of RSS.
 NEVER_ALONE = ("redis", "asyncpg", "sqlalchemy.dialects.postgresql", "alembic", "mako", "pygments")
-# Parts of the libraries no node runs (server/node_imports.py): ~6.5 MiB more.
-NEVER_IN_A_NODE = ("sqlalchemy.orm", "sqlalchemy.ext.asyncio.session", "pydantic.v1")
+# Parts of the libraries no node runs (server/node_imports.py): ~10 MiB more.
+NEVER_IN_A_NODE = (
+    "sqlalchemy.orm",
+    "sqlalchemy.ext.asyncio.session",
+    "pydantic.v1",
+    # uvicorn's command line and supervisors
+    "uvicorn.main",
+    "uvicorn.supervisors",
+    "click",
+    "multiprocessing",
+    # prometheus_client's exposition and the servers it can run
+    "prometheus_client.exposition",
+    "prometheus_client.process_collector",
+    "http.server",
+    "wsgiref",
+    "urllib.request",
+    # importlib.metadata's readers of installed packages
+    "importlib.metadata._adapters",
+    "zipfile",
+    # html's table of character references
+    "html.entities",
+)
 
 START_A_NODE = textwrap.dedent(
     """
@@ -59,12 +82,18 @@ START_A_NODE = textwrap.dedent(
             pass
 
     asyncio.run(start_and_stop())
+    from fastapi.openapi.models import OpenAPI
+    if not OpenAPI.__pydantic_complete__:  # built on the first /openapi.json only
+        print("openapi-models-deferred")
+    if "__getattr__" in vars(sys.modules["importlib.metadata"]):  # a stand-in still
+        print("importlib-metadata-unread")
     print(json.dumps(sorted(name for name, module in sys.modules.items() if module)))
     """
 )
 
 
 def loaded_by_a_node(directory: Path) -> set[str]:
+    """The modules a node started (and stopped) with, and the markers it printed."""
     # Arguments are this interpreter, a fixed program and a test directory.
     result = subprocess.run(
         [sys.executable, "-c", START_A_NODE, str(directory)],
@@ -73,7 +102,8 @@ def loaded_by_a_node(directory: Path) -> set[str]:
         check=True,
         timeout=120,
     )
-    return set(json.loads(result.stdout.splitlines()[-1]))
+    *markers, modules = result.stdout.splitlines()
+    return set(json.loads(modules)) | set(markers)
 
 
 def wait_for_json(server: subprocess.Popen[bytes], url: str) -> Any:
@@ -97,10 +127,16 @@ def test_a_node_alone_on_sqlite_imports_no_redis_postgresql_or_alembic(tmp_path:
     assert loaded == []
 
 
-def test_a_node_imports_neither_the_orm_nor_pydantic_1(tmp_path: Path) -> None:
+def test_a_node_loads_no_library_part_it_does_not_run(tmp_path: Path) -> None:
     modules = loaded_by_a_node(tmp_path)
-    assert "sqlalchemy.ext.asyncio.engine" in modules  # what storage runs on
+    # What storage, the server and /metrics run on.
+    assert {
+        "sqlalchemy.ext.asyncio.engine",
+        "uvicorn.server",
+        "prometheus_client.metrics",
+    } <= modules
     assert sorted(m for m in modules if m.startswith(NEVER_IN_A_NODE)) == []
+    assert {"openapi-models-deferred", "importlib-metadata-unread"} <= modules
 
 
 ASK_FOR_THE_ORM_SESSION = textwrap.dedent(
@@ -144,6 +180,57 @@ def test_the_first_use_of_the_orm_session_loads_it_whole() -> None:
     }
 
 
+ASK_FOR_THE_REST = textwrap.dedent(
+    """
+    import json, sys
+    from sottovoce.server import node_imports
+    node_imports.keep_unused_library_parts_out()
+    from importlib.metadata import version  # a stand-in, as Pydantic imports it
+    import prometheus_client, uvicorn
+    from prometheus_client import REGISTRY, Gauge
+    before = sorted(m for m in ("uvicorn.main", "prometheus_client.exposition",
+                                "importlib.metadata._adapters", "html.entities")
+                    if m in sys.modules)
+    import html
+    Gauge("first_use_probe", "A gauge of this test's").set(7)
+    page = prometheus_client.generate_latest(REGISTRY).decode()
+    import importlib.metadata
+    print(json.dumps({
+        "before": before,
+        "fastapi": version("fastapi") == importlib.metadata.distribution("fastapi").version,
+        "real_version": importlib.metadata.version.__module__,
+        "run": uvicorn.run.__module__,
+        "click": "click" in sys.modules,
+        "probe": "first_use_probe 7.0" in page,
+        "process": "process_resident_memory_bytes" in page,
+        "escaped": html.escape("<&>"),
+    }))
+    """
+)
+
+
+def test_the_first_use_of_a_kept_out_part_loads_its_package_whole() -> None:
+    # Arguments are this interpreter and a fixed program.
+    result = subprocess.run(
+        [sys.executable, "-c", ASK_FOR_THE_REST],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(result.stdout) == {
+        "before": [],
+        "fastapi": True,
+        "real_version": "importlib.metadata",
+        "run": "uvicorn.main",
+        "click": True,
+        "probe": True,
+        # prometheus_client's default collectors, registered by its own __init__
+        "process": True,
+        "escaped": "&lt;&amp;&gt;",
+    }
+
+
 async def test_the_child_process_brings_a_new_database_to_the_newest_schema(
     tmp_path: Path,
 ) -> None:
@@ -183,8 +270,8 @@ def test_the_server_command_becomes_the_server_module_with_its_options(tmp_path:
         apps = wait_for_json(server, f"http://127.0.0.1:{port}/v1/apps")
         # The same process, now the server's entry point with the operator's options.
         argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-        assert argv[:4] == [sys.executable, "-OO", "-m", "sottovoce.server"]
-        assert argv[4:] == [
+        assert argv[:8] == [sys.executable, *launch.node_options(), "-m", "sottovoce.server"]
+        assert argv[8:] == [
             "--db",
             str(tmp_path / "node.db"),
             "--host",
@@ -237,11 +324,32 @@ def test_a_node_started_without_oo_runs_again_under_it_keeping_its_options(
     )
     try:
         openapi = wait_for_json(server, f"http://127.0.0.1:{port}/openapi.json")
-        # The same process id, now under -OO with the interpreter's other options.
+        # The same process id, now under the node's options with the interpreter's others.
         argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-        assert argv == [sys.executable, "-OO", "-X", "utf8", "-m", "sottovoce.server", *options]
+        node = launch.node_options()
+        assert argv == [sys.executable, *node, "-X", "utf8", "-m", "sottovoce.server", *options]
         assert openapi["paths"]["/v1/messages"]
         assert documented_operations(openapi) == []
     finally:
         server.terminate()
         server.communicate(timeout=STARTUP_TIMEOUT_S)
+
+
+def test_a_node_keeps_its_compiled_modules_and_shows_all_figures_on_its_first_scrape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment says not to write bytecode; the node's own tree is written anyway.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    (tmp_path / "node").mkdir()
+    with ServerProcess(tmp_path / "node") as node:
+        page = httpx.get(node.url + "/metrics", timeout=10).text
+    # The prefix tree mirrors each source's absolute directory (sys.pycache_prefix).
+    source = Path(create_app.__code__.co_filename)
+    compiled = launch.node_pycache().joinpath(*source.parent.parts[1:])
+    assert [p.name for p in compiled.glob("app.*")] == [
+        f"app.{sys.implementation.cache_tag}.opt-2.pyc"
+    ]
+    # The relay's own figures and prometheus_client's default ones, loaded on this scrape.
+    assert "sottovoce_messages_accepted_total" in page
+    assert "process_resident_memory_bytes" in page

@@ -1,7 +1,8 @@
 """``python -m sottovoce.server``: run the relay without the CLI's extras.
 
-It runs under ``-OO`` (server/launch.py): started without, it first replaces
-itself with the same command under ``-OO``, before the server stack is imported.
+It runs under ``-OO`` and ``-X no_debug_ranges`` (server/launch.py): started
+without, it first replaces itself with the same command under them, before the
+server stack is imported.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from sottovoce.server.settings import (
 
 
 def main() -> None:
-    launch.ensure_docstrings_stripped()
+    launch.ensure_node_options()
+    launch.write_node_pycache()
     node_imports.keep_unused_library_parts_out()
     # Imported only now: the server stack (uvicorn, FastAPI, SQLAlchemy) in the
-    # process that keeps it, never in the one ensure_docstrings_stripped replaces.
+    # process that keeps it, never in the one ensure_node_options replaces.
     from sottovoce.server.run import serve
 
     parser = argparse.ArgumentParser(prog="python -m sottovoce.server")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from sottovoce.server import heap, limits
 from sottovoce.server.app import create_app
@@ -26,11 +29,14 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # uvicorn.run reconfigures this logger's level and handlers but keeps its filters.
+    # uvicorn.Config reconfigures this logger's level and handlers but keeps its filters.
     logging.getLogger("uvicorn.error").addFilter(_NoClientAddresses())
     app = create_app(settings)
     heap.freeze_startup()  # after the imports and the app, before serving (server.heap)
-    uvicorn.run(
+    # One Config and one Server, what uvicorn.run builds for one process without
+    # reloading: the node never imports uvicorn's command line and supervisors
+    # (server/node_imports.py).
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -46,3 +52,9 @@ def serve(settings: Settings) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=limits.SHUTDOWN_GRACE_S,
     )
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        # As uvicorn.run: a port already taken, say, ends the process with this code.
+        sys.exit(STARTUP_FAILURE)

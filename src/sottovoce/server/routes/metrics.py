@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from sottovoce.server import metrics
@@ -35,4 +34,8 @@ async def prometheus(state: ServerState = Depends(server_state)) -> Response:
     metrics.QUEUED.set(int(queued or 0))
     metrics.QUEUE_DEEPEST.set(int(deepest or 0))
     metrics.REDIS_CONNECTED.set(1 if getattr(state.fanout, "connected", False) else 0)
+    # Asked for here: a node loads prometheus_client's exposition (and its HTTP
+    # servers) on its first scrape, not at start (server/node_imports.py).
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
