@@ -5,6 +5,11 @@ every head must be signed by the pinned log key, consistent with the previous
 one by the server's consistency proof (RFC 9162 §2.1.4.2), and equal to the
 root the auditor computes itself from every entry (``LogFollower``); every
 entry must parse, and each account commitment's device-list versions only grow.
+
+Heads anyone else verified (a client's, another auditor's) can be handed to
+:meth:`LogAuditor.compare`: CONIKS's auditors and CT's gossip draft
+(draft-ietf-trans-gossip) cross-check signed heads exactly so, since a log that
+shows different histories to different parties is consistent within each one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import httpx
 
 from sottovoce.client import server_json as sj
 from sottovoce.client.errors import MalformedResponse, NetworkError, SecurityError
+from sottovoce.client.head_gossip import MalformedGossip
 from sottovoce.protocol.errors import ProtocolError
 from sottovoce.protocol.log_follower import LogFollower
 from sottovoce.protocol.public.merkle import ConsistencyProof
@@ -29,6 +35,15 @@ from sottovoce.protocol.public.tree_head import (
 
 _PAGE = 1000
 _TIMEOUT_S = 15.0
+
+
+class ForkedView(SecurityError):
+    """A head someone else holds contradicts the log this auditor follows."""
+
+    def __init__(self, detail: str, evidence: tuple[bytes, bytes]) -> None:
+        super().__init__(detail)
+        # The auditor's head and the other one: two signed heads, checkable by anyone.
+        self.evidence = evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,43 @@ class LogAuditor:
         await self._follow(head)
         self._held = head
         return AuditedHead(head, None if previous is None else previous.epoch)
+
+    async def compare(self, data: bytes) -> None:
+        """Check a signed head someone else verified against this auditor's view.
+
+        A newer one is first followed to (:meth:`check`); then the two must be one log
+        (RFC 9162 §2.1.4), else :class:`ForkedView` with both heads. A head that is not
+        the log's is :class:`MalformedGossip`."""
+        if self._held is None:
+            await self.check()
+        log_key = self.log_key
+        if log_key is None or self._held is None:
+            raise SecurityError("the auditor has no head of its own to compare with")
+        try:
+            head = parse_signed_tree_head(data, log_key)
+        except ProtocolError as exc:
+            raise MalformedGossip(f"the head to compare fails: {exc}") from exc
+        if head.epoch > self._held.epoch:
+            await self.check()
+        held = self._held
+        if head.head == held.head:
+            return
+        small, large = sorted((held.tree_size, head.tree_size))
+        try:
+            if small == large:
+                proof = ConsistencyProof(small, large, ())
+            else:
+                answer = await self._get(
+                    f"/v1/transparency/consistency?first={small}&second={large}"
+                )
+                proof = ConsistencyProof.from_bytes(sj.binary(answer, "proof", "proof"))
+            verify_consistent_heads(held, head, proof)
+        except ProtocolError as exc:
+            raise ForkedView(
+                f"the head {head.describe()} contradicts {held.describe()}, which this "
+                f"auditor followed: {exc}",
+                (held.to_bytes(), head.to_bytes()),
+            ) from exc
 
     async def _follow(self, head: SignedTreeHead) -> None:
         while self._follower.size < head.tree_size:

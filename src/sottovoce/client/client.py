@@ -70,6 +70,7 @@ from sottovoce.client.forwarding import forward_targets
 from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
 from sottovoce.client.group_chat import history_peer
 from sottovoce.client.groups import GROUP_TYPES, Groups
+from sottovoce.client.head_gossip import HeadGossip
 from sottovoce.client.history import History
 from sottovoce.client.live_connection import LiveConnection
 from sottovoce.client.message_id import new_message_id
@@ -128,6 +129,8 @@ STALE_DEVICE_ATTEMPTS = 3
 POST_ATTEMPTS = 5
 # Messages one report carries (the server's MAX_MESSAGES_PER_REPORT).
 MESSAGES_PER_REPORT = 20
+# Queue ids one WebSocket ack frame carries at most (the server's limits.MAX_FETCH).
+ACK_IDS_PER_FRAME = 500
 # How far back in each conversation forward() looks for the message it is given.
 FORWARD_SEARCH_DEPTH = 1_000
 
@@ -213,6 +216,7 @@ class Client:
         self._account_key = SigningKey.from_bytes(raw_account_key)
         self._alerts = Alerts(store)
         self._kt = LogMonitor(store, transport, self._alerts, self._account_key.public)
+        self._gossip = HeadGossip(store, self._kt)
         self._own = OwnDevices(store, transport, self._account_key, self._kt, self._alerts)
         self._verifications = Verifications(store)
         # Sealed sender and franking (docs/safety.md).
@@ -534,11 +538,18 @@ class Client:
         timer = self._disappearing.timer(recipient)
         quote = self._quote(recipient, reply_to) if reply_to else None
         content = TextContent(message_id, text, sent_at, forwarded, attachment, timer, quote)
+        content.encode()  # empty or oversized text is refused before any request
+        if self._kt.latest_head_bytes() is None:
+            # A device that has not followed the log yet: the lookup does, so that even
+            # its first message carries a head (client.head_gossip).
+            await self._contact(recipient)
+        content = self._gossip.attach(recipient, content)
         await self._transmit(message_id, recipient, content.encode(), own_copies=True)
         with self._store.transaction():
             self._requests.accept(recipient)
             self._record(recipient, content, "out", sent_at)
             self._receipts.sent(recipient, message_id)
+            self._gossip.sent(recipient, content.tree_head)
         return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
 
     def _quote(self, peer: str, message_id: str) -> Quote:
@@ -615,7 +626,8 @@ class Client:
         await self._transmit(message_id, peer, receipt.encode(), own_copies=False)
 
     async def _flush_receipts(self) -> None:
-        """Delivery receipts for what was just stored; a failure only costs the receipt."""
+        """Delivery receipts for what was just stored (a failure only costs the receipt),
+        then the check of the tree heads its senders gossiped (``client.head_gossip``)."""
         pending, self._pending_receipts = self._pending_receipts, {}
         for peer, ids in pending.items():
             try:
@@ -623,6 +635,7 @@ class Client:
             except ClientError as exc:
                 log.info("a delivery receipt to %s failed: %s", peer, exc)
         await self._groups.flush_receipts()
+        await self._gossip.check_heard()
 
     async def _deliver(
         self,
@@ -968,30 +981,42 @@ class Client:
     async def _stream(
         self, connection: LiveConnection, healthy: Callable[[], None]
     ) -> AsyncIterator[ReceivedMessage]:
-        """The messages of one WebSocket connection, each acknowledged after commit."""
-        async for raw in connection:
-            try:
-                frame = sj.as_object(json.loads(raw), "frame")
-                kind = sj.string(frame, "type", "frame")
-            except (ValueError, MalformedResponse):
-                log.warning("ignoring a malformed frame from the server")
-                continue
-            if kind == "queue_empty":
-                healthy()
-            elif kind == "prekeys_low":
-                await self._replenish_quietly()
-            elif kind == "key_packages_low":
-                await self._replenish_key_packages_quietly()
-            elif kind == "error":
-                log.warning("the server rejected a frame: %s", frame.get("detail"))
-            elif kind == "envelope":
-                outcome = await self._receive(frame.get("envelope"))
-                if outcome.ack is not None:
-                    await connection.send(json.dumps({"type": "ack", "ids": [outcome.ack]}))
+        """The messages of one WebSocket connection, acknowledged after commit: the
+        envelopes one read brought (a ``batch`` frame's, docs/api.md) in one ack."""
+        async for frames in connection:
+            acks: list[int] = []
+            messages: list[ReceivedMessage] = []
+            envelopes = 0
+            for raw in frames:
+                try:
+                    frame = sj.as_object(raw, "frame")
+                    kind = sj.string(frame, "type", "frame")
+                except MalformedResponse:
+                    log.warning("ignoring a malformed frame from the server")
+                    continue
+                if kind == "queue_empty":
+                    healthy()
+                elif kind == "prekeys_low":
+                    await self._replenish_quietly()
+                elif kind == "key_packages_low":
+                    await self._replenish_key_packages_quietly()
+                elif kind == "error":
+                    log.warning("the server rejected a frame: %s", frame.get("detail"))
+                elif kind == "envelope":
+                    envelopes += 1
+                    outcome = await self._receive(frame.get("envelope"))
+                    if outcome.ack is not None:
+                        acks.append(outcome.ack)
+                    if outcome.message is not None:
+                        messages.append(outcome.message)
+            for start in range(0, len(acks), ACK_IDS_PER_FRAME):
+                ids = acks[start : start + ACK_IDS_PER_FRAME]
+                await connection.send(json.dumps({"type": "ack", "ids": ids}))
+            if envelopes:
                 await self._flush_receipts()
                 await self._add_ready_device()
-                if outcome.message is not None:
-                    yield outcome.message
+            for message in messages:
+                yield message
 
     async def _receive(self, raw: object) -> _Outcome:
         """Validate, decrypt and store one delivered envelope.
@@ -1098,6 +1123,7 @@ class Client:
             # A stranger's first message opens a message request (client.requests).
             self._requests.incoming(envelope.sender, _now_ms())
             self._record(envelope.sender, content, "in", _now_ms(), envelope.server_ts)
+            self._gossip.heard(envelope.sender, content.tree_head)
         if self._receipts.enabled() and not self._requests.is_request(envelope.sender):
             self._pending_receipts.setdefault(envelope.sender, []).append(content.message_id)
         return ReceivedMessage(
@@ -1311,6 +1337,11 @@ class Client:
 
     def dismiss_alerts(self, alerts: list[Alert]) -> None:
         self._alerts.dismiss(alerts)
+
+    def alert_evidence(self) -> list[Alert]:
+        """Alerts that came with evidence (a fork's two signed heads), kept after they
+        are dismissed so that the evidence can be reported (``client.alerts``)."""
+        return self._alerts.with_evidence()
 
     async def devices(self, *, refresh: bool = True) -> list[DeviceInfo]:
         """This account's devices, as its account key signed them."""

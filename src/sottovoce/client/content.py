@@ -11,18 +11,29 @@ with ``sent_at`` in milliseconds since the Unix epoch on the sender's clock, and
 attachment's pointer (``client.attachments``; the text may then be empty, a
 caption) and ``"timer"`` the conversation's disappearing-message timer in
 seconds (``client.disappearing``), which travels with every message so that
-both sides agree on it.
+both sides agree on it. ``"sth"`` is a signed tree head of the key-transparency log
+that the sender verified (``client.head_gossip``); a malformed one is dropped with a
+warning and costs the message nothing, and clients that predate it ignore it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
 from sottovoce.client.attachments import AttachmentPointer
 from sottovoce.client.disappearing import check_timer
 from sottovoce.client.errors import InvalidMessage
+from sottovoce.client.head_gossip import (
+    HEAD_FIELD,
+    MalformedGossip,
+    decode_head_field,
+    encode_head_field,
+)
+
+log = logging.getLogger(__name__)
 
 CONTENT_VERSION = 1
 # One encoded payload must fit one envelope: the relay takes at most 64 KiB of
@@ -76,6 +87,8 @@ class TextContent:
     attachment: AttachmentPointer | None = None
     timer_s: int = 0
     quote: Quote | None = None
+    # A signed tree head gossiped to the recipient (client.head_gossip).
+    tree_head: bytes | None = field(default=None, repr=False)
 
     def encode(self) -> bytes:
         """The payload to encrypt; raises :class:`InvalidMessage` for empty or oversized text."""
@@ -92,6 +105,7 @@ class TextContent:
                 **({"att": self.attachment.to_json()} if self.attachment else {}),
                 **({"timer": self.timer_s} if self.timer_s else {}),
                 **({"quote": self.quote.to_json()} if self.quote else {}),
+                **({HEAD_FIELD: encode_head_field(self.tree_head)} if self.tree_head else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -144,7 +158,13 @@ def decode_content(data: bytes) -> TextContent:
     if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
         raise InvalidMessage("the payload's disappearing timer is not one this client offers")
     quote = Quote.from_json(obj["quote"]) if "quote" in obj else None
-    return TextContent(message_id, text, sent_at, forwarded, attachment, timer, quote)
+    tree_head = None
+    if HEAD_FIELD in obj:
+        try:
+            tree_head = decode_head_field(obj[HEAD_FIELD])
+        except MalformedGossip as exc:
+            log.warning("ignoring a message's gossiped tree head: %s", exc)
+    return TextContent(message_id, text, sent_at, forwarded, attachment, timer, quote, tree_head)
 
 
 # -- receipts (client.receipts) --------------------------------------------------------

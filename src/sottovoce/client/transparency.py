@@ -13,6 +13,10 @@ address, match the key and list served, and are the latest the log holds for
 that account (docs/transparency.md, "What a client verifies"). Anything else is a
 security alert (``alerts``) and the key is not used.
 
+A head a contact gossiped (``client.head_gossip``) must be one log with the
+device's own as well (``check_gossiped``): it is how a split view shown to this
+device, or to the contact, from the very start is found.
+
 State (one local-store record, kind ``kt``)::
 
     {"log_key", "head", "heads": [...], "follower",
@@ -95,6 +99,10 @@ class LogMonitor:
         # One catch-up at a time: two lookups running at once must not each read the
         # state, follow the log, and save over the other's newer view.
         self._following = asyncio.Lock()
+        # The stored newest head, kept in memory: read on every send (client.head_gossip)
+        # without parsing the whole state. Every write of the state goes through _save.
+        self._held_bytes: bytes | None = None
+        self._held_read = False
 
     # -- state ---------------------------------------------------------------------
 
@@ -104,6 +112,8 @@ class LogMonitor:
     def _save(self, state: dict[str, object]) -> None:
         with self._store.transaction():
             self._store.put_json(KT, _SELF, state)
+        self._held_bytes = sj.binary(state, "head", "kt") if "head" in state else None
+        self._held_read = True
 
     def _log_key(self, state: dict[str, object]) -> bytes:
         if "log_key" not in state:
@@ -227,22 +237,74 @@ class LogMonitor:
         self._save(state)
         await self._monitor_own(parsed)
 
-    async def _check_consistent(self, old: SignedTreeHead, new: SignedTreeHead) -> None:
+    async def _check_consistent(
+        self, old: SignedTreeHead, new: SignedTreeHead, witness: str | None = None
+    ) -> None:
+        """RFC 9162 §2.1.4: one log, by the server's consistency proof (none is needed
+        between heads of one size). ``witness`` is the contact who gossiped ``new``: a
+        fork is then reported about them, with both heads as the evidence."""
         small, large = (old, new) if old.tree_size <= new.tree_size else (new, old)
-        answer = await self._transport.request(
-            "GET",
-            f"/v1/transparency/consistency?first={small.tree_size}&second={large.tree_size}",
+        evidence = (old.to_bytes(), new.to_bytes())
+        problem = (
+            f"heads {old.describe()} and {new.describe()} are not one log"
+            if witness is None
+            else f"{witness} holds the log's head {new.describe()}, which this device's "
+            f"{old.describe()} contradicts: the server shows you two different logs"
         )
         try:
-            proof = ConsistencyProof.from_bytes(sj.binary(answer, "proof", "consistency"))
+            if small.tree_size == large.tree_size:
+                proof = ConsistencyProof(small.tree_size, large.tree_size, ())
+            else:
+                answer = await self._transport.request(
+                    "GET",
+                    "/v1/transparency/consistency"
+                    f"?first={small.tree_size}&second={large.tree_size}",
+                )
+                proof = ConsistencyProof.from_bytes(sj.binary(answer, "proof", "consistency"))
             verify_consistent_heads(old, new, proof)
         except ProtocolError as exc:
+            raise self._fork(f"{problem}: {exc}", evidence, witness) from exc
+        except ServerError as exc:
+            # Both heads carry the log's signature, so an honest server can prove them
+            # consistent; refusing to (4xx) for a head it signed is refusing to answer
+            # for a fork. Anything else is an outage, left to the caller.
+            if witness is None or not 400 <= exc.status < 500:
+                raise
             raise self._fork(
-                f"heads of epochs {old.epoch} and {new.epoch} are not one log: {exc}"
+                f"{problem}: the server refuses a consistency proof ({exc.status})",
+                evidence,
+                witness,
             ) from exc
 
-    def _fork(self, detail: str) -> SecurityAlert:
-        return self._alerts.raise_alert("log-fork", self._transport.address, detail)
+    def _fork(
+        self, detail: str, evidence: tuple[bytes, ...] = (), about: str | None = None
+    ) -> SecurityAlert:
+        return self._alerts.raise_alert(
+            "log-fork", about or self._transport.address, detail, evidence
+        )
+
+    # -- heads gossiped by contacts (client.head_gossip) -------------------------------
+
+    def parse_head(self, data: bytes) -> SignedTreeHead:
+        """A head as the log's pinned key signed it; :class:`ProtocolError` otherwise."""
+        return parse_signed_tree_head(data, self._log_key(self._state()))
+
+    async def check_gossiped(self, witness: str, head: SignedTreeHead) -> None:
+        """Check a head that contact ``witness`` verified against this device's view.
+
+        A newer one first makes the device catch up (``sync``: its LogFollower reads
+        the entries up to the server's newest head); then the two must be one log
+        (``_check_consistent``). A head this device verified itself settles at once.
+        A fork raises :class:`SecurityAlert` (kind ``log-fork``, both heads kept)."""
+        held = self._head(await self._pinned_state())
+        if held is None or head.epoch > held.epoch:
+            await self.sync()
+            held = self._head(self._state())
+        if held is None or head.head == held.head:
+            return
+        if sj.b64(head.to_bytes()) in sj.as_list(self._state().get("heads", []), "kt.heads"):
+            return  # one this device verified itself
+        await self._check_consistent(held, head, witness)
 
     # -- one's own account -------------------------------------------------------------
 
@@ -400,6 +462,14 @@ class LogMonitor:
 
     def latest_head(self) -> SignedTreeHead | None:
         return self._head(self._state())
+
+    def latest_head_bytes(self) -> bytes | None:
+        """The newest head this device verified, as stored (not verified again)."""
+        if not self._held_read:
+            state = self._state()
+            self._held_bytes = sj.binary(state, "head", "kt") if "head" in state else None
+            self._held_read = True
+        return self._held_bytes
 
     def heads(self) -> list[SignedTreeHead]:
         """The signed heads this device verified, oldest first: evidence to compare."""

@@ -100,6 +100,10 @@ class SignedTreeHead:
     def to_bytes(self) -> bytes:
         return self.head.signed_body() + self.signature
 
+    def describe(self) -> str:
+        """The head in a few words, for alerts that name the heads they hold as evidence."""
+        return f"epoch {self.epoch} ({self.tree_size} entries, root {self.root_hash.hex()[:16]}…)"
+
     def verify_inclusion(self, leaf: bytes, proof: InclusionProof) -> None:
         """Check that the log entry ``leaf`` (its encoded bytes) is in the tree this head signs."""
         if proof.tree_size != self.tree_size:

@@ -1,0 +1,196 @@
+"""A server that shows one person a split view: a second log under the real log key.
+
+``python -m tests.transparency.gossip.split_view_server`` runs the real application
+behind an ASGI wrapper that holds the operator's log signing key. Armed with
+``POST /split-view/arm`` (``{"victim", "target"}``), it answers every request
+signed by ``victim`` from a log of its own: the real entries, except that
+``target``'s account-key entry names a key the server made. Each real head
+(epoch, time, size) gets a twin signed over the forked root, and the victim's
+entries, consistency proofs and the proofs in every account lookup come from the
+forked tree. So the victim's view is consistent in itself, from its first sync
+on, and only comparing heads with someone else (gossip) can expose it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sottovoce.crypto import signing
+from sottovoce.protocol.public.merkle import InclusionProof
+from sottovoce.protocol.public.request_auth import parse_authorization_header
+from sottovoce.protocol.public.transparency_entry import AccountKeyEntry, parse_entry
+from sottovoce.protocol.public.tree_head import TreeHead, parse_signed_tree_head
+from sottovoce.server.app import create_app
+from sottovoce.server.encoding import b64decode, b64encode
+from sottovoce.server.settings import Settings, Transparency, database_url
+from sottovoce.server.state import ServerState
+from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeStore
+from sottovoce.server.transparency.tree import MerkleTree
+
+
+async def _body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    text = scope["query_string"].decode()
+    return dict(p.split("=", 1) for p in text.split("&") if "=" in p)
+
+
+class SplitViewServer:
+    """ASGI wrapper around the real app; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, log_key: signing.SigningKey) -> None:
+        self._app = app
+        self._log_key = log_key
+        self._fake_key = signing.SigningKey.generate()
+        self.victim = ""
+        self.target = ""
+
+    @property
+    def state(self) -> ServerState:
+        state: ServerState = self._app.state.sottovoce  # type: ignore[attr-defined]
+        return state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path == "/split-view/arm":
+            request = json.loads(await _body(receive))
+            self.victim, self.target = request["victim"], request["target"]
+            await self._send(send, 200, [], b'{"armed": true}')
+            return
+        forked = self.victim and self._requester(scope) == self.victim
+        parts = path.split("/")
+        looked_up = len(parts) == 5 and parts[:3] == ["", "v1", "accounts"] and parts[3] != "self"
+        if not forked or not (path.startswith("/v1/transparency/") or looked_up):
+            await self._app(scope, receive, send)
+            return
+        status, headers, body = await self._call_real(scope, receive)
+        if status == 200:
+            body = json.dumps(await self._fork_answer(path, scope, json.loads(body))).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        await self._send(send, status, headers, body)
+
+    async def _send(self, send: Send, status: int, headers: list[Any], body: bytes) -> None:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        if not any(k == b"content-type" for k, _ in headers):
+            headers.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _requester(self, scope: Scope) -> str:
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                try:
+                    return parse_authorization_header(value.decode()).address
+                except Exception:
+                    return ""
+        return ""
+
+    async def _call_real(self, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
+        started: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self._app(scope, receive, capture)
+        return int(started["status"]), list(started.get("headers", [])), b"".join(chunks)
+
+    async def _forked_tree(self) -> MerkleTree:
+        """The real leaves with ``target``'s account key replaced by the server's."""
+        directory = self.state.directory
+        assert directory is not None
+        account = await self.state.repo.account(*reversed(self.target.split("@")))
+        assert account is not None
+        logged = await directory.logged(account.id)
+        assert logged is not None
+        leaves = directory.leaves(0, directory.size)
+        real = parse_entry(leaves[logged.key_leaf])
+        assert isinstance(real, AccountKeyEntry)
+        leaves[logged.key_leaf] = AccountKeyEntry(
+            real.account, real.day, self._fake_key.public
+        ).to_bytes()
+        store = InMemoryLeafStore()
+        store.extend(leaves)
+        return MerkleTree(store, InMemoryNodeStore())
+
+    def _twin(self, tree: MerkleTree, encoded: str) -> str:
+        """The forked log's head for the real head ``encoded``: same epoch, time, size."""
+        directory = self.state.directory
+        assert directory is not None
+        real = parse_signed_tree_head(b64decode(encoded, "head"), directory.public_key)
+        twin = TreeHead(real.epoch, real.timestamp_ms, real.tree_size, tree.root(real.tree_size))
+        return b64encode(twin.sign(self._log_key).to_bytes())
+
+    async def _fork_answer(self, path: str, scope: Scope, answer: dict[str, Any]) -> Any:
+        tree = await self._forked_tree()
+        if path == "/v1/transparency/head":
+            answer["head"] = self._twin(tree, answer["head"])
+        elif path == "/v1/transparency/entries":
+            start = int(answer["start"])
+            answer["entries"] = [
+                b64encode(tree.leaf(start + i)) for i in range(len(answer["entries"]))
+            ]
+        elif path == "/v1/transparency/consistency":
+            query = _query(scope)
+            proof = tree.consistency_proof(int(query["first"]), int(query["second"]))
+            answer["proof"] = b64encode(proof.to_bytes())
+        elif "transparency" in answer:
+            view = answer["transparency"]
+            for name in ("account_key", "device_list"):
+                real = InclusionProof.from_bytes(b64decode(view[name]["proof"], "proof"))
+                view[name] = {
+                    "entry": b64encode(tree.leaf(real.leaf_index)),
+                    "proof": b64encode(
+                        tree.inclusion_proof(real.leaf_index, real.tree_size).to_bytes()
+                    ),
+                }
+            view["head"] = self._twin(tree, view["head"])
+        return answer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.transparency.gossip.split_view_server")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--apps", default="chat,photos")
+    parser.add_argument("--log-key-file", type=Path, required=True)
+    args, _ = parser.parse_known_args()
+    settings = Settings(
+        db_url=database_url(args.db),
+        port=args.port,
+        apps=tuple(args.apps.split(",")),
+        log_level="warning",
+        transparency=Transparency(key_file=args.log_key_file, epoch_interval_s=0.5),
+    )
+    real = create_app(settings)
+    log_key = signing.SigningKey.from_bytes(args.log_key_file.read_bytes())
+    uvicorn.run(
+        SplitViewServer(real, log_key),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
