@@ -68,6 +68,11 @@ chaos: $(STAMP)
 ENGINE_FREE_TESTS := tests/mls tests/protocol tests/fuzz tests/safety_numbers tests/checkpoints tests/chaos tests/engines
 ENGINE_FREE_TESTS += tests/integration/test_demo.py tests/server/test_process_port.py
 ENGINE_FREE_TESTS += tests/server/test_memory_imports.py
+# Slower files that start no server of any engine: the app against a closed port,
+# two nodes on one SQLite file, the client's own store, settings and metric parsing.
+ENGINE_FREE_TESTS += tests/app/test_guard.py tests/devices/test_two_nodes.py
+ENGINE_FREE_TESTS += tests/client/test_store.py tests/server/test_settings.py
+ENGINE_FREE_TESTS += tests/server/test_metrics_tally.py
 unit-postgresql: $(STAMP)
 	SOTTOVOCE_TEST_DB=postgresql SOTTOVOCE_TEST_REDIS=1 \
 		$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) tests $(ENGINE_FREE_TESTS:%=--ignore=%)

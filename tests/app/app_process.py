@@ -26,13 +26,21 @@ _URL = re.compile(r"^open (http://127\.0\.0\.1:(\d+)/)#k=([A-Za-z0-9_-]+)$")
 
 class AppProcess:
     def __init__(
-        self, profile: Path, server_url: str | None, log: Path, *, clock_ahead_s: int = 0
+        self,
+        profile: Path,
+        server_url: str | None,
+        log: Path,
+        *,
+        clock_ahead_s: int = 0,
+        app_args: tuple[str, ...] = (),
     ) -> None:
         self.profile = profile
         self.server_url = server_url
         self.log_path = log
         # Run under libfaketime this far in the future (a disappearing timer's end).
         self.clock_ahead_s = clock_ahead_s
+        # More options of ``sottovoce app``, e.g. ``("--transparency-watch", "1")``.
+        self.app_args = app_args
         self._process: subprocess.Popen[str] | None = None
         self.base = ""
         self.port = 0
@@ -51,6 +59,7 @@ class AppProcess:
         args += ["app", "--no-browser"]
         if self.server_url:
             args += ["--server", self.server_url]
+        args += self.app_args
         log = self.log_path.open("a")
         self._process = subprocess.Popen(
             args,

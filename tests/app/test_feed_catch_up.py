@@ -1,7 +1,9 @@
 """A window whose live feed overflowed catches up, in Debian's headless Chromium.
 
 Two windows of one app process show Alice's chat with Bob. One locks the app
-while Bob sends more messages than a window's feed holds (``FEED_QUEUE``);
+while Bob sends more messages than a window's feed holds (``--feed-queue``: this
+test's app holds fewer than the default ``FEED_QUEUE``, so that Bob's burst, paced
+below the server's sealed-send limit, takes seconds rather than half a minute);
 unlocking fetches them all at once, one event each, which overflows the other
 window's feed. That window's socket is closed with ``FELL_BEHIND``; it reconnects,
 re-reads what it shows, and keeps following: Bob's next message appears live.
@@ -25,7 +27,9 @@ pytestmark = needs_chromium
 
 WAIT_MS = 60_000
 PASSPHRASE = "laptop passphrase"
-BURST = FEED_QUEUE + 44
+QUEUE = 32
+assert QUEUE < FEED_QUEUE
+BURST = QUEUE + 44
 # Within what the server lets one sender send one recipient (sealed sender).
 SEND_PACE_S = 1.1 / SEALED_SENDS_PER_SECOND_PER_RECIPIENT
 
@@ -72,7 +76,12 @@ async def test_a_window_that_fell_behind_reconnects_and_catches_up(
         await bob.send(alice.address, "hi alice")
     finally:
         await alice.close()
-    app = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "app.log")
+    app = AppProcess(
+        tmp_path / "alice",
+        live_server.url,
+        tmp_path / "app.log",
+        app_args=("--feed-queue", str(QUEUE)),
+    )
     app.start()
     try:
         async with chromium() as browser:

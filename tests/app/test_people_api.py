@@ -1,5 +1,6 @@
-"""Through the real app process: a group's members added and removed across apps,
-each member's verification state, leaving; a device linked by its code and removed."""
+"""Through the real app process: a group's members added and removed across apps
+(adding one's own account is explained, not refused as "already in"), each member's
+verification state, leaving; a device linked by its code and removed."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ async def test_group_members_verification_leaving_and_devices(
             for member in (bob.address, carol.address):
                 added = http.post("/api/groups/trip/members", json={"address": member})
                 assert added.status_code == 200, added.text
+            # One's own account is in the group on every device already: said as such.
+            again = http.post("/api/groups/trip/members", json={"address": f"alice-{tag}@chat"})
+            assert again.status_code == 400
+            assert "you are in 'trip' already" in again.json()["error"]
+            assert "a device you link joins your groups by itself" in again.json()["error"]
             number = http.get(f"/api/verify/{bob.address}").json()
             verified = http.post(
                 f"/api/verify/{bob.address}", json={"digits": "".join(number["groups"])}

@@ -15,6 +15,7 @@ from sottovoce.client.attachments import (
     MAX_ATTACHMENT_BYTES,
     UPLOAD_SEGMENT_BYTES,
     AttachmentError,
+    AttachmentPointer,
     decrypt_file,
 )
 from sottovoce.client.errors import ServerError
@@ -35,13 +36,17 @@ async def _plaintext(path: Path, client: Client, pointer: object) -> bytes:
 
 
 @pytest.fixture
-async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    tag = secrets.token_hex(3)
+async def pair(
+    live_server_module: LiveServer, tmp_path: Path
+) -> AsyncIterator[tuple[Client, Client]]:
+    """Two new people on the module's one server (each test's own blobs are told
+    apart by their ids)."""
+    tag, url = secrets.token_hex(3), live_server_module.url
     alice = await Client.create_account(
-        tmp_path / "a", live_server.url, "chat", f"alice-{tag}", passphrase="p", argon2=FAST_ARGON2
+        tmp_path / "a", url, "chat", f"alice-{tag}", passphrase="p", argon2=FAST_ARGON2
     )
     bob = await Client.create_account(
-        tmp_path / "b", live_server.url, "photos", f"bob-{tag}", passphrase="p", argon2=FAST_ARGON2
+        tmp_path / "b", url, "photos", f"bob-{tag}", passphrase="p", argon2=FAST_ARGON2
     )
     try:
         yield alice, bob
@@ -55,13 +60,14 @@ def _server_files(server: LiveServer) -> list[Path]:
     return [p for p in server.directory.rglob("*") if p.is_file()]
 
 
-def _blob_file(server: LiveServer) -> Path:
-    (file,) = (server.db_path.parent / "blobs").iterdir()
+def _blob_file(server: LiveServer, pointer: AttachmentPointer) -> Path:
+    file = server.directory / "blobs" / pointer.blob_id
+    assert file.is_file()
     return file
 
 
 async def test_the_recipient_gets_the_file_and_the_server_only_ciphertext(
-    pair: tuple[Client, Client], live_server: LiveServer
+    pair: tuple[Client, Client], live_server_module: LiveServer
 ) -> None:
     alice, bob = pair
     canary = b"CANARY-" + secrets.token_hex(16).encode()
@@ -83,21 +89,21 @@ async def test_the_recipient_gets_the_file_and_the_server_only_ciphertext(
     path = await bob.download_attachment(entry.attachment)
     assert await _plaintext(path, bob, entry.attachment) == data
     assert canary not in path.read_bytes()  # kept encrypted on the device too
-    files = _server_files(live_server)
-    assert _blob_file(live_server) in files  # the canary search covers the blob file
+    files = _server_files(live_server_module)
+    assert _blob_file(live_server_module, pointer) in files  # the search covers the blob
     for file in files:
         assert canary not in file.read_bytes(), file.name
         assert canary.hex().encode() not in file.read_bytes(), file.name
 
 
 async def test_the_blob_file_holds_only_ciphertext_on_every_engine(
-    pair: tuple[Client, Client], live_server: LiveServer
+    pair: tuple[Client, Client], live_server_module: LiveServer
 ) -> None:
     alice, _ = pair
     canary = b"CANARY-" + secrets.token_hex(16).encode()
     data = canary * (UPLOAD_SEGMENT_BYTES // len(canary) + 7)  # two segments
-    await alice.upload_attachment(_pieces(data), len(data), "notes.txt", "text/plain")
-    stored = _blob_file(live_server).read_bytes()
+    pointer = await alice.upload_attachment(_pieces(data), len(data), "notes.txt", "text/plain")
+    stored = _blob_file(live_server_module, pointer).read_bytes()
     assert len(stored) > len(data)  # all of it arrived, with the chunks' tags
     assert canary not in stored and canary.hex().encode() not in stored
 
@@ -115,12 +121,12 @@ async def test_oversized_uploads_are_refused_with_a_clear_message(
 
 
 async def test_damaged_ciphertext_on_the_server_is_detected_and_not_kept(
-    pair: tuple[Client, Client], live_server: LiveServer
+    pair: tuple[Client, Client], live_server_module: LiveServer
 ) -> None:
     alice, bob = pair
     data = secrets.token_bytes(600_000)
     pointer = await alice.upload_attachment(_pieces(data), len(data), "x.bin", "a/b")
-    file = _blob_file(live_server)
+    file = _blob_file(live_server_module, pointer)
     damaged = bytearray(file.read_bytes())
     damaged[300_000] ^= 0x80
     file.write_bytes(bytes(damaged))
@@ -131,17 +137,20 @@ async def test_damaged_ciphertext_on_the_server_is_detected_and_not_kept(
 
 
 async def test_truncated_ciphertext_on_the_server_is_detected(
-    pair: tuple[Client, Client], live_server: LiveServer
+    pair: tuple[Client, Client], live_server_module: LiveServer
 ) -> None:
     alice, bob = pair
     data = secrets.token_bytes(2 * 262_144)  # exactly two chunks
     pointer = await alice.upload_attachment(_pieces(data), len(data), "x.bin", "a/b")
-    file = _blob_file(live_server)
+    file = _blob_file(live_server_module, pointer)
     # A server that serves two chunks as one: data and sizes agree, so only the
     # last-chunk flag inside the ciphertext can tell.
     file.write_bytes(file.read_bytes()[: 262_144 + 16])
-    with sqlite3.connect(live_server.db_path) as db:
-        db.execute("UPDATE blobs SET size = ?, received = ?", (262_160, 262_160))
+    with sqlite3.connect(live_server_module.db_path) as db:
+        db.execute(
+            "UPDATE blobs SET size = ?, received = ? WHERE blob_id = ?",
+            (262_160, 262_160, pointer.blob_id),
+        )
     with pytest.raises(AttachmentError):
         await bob.download_attachment(pointer)
     assert not bob.attachment_file(pointer).exists()

@@ -95,11 +95,11 @@ def _kill_mid_upload(profile: Path, file: Path) -> None:
 
 
 async def test_an_upload_killed_mid_way_is_finished_by_a_new_process(
-    live_server: LiveServer, tmp_path: Path
+    live_server_module: LiveServer, tmp_path: Path
 ) -> None:
     tag = secrets.token_hex(3)
-    alice = await _account(live_server, tmp_path / "a", "chat", f"alice-{tag}")
-    bob = await _account(live_server, tmp_path / "b", "photos", f"bob-{tag}")
+    alice = await _account(live_server_module, tmp_path / "a", "chat", f"alice-{tag}")
+    bob = await _account(live_server_module, tmp_path / "b", "photos", f"bob-{tag}")
     bob_address = bob.address
     await alice.close()  # the child process has the profile now
     canary = b"CANARY-" + secrets.token_hex(16).encode()
@@ -141,16 +141,16 @@ async def test_an_upload_killed_mid_way_is_finished_by_a_new_process(
         assert await _plaintext(path, entry.attachment) == data
     finally:
         await bob.close()
-    for server_file in (p for p in live_server.directory.rglob("*") if p.is_file()):
+    for server_file in (p for p in live_server_module.directory.rglob("*") if p.is_file()):
         assert canary not in server_file.read_bytes(), server_file.name
 
 
 async def test_a_connection_broken_mid_upload_resumes_at_the_servers_offset(
-    live_server: LiveServer, tmp_path: Path
+    live_server_module: LiveServer, tmp_path: Path
 ) -> None:
     tag = secrets.token_hex(3)
-    alice = await _account(live_server, tmp_path / "a", "chat", f"alice-{tag}")
-    bob = await _account(live_server, tmp_path / "b", "photos", f"bob-{tag}")
+    alice = await _account(live_server_module, tmp_path / "a", "chat", f"alice-{tag}")
+    bob = await _account(live_server_module, tmp_path / "b", "photos", f"bob-{tag}")
     transport = alice._transport
     real = transport.request_bytes
     calls = 0
@@ -179,9 +179,11 @@ async def test_a_connection_broken_mid_upload_resumes_at_the_servers_offset(
 
 
 async def test_a_segment_arriving_before_the_one_ahead_of_it_waits_for_it(
-    live_server: LiveServer, tmp_path: Path
+    live_server_module: LiveServer, tmp_path: Path
 ) -> None:
-    alice = await _account(live_server, tmp_path / "a", "chat", f"alice-{secrets.token_hex(3)}")
+    alice = await _account(
+        live_server_module, tmp_path / "a", "chat", f"alice-{secrets.token_hex(3)}"
+    )
     try:
         transport = alice._transport
         created = await transport.request("POST", "/v1/blobs", {"size": 100})
@@ -194,16 +196,18 @@ async def test_a_segment_arriving_before_the_one_ahead_of_it_waits_for_it(
         assert first["offset"] == 40 and (await second)["offset"] == 100
         status = await transport.request("GET", path)
         assert status["received"] == 100
-        stored = (live_server.directory / "blobs" / created["blob_id"]).read_bytes()
+        stored = (live_server_module.directory / "blobs" / created["blob_id"]).read_bytes()
         assert stored == b"a" * 40 + b"b" * 60
     finally:
         await alice.close()
 
 
 async def test_a_file_shorter_than_announced_leaves_nothing_to_resume(
-    live_server: LiveServer, tmp_path: Path
+    live_server_module: LiveServer, tmp_path: Path
 ) -> None:
-    alice = await _account(live_server, tmp_path / "a", "chat", f"alice-{secrets.token_hex(3)}")
+    alice = await _account(
+        live_server_module, tmp_path / "a", "chat", f"alice-{secrets.token_hex(3)}"
+    )
     try:
         data = secrets.token_bytes(UPLOAD_SEGMENT_BYTES + 10)
         with pytest.raises(AttachmentError, match="ended after"):

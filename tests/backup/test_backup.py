@@ -21,8 +21,10 @@ RECOVERY = "recovery words for the test"
 
 
 @pytest.fixture
-async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    async with two_people(live_server.url, tmp_path, ("pa", "pb")) as people:
+async def pair(
+    live_server_module: LiveServer, tmp_path: Path
+) -> AsyncIterator[tuple[Client, Client]]:
+    async with two_people(live_server_module.url, tmp_path, ("pa", "pb")) as people:
         yield people
 
 
@@ -94,7 +96,7 @@ async def test_wrong_passphrase_or_damage_changes_nothing(
     assert (target / "x").read_text() == "someone's file"
 
 
-def test_cli_export_and_restore(live_server: LiveServer, tmp_path: Path) -> None:
+def test_cli_export_and_restore(live_server_module: LiveServer, tmp_path: Path) -> None:
     cli = str(Path(sys.executable).with_name("sottovoce"))
     recovery = tmp_path / "recovery"
     recovery.write_text(RECOVERY + "\n")
@@ -107,7 +109,7 @@ def test_cli_export_and_restore(live_server: LiveServer, tmp_path: Path) -> None
             "account",
             "create",
             "--server",
-            live_server.url,
+            live_server_module.url,
             "--app",
             "chat",
             "--handle",

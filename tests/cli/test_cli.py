@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -34,41 +35,48 @@ def assert_one_line_error(result: tuple[int, str, str], expected: str, code: int
     assert len(err.strip().splitlines()) == 1, err
 
 
-def test_a_conversation_by_hand(live_server: LiveServer, tmp_path: Path) -> None:
+def test_a_conversation_by_hand(live_server_module: LiveServer, tmp_path: Path) -> None:
+    tag = secrets.token_hex(3)
     a, b = tmp_path / "a", tmp_path / "b"
-    create_account(a, live_server.url, "chat", "demo-a")
-    create_account(b, live_server.url, "photos", "demo-b")
-    assert sv(a, "send", "demo-b@photos", "hello across apps")[0] == 0
-    assert sv(a, "send", "demo-b@photos", "--", "-1 is a number too")[0] == 0
+    create_account(a, live_server_module.url, "chat", f"demo-a-{tag}")
+    create_account(b, live_server_module.url, "photos", f"demo-b-{tag}")
+    assert sv(a, "send", f"demo-b-{tag}@photos", "hello across apps")[0] == 0
+    assert sv(a, "send", f"demo-b-{tag}@photos", "--", "-1 is a number too")[0] == 0
     code, out, _ = sv(b, "inbox")
     assert code == 0
-    assert "2 new message(s)" in out and "demo-a@chat" in out
+    assert "2 new message(s)" in out and f"demo-a-{tag}@chat" in out
     assert "hello across apps" in out and "-1 is a number too" in out
     assert "no new messages" in sv(b, "inbox")[1]
-    assert sv(b, "send", "demo-a@chat", "hello back")[0] == 0
+    assert sv(b, "send", f"demo-a-{tag}@chat", "hello back")[0] == 0
     # The profile may come from SOTTOVOCE_PROFILE instead of --profile.
     result = runner.invoke(app, ["inbox"], env={"SOTTOVOCE_PROFILE": str(a)})
     assert result.exit_code == 0 and "hello back" in result.stdout
-    code, out, _ = sv(a, "history", "demo-b@photos")
+    code, out, _ = sv(a, "history", f"demo-b-{tag}@photos")
     assert code == 0
     assert out.index("hello across apps") < out.index("hello back")
-    code, out, _ = sv(a, "history", "demo-b@photos", "--limit", "1")
+    code, out, _ = sv(a, "history", f"demo-b-{tag}@photos", "--limit", "1")
     assert "hello back" in out and "hello across apps" not in out
     code, out, _ = sv(a, "conversations")
-    assert code == 0 and "demo-b@photos" in out and "hello back" in out
+    assert code == 0 and f"demo-b-{tag}@photos" in out and "hello back" in out
     code, out, _ = sv(a, "account", "show")
-    assert code == 0 and f"demo-a@chat device 1 on {live_server.url}" in out
+    assert code == 0 and f"demo-a-{tag}@chat device 1 on {live_server_module.url}" in out
 
 
-def test_a_fresh_profile_has_no_conversations(live_server: LiveServer, tmp_path: Path) -> None:
-    create_account(tmp_path / "a", live_server.url, "chat", "quiet")
+def test_a_fresh_profile_has_no_conversations(
+    live_server_module: LiveServer, tmp_path: Path
+) -> None:
+    tag = secrets.token_hex(3)
+    create_account(tmp_path / "a", live_server_module.url, "chat", f"quiet-{tag}")
     code, out, _ = sv(tmp_path / "a", "conversations")
     assert code == 0 and "no conversations yet" in out
     code, out, _ = sv(tmp_path / "a", "history", "nobody@chat")
     assert code == 0 and "no messages with nobody@chat" in out
 
 
-def test_passphrase_from_a_file_or_the_environment(live_server: LiveServer, tmp_path: Path) -> None:
+def test_passphrase_from_a_file_or_the_environment(
+    live_server_module: LiveServer, tmp_path: Path
+) -> None:
+    tag = secrets.token_hex(3)
     secret = tmp_path / "pass.txt"
     secret.write_text("correct horse battery staple\n")
     profile = tmp_path / "p"
@@ -79,11 +87,11 @@ def test_passphrase_from_a_file_or_the_environment(live_server: LiveServer, tmp_
         "account",
         "create",
         "--server",
-        live_server.url,
+        live_server_module.url,
         "--app",
         "chat",
         "--handle",
-        "locked",
+        f"locked-{tag}",
     )
     assert code == 0, err
     assert not (profile / "store.key").exists()  # the passphrase, not a key file, protects it
@@ -185,20 +193,23 @@ def runner_result(args: list[str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_text_from_others_is_shown_literally(live_server: LiveServer, tmp_path: Path) -> None:
+def test_text_from_others_is_shown_literally(
+    live_server_module: LiveServer, tmp_path: Path
+) -> None:
     """Markup and terminal control sequences in a message are shown, never interpreted."""
+    tag = secrets.token_hex(3)
     a, b = tmp_path / "a", tmp_path / "b"
-    create_account(a, live_server.url, "chat", "mallory")
-    create_account(b, live_server.url, "photos", "bob")
+    create_account(a, live_server_module.url, "chat", f"mallory-{tag}")
+    create_account(b, live_server_module.url, "photos", f"bob-{tag}")
     hostile = "[bold red]fake[/] [/oops] \x1b[2J\x1b]0;pwned\x07 \u202edesrever"
-    assert sv(a, "send", "bob@photos", hostile)[0] == 0
+    assert sv(a, "send", f"bob-{tag}@photos", hostile)[0] == 0
     code, out, err = sv(b, "inbox")
     assert code == 0, err
     assert "[bold red]fake[/] [/oops]" in out
     assert "\\x1b[2J\\x1b]0;pwned\\x07" in out
     assert "\\u202edesrever" in out
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
-    code, out, _ = sv(b, "history", "mallory@chat")
+    code, out, _ = sv(b, "history", f"mallory-{tag}@chat")
     assert code == 0 and "[/oops]" in out and "\x1b" not in out
 
 
@@ -211,30 +222,31 @@ def _delete_account(db_path: Path, app_name: str, handle: str) -> None:
 
 
 def test_a_changed_identity_is_shown_and_needs_trust(
-    live_server: LiveServer, tmp_path: Path
+    live_server_module: LiveServer, tmp_path: Path
 ) -> None:
+    tag = secrets.token_hex(3)
     a = tmp_path / "a"
-    create_account(a, live_server.url, "chat", "alice")
-    create_account(tmp_path / "b-old", live_server.url, "photos", "bob")
-    assert sv(a, "send", "bob@photos", "hi bob")[0] == 0
-    _delete_account(live_server.db_path, "photos", "bob")
+    create_account(a, live_server_module.url, "chat", f"alice-{tag}")
+    create_account(tmp_path / "b-old", live_server_module.url, "photos", f"bob-{tag}")
+    assert sv(a, "send", f"bob-{tag}@photos", "hi bob")[0] == 0
+    _delete_account(live_server_module.db_path, "photos", f"bob-{tag}")
     b = tmp_path / "b-new"
-    create_account(b, live_server.url, "photos", "bob")
-    assert sv(b, "send", "alice@chat", "it is me, new phone")[0] == 0
+    create_account(b, live_server_module.url, "photos", f"bob-{tag}")
+    assert sv(b, "send", f"alice-{tag}@chat", "it is me, new phone")[0] == 0
 
     code, out, _ = sv(a, "inbox")
     assert code == 0
     assert "it is me, new phone" not in out  # held until trusted
-    assert "bob@photos has a new identity key" in out
-    assert "sottovoce contact trust bob@photos" in out
-    assert_one_line_error(sv(a, "send", "bob@photos", "are you?"), "has changed")
+    assert f"bob-{tag}@photos has a new identity key" in out
+    assert f"sottovoce contact trust bob-{tag}@photos" in out
+    assert_one_line_error(sv(a, "send", f"bob-{tag}@photos", "are you?"), "has changed")
     assert "has a new identity key" in sv(a, "account", "show")[1]
 
-    code, out, _ = sv(a, "contact", "trust", "bob@photos")
-    assert code == 0 and "now trusting the new identity key of bob@photos" in out
+    code, out, _ = sv(a, "contact", "trust", f"bob-{tag}@photos")
+    assert code == 0 and f"now trusting the new identity key of bob-{tag}@photos" in out
     code, out, _ = sv(a, "inbox")
     assert code == 0 and "it is me, new phone" in out and "new identity key" not in out
-    assert sv(a, "send", "bob@photos", "welcome back")[0] == 0
+    assert sv(a, "send", f"bob-{tag}@photos", "welcome back")[0] == 0
     assert "welcome back" in sv(b, "inbox")[1]
 
 
@@ -251,11 +263,14 @@ def _read_until(process: subprocess.Popen[str], needle: str) -> str:
     return seen
 
 
-def test_listen_prints_messages_as_they_arrive(live_server: LiveServer, tmp_path: Path) -> None:
+def test_listen_prints_messages_as_they_arrive(
+    live_server_module: LiveServer, tmp_path: Path
+) -> None:
+    tag = secrets.token_hex(3)
     a, b = tmp_path / "a", tmp_path / "b"
-    create_account(a, live_server.url, "chat", "demo-a")
-    create_account(b, live_server.url, "photos", "demo-b")
-    assert sv(a, "send", "demo-b@photos", "waiting for you")[0] == 0
+    create_account(a, live_server_module.url, "chat", f"demo-a-{tag}")
+    create_account(b, live_server_module.url, "photos", f"demo-b-{tag}")
+    assert sv(a, "send", f"demo-b-{tag}@photos", "waiting for you")[0] == 0
     listener = subprocess.Popen(
         [str(SOTTOVOCE), "--profile", str(b), "listen"],
         stdout=subprocess.PIPE,
@@ -264,10 +279,10 @@ def test_listen_prints_messages_as_they_arrive(live_server: LiveServer, tmp_path
         env={**os.environ, "COLUMNS": "200"},  # one message per line, however long
     )
     try:
-        shown = _read_until(listener, "listening as demo-b@photos")
-        assert "demo-a@chat: waiting for you" in shown  # the backlog first
-        assert sv(a, "send", "demo-b@photos", "live one")[0] == 0
-        assert "demo-a@chat: live one" in _read_until(listener, "live one")
+        shown = _read_until(listener, f"listening as demo-b-{tag}@photos")
+        assert f"demo-a-{tag}@chat: waiting for you" in shown  # the backlog first
+        assert sv(a, "send", f"demo-b-{tag}@photos", "live one")[0] == 0
+        assert f"demo-a-{tag}@chat: live one" in _read_until(listener, "live one")
     finally:
         listener.send_signal(signal.SIGINT)
         _, err = listener.communicate(timeout=SUBPROCESS_WAIT_S)

@@ -56,14 +56,14 @@ def intercept(
 
 async def test_crash_after_commit_before_ack_neither_loses_nor_duplicates(
     make_client: MakeClient,
-    live_server: LiveServer,
+    live_server_module: LiveServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
-    await alice.send("bob@photos", "exactly once")
+    await alice.send(bob.address, "exactly once")
 
     async def die_on_ack(original: Request, method: str, path: str, payload: Any) -> Any:
         if path == "/v1/messages/ack":
@@ -74,14 +74,14 @@ async def test_crash_after_commit_before_ack_neither_loses_nor_duplicates(
     with pytest.raises(PowerCut):
         await bob.fetch()
     await bob.close()
-    assert len(queued_bodies(live_server.db_path, "bob@photos")) == 1  # never acknowledged
+    assert len(queued_bodies(live_server_module.db_path, bob.address)) == 1  # never acknowledged
 
-    async with await Client.open(profile_of(tmp_path, "bob@photos")) as bob_again:
+    async with await Client.open(profile_of(tmp_path, bob.address)) as bob_again:
         assert await bob_again.fetch() == []  # redelivered, recognised, acknowledged
         assert client_warnings(caplog) == []  # by its dedup mark, without decrypting again
-        assert queued_bodies(live_server.db_path, "bob@photos") == []
-        assert [e.text for e in bob_again.history("alice@chat")] == ["exactly once"]
-        await alice.send("bob@photos", "the session still works")
+        assert queued_bodies(live_server_module.db_path, bob.address) == []
+        assert [e.text for e in bob_again.history(alice.address)] == ["exactly once"]
+        await alice.send(bob.address, "the session still works")
         assert [m.text for m in await bob_again.fetch()] == ["the session still works"]
 
 
@@ -91,7 +91,7 @@ async def test_crash_before_commit_decrypts_again_with_the_same_keys(
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
     one_time_before = len(bob._store.all(ONE_TIME))
-    await alice.send("bob@photos", "first contact")  # a PreKey message using a one-time key
+    await alice.send(bob.address, "first contact")  # a PreKey message using a one-time key
 
     def die_while_storing(*args: object) -> None:
         raise PowerCut
@@ -104,11 +104,11 @@ async def test_crash_before_commit_decrypts_again_with_the_same_keys(
     assert bob._store.all("session") == []
     await bob.close()
 
-    async with await Client.open(profile_of(tmp_path, "bob@photos")) as bob_again:
+    async with await Client.open(profile_of(tmp_path, bob.address)) as bob_again:
         assert [m.text for m in await bob_again.fetch()] == ["first contact"]
         assert len(bob_again._store.all(ONE_TIME)) == one_time_before - 1  # consumed now
-        assert [e.text for e in bob_again.history("alice@chat")] == ["first contact"]
-        await bob_again.send("alice@chat", "got it")
+        assert [e.text for e in bob_again.history(alice.address)] == ["first contact"]
+        await bob_again.send(alice.address, "got it")
     assert [m.text for m in await alice.fetch()] == ["got it"]
 
 
@@ -128,11 +128,11 @@ async def test_a_lost_answer_is_retried_with_the_same_message_id(
         return answer
 
     intercept(monkeypatch, alice, lose_first_answer)
-    sent = await alice.send("bob@photos", "said once")
+    sent = await alice.send(bob.address, "said once")
     assert [a["message_id"] for a in answers] == [sent.message_id] * 2
     assert [a["duplicate"] for a in answers] == [False, True]
     assert [m.text for m in await bob.fetch()] == ["said once"]
-    assert [e.text for e in alice.history("bob@photos")] == ["said once"]
+    assert [e.text for e in alice.history(bob.address)] == ["said once"]
 
 
 async def test_a_retry_after_the_recipient_acknowledged_is_still_shown_once(
@@ -154,21 +154,21 @@ async def test_a_retry_after_the_recipient_acknowledged_is_still_shown_once(
         return answer
 
     intercept(monkeypatch, alice, recipient_reads_before_retry)
-    await alice.send("bob@photos", "only once")
+    await alice.send(bob.address, "only once")
     assert shown == ["only once"]
     assert await bob.fetch() == []
     assert client_warnings(caplog) == []  # recognised by its id, not by failing to decrypt
 
 
 async def test_sending_rides_out_a_short_server_outage(
-    make_client: MakeClient, live_server: LiveServer
+    make_client_alone: MakeClient, live_server: LiveServer
 ) -> None:
-    alice = await make_client("alice", "chat")
-    bob = await make_client("bob", "photos")
-    await alice.send("bob@photos", "before")
+    alice = await make_client_alone("alice", "chat")
+    bob = await make_client_alone("bob", "photos")
+    await alice.send(bob.address, "before")
     await bob.fetch()
     live_server.stop()
-    sending = asyncio.create_task(alice.send("bob@photos", "during the outage"))
+    sending = asyncio.create_task(alice.send(bob.address, "during the outage"))
     await asyncio.sleep(0.6)  # the first attempts fail
     assert not sending.done()
     live_server.start()
@@ -177,19 +177,19 @@ async def test_sending_rides_out_a_short_server_outage(
 
 
 async def test_a_server_restart_mid_conversation_loses_nothing(
-    make_client: MakeClient, live_server: LiveServer
+    make_client_alone: MakeClient, live_server: LiveServer
 ) -> None:
-    alice = await make_client("alice", "chat")
-    bob = await make_client("bob", "photos")
-    await alice.send("bob@photos", "one")
+    alice = await make_client_alone("alice", "chat")
+    bob = await make_client_alone("bob", "photos")
+    await alice.send(bob.address, "one")
     assert [m.text for m in await bob.fetch()] == ["one"]
-    await bob.send("alice@chat", "two")  # alice has not fetched it yet
-    await alice.send("bob@photos", "three")  # nor bob this one
+    await bob.send(alice.address, "two")  # alice has not fetched it yet
+    await alice.send(bob.address, "three")  # nor bob this one
     live_server.stop()
     live_server.start()
     assert [m.text for m in await alice.fetch()] == ["two"]
     assert [m.text for m in await bob.fetch()] == ["three"]
-    await bob.send("alice@chat", "four")
+    await bob.send(alice.address, "four")
     assert [m.text for m in await alice.fetch()] == ["four"]
     live_server.stop()
     with pytest.raises(NetworkError, match="cannot reach"):
@@ -197,19 +197,19 @@ async def test_a_server_restart_mid_conversation_loses_nothing(
 
 
 async def test_listen_reconnects_after_a_server_restart(
-    make_client: MakeClient, live_server: LiveServer
+    make_client_alone: MakeClient, live_server: LiveServer
 ) -> None:
-    alice = await make_client("alice", "chat")
-    bob = await make_client("bob", "photos")
+    alice = await make_client_alone("alice", "chat")
+    bob = await make_client_alone("bob", "photos")
     async with aclosing(bob.listen()) as stream:
-        await alice.send("bob@photos", "before the restart")
+        await alice.send(bob.address, "before the restart")
         assert [m.text for m in await take(stream, 1)] == ["before the restart"]
         live_server.stop()
         live_server.start()
-        await alice.send("bob@photos", "after the restart")
+        await alice.send(bob.address, "after the restart")
         assert [m.text for m in await take(stream, 1, timeout_s=40)] == ["after the restart"]
     assert await bob.fetch() == []
-    assert [e.text for e in bob.history("alice@chat")] == [
+    assert [e.text for e in bob.history(alice.address)] == [
         "before the restart",
         "after the restart",
     ]
@@ -232,59 +232,59 @@ async def test_simultaneous_conversations_in_both_directions_lose_nothing(
     async with aclosing(alice.listen()) as to_alice, aclosing(bob.listen()) as to_bob:
         alice_gets = asyncio.create_task(take(to_alice, count))
         bob_gets = asyncio.create_task(take(to_bob, count))
-        await asyncio.gather(talk(alice, "bob@photos", "a"), talk(bob, "alice@chat", "b"))
+        await asyncio.gather(talk(alice, bob.address, "a"), talk(bob, alice.address, "b"))
         assert [m.text for m in await bob_gets] == [f"a {i}" for i in range(count)]
         assert [m.text for m in await alice_gets] == [f"b {i}" for i in range(count)]
-    await alice.send("bob@photos", "settled")
-    await bob.send("alice@chat", "settled too")
+    await alice.send(bob.address, "settled")
+    await bob.send(alice.address, "settled too")
     assert [m.text for m in await bob.fetch()] == ["settled"]
     assert [m.text for m in await alice.fetch()] == ["settled too"]
 
 
 async def test_forged_malformed_and_replayed_envelopes_are_dropped(
-    make_client: MakeClient, live_server: LiveServer
+    make_client: MakeClient, live_server_module: LiveServer
 ) -> None:
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
-    await alice.send("bob@photos", "genuine")
-    ((_, kind, body),) = queued_bodies(live_server.db_path, "bob@photos")
+    await alice.send(bob.address, "genuine")
+    ((_, kind, body),) = queued_bodies(live_server_module.db_path, bob.address)
     assert [m.text for m in await bob.fetch()] == ["genuine"]
-    db = live_server.db_path
+    db = live_server_module.db_path
     # A replay of the delivered ciphertext under a fresh id, a PreKey message that
     # is noise, a body of an unknown wire version, and a sender that does not exist.
-    inject_envelope(db, "bob@photos", sender="alice@chat", message_id="r1", kind=kind, body=body)
+    inject_envelope(db, bob.address, sender=alice.address, message_id="r1", kind=kind, body=body)
     inject_envelope(
-        db, "bob@photos", sender="alice@chat", message_id="r2", kind="prekey", body=b"\x01\x02" * 99
+        db, bob.address, sender=alice.address, message_id="r2", kind="prekey", body=b"\x01\x02" * 99
     )
     inject_envelope(
-        db, "bob@photos", sender="alice@chat", message_id="r3", kind="message", body=b"\x07"
+        db, bob.address, sender=alice.address, message_id="r3", kind="message", body=b"\x07"
     )
-    inject_envelope(db, "bob@photos", sender="ghost@chat", message_id="r4", kind=kind, body=body)
-    await alice.send("bob@photos", "still flowing")
+    inject_envelope(db, bob.address, sender="ghost@chat", message_id="r4", kind=kind, body=body)
+    await alice.send(bob.address, "still flowing")
     assert [m.text for m in await bob.fetch()] == ["still flowing"]
-    assert queued_bodies(db, "bob@photos") == []  # dropped ones are acknowledged, not retried
-    assert [e.text for e in bob.history("alice@chat")] == ["genuine", "still flowing"]
+    assert queued_bodies(db, bob.address) == []  # dropped ones are acknowledged, not retried
+    assert [e.text for e in bob.history(alice.address)] == ["genuine", "still flowing"]
 
 
 async def test_fetch_acknowledges_only_what_it_stored(
-    make_client: MakeClient, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    make_client: MakeClient, live_server_module: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If the server becomes unreachable midway, stored messages are returned and
     acknowledged; the rest stays queued and arrives on the next fetch."""
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
     carol = await make_client("carol", "chat")
-    await alice.send("bob@photos", "from alice")
-    await carol.send("bob@photos", "from carol")
+    await alice.send(bob.address, "from alice")
+    await carol.send(bob.address, "from carol")
 
     async def carol_lookup_fails(original: Request, method: str, path: str, payload: Any) -> Any:
-        if path == "/v1/accounts/chat/carol":
+        if path == f"/v1/accounts/chat/{carol.address.removesuffix('@chat')}":
             raise NetworkError("the server went away")
         return await original(method, path, payload)
 
     intercept(monkeypatch, bob, carol_lookup_fails)
     assert [m.text for m in await bob.fetch()] == ["from alice"]
-    assert len(queued_bodies(live_server.db_path, "bob@photos")) == 1  # carol's waits
+    assert len(queued_bodies(live_server_module.db_path, bob.address)) == 1  # carol's waits
     with pytest.raises(NetworkError):
         await bob.fetch()  # nothing new could be stored: the error is reported
     monkeypatch.undo()

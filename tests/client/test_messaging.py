@@ -17,16 +17,16 @@ from tests.support.waiting import take
 async def test_two_clients_on_different_apps_talk_both_ways(make_client: MakeClient) -> None:
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
-    sent = await alice.send("bob@photos", "hello from chat")
+    sent = await alice.send(bob.address, "hello from chat")
     (received,) = await bob.fetch()
-    assert (received.sender, received.sender_device) == ("alice@chat", 1)
+    assert (received.sender, received.sender_device) == (alice.address, 1)
     assert received.text == "hello from chat"
     assert received.message_id == sent.message_id
     assert received.sent_at == sent.sent_at
-    await bob.send("alice@chat", "hello from photos")
-    await bob.send("alice@chat", "and again")
+    await bob.send(alice.address, "hello from photos")
+    await bob.send(alice.address, "and again")
     assert [m.text for m in await alice.fetch()] == ["hello from photos", "and again"]
-    await alice.send("bob@photos", "third turn")
+    await alice.send(bob.address, "third turn")
     assert [m.text for m in await bob.fetch()] == ["third turn"]
     assert await alice.fetch() == [] and await bob.fetch() == []
 
@@ -35,23 +35,23 @@ async def test_three_clients_keep_separate_conversations(make_client: MakeClient
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
     carol = await make_client("carol", "chat")
-    await alice.send("bob@photos", "a to b")
-    await carol.send("bob@photos", "c to b")
-    await alice.send("carol@chat", "a to c")
+    await alice.send(bob.address, "a to b")
+    await carol.send(bob.address, "c to b")
+    await alice.send(carol.address, "a to c")
     by_sender = {m.sender: m.text for m in await bob.fetch()}
-    assert by_sender == {"alice@chat": "a to b", "carol@chat": "c to b"}
-    await bob.send("alice@chat", "b to a")
-    await bob.send("carol@chat", "b to c")
+    assert by_sender == {alice.address: "a to b", carol.address: "c to b"}
+    await bob.send(alice.address, "b to a")
+    await bob.send(carol.address, "b to c")
     assert [(m.sender, m.text) for m in await carol.fetch()] == [
-        ("alice@chat", "a to c"),
-        ("bob@photos", "b to c"),
+        (alice.address, "a to c"),
+        (bob.address, "b to c"),
     ]
-    assert [(m.sender, m.text) for m in await alice.fetch()] == [("bob@photos", "b to a")]
-    assert [(e.direction, e.text) for e in bob.history("carol@chat")] == [
+    assert [(m.sender, m.text) for m in await alice.fetch()] == [(bob.address, "b to a")]
+    assert [(e.direction, e.text) for e in bob.history(carol.address)] == [
         ("in", "c to b"),
         ("out", "b to c"),
     ]
-    assert {c.peer for c in bob.conversations()} == {"alice@chat", "carol@chat"}
+    assert {c.peer for c in bob.conversations()} == {alice.address, carol.address}
 
 
 async def test_offline_recipient_gets_everything_on_next_open(
@@ -61,12 +61,12 @@ async def test_offline_recipient_gets_everything_on_next_open(
     bob = await make_client("bob", "photos")
     await bob.close()  # bob's device is off
     for i in range(3):
-        await alice.send("bob@photos", f"while you were away {i}")
-    async with await Client.open(profile_of(tmp_path, "bob@photos")) as bob_again:
+        await alice.send(bob.address, f"while you were away {i}")
+    async with await Client.open(profile_of(tmp_path, bob.address)) as bob_again:
         assert [m.text for m in await bob_again.fetch()] == [
             f"while you were away {i}" for i in range(3)
         ]
-        await bob_again.send("alice@chat", "back now")
+        await bob_again.send(alice.address, "back now")
     assert [m.text for m in await alice.fetch()] == ["back now"]
 
 
@@ -75,43 +75,43 @@ async def test_history_and_conversations_survive_a_reopen(
 ) -> None:
     alice = await make_client("alice", "chat", passphrase="alice's passphrase")
     bob = await make_client("bob", "photos")
-    await alice.send("bob@photos", "one")
+    await alice.send(bob.address, "one")
     await bob.fetch()
-    await bob.send("alice@chat", "two")
-    await bob.send("alice@chat", "three")
+    await bob.send(alice.address, "two")
+    await bob.send(alice.address, "three")
     await alice.fetch()
     (conversation,) = alice.conversations()
     assert (conversation.peer, conversation.last_text, conversation.unread) == (
-        "bob@photos",
+        bob.address,
         "three",
         2,
     )
     await alice.close()
     async with await Client.open(
-        profile_of(tmp_path, "alice@chat"), passphrase="alice's passphrase"
+        profile_of(tmp_path, alice.address), passphrase="alice's passphrase"
     ) as alice_again:
-        history = alice_again.history("bob@photos")
+        history = alice_again.history(bob.address)
         assert [(e.direction, e.text, e.peer) for e in history] == [
-            ("out", "one", "bob@photos"),
-            ("in", "two", "bob@photos"),
-            ("in", "three", "bob@photos"),
+            ("out", "one", bob.address),
+            ("in", "two", bob.address),
+            ("in", "three", bob.address),
         ]
-        assert alice_again.history("bob@photos", limit=1)[0].text == "three"
+        assert alice_again.history(bob.address, limit=1)[0].text == "three"
         assert alice_again.conversations()[0].unread == 0  # reading the history read it
-        await alice_again.send("bob@photos", "four")
+        await alice_again.send(bob.address, "four")
     assert [m.text for m in await bob.fetch()] == ["four"]
 
 
 async def test_listen_yields_the_backlog_then_live_messages(make_client: MakeClient) -> None:
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
-    await alice.send("bob@photos", "queued 1")
-    await alice.send("bob@photos", "queued 2")
+    await alice.send(bob.address, "queued 1")
+    await alice.send(bob.address, "queued 2")
     async with aclosing(bob.listen()) as stream:
         assert [m.text for m in await take(stream, 2)] == ["queued 1", "queued 2"]
-        await alice.send("bob@photos", "live")
+        await alice.send(bob.address, "live")
         (live,) = await take(stream, 1)
-        assert (live.text, live.sender) == ("live", "alice@chat")
+        assert (live.text, live.sender) == ("live", alice.address)
     assert await bob.fetch() == []  # everything was acknowledged over the socket
 
 
@@ -120,15 +120,15 @@ async def test_sending_refuses_bad_recipients_and_bad_text(make_client: MakeClie
     with pytest.raises(InvalidAddress):
         await alice.send("not an address", "hi")
     with pytest.raises(InvalidAddress, match="yourself"):
-        await alice.send("alice@chat", "hi")
+        await alice.send(alice.address, "hi")
     with pytest.raises(UnknownAccount, match="nobody@chat does not exist"):
         await alice.send("nobody@chat", "hi")
-    await make_client("bob", "photos")
+    bob = await make_client("bob", "photos")
     with pytest.raises(InvalidMessage, match="needs some text"):
-        await alice.send("bob@photos", "")
+        await alice.send(bob.address, "")
     with pytest.raises(InvalidMessage, match="at most"):
-        await alice.send("bob@photos", "x" * MAX_CONTENT_LEN)
-    assert alice.history("bob@photos") == []
+        await alice.send(bob.address, "x" * MAX_CONTENT_LEN)
+    assert alice.history(bob.address) == []
     with pytest.raises(InvalidAddress):
         alice.history("bob")
 
@@ -137,14 +137,14 @@ async def test_the_largest_message_fits_through_the_relay(make_client: MakeClien
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
     text = "é" * ((MAX_CONTENT_LEN - 200) // 2)  # two UTF-8 bytes each, first message: PreKey
-    await alice.send("bob@photos", text)
+    await alice.send(bob.address, text)
     assert [m.text for m in await bob.fetch()] == [text]
 
 
 async def test_received_messages_do_not_show_their_text_in_repr(make_client: MakeClient) -> None:
     alice = await make_client("alice", "chat")
     bob = await make_client("bob", "photos")
-    sent = await alice.send("bob@photos", "private words")
+    sent = await alice.send(bob.address, "private words")
     (received,) = await bob.fetch()
-    for value in (sent, received, bob.history("alice@chat")[0], bob.conversations()[0]):
+    for value in (sent, received, bob.history(alice.address)[0], bob.conversations()[0]):
         assert "private words" not in repr(value)

@@ -7,7 +7,6 @@ listening on a WebSocket through it receives a message sent through it, and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -16,7 +15,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,13 +22,13 @@ import websockets
 
 from sottovoce.server.process import ServerProcess, free_port
 from tests.support.device import MESSAGES, WEBSOCKET, BareDevice
+from tests.support.frames import next_frame
 from tests.support.services import PostgresCluster, RedisServer
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 # The documented node addresses, in order: 10.0.0.11:8000, 10.0.0.12:8000, 10.0.0.13:8000.
 DOC_NODE = re.compile(r"10\.0\.0\.1([1-3]):8000")
 START_TIMEOUT_S = 20.0
-FRAME_TIMEOUT_S = 15.0
 
 
 def documented(language: str) -> str:
@@ -126,13 +124,6 @@ def haproxy(directory: Path, ports: list[int], port: int) -> subprocess.Popen[by
     return run_balancer(
         [binary, "-c", "-f", config], [binary, "-db", "-f", config], port, directory / "out.log"
     )
-
-
-async def next_frame(ws: Any, kind: str) -> dict[str, Any]:
-    while True:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT_S))
-        if frame["type"] == kind:
-            return frame
 
 
 @pytest.mark.parametrize("start", [nginx, haproxy], ids=["nginx", "haproxy"])

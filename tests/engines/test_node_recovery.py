@@ -16,7 +16,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +30,7 @@ from sottovoce.storage.schema import queued_messages
 from tests.support.balancer import Balancer
 from tests.support.device import MESSAGES as MESSAGES_PATH
 from tests.support.device import WEBSOCKET, BareDevice
+from tests.support.frames import next_frame
 from tests.support.nodes import two_nodes
 from tests.support.services import PostgresCluster, RedisServer
 
@@ -158,7 +158,7 @@ async def test_sigterm_closes_sockets_and_clients_reconnect_to_the_other_node(
     header = watcher.authorization("GET", WEBSOCKET, b"")
     url = "ws" + victim.url.removeprefix("http") + WEBSOCKET
     async with websockets.connect(url, additional_headers={"authorization": header}) as raw:
-        await _next_frame(raw, "queue_empty")
+        await next_frame(raw, "queue_empty", DELIVERY_TIMEOUT_S)
         for _ in range(MESSAGES // 3):
             await talk.send()
         assert victim._process is not None
@@ -194,7 +194,7 @@ async def test_a_node_restarted_under_a_sender_still_reaches_a_device_on_the_oth
         header = bob.authorization("GET", WEBSOCKET, b"")
         url = "ws" + holder.url.removeprefix("http") + WEBSOCKET
         async with websockets.connect(url, additional_headers={"authorization": header}) as ws:
-            await _next_frame(ws, "queue_empty")
+            await next_frame(ws, "queue_empty", DELIVERY_TIMEOUT_S)
             other.kill()  # the sending side's node crashes and comes back
             await asyncio.to_thread(other.start)
             # Sent through the restarted node, which knows nothing of where bob is
@@ -203,18 +203,10 @@ async def test_a_node_restarted_under_a_sender_still_reaches_a_device_on_the_oth
                 body = BareDevice.send_body(bob.address)
                 response = await alice.call(at_other, "POST", MESSAGES_PATH, body)
                 assert response.status_code == 200, response.text
-                envelope = (await _next_frame(ws, "envelope"))["envelope"]
+                envelope = (await next_frame(ws, "envelope", DELIVERY_TIMEOUT_S))["envelope"]
                 assert envelope["message_id"] == body["message_id"]
                 await ws.send(json.dumps({"type": "ack", "ids": [envelope["id"]]}))
             assert await cluster.connections(holder) == 1
-
-
-async def _next_frame(ws: Any, kind: str) -> dict[str, Any]:
-    """The next frame of this type (``prekeys_low`` and the like come in between)."""
-    while True:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), DELIVERY_TIMEOUT_S))
-        if frame["type"] == kind:
-            return frame
 
 
 async def test_postgresql_restarted_mid_run_loses_nothing(

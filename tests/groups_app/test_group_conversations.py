@@ -38,14 +38,14 @@ async def _read(path: Path, pointer: AttachmentPointer) -> bytes:
 
 
 @pytest.fixture
-async def trio(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[Trio]:
+async def trio(live_server_module: LiveServer, tmp_path: Path) -> AsyncIterator[Trio]:
     """Alice, Bob and Carol on two apps, in the group ``trip`` Alice made, receipts
     and typing indicators on (as the app has them)."""
     tag = secrets.token_hex(3)
     made = []
     for name, app in (("alice", "chat"), ("bob", "photos"), ("carol", "chat")):
         client = await Client.create_account(
-            tmp_path / name, live_server.url, app, f"{name}-{tag}", argon2=FAST_ARGON2
+            tmp_path / name, live_server_module.url, app, f"{name}-{tag}", argon2=FAST_ARGON2
         )
         client.set_group_invites_from_anyone(True)  # tests/safety has the requests
         client.set_receipts(True)
@@ -76,7 +76,7 @@ def _server_files(server: LiveServer) -> list[Path]:
 
 
 async def test_an_image_reaches_every_member_with_its_thumbnail(
-    trio: Trio, live_server: LiveServer
+    trio: Trio, live_server_module: LiveServer
 ) -> None:
     alice, bob, carol = trio
     canary = b"GROUP-CANARY-" + secrets.token_hex(12).encode()
@@ -100,7 +100,7 @@ async def test_an_image_reaches_every_member_with_its_thumbnail(
         path = await member.download_attachment(member.groups.find_attachment(sent.message_id))
         assert canary not in path.read_bytes()  # ciphertext on the device too
         assert await _read(path, entry.attachment) == data
-    for file in _server_files(live_server):
+    for file in _server_files(live_server_module):
         assert canary not in file.read_bytes(), file.name
     # A caption is optional, as in a direct chat; nothing at all is refused.
     bare = await alice.upload_attachment(_bytes([b"x"]), 1, "x.bin", "application/x-thing")

@@ -35,7 +35,19 @@ def add_people_routes(api: FastAPI, session: AppSession) -> None:
 
     @api.post("/api/groups/{name}/members")
     async def add_member(name: str, address: str = Body(embed=True)) -> dict[str, Any]:
-        info = await session.client.groups.add(name, address)
+        client = session.client
+        try:
+            info = await client.groups.add(name, address)
+        except ClientError as exc:
+            # Adding one's own account adds its devices that are not members yet (one
+            # linked since); with none left, say why rather than "already in". As in
+            # Signal and WhatsApp, a person's devices join their groups by themselves.
+            if type(exc) is ClientError and str(Address.parse(address)) == client.address:
+                raise ClientError(
+                    f"you are in {name!r} already, on every device of {client.address}: "
+                    "a device you link joins your groups by itself"
+                ) from None
+            raise
         session.changed(f"#{name}")
         return {"members": list(info.members)}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from sottovoce.app.guard import Guard
-from sottovoce.app.session import AppSession
+from sottovoce.app.session import FEED_QUEUE, TRANSPARENCY_WATCH_S, AppSession
 from sottovoce.app.web import build_app
 from sottovoce.crypto.password import Argon2Parameters
 
@@ -31,11 +31,19 @@ def serve(
     on_ready: Callable[[str], None],
     *,
     argon2: Argon2Parameters | None = None,
+    transparency_watch_s: float = TRANSPARENCY_WATCH_S,
+    feed_queue: int = FEED_QUEUE,
 ) -> None:
     """Run until Ctrl-C; ``on_ready`` receives the one-time launch URL."""
     sock = loopback_socket(port)
     guard = Guard(sock.getsockname()[1])
-    session = AppSession(profile_dir, server_url, argon2=argon2)
+    session = AppSession(
+        profile_dir,
+        server_url,
+        argon2=argon2,
+        transparency_watch_s=transparency_watch_s,
+        feed_queue=feed_queue,
+    )
     config = uvicorn.Config(
         build_app(session, guard),
         log_level="warning",

@@ -37,6 +37,7 @@ EXPIRY_SWEEP_S = 1.0
 # How often the app follows the key-transparency log by itself, besides each
 # (re)connection and send: a change to this account's keys or devices that its
 # owner did not make is shown within about this long (plus the server's epoch).
+# The default of ``sottovoce app --transparency-watch``.
 TRANSPARENCY_WATCH_S = 30.0
 
 
@@ -50,10 +51,11 @@ class FellBehind(Exception):
 
 
 class Subscription:
-    """One tab's events in order, until it falls :data:`FEED_QUEUE` events behind."""
+    """One tab's events in order, until it falls ``size`` (:data:`FEED_QUEUE`) events
+    behind."""
 
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(FEED_QUEUE)
+    def __init__(self, size: int = FEED_QUEUE) -> None:
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(size)
         self._behind = asyncio.Event()
 
     @property
@@ -93,10 +95,12 @@ class Subscription:
 class Feed:
     """Fan-out of events to each open tab's WebSocket."""
 
+    # How many events each tab may fall behind (``sottovoce app --feed-queue``).
+    size: int = FEED_QUEUE
     _subscriptions: set[Subscription] = field(default_factory=set)
 
     def subscribe(self) -> Subscription:
-        subscription = Subscription()
+        subscription = Subscription(self.size)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -126,10 +130,13 @@ class AppSession:
         default_server: str | None,
         *,
         argon2: Argon2Parameters | None = None,
+        transparency_watch_s: float = TRANSPARENCY_WATCH_S,
+        feed_queue: int = FEED_QUEUE,
     ) -> None:
         self.profile_dir = profile_dir
         self.default_server = default_server
-        self.feed = Feed()
+        self.transparency_watch_s = transparency_watch_s
+        self.feed = Feed(feed_queue)
         self._argon2 = argon2
         self._client: Client | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -202,7 +209,7 @@ class AppSession:
         """Security alerts (``client.alerts``) reach the open tabs as they are raised."""
         shown = len(client.security_alerts())
         while True:
-            await asyncio.sleep(TRANSPARENCY_WATCH_S)
+            await asyncio.sleep(self.transparency_watch_s)
             try:
                 await client.check_transparency()  # records what it finds as alerts
             except ClientError as exc:

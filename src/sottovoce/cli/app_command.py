@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from sottovoce.app.session import FEED_QUEUE, TRANSPARENCY_WATCH_S
 from sottovoce.cli.profile import Profile
 
 
@@ -27,6 +28,21 @@ def app_command(
     browser: Annotated[
         bool, typer.Option("--browser/--no-browser", help="Open the default browser.")
     ] = True,
+    transparency_watch: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds between checks of the key-transparency log for changes "
+            "to this account that its owner did not make.",
+        ),
+    ] = TRANSPARENCY_WATCH_S,
+    feed_queue: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Events an open window may fall behind before it re-reads what it shows.",
+        ),
+    ] = FEED_QUEUE,
 ) -> None:
     """Serve the chat app on 127.0.0.1 for this profile and open it (Ctrl-C stops)."""
     from sottovoce.app.run import serve
@@ -40,4 +56,11 @@ def app_command(
         if browser:
             webbrowser.open(url)
 
-    serve(profile.directory, server_url, port, ready)
+    serve(
+        profile.directory,
+        server_url,
+        port,
+        ready,
+        transparency_watch_s=transparency_watch,
+        feed_queue=feed_queue,
+    )
