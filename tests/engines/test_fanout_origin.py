@@ -6,9 +6,7 @@ still wakes every node's, announced, so they re-read their device's facts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from sottovoce.fanout.redis import RedisFanout
@@ -16,25 +14,6 @@ from tests.support import services
 
 # Loopback Redis answers in well under a millisecond; this only bounds a failure.
 WAKE_TIMEOUT_S = 5.0
-
-
-@pytest.fixture
-async def two_fanouts() -> AsyncIterator[tuple[RedisFanout, RedisFanout]]:
-    client = Redis.from_url(services.redis().url)
-    a, b = RedisFanout(client), RedisFanout(client)
-    await a.start()
-    await b.start()
-    try:
-        for _ in range(500):
-            if a.connected and b.connected:
-                break
-            await asyncio.sleep(0.01)
-        assert a.connected and b.connected
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
-        await client.aclose()
 
 
 async def test_a_stored_rows_wake_up_skips_the_storing_node(

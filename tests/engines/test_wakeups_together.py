@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
-
-import pytest
-from redis.asyncio import Redis
+from collections.abc import Collection
 
 from sottovoce.fanout.redis import RedisFanout, _Wakeups
-from tests.support import services
 
 # Loopback Redis answers in well under a millisecond; this only bounds a failure.
 WAKE_TIMEOUT_S = 5.0
@@ -70,25 +66,6 @@ async def test_closing_returns_the_callers_of_a_publication_on_its_way() -> None
     await asyncio.sleep(0)
     await asyncio.wait_for(wakeups.close(), WAKE_TIMEOUT_S)
     await asyncio.wait_for(caller, WAKE_TIMEOUT_S)
-
-
-@pytest.fixture
-async def two_fanouts() -> AsyncIterator[tuple[RedisFanout, RedisFanout]]:
-    client = Redis.from_url(services.redis().url)
-    a, b = RedisFanout(client), RedisFanout(client)
-    await a.start()
-    await b.start()
-    try:
-        for _ in range(500):
-            if a.connected and b.connected:
-                break
-            await asyncio.sleep(0.01)
-        assert a.connected and b.connected
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
-        await client.aclose()
 
 
 async def test_concurrent_sends_wake_every_device_on_the_other_node(

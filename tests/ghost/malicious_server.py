@@ -32,12 +32,11 @@ from typing import Any
 
 import uvicorn
 from sqlalchemy import and_, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sottovoce.crypto import signing
 from sottovoce.protocol.identity import IdentityKeyPair
 from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList, parse_device_list
-from sottovoce.protocol.public.request_auth import parse_authorization_header
 from sottovoce.protocol.public.transparency_entry import (
     AccountKeyEntry,
     DeviceListEntry,
@@ -53,6 +52,7 @@ from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeS
 from sottovoce.server.transparency.tree import MerkleTree
 from sottovoce.storage.schema import device_list_history
 from sottovoce.storage.transparency import NewDevice
+from tests.support.asgi_double import call_real, requester
 
 GHOST_DEVICE_ID = 9
 
@@ -111,9 +111,9 @@ class GhostServer:
         if path == "/ghost/attack":
             await self._arm(receive, send)
             return
-        requester = self._requester(scope)
+        asking = requester(scope)
         attack = self.attack
-        if not attack.name or requester != attack.victim:
+        if not attack.name or asking != attack.victim:
             await self._app(scope, receive, send)
             return
         target_app_handle = "/".join(reversed(attack.target.split("@")))
@@ -126,34 +126,12 @@ class GhostServer:
         if not lying:
             await self._app(scope, receive, send)
             return
-        status, headers, body = await self._call_real(scope, receive)
+        status, headers, body = await call_real(self._app, scope, receive)
         status, body = await self._lie(path, scope, status, body)
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    def _requester(self, scope: Scope) -> str:
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                try:
-                    return parse_authorization_header(value.decode()).address
-                except Exception:
-                    return ""
-        return ""
-
-    async def _call_real(self, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
-        started: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self._app(scope, receive, capture)
-        return int(started["status"]), list(started.get("headers", [])), b"".join(chunks)
 
     async def _insist_on_the_ghost(self, receive: Receive, send: Send) -> None:
         """Refuse every send (409) until it includes a copy for the ghost device."""

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sottovoce.crypto import signing
 from sottovoce.protocol.public.merkle import InclusionProof
-from sottovoce.protocol.public.request_auth import parse_authorization_header
 from sottovoce.protocol.public.transparency_entry import AccountKeyEntry, parse_entry
 from sottovoce.protocol.public.tree_head import TreeHead, parse_signed_tree_head
 from sottovoce.server.app import create_app
@@ -32,6 +31,7 @@ from sottovoce.server.settings import Settings, Transparency, database_url
 from sottovoce.server.state import ServerState
 from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeStore
 from sottovoce.server.transparency.tree import MerkleTree
+from tests.support.asgi_double import call_real, requester
 
 
 async def _body(receive: Receive) -> bytes:
@@ -73,13 +73,13 @@ class SplitViewServer:
             self.victim, self.target = request["victim"], request["target"]
             await self._send(send, 200, [], b'{"armed": true}')
             return
-        forked = self.victim and self._requester(scope) == self.victim
+        forked = self.victim and requester(scope) == self.victim
         parts = path.split("/")
         looked_up = len(parts) == 5 and parts[:3] == ["", "v1", "accounts"] and parts[3] != "self"
         if not forked or not (path.startswith("/v1/transparency/") or looked_up):
             await self._app(scope, receive, send)
             return
-        status, headers, body = await self._call_real(scope, receive)
+        status, headers, body = await call_real(self._app, scope, receive)
         if status == 200:
             body = json.dumps(await self._fork_answer(path, scope, json.loads(body))).encode()
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
@@ -91,28 +91,6 @@ class SplitViewServer:
             headers.append((b"content-type", b"application/json"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    def _requester(self, scope: Scope) -> str:
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                try:
-                    return parse_authorization_header(value.decode()).address
-                except Exception:
-                    return ""
-        return ""
-
-    async def _call_real(self, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
-        started: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self._app(scope, receive, capture)
-        return int(started["status"]), list(started.get("headers", [])), b"".join(chunks)
 
     async def _forked_tree(self) -> MerkleTree:
         """The real leaves with ``target``'s account key replaced by the server's."""
