@@ -23,14 +23,11 @@ Attacks (the "ghost" proposal, and the ways a server could try to hide it):
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import uvicorn
 from sqlalchemy import and_, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,15 +41,13 @@ from sottovoce.protocol.public.transparency_entry import (
     parse_entry,
 )
 from sottovoce.protocol.public.tree_head import TreeHead
-from sottovoce.server.app import create_app
 from sottovoce.server.encoding import b64decode, b64encode
-from sottovoce.server.settings import Settings, Transparency, database_url
 from sottovoce.server.state import ServerState
 from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeStore
 from sottovoce.server.transparency.tree import MerkleTree
 from sottovoce.storage.schema import device_list_history
 from sottovoce.storage.transparency import NewDevice
-from tests.support.asgi_double import call_real, requester
+from tests.support.asgi_double import call_real, requester, serve_double
 
 GHOST_DEVICE_ID = 9
 
@@ -322,27 +317,8 @@ class Fork:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.ghost.malicious_server")
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--apps", default="chat,photos")
-    parser.add_argument("--log-key-file", type=Path, required=True)
-    args, _ = parser.parse_known_args()
-    settings = Settings(
-        db_url=database_url(args.db),
-        port=args.port,
-        apps=tuple(args.apps.split(",")),
-        log_level="warning",
-        transparency=Transparency(key_file=args.log_key_file, epoch_interval_s=0.5),
-    )
-    real = create_app(settings)
-    log_key = signing.SigningKey.from_bytes(args.log_key_file.read_bytes())
-    uvicorn.run(
-        GhostServer(real, real, log_key),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
+    serve_double(
+        "tests.ghost.malicious_server", lambda real, log_key: GhostServer(real, real, log_key)
     )
 
 

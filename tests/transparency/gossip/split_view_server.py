@@ -13,25 +13,20 @@ on, and only comparing heads with someone else (gossip) can expose it.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sottovoce.crypto import signing
 from sottovoce.protocol.public.merkle import InclusionProof
 from sottovoce.protocol.public.transparency_entry import AccountKeyEntry, parse_entry
 from sottovoce.protocol.public.tree_head import TreeHead, parse_signed_tree_head
-from sottovoce.server.app import create_app
 from sottovoce.server.encoding import b64decode, b64encode
-from sottovoce.server.settings import Settings, Transparency, database_url
 from sottovoce.server.state import ServerState
 from sottovoce.server.transparency.inmem import InMemoryLeafStore, InMemoryNodeStore
 from sottovoce.server.transparency.tree import MerkleTree
-from tests.support.asgi_double import call_real, requester
+from tests.support.asgi_double import call_real, requester, serve_double
 
 
 async def _body(receive: Receive) -> bytes:
@@ -146,28 +141,7 @@ class SplitViewServer:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.transparency.gossip.split_view_server")
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--apps", default="chat,photos")
-    parser.add_argument("--log-key-file", type=Path, required=True)
-    args, _ = parser.parse_known_args()
-    settings = Settings(
-        db_url=database_url(args.db),
-        port=args.port,
-        apps=tuple(args.apps.split(",")),
-        log_level="warning",
-        transparency=Transparency(key_file=args.log_key_file, epoch_interval_s=0.5),
-    )
-    real = create_app(settings)
-    log_key = signing.SigningKey.from_bytes(args.log_key_file.read_bytes())
-    uvicorn.run(
-        SplitViewServer(real, log_key),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-    )
+    serve_double("tests.transparency.gossip.split_view_server", SplitViewServer)
 
 
 if __name__ == "__main__":
