@@ -13,7 +13,13 @@ import pytest
 from sqlalchemy import event, func, select
 
 from sottovoce.storage import queue_writes
-from sottovoce.storage.repository import DeviceRecord, Envelope, QueueFull, Repository
+from sottovoce.storage.repository import (
+    DeviceRecord,
+    Envelope,
+    QueueFull,
+    RecipientGone,
+    Repository,
+)
 from sottovoce.storage.schema import queued_messages, send_receipts
 from tests.support.repository import migrated_repository, new_device
 
@@ -119,6 +125,27 @@ async def test_queue_full_counts_the_rounds_own_copies(repo: Repository) -> None
     assert [type(o) for o in outcomes] == [list, list, QueueFull]
 
 
+async def test_a_send_repeated_in_its_round_shares_its_first_attempts_answer(
+    repo: Repository,
+) -> None:
+    """A retry that catches its first attempt up in the same round is a duplicate if
+    that attempt is stored, and refused as it is if not: never "stored" for nothing."""
+    alice, bob, carol = [await new_device(repo, h) for h in ("alice", "bob", "carol")]
+    assert await send(repo, carol, "fills-bob", bob, depth=1) is not None
+
+    def twice(message_id: str, to: DeviceRecord) -> list[queue_writes.QueueWrite]:
+        attempt = queue_writes.Enqueue(
+            alice.pk, alice.address, 1, message_id, (Envelope(to.pk, "message", b"x"),), 1, 1
+        )
+        return [attempt, attempt]
+
+    outcomes = await queue_writes.write_round(
+        repo.engine, [*twice("to-full-bob", bob), *twice("to-carol", carol)]
+    )
+    assert [type(o) for o in outcomes] == [QueueFull, QueueFull, list, type(None)]
+    assert not await repo.sent_before(alice.pk, "to-full-bob")  # a later retry is stored
+
+
 async def test_a_failing_member_does_not_lose_the_others(repo: Repository) -> None:
     alice, bob = await new_device(repo, "alice"), await new_device(repo, "bob")
     gone = 999_999  # no such device: its row breaks the foreign key (or the round's insert)
@@ -132,7 +159,7 @@ async def test_a_failing_member_does_not_lose_the_others(repo: Repository) -> No
         alice.pk, alice.address, 1, "bad", (Envelope(gone, "message", b"no"),), 1, 100
     )
     outcomes = await queue_writes.write_round(repo.engine, [good[0], bad, good[1], good[2]])
-    assert outcomes[1] is None
+    assert isinstance(outcomes[1], RecipientGone)
     assert all(isinstance(outcomes[i], list) for i in (0, 2, 3))
     assert sorted(await queued_bodies(repo)) == [b"ok"] * 3
     # The failed send left no receipt behind: nothing was accepted.

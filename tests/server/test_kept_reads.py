@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy import and_, delete, event, insert
 
 from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
 from sottovoce.storage.kept_reads import KeptReads
 from sottovoce.storage.repository import AccountRecord, Repository
-from sottovoce.storage.schema import accounts, devices
+from sottovoce.storage.schema import accounts, devices, queued_messages
 from tests.server.conftest import Relay
 from tests.support.device import MESSAGES, BareDevice, assert_problem, b64
 
@@ -242,3 +243,14 @@ async def test_the_oldest_account_goes_first_past_the_bound(relay: Relay) -> Non
     assert reads.calls == 3
     await cache.get_all([first])
     assert reads.calls == 4
+
+
+async def test_a_kept_look_up_reads_only_the_tables_the_prepared_statements_leave_alone(
+    relay: Relay,
+) -> None:
+    """The statements run as the driver's SQL pass no ``before_execute`` and write
+    none of KEPT_TABLES (storage.prepared); a kept look-up of another table could
+    miss their writes, so none may be built."""
+    repo = relay.state.repo
+    with pytest.raises(ValueError, match="queued_messages"):
+        KeptReads(repo.engine, (accounts, queued_messages), CountedReads(repo))

@@ -15,8 +15,12 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sottovoce.server import limits
+from sottovoce.server.auth import now_ms
+from sottovoce.storage.queue_records import Envelope
+from sottovoce.storage.repository import Repository
 from tests.support.device import ACK, MESSAGES, WEBSOCKET, BareDevice
 from tests.support.live_server import LiveServer
+from tests.support.server_db import server_url
 
 FRAME_TIMEOUT_S = 10
 # Frames the server pushes on its own, between the answers a test waits for.
@@ -318,3 +322,37 @@ async def test_many_pipelining_senders_reach_an_acking_receiver_once_each_in_ord
         with pytest.raises(TimeoutError):  # and nothing more
             await asyncio.wait_for(envelope(bob_ws), 1.0)
     assert got == {a: [b["message_id"] for b in sent] for a, sent in bodies.items()}
+
+
+async def test_a_retry_answered_as_one_wakes_the_recipients_stream(
+    live_server_module: LiveServer, http: httpx.AsyncClient
+) -> None:
+    """Copies stored by an attempt that woke nobody (its node stopped between the
+    commit and the wake-ups) reach the recipient's parked stream when the sender
+    retries, not at the stream's recheck a minute later (server.live)."""
+    alice, bob = await pair(http)
+    body = BareDevice.send_body(bob.address)
+    # The first attempt, stored through a connection of its own, as on a node
+    # that then died: the rows are queued and no stream was told.
+    other_node = Repository.connect(server_url(live_server_module))
+    try:
+        sender = await other_node.device(alice.app, alice.handle, 1)
+        recipient = await other_node.device(bob.app, bob.handle, 1)
+        assert sender is not None and recipient is not None
+        async with connect(live_server_module, bob) as bob_ws:
+            assert (await frame(bob_ws))["type"] == "queue_empty"
+            stored = await other_node.enqueue(
+                sender=sender,
+                message_id=body["message_id"],
+                envelopes=[Envelope(recipient.pk, "message", b"\x01ciphertext")],
+                server_ts=now_ms(),
+                max_queue_depth=limits.MAX_QUEUE_DEPTH,
+            )
+            assert stored is not None
+            retry = await alice.call(http, "POST", MESSAGES, body)
+            assert retry.status_code == 200, retry.text
+            assert retry.json()["duplicate"] is True
+            got = await envelope(bob_ws)
+            assert got["message_id"] == body["message_id"]
+    finally:
+        await other_node.close()

@@ -13,7 +13,7 @@ to read the queue (in order) and the wake-up is published for the other nodes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Coroutine, Iterator
+from collections.abc import Collection, Coroutine, Iterator
 from typing import Any, Protocol
 
 from sottovoce.fanout.base import Fanout
@@ -74,3 +74,14 @@ class LiveConnections:
             for stream in tuple(self._streams.get(message.recipient_device_pk, ())):
                 stream.read_queue()
         await fanout.wake_other_nodes({message.recipient_device_pk for message in stored})
+
+    async def wake(self, fanout: Fanout, device_pks: Collection[int]) -> None:
+        """Have these devices' streams read their queues, here and on the other
+        nodes, for rows stored without :meth:`deliver`: a retry answered as one
+        (``sending.queue_copies``), whose first attempt's node may have stopped
+        between its commit and its wake-ups. Those rows would otherwise wait for
+        the devices' next message, or the stream's recheck a minute later."""
+        for device_pk in device_pks:
+            for stream in tuple(self._streams.get(device_pk, ())):
+                stream.read_queue()
+        await fanout.wake_other_nodes(device_pks)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Mapping
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, field_validator
@@ -24,12 +24,15 @@ from sottovoce.server.franking import frank
 from sottovoce.server.problems import Problem
 from sottovoce.server.routes.accounts import lookup_accounts
 from sottovoce.server.state import ServerState
+from sottovoce.storage.queue_writes import Enqueue
 from sottovoce.storage.repository import (
     AccountRecord,
     DeviceRecord,
     Envelope,
     QueuedMessage,
     QueueFull,
+    RecipientGone,
+    enqueue_request,
 )
 
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -65,19 +68,11 @@ class SendResult(BaseModel):
 
 
 class Enqueuing(Protocol):
-    """What stores a checked send's copies: ``Repository.enqueue``, or a WebSocket's
-    submission queue (``routes.websocket``), which hands its sends to the storage
-    in the order they came."""
+    """What stores a checked send's copies: ``Repository.enqueue_one``, or a
+    WebSocket's submission queue (``routes.websocket``), which hands its sends to
+    the storage in the order they came."""
 
-    def __call__(
-        self,
-        *,
-        sender: DeviceRecord | None,
-        message_id: str,
-        envelopes: Sequence[Envelope],
-        server_ts: int,
-        max_queue_depth: int,
-    ) -> Awaitable[list[QueuedMessage] | None]: ...
+    def __call__(self, send: Enqueue, /) -> Awaitable[list[QueuedMessage] | None]: ...
 
 
 async def send_message(
@@ -89,7 +84,7 @@ async def send_message(
     enqueue: Enqueuing | None = None,
 ) -> SendResult:
     """Check and store one message for every device named. ``enqueue`` stores it
-    (``Repository.enqueue`` by default): a WebSocket passes its submission queue's,
+    (``Repository.enqueue_one`` by default): a WebSocket passes its submission queue's,
     so that sends made one after another on it are stored (and delivered) in that
     order."""
     lim = state.settings.limits
@@ -127,15 +122,8 @@ async def send_message(
         # stores, ``enqueue`` itself answers a retry: no read of its own.)
         if await state.repo.sent_before(sender.pk, body.message_id):
             return SendResult(message_id=body.message_id, stored=0, duplicate=True)
-        raise Problem(
-            409,
-            "stale-devices",
-            f"{account.address} has devices {sorted(by_device)}, "
-            f"and your other devices are {sorted(own_devices)}",
-            missing=missing,
-            extra=extra,
-            own_missing=own_missing,
-            own_extra=own_extra,
+        raise stale_devices(
+            account.address, by_device, missing, extra, (own_devices, own_missing, own_extra)
         )
     envelopes = [
         Envelope(
@@ -184,6 +172,73 @@ def device_difference(
     return sorted(devices.keys() - set(named)), sorted(set(named) - devices.keys())
 
 
+def stale_devices(
+    address: str,
+    devices: Collection[int],
+    missing: list[int],
+    extra: list[int],
+    own: tuple[Collection[int], list[int], list[int]] | None = None,
+) -> Problem:
+    """409 ``stale-devices`` (docs/api.md): the recipient's device ids and what the
+    send left out or named in excess; with ``own``, the same of the sender's other
+    devices (ids, missing, extra), for an unsealed send."""
+    if own is None:
+        return Problem(
+            409,
+            "stale-devices",
+            f"{address} has devices {sorted(devices)}",
+            missing=missing,
+            extra=extra,
+        )
+    own_devices, own_missing, own_extra = own
+    return Problem(
+        409,
+        "stale-devices",
+        f"{address} has devices {sorted(devices)}, "
+        f"and your other devices are {sorted(own_devices)}",
+        missing=missing,
+        extra=extra,
+        own_missing=own_missing,
+        own_extra=own_extra,
+    )
+
+
+async def devices_removed(
+    state: ServerState, recipients: tuple[AccountRecord, ...], sender: DeviceRecord | None
+) -> Problem:
+    """The answer to a send whose check passed against ``recipients`` but a device of
+    which was removed before its copies were stored (the storage's
+    :class:`RecipientGone`): 409 ``stale-devices`` with what changed since, read
+    again from the database itself, which refused the copies (no kept copy,
+    storage.kept_reads)."""
+    now = await state.repo.accounts(*((a.app, a.handle) for a in recipients))
+    sender_pk = None if sender is None else sender.pk
+    changes = []
+    for before, after in zip(recipients, now, strict=True):
+        if after is None:
+            return Problem(404, "unknown-account", f"{before.address} does not exist")
+        changes.append(_device_changes(before, after, sender_pk))
+    if sender is None:
+        return stale_devices(recipients[0].address, *changes[0])
+    own = changes[1] if len(changes) > 1 else ([], [], [])
+    return stale_devices(recipients[0].address, *changes[0], own)
+
+
+def _device_changes(
+    before: AccountRecord, after: AccountRecord, sender_pk: int | None
+) -> tuple[list[int], list[int], list[int]]:
+    """The account's device ids now, those added and those removed since ``before``
+    was read, the sending device aside. Compared by row: a device linked again
+    under an id that was removed is a new device, removed and added."""
+    held = {d.pk: d.device_id for d in before.devices if d.pk != sender_pk}
+    current = {d.pk: d.device_id for d in after.devices if d.pk != sender_pk}
+    return (
+        sorted(current.values()),
+        sorted(i for pk, i in current.items() if pk not in held),
+        sorted(i for pk, i in held.items() if pk not in current),
+    )
+
+
 async def queue_copies(
     state: ServerState,
     keys: DeliveryKeys,
@@ -196,10 +251,12 @@ async def queue_copies(
     enqueue: Enqueuing | None = None,
 ) -> list[QueuedMessage] | None:
     """Frank every copy (``server.franking``), store them in one transaction
-    (``enqueue``, by default ``Repository.enqueue``) and hand them to the recipient
-    devices' live connections (``server.live``); ``None`` for a retry of copies
-    still queued. ``recipients`` are the accounts the copies go to, the addressed
-    one first; ``sender`` is ``None`` for a sealed send."""
+    (``enqueue``, by default ``Repository.enqueue_one``) and hand them to the
+    recipient devices' live connections (``server.live``); ``None`` for a retry of
+    copies still queued (their devices' streams woken to read them), 409
+    ``stale-devices`` if a recipient device was removed after the check (nothing
+    stored). ``recipients`` are the accounts the copies go to, the addressed one
+    first; ``sender`` is ``None`` for a sealed send."""
     server_ts = now_ms()
     envelopes = frank(
         keys.franking_key,
@@ -210,23 +267,29 @@ async def queue_copies(
         message_id=message_id,
         server_ts=server_ts,
     )
+    send = enqueue_request(
+        sender=sender,
+        message_id=message_id,
+        envelopes=envelopes,
+        server_ts=server_ts,
+        max_queue_depth=state.settings.limits.max_queue_depth,
+    )
     started = time.perf_counter()
     try:
-        stored = await (enqueue or state.repo.enqueue)(
-            sender=sender,
-            message_id=message_id,
-            envelopes=envelopes,
-            server_ts=server_ts,
-            max_queue_depth=state.settings.limits.max_queue_depth,
-        )
+        stored = await (enqueue or state.repo.enqueue_one)(send)
     except QueueFull as exc:
         raise Problem(
             429,
             "queue-full",
             f"{recipients[0].address} has too many undelivered messages; retry later",
         ) from exc
+    except RecipientGone as exc:
+        raise await devices_removed(state, recipients, sender) from exc
     metrics.SEND_SECONDS.observe(time.perf_counter() - started)
     if stored is None:
+        # The copies are queued already; the attempt that stored them may not
+        # have woken anyone (its node stopped after the commit): wake them now.
+        await state.live.wake(state.fanout, {e.recipient_device_pk for e in envelopes})
         return None
     metrics.ACCEPTED.inc(len(stored))
     await state.live.deliver(state.fanout, stored)

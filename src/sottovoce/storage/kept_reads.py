@@ -25,7 +25,10 @@ before the write while its transaction is open, and the new rows once it committ
 
 Only found rows are kept: a new account needs no invalidation to be seen. A
 statement that leaves the kept columns alone (a device's last-connection day)
-says so with the execution option :data:`KEPT_READS_UNCHANGED`.
+says so with the execution option :data:`KEPT_READS_UNCHANGED`. A statement run
+as the driver's SQL (storage.prepared) passes no ``before_execute``: none may
+write :data:`KEPT_TABLES`, the only tables a kept look-up may read, which
+``Prepared`` checks as it is built.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import UpdateBase
 
+from sottovoce.storage.schema import accounts, devices, reported_blocks
+
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
 
@@ -47,6 +52,9 @@ Value = TypeVar("Value")
 MAX_KEPT = 4096
 # Execution option of a write to a kept table that changes none of the kept columns.
 KEPT_READS_UNCHANGED = "kept_reads_unchanged"
+# The tables kept look-ups read (the accounts with their devices, reported blocks):
+# every write to them must pass through ``Connection.execute``.
+KEPT_TABLES: frozenset[Table] = frozenset({accounts, devices, reported_blocks})
 
 
 class KeptReads(Generic[Key, Value]):
@@ -62,6 +70,9 @@ class KeptReads(Generic[Key, Value]):
     ) -> None:
         self._read = read
         self._tables = frozenset(tables)
+        if not self._tables <= KEPT_TABLES:
+            unlisted = sorted(t.name for t in self._tables - KEPT_TABLES)
+            raise ValueError(f"kept look-ups read only KEPT_TABLES, not {unlisted}")
         self._max_entries = max_entries
         self._entries: dict[Key, Value] = {}
         # Bumped by every invalidation: a read that began before one is not kept.

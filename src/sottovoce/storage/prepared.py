@@ -9,7 +9,10 @@ description each time. On an SQLite node that was most of the rounds thread's
 time: about 50 µs a statement around 6 µs of SQLite's own (docs/performance.md).
 
 A :class:`Prepared` statement is compiled once per dialect to the SQL string
-SQLAlchemy would send and the order of its parameters. On SQLite it then runs
+SQLAlchemy would send and the order of its parameters. The Core statement is
+built for that and then dropped: the send path's shapes bind up to a few
+thousand parameters each, and kept they were most of a loaded node's heap
+(``BindParameter`` objects, ~13 MiB for every shape). On SQLite it then runs
 on the driver's cursor of the same connection, inside the same transaction
 (``Connection.begin`` still begins and commits it), with SQLAlchemy's
 ``before_cursor_execute`` listeners told of it and a driver error raised as
@@ -21,20 +24,27 @@ asyncpg then reuses its prepared statement, the string being the same every time
 For statements whose values the driver takes as they are (integers, strings,
 bytes, ``None``, arrays of those) and whose every value is a parameter of its
 own (no expanding ``IN``: a shape per count instead, batched_reads.padded).
-Their rows are the driver's, by position (bytes for binary columns).
+Their rows are the driver's, by position (bytes for binary columns). None writes
+a table that kept look-ups read (kept_reads.KEPT_TABLES), which is checked as it
+is compiled: SQLAlchemy's ``before_execute``, by which those copies are emptied,
+does not see these statements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Integer, LargeBinary, String
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
+
+from sottovoce.storage.kept_reads import KEPT_TABLES
 
 # The types whose values every driver takes unconverted (no bind processor needed).
 _PLAIN_TYPES = (Integer, String, LargeBinary, ARRAY)
@@ -43,13 +53,13 @@ Rows = Sequence[Sequence[Any]]
 
 
 class Prepared:
-    """One Core statement, rendered once per dialect. ``names`` are its parameters
-    in the order they appear in its text (checked when it is first rendered), and
-    :meth:`execute` takes their values in that order: no mapping to build and
-    look up per call."""
+    """One Core statement, built by ``build`` and rendered once per dialect.
+    ``names`` are its parameters in the order they appear in its text (checked
+    when it is rendered), and :meth:`execute` takes their values in that order:
+    no mapping to build and look up per call."""
 
-    def __init__(self, statement: Executable, names: Sequence[str]) -> None:
-        self._statement = statement
+    def __init__(self, build: Callable[[], Executable], names: Sequence[str]) -> None:
+        self._build = build
         self._names = tuple(names)
         self._sql: dict[str, str] = {}
 
@@ -76,8 +86,16 @@ class Prepared:
             cursor.close()
 
     def _render(self, dialect: Dialect) -> str:
-        assert isinstance(self._statement, ClauseElement)
-        compiled = self._statement.compile(dialect=dialect)
+        statement = self._build()
+        if not isinstance(statement, ClauseElement):
+            raise TypeError(f"not a Core statement: {statement!r}")
+        for element in visitors.iterate(statement):  # CTEs and INSERT … SELECT too
+            if isinstance(element, UpdateBase) and element.table in KEPT_TABLES:
+                raise ValueError(
+                    f"a prepared statement may not write {element.table.name}: "
+                    "kept look-ups would not see the write (storage.kept_reads)"
+                )
+        compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("a prepared statement takes no expanding or literal parameters")

@@ -1,4 +1,5 @@
-"""The message queue's records: a copy to store, a stored copy, a full queue.
+"""The message queue's records: a copy to store, a stored copy, a full queue, a
+recipient device gone.
 
 Kept apart from the Repository so that the queue's writer (storage.queue_writes)
 and the Repository share them; ``storage.repository`` re-exports them.
@@ -11,6 +12,12 @@ from dataclasses import dataclass
 
 class QueueFull(Exception):
     """A recipient device's queue is at its bound; the sender should retry later."""
+
+
+class RecipientGone(Exception):
+    """A device the send names was removed after the send read its account (a
+    concurrent device-list change): nothing of the send was stored, and the
+    sender's device list is stale."""
 
 
 @dataclass(frozen=True, slots=True)

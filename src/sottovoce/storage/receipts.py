@@ -23,16 +23,16 @@ from sottovoce.storage.prepared import Prepared, chunks
 from sottovoce.storage.schema import send_receipts
 
 # How long a retry is still recognised after the send. The SDK retries a send for
-# about 8 s (client.client.POST_ATTEMPTS); a day covers a device that lost the
+# about 8 s (client.outgoing.POST_ATTEMPTS); a day covers a device that lost the
 # answer, slept, and retries with the same id on waking, with room to spare.
 RECEIPT_HOURS = 24
 MS_PER_HOUR = 3_600_000
 _DOMAIN = b"sottovoce send receipt v1\x00"
 
 
-# Receipts one insert statement takes at most; a round's go in pieces of a few
-# sizes (prepared.chunks).
-RECEIPTS_PER_STATEMENT = 256
+# Receipts one insert statement takes at most: a round's (storage.rounds.MAX_BATCH
+# sends) in one, in pieces of a few sizes (prepared.chunks).
+RECEIPTS_PER_STATEMENT = 128
 
 
 @functools.cache
@@ -41,22 +41,26 @@ def _recording(dialect: str, receipts: int) -> Prepared:
     rows, rendered once (storage.prepared). PostgreSQL's is imported on a PostgreSQL
     node only (its engine has loaded it already): its ~20 modules would otherwise
     sit in every SQLite node's memory."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
 
-        statement: Any = postgresql.insert(send_receipts)
-    else:
-        statement = sqlite.insert(send_receipts)
-    c = send_receipts.c
-    rows = [
-        {
-            "digest": bindparam(f"digest{i}", type_=c.digest.type),
-            "expires_hour": bindparam(f"expires_hour{i}", type_=c.expires_hour.type),
-        }
-        for i in range(receipts)
-    ]
+    def statement() -> Any:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            inserting: Any = postgresql.insert(send_receipts)
+        else:
+            inserting = sqlite.insert(send_receipts)
+        c = send_receipts.c
+        rows = [
+            {
+                "digest": bindparam(f"digest{i}", type_=c.digest.type),
+                "expires_hour": bindparam(f"expires_hour{i}", type_=c.expires_hour.type),
+            }
+            for i in range(receipts)
+        ]
+        return inserting.values(rows).on_conflict_do_nothing().returning(c.digest)
+
     return Prepared(
-        statement.values(rows).on_conflict_do_nothing().returning(c.digest),
+        statement,
         [name for i in range(receipts) for name in (f"digest{i}", f"expires_hour{i}")],
     )
 

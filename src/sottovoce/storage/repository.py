@@ -48,9 +48,10 @@ from sottovoce.storage.batched_reads import (
 )
 from sottovoce.storage.kept_reads import KEPT_READS_UNCHANGED, KeptReads
 from sottovoce.storage.prepared import Prepared
-from sottovoce.storage.queue_records import Envelope as Envelope  # re-exported, as the next two
+from sottovoce.storage.queue_records import Envelope as Envelope  # re-exported, as the next three
 from sottovoce.storage.queue_records import QueuedMessage as QueuedMessage
 from sottovoce.storage.queue_records import QueueFull as QueueFull
+from sottovoce.storage.queue_records import RecipientGone as RecipientGone
 from sottovoce.storage.rounds import Rounds
 from sottovoce.storage.safety import GOOD_STANDING
 from sottovoce.storage.schema import (
@@ -171,6 +172,18 @@ POSTGRESQL_POOL: dict[str, Any] = {
 }
 
 
+# On SQLite the send path's rounds have a connection of their own (storage.
+# round_connection); the pool serves the other requests' statements, and two
+# connections are enough for them: SQLite writes one transaction at a time, and
+# a node has two cores' worth of work. No overflow: SQLAlchemy's default pool for
+# a file (5, and 10 more in bursts) opened an overflow connection, with its own
+# aiosqlite thread and its own copy of the schema, for each burst of concurrent
+# requests and closed it when it came back (100 connections for 300 signed
+# fetches from 10 devices at once); a request waits for a pooled connection
+# instead. No statement needs a second connection while it holds one.
+SQLITE_POOL: dict[str, Any] = {"pool_size": 2, "max_overflow": 0}
+
+
 def connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` is the database cutting a pooled connection (a restart, a
     failover): SQLAlchemy has dropped the pool by then, so the same request
@@ -224,7 +237,9 @@ class Repository:
             engine = create_async_engine(url, hide_parameters=True, **POSTGRESQL_POOL)
         else:
             # The pool's own reset is replaced by _rollback_if_open (below).
-            engine = create_async_engine(url, hide_parameters=True, pool_reset_on_return=None)
+            engine = create_async_engine(
+                url, hide_parameters=True, pool_reset_on_return=None, **SQLITE_POOL
+            )
             event.listen(engine.sync_engine, "connect", round_connection.sqlite_pragmas)
             event.listen(engine.sync_engine, "reset", _rollback_if_open)
         return cls(engine)
@@ -480,12 +495,13 @@ class Repository:
         """Store every envelope in one transaction. Returns ``None`` when this
         ``(sender device, message_id)`` was stored before (an idempotent retry), even
         if the queues are full by now; raises :class:`QueueFull` when a recipient
-        device already holds ``max_queue_depth`` messages. ``sender`` is ``None`` for
-        a sealed message: its rows then hold no sender at all ('' and 0).
+        device already holds ``max_queue_depth`` messages, :class:`RecipientGone`
+        when a device it names was removed meanwhile. ``sender`` is ``None`` for a
+        sealed message: its rows then hold no sender at all ('' and 0).
 
         Concurrent sends and acknowledgements share one transaction (group commit,
         storage.queue_writes); each returns once its transaction committed."""
-        outcome = await self._queue_writer.submit(
+        return await self.enqueue_one(
             enqueue_request(
                 sender=sender,
                 message_id=message_id,
@@ -494,6 +510,10 @@ class Repository:
                 max_queue_depth=max_queue_depth,
             )
         )
+
+    async def enqueue_one(self, send: queue_writes.Enqueue) -> list[QueuedMessage] | None:
+        """:meth:`enqueue` of a send already built (:func:`enqueue_request`)."""
+        outcome = await self._queue_writer.submit(send)
         assert outcome is None or isinstance(outcome, list)
         return outcome
 
@@ -502,7 +522,8 @@ class Repository:
     ) -> list[list[QueuedMessage] | Exception | None]:
         """:meth:`enqueue` for several sends, stored in this order (they join the
         queue of writes together, ``Rounds.submit_each``), each with its own
-        outcome: its rows, ``None`` for a retry, or its failure (:class:`QueueFull`)."""
+        outcome: its rows, ``None`` for a retry, or its failure (:class:`QueueFull`,
+        :class:`RecipientGone`)."""
         outcomes = await self._queue_writer.submit_each(sends)
         assert not any(isinstance(o, int) for o in outcomes)  # an int answers an Ack
         return outcomes  # type: ignore[return-value]
@@ -590,21 +611,23 @@ def _read_accounts(
 @functools.cache
 def _devices_matching(size: int) -> Prepared:
     return Prepared(
-        select(
-            devices.c.id,
-            devices.c.account_id,
-            devices.c.device_id,
-            devices.c.identity,
-            accounts.c.app,
-            accounts.c.handle,
-            account_standing.c.standing,
-        )
-        .select_from(
-            devices.join(accounts, accounts.c.id == devices.c.account_id).outerjoin(
-                account_standing, account_standing.c.account_id == accounts.c.id
+        lambda: (
+            select(
+                devices.c.id,
+                devices.c.account_id,
+                devices.c.device_id,
+                devices.c.identity,
+                accounts.c.app,
+                accounts.c.handle,
+                account_standing.c.standing,
             )
-        )
-        .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), size)),
+            .select_from(
+                devices.join(accounts, accounts.c.id == devices.c.account_id).outerjoin(
+                    account_standing, account_standing.c.account_id == accounts.c.id
+                )
+            )
+            .where(matching_any((accounts.c.app, accounts.c.handle, devices.c.device_id), size))
+        ),
         key_names(size, 3),
     )
 
@@ -626,21 +649,25 @@ def _read_devices(
 @functools.cache
 def _sent_matching(size: int) -> Prepared:
     """Queued copies of ``size`` keys and the receipts of their ``size`` digests."""
-    statement = union_all(
-        select(
-            queued_messages.c.sender_device_pk,
-            queued_messages.c.message_id,
-            cast(null(), LargeBinary).label("digest"),
-        ).where(
-            matching_any((queued_messages.c.sender_device_pk, queued_messages.c.message_id), size)
+    return Prepared(
+        lambda: union_all(
+            select(
+                queued_messages.c.sender_device_pk,
+                queued_messages.c.message_id,
+                cast(null(), LargeBinary).label("digest"),
+            ).where(
+                matching_any(
+                    (queued_messages.c.sender_device_pk, queued_messages.c.message_id), size
+                )
+            ),
+            select(cast(null(), Integer), cast(null(), String), send_receipts.c.digest).where(
+                send_receipts.c.digest.in_(
+                    [bindparam(f"digest{i}", type_=LargeBinary) for i in range(size)]
+                )
+            ),
         ),
-        select(cast(null(), Integer), cast(null(), String), send_receipts.c.digest).where(
-            send_receipts.c.digest.in_(
-                [bindparam(f"digest{i}", type_=LargeBinary) for i in range(size)]
-            )
-        ),
+        [*key_names(size, 2), *(f"digest{i}" for i in range(size))],
     )
-    return Prepared(statement, [*key_names(size, 2), *(f"digest{i}" for i in range(size))])
 
 
 def _read_sent(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], bool]:

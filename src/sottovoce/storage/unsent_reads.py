@@ -122,16 +122,18 @@ def _one_sqlite(in_flight: int) -> Prepared:
     flight = [f"flight{i}" for i in range(in_flight)]
     columns = (q.id, q.recipient_device_pk, q.sender, q.sender_device, q.message_id, q.type)
     return Prepared(
-        select(*columns, q.body, q.server_ts, q.commitment, q.franking_tag)
-        .where(
-            and_(
-                q.recipient_device_pk == bindparam("device_pk"),
-                q.id.not_in([bindparam(name, type_=Integer) for name in flight]),
+        lambda: (
+            select(*columns, q.body, q.server_ts, q.commitment, q.franking_tag)
+            .where(
+                and_(
+                    q.recipient_device_pk == bindparam("device_pk"),
+                    q.id.not_in([bindparam(name, type_=Integer) for name in flight]),
+                )
             )
-        )
-        .order_by(q.id)
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer)),
+            .order_by(q.id)
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
+        ),
         ["device_pk", *flight, "limit", "offset"],
     )
 
@@ -144,7 +146,7 @@ _NOT_IN_FLIGHT_POSTGRESQL = queued_messages.c.id != all_(
     bindparam("in_flight", type_=ARRAY(BigInteger))
 )
 _ONE_POSTGRESQL = Prepared(
-    _unsent(bindparam("device_pk"), _NOT_IN_FLIGHT_POSTGRESQL).limit(
+    lambda: _unsent(bindparam("device_pk"), _NOT_IN_FLIGHT_POSTGRESQL).limit(
         bindparam("limit", type_=Integer)
     ),
     ["device_pk", "in_flight", "limit"],
@@ -162,7 +164,7 @@ _ROWS = (
     _unsent(_REQUESTS.c.device_pk, _NOT_IN_FLIGHT_POSTGRESQL).limit(_REQUESTS.c.lim).lateral("q")
 )
 _MANY_POSTGRESQL = Prepared(
-    select(*_ROWS.c).select_from(_REQUESTS.join(_ROWS, true())),
+    lambda: select(*_ROWS.c).select_from(_REQUESTS.join(_ROWS, true())),
     ["devices", "limits", "in_flight"],
 )
 
