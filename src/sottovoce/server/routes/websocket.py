@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from typing import Any, TypeGuard
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -30,20 +30,15 @@ from sottovoce.server import limits, metrics
 from sottovoce.server.auth import authenticate, today
 from sottovoce.server.delivery_keys import DeliveryKeys
 from sottovoce.server.delivery_keys import load as load_delivery_keys
+from sottovoce.server.encoding import b64encode
 from sottovoce.server.frame_writer import FrameWriter
 from sottovoce.server.problems import Problem, problem_response
 from sottovoce.server.routes.key_packages import key_packages_low
-from sottovoce.server.routes.messages import delivered_fields, prekeys_low
+from sottovoce.server.routes.messages import prekeys_low
 from sottovoce.server.sending import SendMessage, SendResult, send_message
 from sottovoce.server.state import ServerState
 from sottovoce.storage import queue_writes
-from sottovoce.storage.repository import (
-    DeviceRecord,
-    Envelope,
-    QueuedMessage,
-    Repository,
-    enqueue_request,
-)
+from sottovoce.storage.repository import DeviceRecord, QueuedMessage, Repository
 from sottovoce.storage.safety import SUSPENDED
 
 # 1011 in the WebSocket Close Code Number Registry (RFC 6455 §11.7): the server
@@ -113,7 +108,28 @@ async def _refuse(websocket: WebSocket, problem: Problem) -> None:
 
 
 def _envelope_frame(message: QueuedMessage) -> str:
-    return json.dumps({"type": "envelope", "envelope": delivered_fields(message)})
+    """``json.dumps({"type": "envelope", "envelope": delivered_fields(message)})``
+    written out, as :func:`_sent_frame`: there is one a copy delivered, and
+    building the dictionary and encoding it took three times as long, ~5 % of the
+    event loop's CPU a message (docs/performance.md, "Load, session 7"). Base64
+    and numbers need no escaping; the strings go through ``json.dumps`` itself, so
+    any text comes out as it did (tests/server/test_websocket_frames.py)."""
+    sealed = message.type == "sealed"
+    commitment, tag = message.commitment, message.franking_tag
+    return (
+        f'{{"type": "envelope", "envelope": {{"id": {message.id}, '
+        f'"message_id": {json.dumps(message.message_id)}, '
+        f'"sender": {"null" if sealed else json.dumps(message.sender)}, '
+        f'"sender_device": {"null" if sealed else message.sender_device}, '
+        f'"type": {json.dumps(message.type)}, "body": "{b64encode(message.body)}", '
+        f'"server_ts": {message.server_ts}, '
+        f'"commitment": {"null" if commitment is None else _quoted_b64(commitment)}, '
+        f'"franking_tag": {"null" if tag is None else _quoted_b64(tag)}}}}}'
+    )
+
+
+def _quoted_b64(data: bytes) -> str:
+    return f'"{b64encode(data)}"'
 
 
 class _Connection:
@@ -305,23 +321,9 @@ class _Slot:
         self.request: queue_writes.Enqueue | None = None
         self._stored: asyncio.Future[list[QueuedMessage] | None] | None = None
 
-    async def enqueue(
-        self,
-        *,
-        sender: DeviceRecord | None,
-        message_id: str,
-        envelopes: Sequence[Envelope],
-        server_ts: int,
-        max_queue_depth: int,
-    ) -> list[QueuedMessage] | None:
+    async def enqueue(self, request: queue_writes.Enqueue) -> list[QueuedMessage] | None:
         """``sending.Enqueuing``: store once every earlier send was stored or refused."""
-        self.request = enqueue_request(
-            sender=sender,
-            message_id=message_id,
-            envelopes=envelopes,
-            server_ts=server_ts,
-            max_queue_depth=max_queue_depth,
-        )
+        self.request = request
         stored: asyncio.Future[list[QueuedMessage] | None]
         stored = self._stored = asyncio.get_running_loop().create_future()
         self.ready = True
