@@ -9,30 +9,40 @@ carries the CLI and the client SDK either, nor any module's docstrings or
 column tables (server/launch.py); nor SQLAlchemy's ORM, ``pydantic.v1``,
 uvicorn's command line, prometheus_client's exposition servers,
 ``importlib.metadata``'s readers and FastAPI's built OpenAPI models
-(server/node_imports.py), while a first use of any of them still loads it whole.
+(server/node_imports.py), while a first use of any of them still loads it whole;
+the modules no node reads are imported without running until first used. On
+SQLite the node's pool holds at most two connections, each an aiosqlite thread
+with its own copy of the schema (storage/repository.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+from email.header import Header
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from sottovoce.server import launch
+from sottovoce.server import launch, node_imports
 from sottovoce.server.app import create_app
 from sottovoce.server.migration import MigrationFailed, upgrade_in_child
 from sottovoce.server.process import STARTUP_TIMEOUT_S, ServerProcess, free_port
 from sottovoce.server.settings import Settings, database_url
 from sottovoce.storage.repository import Repository
 
+# How long a node that compiles its whole module tree first may take to start.
+COLD_START_TIMEOUT_S = 4 * STARTUP_TIMEOUT_S
 # Packages a node on its own never needs, and which used to cost it ~18 MiB of RSS.
 NEVER_ALONE = ("redis", "asyncpg", "sqlalchemy.dialects.postgresql", "alembic", "mako", "pygments")
 # Parts of the libraries no node runs (server/node_imports.py): ~10 MiB more.
@@ -60,7 +70,7 @@ NEVER_IN_A_NODE = (
 
 START_A_NODE = textwrap.dedent(
     """
-    import asyncio, json, sys
+    import asyncio, json, sys, types
     from pathlib import Path
     from sottovoce.server.__main__ import main  # everything `python -m` imports
     from sottovoce.server import node_imports
@@ -87,6 +97,9 @@ START_A_NODE = textwrap.dedent(
         print("openapi-models-deferred")
     if "__getattr__" in vars(sys.modules["importlib.metadata"]):  # a stand-in still
         print("importlib-metadata-unread")
+    for name in node_imports.LAZY_MODULES:  # imported, its body not run (type() reads nothing)
+        if type(sys.modules.get(name)) not in (types.ModuleType, type(None)):
+            print("unread:" + name)
     print(json.dumps(sorted(name for name, module in sys.modules.items() if module)))
     """
 )
@@ -137,6 +150,9 @@ def test_a_node_loads_no_library_part_it_does_not_run(tmp_path: Path) -> None:
     } <= modules
     assert sorted(m for m in modules if m.startswith(NEVER_IN_A_NODE)) == []
     assert {"openapi-models-deferred", "importlib-metadata-unread"} <= modules
+    # Imported by the libraries, loaded on first use only (node_imports.LAZY_MODULES).
+    assert {f"unread:{name}" for name in node_imports.LAZY_MODULES} <= modules
+    assert {"bz2", "csv", "email.header"} <= set(node_imports.LAZY_MODULES)
 
 
 ASK_FOR_THE_ORM_SESSION = textwrap.dedent(
@@ -229,6 +245,86 @@ def test_the_first_use_of_a_kept_out_part_loads_its_package_whole() -> None:
         "process": True,
         "escaped": "&lt;&amp;&gt;",
     }
+
+
+READ_THE_LAZY_MODULES = textwrap.dedent(
+    """
+    import json, sys, types
+    from sottovoce.server import node_imports
+    node_imports.keep_unused_library_parts_out()
+    import shutil, csv, io  # shutil imports bz2 and lzma, as in a node
+    from email import header
+    lazy = lambda name: type(sys.modules[name]) is not types.ModuleType
+    before = sorted(name for name in ("bz2", "lzma", "csv", "email.header") if lazy(name))
+    out = io.StringIO()
+    csv.writer(out).writerow(["a,b", 1])
+    import lzma
+    print(json.dumps({
+        "before": before,
+        "archives": [name for name, _ in shutil.get_archive_formats()],
+        "csv": out.getvalue(),
+        "lzma": lzma.decompress(lzma.compress(b"relay")).decode(),
+        "header": header.Header("caf\u00e9", "utf-8").encode(),
+        "after": sorted(name for name in ("lzma", "csv", "email.header") if lazy(name)),
+    }))
+    """
+)
+
+
+def test_a_module_no_node_reads_runs_on_its_first_use() -> None:
+    # Arguments are this interpreter and a fixed program.
+    result = subprocess.run(
+        [sys.executable, "-c", READ_THE_LAZY_MODULES],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    written = io.StringIO()
+    csv.writer(written).writerow(["a,b", 1])
+    # What the same calls give with these modules loaded whole (this process).
+    assert json.loads(result.stdout) == {
+        "before": ["bz2", "csv", "email.header", "lzma"],
+        # shutil still knows its bz2 and xz formats, without having read the modules
+        "archives": [name for name, _ in shutil.get_archive_formats()],
+        "csv": written.getvalue(),
+        "lzma": "relay",
+        "header": Header("caf\u00e9", "utf-8").encode(),
+        "after": [],
+    }
+
+
+async def test_requests_beyond_the_sqlite_pool_wait_for_its_two_connections(
+    tmp_path: Path,
+) -> None:
+    url = database_url(str(tmp_path / "pool.db"))
+    await upgrade_in_child(url)
+    repo = Repository.connect(url)
+    opened: list[object] = []
+    held = 0
+    most_held = 0
+    event.listen(repo.engine.sync_engine, "connect", lambda conn, _: opened.append(conn))
+
+    async def read(device_pk: int) -> int:
+        nonlocal held, most_held
+        async with repo.engine.connect() as conn:
+            held += 1
+            most_held = max(most_held, held)
+            await asyncio.sleep(0.02)  # the connection stays out while others ask
+            rows = await conn.execute(text("SELECT :pk"), {"pk": device_pk})
+            held -= 1
+            return int(rows.scalar_one())
+
+    try:
+        # Ten at once, as ten devices' signed requests: each waits its turn.
+        answers = await asyncio.gather(*(read(pk) for pk in range(10)))
+        fetched = await asyncio.gather(*(repo.fetch(pk, 10) for pk in range(10)))
+    finally:
+        await repo.close()
+    assert answers == list(range(10))
+    assert fetched == [[]] * 10
+    assert most_held == 2
+    assert len(opened) == 2
 
 
 async def test_the_child_process_brings_a_new_database_to_the_newest_schema(
@@ -342,7 +438,11 @@ def test_a_node_keeps_its_compiled_modules_and_shows_all_figures_on_its_first_sc
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     (tmp_path / "node").mkdir()
-    with ServerProcess(tmp_path / "node") as node:
+    node = ServerProcess(tmp_path / "node")
+    # A first start compiles every module it imports (and its migration child's): several
+    # times a warm start's CPU, past the usual 30 s on a loaded 2-core machine.
+    node.startup_timeout_s = COLD_START_TIMEOUT_S
+    with node:
         page = httpx.get(node.url + "/metrics", timeout=10).text
     # The prefix tree mirrors each source's absolute directory (sys.pycache_prefix).
     source = Path(create_app.__code__.co_filename)

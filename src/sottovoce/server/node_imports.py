@@ -43,6 +43,13 @@ features the relay does not use cost a node ~10 MiB of its idle RSS:
 - FastAPI imports ``pydantic.v1`` (~23 modules, ~1.5 MiB) only to refuse the
   models of Pydantic 1, of which the relay has none; with ``pydantic.v1``
   marked absent, its checks take their "Pydantic 1 is not installed" branch.
+- Modules the libraries import but whose names a node never reads
+  (:data:`LAZY_MODULES`, ~0.7 MiB: ``shutil`` imports ``bz2`` and ``lzma``
+  only to know whether its archive formats are there, ``email.charset`` the
+  MIME encoders of headers the relay never writes, the legal desk ``csv`` for
+  its reports) are found with their loader wrapped in the standard library's
+  ``importlib.util.LazyLoader``: each one's body runs when one of its names is
+  first read, by the first request that needs it.
 
 Only the node's entry point (``python -m sottovoce.server``) calls
 :func:`keep_unused_library_parts_out`, before the server stack is imported; a
@@ -52,11 +59,12 @@ process that already imported a package (a test process) keeps it whole.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec
 from typing import Any
 
@@ -85,6 +93,26 @@ PARTIAL_PACKAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "metrics_core": ("Metric",),
     },
 }
+# Modules whose names no node reads, loaded on their first use (module docstring).
+# Python 3.11's LazyLoader takes no lock: each of these is first read, if ever,
+# on the event loop's thread (the node's other threads run SQLite statements).
+LAZY_MODULES = (
+    # shutil: "import bz2; del bz2" and the same for lzma, to know its archive formats.
+    "bz2",
+    "lzma",
+    # email.utils (the Date headers of uvicorn, Starlette and websockets) and
+    # http.client (Starlette's status phrases) import these: MIME-encoded
+    # headers, mail parsing and its errors, RFC 2822 dates to timestamps
+    # (calendar.timegm).
+    "email.base64mime",
+    "email.quoprimime",
+    "email.header",
+    "email.parser",
+    "email.errors",
+    "calendar",
+    # The legal desk's CSV reports (server/legal/report.py).
+    "csv",
+)
 # Package -> its functions that libraries import by name (``from importlib.metadata
 # import version``) when they are imported: stand-ins that load the package when called.
 FORWARDED = {"importlib.metadata": ("entry_points", "version")}
@@ -95,10 +123,12 @@ FASTAPI = "fastapi"
 
 
 def keep_unused_library_parts_out() -> None:
-    """Set up the :data:`PARTIAL_PACKAGES` from their modules; import FastAPI with
-    model builds deferred; mark ``pydantic.v1`` absent. Called once, before
-    anything imports these packages."""
+    """Set up the :data:`LAZY_MODULES`, and the :data:`PARTIAL_PACKAGES` from their
+    modules; import FastAPI with model builds deferred; mark ``pydantic.v1``
+    absent. Called once, before anything imports these packages."""
     os.environ.setdefault(PYDANTIC_PLUGINS, "__all__")
+    if not any(isinstance(finder, _LazyFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _LazyFinder())
     for package, modules in PARTIAL_PACKAGES.items():
         _partial_package(package, modules)
     if PYDANTIC_V1 not in sys.modules:
@@ -106,6 +136,29 @@ def keep_unused_library_parts_out() -> None:
         # (the import system's own way to mark a module absent).
         sys.modules[PYDANTIC_V1] = None  # type: ignore[assignment]
     _import_with_model_builds_deferred(FASTAPI)
+
+
+class _LazyFinder:
+    """Finds each of the :data:`LAZY_MODULES` where the import system would, with
+    its loader wrapped in ``importlib.util.LazyLoader``: the module its first
+    import makes runs its body when one of its attributes is first read. A
+    second ``import`` of it reads one (``__spec__``), so the list holds modules
+    that one module of the node imports, and no other. (A plain meta path finder:
+    ``importlib.abc`` would import ``importlib.resources``, and with it
+    ``tempfile``, ``shutil``, ``bz2`` and ``lzma``.)"""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if fullname not in LAZY_MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
 
 
 def _partial_package(name: str, modules: dict[str, tuple[str, ...]]) -> None:
