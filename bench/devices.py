@@ -124,7 +124,7 @@ async def run(root: Path, url: str) -> None:
     payload = b"x" * 200
     started = time.perf_counter()
     for _ in range(SENDS):
-        await sender._encrypt_for(target, devices, payload)
+        await sender._outgoing.encrypt_for(target, devices, payload)
     result(
         "encrypt_ms_per_device",
         (time.perf_counter() - started) / SENDS / len(devices.devices) * 1000,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -17,6 +19,8 @@ import pytest
 from sottovoce.cli.main import app
 from sottovoce.cli.profile import default_profile
 from sottovoce.client import Client
+from sottovoce.crypto.signing import SigningKey
+from sottovoce.protocol.public.tree_head import parse_signed_tree_head
 from tests.support.cli import create_account, runner, sv
 from tests.support.live_server import LiveServer, free_port
 
@@ -132,6 +136,8 @@ def test_passphrase_from_a_file_or_the_environment(
         ["conversations"],
         ["contact"],
         ["contact", "trust"],
+        ["head"],
+        ["audit"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -139,6 +145,44 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert result.exit_code == 0
     assert "Usage" in result.stdout
     assert result.stderr == ""
+
+
+def test_a_device_hands_its_tree_head_to_an_auditor(
+    live_server_module: LiveServer, tmp_path: Path
+) -> None:
+    """``sottovoce head`` prints the head this device verified; ``audit --compare``
+    checks it against an auditor's own view of the log, and refuses a head of another
+    log, bytes that are no head, and text that is not base64."""
+    tag = secrets.token_hex(3)
+    create_account(tmp_path / "a", live_server_module.url, "chat", f"kt-{tag}")
+    code, out, err = sv(tmp_path / "a", "head")
+    assert code == 0, err
+    assert re.search(r"^epoch \d+: size \d+ root [0-9a-f]{64}$", out, re.MULTILINE)
+    found = re.search(r"^head (\S+)$", out, re.MULTILINE)
+    assert found is not None
+    head = found.group(1)
+    audit = ["audit", "--server", live_server_module.url, "--rounds", "1", "--interval", "0"]
+
+    code, out, err = sv(tmp_path, *audit, "--compare", head)
+    assert code == 0, err
+    assert "head 1: one log with this auditor's view" in out
+
+    signed = parse_signed_tree_head(base64.b64decode(head), log_key(live_server_module))
+    other_log = signed.head.sign(SigningKey.generate()).to_bytes()
+    refused = [base64.b64encode(other_log).decode(), base64.b64encode(b"no head").decode()]
+    code, out, err = sv(tmp_path, *audit, "--compare", refused[0], "--compare", refused[1])
+    assert code == 1
+    assert "head 1: refused: the head to compare is not signed by the log key" in out
+    assert "head 2: refused: the head to compare fails" in out
+    assert_one_line_error((code, out, err), "2 of 2 head(s) are not of the log")
+
+    code, _, err = sv(tmp_path, *audit, "--compare", "not*base64")
+    assert code == 2 and "a head is standard base64" in err
+
+
+def log_key(server: LiveServer) -> bytes:
+    answer = httpx.get(f"{server.url}/v1/transparency/head", timeout=10).json()
+    return base64.b64decode(answer["log_key"])
 
 
 def test_errors_are_one_line_without_traceback(live_server: LiveServer, tmp_path: Path) -> None:

@@ -46,7 +46,9 @@ def _stored(client: Client, peer: str, message_id: str) -> dict[str, object]:
 async def _forge(alice: Client, bob: Client, target: str, dated_ms: int) -> None:
     """What a modified client can send: a deletion carrying any date it likes."""
     forged = DeleteContent(new_message_id(), target, dated_ms)
-    await alice._transmit(forged.message_id, bob.address, forged.encode(), own_copies=False)
+    await alice._outgoing.transmit(
+        forged.message_id, bob.address, forged.encode(), own_copies=False
+    )
 
 
 async def test_a_deletion_dated_in_time_but_sent_too_late_is_ignored(

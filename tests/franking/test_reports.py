@@ -216,9 +216,9 @@ async def craft_and_send(
     content = TextContent(message_id, shown, int(time.time() * 1000)).encode()
     franked = FrankedPlaintext.new(content)
     devices = await sender._contact(recipient)
-    envelopes = await sender._encrypt_for(recipient, devices, franked.to_bytes())
+    envelopes = await sender._outgoing.encrypt_for(recipient, devices, franked.to_bytes())
     wrong = None if committed is None else commitment(franked.franking_key, committed)
-    await sender._post(message_id, recipient, envelopes, commitment=wrong)
+    await sender._outgoing.post(message_id, recipient, envelopes, commitment=wrong)
 
 
 async def test_the_recipient_drops_a_message_its_commitment_does_not_open(

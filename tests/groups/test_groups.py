@@ -317,10 +317,10 @@ async def test_a_message_whose_mls_sender_is_not_the_named_device_is_dropped(
     (raw,) = page["messages"]
     # The server (or anyone on the path) claims carol sent alice's message.
     forged = {**raw, "sender": carol.address, "message_id": "forged"}
-    outcome = await bob._receive(forged)
+    outcome = await bob._incoming.receive(forged)
     assert outcome.message is None and outcome.ack == raw["id"]
     assert "is not the device the server names" in caplog.text
-    genuine = await bob._receive(raw)
+    genuine = await bob._incoming.receive(raw)
     assert genuine.message is not None and genuine.message.sender == alice.address
 
 

@@ -52,7 +52,7 @@ async def test_delivered_then_read_for_accepted_contacts_only(
     assert alice.message_state(second.message_id) == "read"
 
     # Never backwards, and a delivered receipt arriving late changes nothing.
-    await bob._send_receipt(alice.address, "delivered", [second.message_id])
+    await bob._outgoing.send_receipt(alice.address, "delivered", [second.message_id])
     await alice.fetch()
     assert alice.message_state(second.message_id) == "read"
     assert [e.text for e in alice.history(bob.address)] == [
@@ -74,7 +74,7 @@ async def test_no_receipts_when_off_and_none_for_foreign_ids(pair: tuple[Client,
     # A receipt naming a message that was not sent to this peer moves nothing.
     reply = await bob.send(alice.address, "a reply")
     await alice.fetch()
-    await bob._send_receipt(alice.address, "read", [reply.message_id])
+    await bob._outgoing.send_receipt(alice.address, "read", [reply.message_id])
     await alice.fetch()
     assert alice.message_state(reply.message_id) is None
 
@@ -119,7 +119,9 @@ async def test_delete_for_me_and_for_everyone(pair: tuple[Client, Client]) -> No
         await bob.delete_for_everyone(alice.address, keep.message_id)
     # A deletion Bob crafts naming Alice's own message removes nothing of hers.
     forged = DeleteContent("forged-delete", keep.message_id, int(time.time() * 1000))
-    await bob._transmit(forged.message_id, alice.address, forged.encode(), own_copies=False)
+    await bob._outgoing.transmit(
+        forged.message_id, alice.address, forged.encode(), own_copies=False
+    )
     await alice.fetch()
     assert [e.text for e in alice.history(bob.address)] == ["this stays", "bob's own"]
 
@@ -148,7 +150,7 @@ async def test_typing_indicators_are_fresh_encrypted_and_optional(
     assert await alice.fetch() == []  # indicators are not messages
     assert seen == [(bob.address, True), (bob.address, False)]
     stale = TypingContent("old-typing", True, int(time.time() * 1000) - 60_000)
-    await bob._transmit(stale.message_id, alice.address, stale.encode(), own_copies=False)
+    await bob._outgoing.transmit(stale.message_id, alice.address, stale.encode(), own_copies=False)
     await alice.fetch()
     assert seen == [(bob.address, True), (bob.address, False)]
     with pytest.raises(InvalidMessage, match="started"):

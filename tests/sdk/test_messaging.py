@@ -92,7 +92,7 @@ async def test_an_offline_recipient_gets_everything_in_order(
     monkeypatch: pytest.MonkeyPatch, make_client: MakeClient
 ) -> None:
     # Small pages, so the backlog below spans several GET /v1/messages round trips.
-    monkeypatch.setattr("sottovoce.client.client.FETCH_PAGE", 3)
+    monkeypatch.setattr("sottovoce.client.inbox.FETCH_PAGE", 3)
     alice = await make_client("alice")
     bob = await make_client("bob", "photos", passphrase="bob's passphrase")
     bob_address = bob.address

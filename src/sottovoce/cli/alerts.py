@@ -20,11 +20,18 @@ def alert_box(alerts: list[Alert]) -> Panel:
         body.append_text(plain(alert.detail))
         body.append("\n")
     attacks = [a for a in alerts if a.is_attack]
-    if attacks:
+    if any(a.kind != "foreign-log" for a in attacks):
         body.append(
             "The server served keys or devices that their owner did not sign or that the "
             "transparency log does not hold. Nothing was encrypted to them. Compare safety "
             "numbers (`sottovoce verify ADDRESS`) before trusting this contact again.",
+            "bold",
+        )
+    elif attacks:
+        body.append(
+            "A contact's device follows another transparency log than this device: one of "
+            "you may be shown a different log. Compare safety numbers "
+            "(`sottovoce verify ADDRESS`) with them.",
             "bold",
         )
     else:

@@ -1,5 +1,8 @@
-"""``sottovoce device …``, ``verify`` and ``audit``: linked devices and the checks that
-make a ghost visible (safety numbers, security alerts, the transparency log).
+"""``sottovoce device …``, ``verify``, ``head`` and ``audit``: linked devices and the
+checks that make a ghost visible (safety numbers, security alerts, the transparency
+log). ``head`` prints the tree head this device verified; ``audit --compare`` hands
+such heads to an independent auditor, which says whether they are of the log it
+follows (docs/transparency.md, "What an auditor verifies").
 
 Security alerts are shown in a red box by every person-facing command
 (``cli.alerts``), so a ghost device or a swapped key is seen at once whatever the
@@ -18,11 +21,14 @@ import segno
 import typer
 from rich.table import Table
 
+from sottovoce.cli.failures import Failed
 from sottovoce.cli.profile import Profile
 from sottovoce.cli.render import out, plain
 from sottovoce.cli.session import with_client
 from sottovoce.client import Client
-from sottovoce.client.auditor import LogAuditor
+from sottovoce.client.auditor import ForkedView, LogAuditor
+from sottovoce.client.head_gossip import ForeignLogHead, MalformedGossip
+from sottovoce.protocol.public.tree_head import SignedTreeHead
 
 device_app = typer.Typer(help="Link, list and remove this account's devices.", no_args_is_help=True)
 
@@ -140,6 +146,56 @@ def verify(
         out.print(plain(f"{address} is not marked verified"))
 
 
+def _describe(head: SignedTreeHead) -> str:
+    return f"epoch {head.epoch}: size {head.tree_size} root {head.root_hash.hex()}"
+
+
+def tree_head(ctx: typer.Context) -> None:
+    """Print the newest tree head of the transparency log this device verified (after
+    following the log), to hand to an auditor: `sottovoce audit --compare HEAD`."""
+
+    async def newest(client: Client) -> SignedTreeHead | None:
+        await client.check_transparency()
+        return client.tree_head()
+
+    head = with_client(ctx, newest)
+    if head is None:
+        raise Failed("this device has not verified a tree head yet: is the server reachable?")
+    out.print(plain(_describe(head)), soft_wrap=True)
+    out.print(plain(f"head {base64.b64encode(head.to_bytes()).decode()}"), soft_wrap=True)
+
+
+def _decoded_heads(heads: list[str]) -> list[bytes]:
+    decoded = []
+    for head in heads:
+        try:
+            decoded.append(base64.b64decode(head, validate=True))
+        except ValueError:
+            raise typer.BadParameter("a head is standard base64", param_hint="--compare") from None
+    return decoded
+
+
+async def _compare(auditor: LogAuditor, heads: list[bytes]) -> int:
+    """Each head against the auditor's view, one line each; how many are not of it.
+    A fork prints both heads, the evidence anyone with the log key can check."""
+    failed = 0
+    for number, data in enumerate(heads, 1):
+        try:
+            await auditor.compare(data)
+        except ForkedView as exc:
+            failed += 1
+            out.print(plain(f"head {number}: FORK: {exc}", "bold red"), soft_wrap=True)
+            for evidence in exc.evidence:
+                evidence_b64 = base64.b64encode(evidence).decode()
+                out.print(plain(f"  evidence {evidence_b64}"), soft_wrap=True)
+        except (ForeignLogHead, MalformedGossip) as exc:
+            failed += 1
+            out.print(plain(f"head {number}: refused: {exc}", "bold red"), soft_wrap=True)
+        else:
+            out.print(plain(f"head {number}: one log with this auditor's view"), soft_wrap=True)
+    return failed
+
+
 def audit(
     server: Annotated[str, typer.Option(help="The server URL to audit.")],
     log_key: Annotated[
@@ -147,11 +203,21 @@ def audit(
     ] = None,
     rounds: Annotated[int, typer.Option(min=1, help="How many heads to fetch.")] = 3,
     interval: Annotated[float, typer.Option(min=0.0, help="Seconds between heads.")] = 5.0,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="HEAD",
+            help="A tree head someone verified (base64, as `sottovoce head` prints it) "
+            "to check against this auditor's view; may be given more than once.",
+        ),
+    ] = None,
 ) -> None:
     """Act as an independent auditor: fetch tree heads over time, check each is
-    consistent with the last and with every entry of the log."""
+    consistent with the last and with every entry of the log; then compare the heads
+    given with --compare, failing if any is of another log or a forked one."""
+    heads = _decoded_heads(compare or [])
 
-    async def follow() -> None:
+    async def follow() -> int:
         auditor = LogAuditor(server, None if log_key is None else base64.b64decode(log_key))
         try:
             async for audited in auditor.follow(rounds, interval):
@@ -170,7 +236,10 @@ def audit(
                 )
             assert auditor.log_key is not None
             out.print(plain(f"log key {base64.b64encode(auditor.log_key).decode()}"))
+            return await _compare(auditor, heads)
         finally:
             await auditor.close()
 
-    asyncio.run(follow())
+    failed = asyncio.run(follow())
+    if failed:
+        raise Failed(f"{failed} of {len(heads)} head(s) are not of the log this auditor follows")

@@ -21,7 +21,7 @@ from sottovoce.cli import backup as backup_commands
 from sottovoce.cli import groups as group_commands
 from sottovoce.cli import reports, safety
 from sottovoce.cli.app_command import app_command
-from sottovoce.cli.devices import audit, device_app, verify
+from sottovoce.cli.devices import audit, device_app, tree_head, verify
 from sottovoce.cli.failures import Failed, OneLineErrors
 from sottovoce.cli.legal import legal_app
 from sottovoce.cli.profile import PROFILE_ENV, Profile, default_profile
@@ -62,6 +62,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(contact_app, name="contact")
 app.add_typer(device_app, name="device")
 app.command()(verify)
+app.command("head")(tree_head)
 app.command()(audit)
 app.add_typer(legal_app, name="legal")  # lawful requests (docs/legal.md)
 app.command("app")(app_command)  # the local web app (docs/app.md)

@@ -10,6 +10,10 @@ shows it in a red box whatever command was running. Kinds:
 - ``log-fork``: two signed heads that cannot belong to one append-only log (the
   server's against this device's, or a contact's gossiped one against this
   device's: ``client.head_gossip``); the alert keeps both heads as evidence;
+- ``foreign-log``: a contact gossiped a well-formed tree head that the pinned log
+  key did not sign (``client.head_gossip``): their device or this one may have been
+  given another log's key; nothing proves who signed it, comparing safety numbers
+  tells;
 - ``replay``: an older device list served as the current one;
 - ``own-devices``: a change to the person's own device list (a device added or
   removed), shown so that a device no one here linked cannot stay hidden.
@@ -31,7 +35,7 @@ ALERT = "alert"
 # CLI, the heads of a fork must stay to be reported), one record per set of evidence.
 EVIDENCE = "alert-evidence"
 # Kinds that mean an attack (the rest are notices about one's own devices).
-ATTACKS = frozenset({"ghost-device", "key-mismatch", "log-fork", "replay"})
+ATTACKS = frozenset({"ghost-device", "key-mismatch", "log-fork", "foreign-log", "replay"})
 
 
 @dataclass(frozen=True, slots=True)

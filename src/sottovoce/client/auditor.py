@@ -22,8 +22,9 @@ import httpx
 
 from sottovoce.client import server_json as sj
 from sottovoce.client.errors import MalformedResponse, NetworkError, SecurityError
-from sottovoce.client.head_gossip import MalformedGossip
-from sottovoce.protocol.errors import ProtocolError
+from sottovoce.client.head_gossip import ForeignLogHead, MalformedGossip
+from sottovoce.client.transport import tls_context
+from sottovoce.protocol.errors import ProtocolError, VerificationError
 from sottovoce.protocol.log_follower import LogFollower
 from sottovoce.protocol.public.merkle import ConsistencyProof
 from sottovoce.protocol.public.transparency_entry import DeviceListEntry, parse_entry
@@ -54,7 +55,9 @@ class AuditedHead:
 
 class LogAuditor:
     def __init__(self, server_url: str, log_key: bytes | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=server_url.rstrip("/"), timeout=_TIMEOUT_S)
+        self._http = httpx.AsyncClient(
+            base_url=server_url.rstrip("/"), timeout=_TIMEOUT_S, verify=tls_context()
+        )
         self.log_key = log_key
         self._held: SignedTreeHead | None = None
         self._follower = LogFollower()
@@ -110,8 +113,9 @@ class LogAuditor:
         """Check a signed head someone else verified against this auditor's view.
 
         A newer one is first followed to (:meth:`check`); then the two must be one log
-        (RFC 9162 §2.1.4), else :class:`ForkedView` with both heads. A head that is not
-        the log's is :class:`MalformedGossip`."""
+        (RFC 9162 §2.1.4), else :class:`ForkedView` with both heads. Bytes that are not
+        a signed tree head are :class:`MalformedGossip`; a head the log key did not sign
+        is :class:`ForeignLogHead` (a head of another log)."""
         if self._held is None:
             await self.check()
         log_key = self.log_key
@@ -119,6 +123,11 @@ class LogAuditor:
             raise SecurityError("the auditor has no head of its own to compare with")
         try:
             head = parse_signed_tree_head(data, log_key)
+        except VerificationError as exc:
+            raise ForeignLogHead(
+                "the head to compare is not signed by the log key this auditor follows: "
+                "it is a head of another log"
+            ) from exc
         except ProtocolError as exc:
             raise MalformedGossip(f"the head to compare fails: {exc}") from exc
         if head.epoch > self._held.epoch:

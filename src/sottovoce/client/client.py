@@ -1,8 +1,10 @@
 """The Client: one device of one account, usable by any program without the CLI.
 
-It ties the pieces together: the encrypted local store (``store``), this
-device's prekeys on the server (``prekey_supply``), contacts pinned on first
-use (``contacts``), the sessions with each peer device (``session_record``),
+It ties the pieces together: the encrypted local store (``store``) and the
+profile's account (``account_record``), this device's prekeys on the server
+(``prekey_supply``), contacts pinned on first use (``contacts``), the way out for
+one-to-one payloads (``outgoing``) and the way in for every delivered envelope
+(``incoming``, taken from the server's queue by ``inbox``), groups (``groups``)
 and the signed transport. All network I/O of the SDK starts here.
 
 Two rules keep state consistent when ``send``, ``fetch`` and ``listen`` run
@@ -14,38 +16,30 @@ in one store transaction that commits before the server is told to forget it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-
-from sottovoce.client import attachments, backup, deletion
+from sottovoce.client import account_record, attachments, backup, deletion
 from sottovoce.client import server_json as sj
 from sottovoce.client.address import Address
 from sottovoce.client.alerts import Alert, Alerts, SecurityAlert
+from sottovoce.client.attachment_files import attachment_path, forget_attachments, forget_blob
 from sottovoce.client.attachments import AttachmentPointer, Progress
-from sottovoce.client.backoff import Backoff
 from sottovoce.client.blocklist import BlockedAccount, BlockList
-from sottovoce.client.bundles import bundles_from_claim
-from sottovoce.client.contacts import CONTACT, ContactBook, verify_view
+from sottovoce.client.contacts import ContactBook, verify_view
 from sottovoce.client.content import (
     MAX_QUOTE_CHARS,
     MAX_RECEIPT_IDS,
     DeleteContent,
     Quote,
-    ReceiptContent,
     TextContent,
     TypingContent,
-    decode_payload,
 )
 from sottovoce.client.devices import (
-    OWN_DEVICES,
     DeviceInfo,
     OwnDevices,
     PendingLink,
@@ -53,113 +47,70 @@ from sottovoce.client.devices import (
     contact_records,
 )
 from sottovoce.client.disappearing import Disappearing, Expired
-from sottovoce.client.envelope import InboundEnvelope, parse_envelope, queue_id_of
 from sottovoce.client.errors import (
     ClientError,
     IdentityChanged,
     InvalidAddress,
-    InvalidMessage,
-    MalformedResponse,
-    NetworkError,
-    ProfileError,
     SecurityError,
     ServerError,
     UnknownAccount,
 )
 from sottovoce.client.forwarding import forward_targets
-from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report, open_franked
+from sottovoce.client.franking import FiledReport, FrankingEvidence, file_report
 from sottovoce.client.group_chat import history_peer
-from sottovoce.client.groups import GROUP_TYPES, Groups
+from sottovoce.client.groups import Groups
 from sottovoce.client.head_gossip import HeadGossip
 from sottovoce.client.history import History
-from sottovoce.client.live_connection import LiveConnection
+from sottovoce.client.inbox import Inbox
+from sottovoce.client.incoming import Incoming
 from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import (
     Conversation,
-    Direction,
     HistoryEntry,
     ReceivedMessage,
     SentMessage,
     datetime_from_ms,
 )
-from sottovoce.client.operator_notice import is_operator_notice, receive_operator_notice
-from sottovoce.client.own_sync import Outbox, apply_sync
+from sottovoce.client.outgoing import Outgoing
+from sottovoce.client.own_sync import Outbox
 from sottovoce.client.prekey_supply import PreKeySupply
-from sottovoce.client.receipts import TYPING, TYPING_FRESH_MS, Receipts
+from sottovoce.client.receipts import TYPING, Receipts
 from sottovoce.client.requests import GroupRequest, MessageRequest, MessageRequests
 from sottovoce.client.safety import Verifications, safety_number
-from sottovoce.client.sealed import SealedSender, check_sender_identity
+from sottovoce.client.sealed import SealedSender
 from sottovoce.client.search import SearchHit
 from sottovoce.client.search import search as search_history
-from sottovoce.client.session_cipher import Decrypted, claimed_identity, decrypt, sending_session
-from sottovoce.client.session_record import SessionRecord
 from sottovoce.client.store import Store
 from sottovoce.client.sync_content import (
     DeleteForMeSync,
     DeviceReadySync,
     TimerSync,
-    decode_sync,
-    encode_transcript,
 )
+from sottovoce.client.text_record import record_text
 from sottovoce.client.transparency import LogMonitor, Lookup
 from sottovoce.client.transport import Transport
 from sottovoce.client.upload_journal import PendingUpload, UploadJournal
 from sottovoce.crypto.password import Argon2Parameters
 from sottovoce.crypto.signing import SigningKey
-from sottovoce.protocol.errors import ProtocolError
-from sottovoce.protocol.franking import FrankedPlaintext
 from sottovoce.protocol.identity import IdentityKeyPair
-from sottovoce.protocol.public.device_list import DeviceEntry, DeviceList
+from sottovoce.protocol.public.device_list import DeviceList
+from sottovoce.protocol.public.tree_head import SignedTreeHead
 from sottovoce.protocol.safety_number import SafetyNumber
-from sottovoce.protocol.session import Session
-from sottovoce.protocol.wire import MessageType, message_type
 
 log = logging.getLogger("sottovoce.client")
 
-FIRST_DEVICE_ID = 1
-# Messages per GET /v1/messages: a page decrypts in well under a second and its
-# acknowledgement fits one small request.
-FETCH_PAGE = 100
-# Device lists change at human pace; needing more refreshes than this within one
-# send means the server keeps contradicting itself.
-STALE_DEVICE_ATTEMPTS = 3
-# Posting one message (and registering): with Backoff's doubling from 0.5 s the
-# retries wait 4-8 s in all, enough to ride out a server restart, and each
-# attempt is signed afresh within the server's ±300 s window.
-POST_ATTEMPTS = 5
 # Messages one report carries (the server's MAX_MESSAGES_PER_REPORT).
 MESSAGES_PER_REPORT = 20
-# Queue ids one WebSocket ack frame carries at most (the server's limits.MAX_FETCH).
-ACK_IDS_PER_FRAME = 500
 # How far back in each conversation forward() looks for the message it is given.
 FORWARD_SEARCH_DEPTH = 1_000
 
-# Downloaded attachments, still encrypted, in the profile directory.
-ATTACHMENT_DIR = "attachments"
-
-# Record kinds of the local store.
-_PROFILE = "profile"
-_IDENTITY = "identity"
-_ACCOUNT_KEY = "account_key"
-_SEEN = "seen"
-_SELF = "self"
 # The own device-list version every group has been brought in line with.
 _GROUPS_FOLLOW = "groups_follow_devices"
+_SELF = "self"
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _today() -> int:
-    return int(time.time() // 86_400)
-
-
-def _server_url(url: str) -> str:
-    url = url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ClientError(f"the server URL {url!r} must start with http:// or https://")
-    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,15 +120,6 @@ class SafetyStatus:
     minor: bool
     standing: str
     reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What became of one delivered envelope: the new message, if any, and the queue
-    id to acknowledge (``None`` keeps it queued on the server)."""
-
-    message: ReceivedMessage | None
-    ack: int | None
 
 
 class Client:
@@ -199,21 +141,10 @@ class Client:
         self._uploads = UploadJournal(store)
         self._requests = MessageRequests(store, self._history)
         self._disappearing = Disappearing(store)  # per-conversation timers (docs/app.md)
-        # Deletions and timer changes made here, for this account's other devices.
-        self._outbox = Outbox(store, self._send_to_own_devices)
-        # Delivery and read receipts (client.receipts); ``on_update`` hears of each
-        # peer whose conversation changed without a new message: a receipt moved a
-        # sent message's state, or a message was deleted for everyone.
+        # Delivery and read receipts, and typing indicators (client.receipts).
         self._receipts = Receipts(store)
-        self._pending_receipts: dict[str, list[str]] = {}
-        self.on_update: Callable[[str], None] | None = None
-        # Typing indicators (client.receipts): ``on_typing(peer, started)``.
-        self.on_typing: Callable[[str, bool], None] | None = None
         # Linked devices, key transparency and safety numbers (docs/transparency.md).
-        raw_account_key = store.get(_ACCOUNT_KEY, _SELF)
-        if raw_account_key is None:
-            raise ProfileError(f"the profile in {store.directory} has no account key")
-        self._account_key = SigningKey.from_bytes(raw_account_key)
+        self._account_key = account_record.account_key(store)
         self._alerts = Alerts(store)
         self._kt = LogMonitor(store, transport, self._alerts, self._account_key.public)
         self._gossip = HeadGossip(store, self._kt)
@@ -222,10 +153,27 @@ class Client:
         # Sealed sender and franking (docs/safety.md).
         self._sealed = SealedSender(store, transport, identity, self._account_key)
         self._evidence = FrankingEvidence(store, transport.device_id)
-        # Groups on MLS (docs/groups.md); messages a group rebase fetched wait here
-        # for the next fetch().
+        self._outgoing = Outgoing(
+            store,
+            identity,
+            transport,
+            self._account_key.public,
+            self._contacts,
+            self._verifications,
+            self._sealed,
+            self._contact,
+        )
+        # Deletions and timer changes made here, for this account's other devices.
+        self._outbox = Outbox(store, self._outgoing.send_to_own_devices)
+        # Groups on MLS (docs/groups.md); a rebase first takes the queue in (_catch_up).
         self._groups = Groups(
-            store, transport, identity.signing_key, self._contact, self._catch_up, self._outbox
+            store,
+            transport,
+            identity.signing_key,
+            self._contact,
+            self._catch_up,
+            self._outbox,
+            self._gossip,
         )
         # A stranger adding this device to a group is a message request (docs/safety.md).
         self._groups.on_join = lambda group_id, inviter: self._requests.group_invite(
@@ -235,12 +183,52 @@ class Client:
         self._groups.is_request = self._requests.is_group_request
         self._groups.is_blocked = self._blocklist.is_blocked
         self._groups.forget_attachments = self._forget_attachments
-        self._caught_up: list[ReceivedMessage] = []
+        # Delivered envelopes in (client.incoming), taken from the queue (client.inbox).
+        self._incoming = Incoming(
+            store,
+            identity,
+            transport,
+            self._contact,
+            self._prekeys,
+            self._sealed,
+            self._evidence,
+            self._blocklist,
+            self._requests,
+            self._history,
+            self._disappearing,
+            self._receipts,
+            self._gossip,
+            self._groups,
+        )
+        self._inbox = Inbox(
+            transport,
+            self._incoming,
+            self._prekeys,
+            self._groups.key_packages,
+            self._before_receiving,
+            self._after_receiving,
+        )
         self._following_devices = False
-        # A newly linked device of this account said it is ready (DeviceReadySync):
-        # it is added to the groups once the envelope that said so is committed.
-        self._device_ready = False
         self._closed = False
+
+    @property
+    def on_update(self) -> Callable[[str], None] | None:
+        """Hears of each peer whose conversation changed without a new message: a
+        receipt moved a sent message's state, or a message was deleted for everyone."""
+        return self._incoming.on_update
+
+    @on_update.setter
+    def on_update(self, callback: Callable[[str], None] | None) -> None:
+        self._incoming.on_update = callback
+
+    @property
+    def on_typing(self) -> Callable[[str, bool], None] | None:
+        """Typing indicators (``client.receipts``): ``on_typing(peer, started)``."""
+        return self._incoming.on_typing
+
+    @on_typing.setter
+    def on_typing(self, callback: Callable[[str, bool], None] | None) -> None:
+        self._incoming.on_typing = callback
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -264,35 +252,30 @@ class Client:
         upload fails the account exists and the next ``fetch`` or ``listen`` uploads.
         """
         address = str(Address.parse(f"{handle}@{app}"))
-        server_url = _server_url(server_url)
-        Store.ensure_absent(profile_dir)
-        identity = IdentityKeyPair.generate()
-        account_key = SigningKey.generate()
-        device_list = DeviceList(
-            address, 1, (DeviceEntry(FIRST_DEVICE_ID, identity.public, _today()),)
+        account = account_record.AccountRecord(
+            address,
+            account_record.FIRST_DEVICE_ID,
+            account_record.checked_server_url(server_url),
+            IdentityKeyPair.generate(),
         )
+        Store.ensure_absent(profile_dir)
+        identity = account.identity
+        account_key = SigningKey.generate()
+        device_list = account_record.first_device_list(address, identity)
+        signed_list = device_list.sign(account_key)
         # Argon2id takes a second on purpose; keep the event loop responsive.
         store = await asyncio.to_thread(Store.create, profile_dir, passphrase, argon2)
-        transport = Transport(server_url, address, FIRST_DEVICE_ID, identity.signing_key)
+        transport = account.transport()
         try:
-            with store.transaction():
-                store.put_json(
-                    _PROFILE,
-                    _SELF,
-                    {"address": address, "device_id": FIRST_DEVICE_ID, "server_url": server_url},
-                )
-                store.put(_IDENTITY, _SELF, identity.to_bytes())
-                store.put(_ACCOUNT_KEY, _SELF, account_key.private_bytes())
-                store.put(OWN_DEVICES, _SELF, device_list.sign(account_key))
-                PreKeySupply.create_initial(store, identity)
-            await _register(
+            account_record.write(store, account, account_key, signed_list)
+            await account_record.register(
                 transport,
                 {
                     "app": app,
                     "handle": handle,
                     "account_key": sj.b64(account_key.public),
                     "identity": sj.b64(identity.public.to_bytes()),
-                    "device_list": sj.b64(device_list.sign(account_key)),
+                    "device_list": sj.b64(signed_list),
                     **({"minor": True} if minor else {}),
                 },
                 account_key.public,
@@ -304,7 +287,7 @@ class Client:
         client = cls(store, identity, transport)
         try:
             await client._kt.pin_log_key()
-            client._kt.record_own_list(device_list.sign(account_key), device_list.version)
+            client._kt.record_own_list(signed_list, device_list.version)
             await client._stock_server()
         except BaseException:
             await client.close()
@@ -317,7 +300,8 @@ class Client:
         ``pending.code_text`` (or its QR code) to a device of the account, which runs
         :meth:`accept_link`, then call :meth:`finish_link`."""
         # The new device has no account yet: these requests carry a throwaway signature.
-        transport = Transport(_server_url(server_url), "", 0, SigningKey.generate())
+        url = account_record.checked_server_url(server_url)
+        transport = Transport(url, "", 0, SigningKey.generate())
         try:
             return await PendingLink.begin(transport)
         except BaseException:
@@ -335,38 +319,28 @@ class Client:
         argon2: Argon2Parameters | None = None,
     ) -> Client:
         """Wait for the provisioning message, then create this device's profile."""
-        server_url = _server_url(server_url)
+        server_url = account_record.checked_server_url(server_url)
         Store.ensure_absent(profile_dir)
         try:
             provisioned: Provisioned = await pending.wait()
         finally:
             await pending.close()
         store = await asyncio.to_thread(Store.create, profile_dir, passphrase, argon2)
-        identity = pending.identity
+        account = account_record.AccountRecord(
+            provisioned.address, provisioned.device_id, server_url, pending.identity
+        )
         try:
-            with store.transaction():
-                store.put_json(
-                    _PROFILE,
-                    _SELF,
-                    {
-                        "address": provisioned.address,
-                        "device_id": provisioned.device_id,
-                        "server_url": server_url,
-                    },
-                )
-                store.put(_IDENTITY, _SELF, identity.to_bytes())
-                store.put(_ACCOUNT_KEY, _SELF, provisioned.account_key.private_bytes())
-                store.put(OWN_DEVICES, _SELF, provisioned.device_list)
-                for record in provisioned.contacts:
-                    store.put_json(CONTACT, str(record.get("address")), record)
-                PreKeySupply.create_initial(store, identity)
+            account_record.write(
+                store,
+                account,
+                provisioned.account_key,
+                provisioned.device_list,
+                provisioned.contacts,
+            )
         except BaseException:
             store.discard()
             raise
-        transport = Transport(
-            server_url, provisioned.address, provisioned.device_id, identity.signing_key
-        )
-        client = cls(store, identity, transport)
+        client = cls(store, account.identity, account.transport())
         try:
             client._kt.adopt(provisioned.transparency)
             if provisioned.profile_keys:
@@ -397,27 +371,11 @@ class Client:
         """Unlock an existing profile. Wrong passphrase or damage: :class:`ProfileError`."""
         store = await asyncio.to_thread(Store.open, profile_dir, passphrase)
         try:
-            profile = store.get_json(_PROFILE, _SELF)
-            raw_identity = store.get(_IDENTITY, _SELF)
-            if profile is None or raw_identity is None:
-                raise ProfileError(f"the profile in {profile_dir} has no account")
-            try:
-                identity = IdentityKeyPair.from_bytes(raw_identity)
-            except ProtocolError as exc:
-                raise ProfileError(f"the identity in {profile_dir} is damaged") from exc
-            address, device_id, server_url = (
-                profile.get(name) for name in ("address", "device_id", "server_url")
-            )
-            if (
-                not isinstance(address, str)
-                or not isinstance(device_id, int)
-                or not isinstance(server_url, str)
-            ):
-                raise ProfileError(f"the account record in {profile_dir} is damaged")
+            account = account_record.read(store, profile_dir)
         except BaseException:
             store.close()
             raise
-        return cls(store, identity, Transport(server_url, address, device_id, identity.signing_key))
+        return cls(store, account.identity, account.transport())
 
     async def close(self) -> None:
         if self._closed:
@@ -538,16 +496,18 @@ class Client:
         timer = self._disappearing.timer(recipient)
         quote = self._quote(recipient, reply_to) if reply_to else None
         content = TextContent(message_id, text, sent_at, forwarded, attachment, timer, quote)
-        content.encode()  # empty or oversized text is refused before any request
         if self._kt.latest_head_bytes() is None:
+            content.encode()  # empty or oversized text is refused before any request
             # A device that has not followed the log yet: the lookup does, so that even
             # its first message carries a head (client.head_gossip).
             await self._contact(recipient)
-        content = self._gossip.attach(recipient, content)
-        await self._transmit(message_id, recipient, content.encode(), own_copies=True)
+        # Encoded once, with the head if one rides along; refused here if empty or
+        # oversized, before any request.
+        content, payload = self._gossip.encode(recipient, content)
+        await self._outgoing.transmit(message_id, recipient, payload, own_copies=True)
         with self._store.transaction():
             self._requests.accept(recipient)
-            self._record(recipient, content, "out", sent_at)
+            record_text(self._history, self._disappearing, recipient, content, "out", sent_at)
             self._receipts.sent(recipient, message_id)
             self._gossip.sent(recipient, content.tree_head)
         return SentMessage(message_id, recipient, text, datetime_from_ms(sent_at))
@@ -559,32 +519,6 @@ class Client:
                 author = self.address if entry.direction == "out" else peer
                 return Quote(message_id, author, entry.text[:MAX_QUOTE_CHARS])
         raise ClientError(f"no message {message_id} with {peer} to reply to")
-
-    async def _transmit(
-        self, message_id: str, recipient: str, plaintext: bytes, *, own_copies: bool
-    ) -> None:
-        """Encrypt ``plaintext`` to every device of ``recipient`` (and, with
-        ``own_copies``, a sent transcript to this account's other devices) and post
-        it, refreshing the device lists when the server says they changed."""
-        franked = FrankedPlaintext.new(plaintext, self._sealed.profile_key())
-        for attempt in range(STALE_DEVICE_ATTEMPTS):
-            devices = await self._contact(recipient, refresh=attempt > 0)
-            self._check_verified(recipient, devices)
-            envelopes = await self._encrypt_for(recipient, devices, franked.to_bytes())
-            own_envelopes = (
-                await self._copies_for_own_devices(recipient, plaintext, refresh=attempt > 0)
-                if own_copies
-                else []
-            )
-            try:
-                await self._deliver(
-                    message_id, recipient, devices, envelopes, own_envelopes, franked
-                )
-                return
-            except ServerError as exc:
-                if exc.problem_type != "stale-devices" or attempt == STALE_DEVICE_ATTEMPTS - 1:
-                    raise
-                log.info("the device list of %s changed; refreshing it", recipient)
 
     # -- receipts (client.receipts) ----------------------------------------------------
 
@@ -607,7 +541,9 @@ class Client:
         peer = str(Address.parse(peer))
         if self._receipts.enabled(TYPING) and not self._requests.is_request(peer):
             typing = TypingContent(new_message_id(), started, _now_ms())
-            await self._transmit(typing.message_id, peer, typing.encode(), own_copies=False)
+            await self._outgoing.transmit(
+                typing.message_id, peer, typing.encode(), own_copies=False
+            )
 
     def message_state(self, message_id: str) -> str | None:
         """A sent message's state: ``sent``, ``delivered`` or ``read``."""
@@ -618,54 +554,18 @@ class Client:
         message request)."""
         peer = str(Address.parse(peer))
         if message_ids and self._receipts.enabled() and not self._requests.is_request(peer):
-            await self._send_receipt(peer, "read", message_ids[-MAX_RECEIPT_IDS:])
-
-    async def _send_receipt(self, peer: str, receipt_type: str, ids: list[str]) -> None:
-        message_id = new_message_id()
-        receipt = ReceiptContent(message_id, receipt_type, tuple(ids), _now_ms())
-        await self._transmit(message_id, peer, receipt.encode(), own_copies=False)
+            await self._outgoing.send_receipt(peer, "read", message_ids[-MAX_RECEIPT_IDS:])
 
     async def _flush_receipts(self) -> None:
         """Delivery receipts for what was just stored (a failure only costs the receipt),
         then the check of the tree heads its senders gossiped (``client.head_gossip``)."""
-        pending, self._pending_receipts = self._pending_receipts, {}
-        for peer, ids in pending.items():
+        for peer, ids in self._incoming.take_pending_receipts().items():
             try:
-                await self._send_receipt(peer, "delivered", ids[-MAX_RECEIPT_IDS:])
+                await self._outgoing.send_receipt(peer, "delivered", ids[-MAX_RECEIPT_IDS:])
             except ClientError as exc:
                 log.info("a delivery receipt to %s failed: %s", peer, exc)
         await self._groups.flush_receipts()
         await self._gossip.check_heard()
-
-    async def _deliver(
-        self,
-        message_id: str,
-        recipient: str,
-        devices: DeviceList,
-        envelopes: list[dict[str, Any]],
-        own_envelopes: list[dict[str, Any]],
-        franked: FrankedPlaintext,
-    ) -> None:
-        """Sealed to a contact whose profile key we hold (under a fresh delivery id, so
-        the server cannot link it to the signed copies for our own devices), else
-        unsealed, naming us: a stranger's first message is a message request."""
-        await self._sealed.publish_access_key()
-        if self._sealed.contact_key(recipient) is not None:
-            certificate = await self._sealed.certificate()
-            if await self._sealed.send(
-                message_id=new_message_id(),
-                recipient=recipient,
-                devices=devices,
-                envelopes=envelopes,
-                certificate=certificate,
-                commitment=franked.commitment(certificate),
-            ):
-                if own_envelopes:
-                    await self._post(message_id, self.address, own_envelopes)
-                return
-        await self._post(
-            message_id, recipient, envelopes, own_envelopes, commitment=franked.commitment()
-        )
 
     async def report(self, message_ids: list[str], reason: str) -> FiledReport:
         """Report received messages: their content, franking keys and tags go to the
@@ -678,120 +578,6 @@ class Client:
         message to them."""
         await self._sealed.rotate_profile_key()
 
-    def _check_verified(self, recipient: str, devices: DeviceList) -> None:
-        """A contact marked verified whose safety number changed blocks sending."""
-        key = self._contacts.pinned_key(recipient)
-        if key is not None:
-            self._verifications.check_sendable(recipient, key, devices)
-
-    async def _copies_for_own_devices(
-        self, recipient: str, payload: bytes, *, refresh: bool
-    ) -> list[dict[str, Any]]:
-        """Sent transcripts for this account's other devices (``sync_content``)."""
-        own = await self._contact(self.address, refresh=refresh)
-        others = DeviceList(
-            own.address, own.version, tuple(d for d in own.devices if d.device_id != self.device_id)
-        )
-        if not others.devices:
-            return []
-        return await self._encrypt_for(self.address, others, encode_transcript(recipient, payload))
-
-    async def _post(
-        self,
-        message_id: str,
-        recipient: str,
-        envelopes: list[dict[str, Any]],
-        own_envelopes: list[dict[str, Any]] | None = None,
-        *,
-        commitment: bytes | None = None,
-    ) -> None:
-        """``POST /v1/messages`` (a ``send`` frame while the live connection is open),
-        retried on network failures and 5xx answers with the same body: the server
-        keys storage on (sender device, message id). One request carries the
-        recipient's copies and those for this account's other devices."""
-        body: dict[str, Any] = {
-            "message_id": message_id,
-            "recipient": recipient,
-            "envelopes": envelopes,
-        }
-        if own_envelopes:
-            body["own_envelopes"] = own_envelopes
-        if commitment is not None:
-            body["commitment"] = sj.b64(commitment)
-        backoff = Backoff()
-        for attempt in range(POST_ATTEMPTS):
-            try:
-                await self._transport.send_message(body)
-                return
-            except (NetworkError, ServerError) as exc:
-                transient = isinstance(exc, NetworkError) or exc.status >= 500
-                if not transient or attempt == POST_ATTEMPTS - 1:
-                    raise
-                log.info("sending %s failed (%s); retrying", message_id, exc)
-                await asyncio.sleep(backoff.next_delay())
-
-    async def _encrypt_for(
-        self, recipient: str, devices: DeviceList, plaintext: bytes
-    ) -> list[dict[str, Any]]:
-        """One envelope per device of ``devices``, sessions started where needed."""
-        missing = [
-            e.device_id
-            for e in devices.devices
-            if sending_session(SessionRecord.load(self._store, recipient, e.device_id), e) is None
-        ]
-        fresh = await self._start_sessions(recipient, devices, missing) if missing else {}
-        # From here to the commit nothing awaits, so a message received meanwhile
-        # cannot have its session update overwritten by this send.
-        envelopes = []
-        with self._store.transaction():
-            for entry in devices.devices:
-                record = SessionRecord.load(self._store, recipient, entry.device_id)
-                session = sending_session(record, entry) or fresh.get(entry.device_id)
-                if session is None:  # trust_identity ran while the bundles were claimed
-                    raise ClientError(f"the sessions with {recipient} changed; send again")
-                ciphertext = session.encrypt(plaintext)
-                kind = "prekey" if message_type(ciphertext) is MessageType.PREKEY else "message"
-                envelopes.append(
-                    {"device_id": entry.device_id, "type": kind, "body": sj.b64(ciphertext)}
-                )
-                # Saved before posting: a crash can never reuse a message key.
-                record.use(session)
-                record.save(self._store)
-        return envelopes
-
-    async def _start_sessions(
-        self, recipient: str, devices: DeviceList, device_ids: list[int]
-    ) -> dict[int, Session]:
-        """Claim bundles for ``device_ids`` and run PQXDH as initiator (§3.3)."""
-        claim = await self._transport.request(
-            "POST", "/v1/keys/claim", {"address": recipient, "device_ids": device_ids}
-        )
-        await self._check_claimed_account_key(recipient, claim)
-        bundles = bundles_from_claim(claim, devices, device_ids)
-        absent = sorted(set(device_ids) - bundles.keys())
-        if absent:
-            raise ClientError(f"{recipient} has devices without prekeys on the server: {absent}")
-        sessions = {}
-        for device_id, bundle in bundles.items():
-            try:
-                sessions[device_id] = Session.initiate(self._identity, bundle)
-            except ProtocolError as exc:
-                raise SecurityError(f"a prekey bundle for {recipient} is invalid: {exc}") from exc
-        return sessions
-
-    async def _check_claimed_account_key(self, recipient: str, claim: dict[str, Any]) -> None:
-        """A claim names the account key too: if it is not the pinned one, the change
-        is recorded and refused like any other (IdentityChanged)."""
-        expected = (
-            self._account_key.public
-            if recipient == self.address
-            else self._contacts.pinned_key(recipient)
-        )
-        if sj.binary(claim, "account_key", "claim") == expected:
-            return
-        await self._contact(recipient, refresh=True)
-        raise SecurityError(f"the server named two different account keys for {recipient}")
-
     # -- receiving -------------------------------------------------------------
 
     async def fetch(self) -> list[ReceivedMessage]:
@@ -801,64 +587,34 @@ class Client:
         unreachable midway, what was already stored is returned and the rest
         stays queued for the next call.
         """
-        received, self._caught_up = self._caught_up, []
+        return await self._inbox.fetch()
+
+    def listen(self) -> AsyncIterator[ReceivedMessage]:
+        """Messages as they arrive over the WebSocket, forever.
+
+        The server first sends the queued backlog, then ``queue_empty``, then new
+        messages live. A broken connection is reopened with exponential backoff
+        and jitter; what was not acknowledged is sent again and dropped here as a
+        duplicate if it was already stored. Only a refused upgrade (e.g. this
+        device is unknown to the server) ends the iteration, with ServerError.
+        """
+        return self._inbox.listen()
+
+    async def _before_receiving(self) -> None:
+        """Each fetch and each live connection is a sync: follow the log, bring the
+        groups in line with this account's devices, send what the outbox holds."""
         await self.check_transparency()
         await self._follow_own_devices()
         await self._outbox.flush()
-        while True:
-            page = await self._transport.request("GET", f"/v1/messages?limit={FETCH_PAGE}")
-            envelopes = sj.as_list(sj.field(page, "messages", "fetch"), "fetch.messages")
-            acks: list[int] = []
-            interrupted: ClientError | None = None
-            for raw in envelopes:
-                try:
-                    outcome = await self._receive(raw)
-                except (NetworkError, ServerError) as exc:
-                    interrupted = exc
-                    break
-                if outcome.ack is not None:
-                    acks.append(outcome.ack)
-                if outcome.message is not None:
-                    received.append(outcome.message)
-            if acks:
-                await self._acknowledge(acks)
-            await self._flush_receipts()
-            await self._add_ready_device()
-            if interrupted is not None:
-                if not received:
-                    raise interrupted
-                log.warning("fetch stopped early: %s", interrupted)
-                return received
-            if sj.boolean(page, "prekeys_low", "fetch"):
-                await self._replenish_quietly()
-            if page.get("key_packages_low") is True:
-                await self._replenish_key_packages_quietly()
-            if not sj.boolean(page, "more", "fetch") or not acks:
-                return received
 
-    async def _acknowledge(self, ids: list[int]) -> None:
-        # Everything acknowledged is committed, so a lost ack only means the server
-        # delivers these again and the dedup marks acknowledge them then.
-        try:
-            await self._transport.request("POST", "/v1/messages/ack", {"ids": ids})
-        except NetworkError as exc:
-            log.warning(
-                "acknowledging %d messages failed (%s); they will be redelivered", len(ids), exc
-            )
+    async def _after_receiving(self) -> None:
+        """After each page or live batch was committed and acknowledged."""
+        await self._flush_receipts()
+        await self._add_ready_device()
 
-    async def _replenish_quietly(self) -> None:
-        """Top up prekeys without failing the caller: messages matter more, and the
-        server keeps saying prekeys_low until an upload succeeds."""
-        try:
-            await self._prekeys.replenish()
-        except ClientError as exc:
-            log.warning("uploading prekeys failed: %s", exc)
-
-    async def _replenish_key_packages_quietly(self) -> None:
-        try:
-            await self._groups.key_packages.replenish()
-        except ClientError as exc:
-            log.warning("uploading KeyPackages failed: %s", exc)
+    async def _catch_up(self) -> None:
+        """Process everything queued for this device, for a group rebase (``Inbox``)."""
+        await self._inbox.catch_up()
 
     async def _follow_own_devices(self) -> None:
         """Once this device holds a newer own device list (it linked or removed a
@@ -886,312 +642,16 @@ class Client:
         """A newly linked device of this account is ready (``DeviceReadySync``): add it
         to every group now. Another device than the one that linked it learns the new
         device list from the transparency log first."""
-        if not self._device_ready:
+        if not self._incoming.take_device_ready():
             return
-        self._device_ready = False
         try:
             await self.check_transparency()
         except ClientError as exc:
             log.warning("checking the transparency log for a new device failed: %s", exc)
         await self._follow_own_devices()
 
-    async def _catch_up(self) -> None:
-        """Process everything queued for this device (a group rebase needs the commit
-        that won); what it returns is handed out by the next :meth:`fetch`."""
-        messages = await self.fetch()  # it takes the earlier ones out first
-        self._caught_up.extend(messages)
-
-    async def _receive_group(self, raw: object, queue_id: int) -> _Outcome:
-        event, acknowledge = await self._groups.receive(raw)
-        message = None
-        # A blocked account's group messages, and those of a group a stranger added
-        # this device to, are processed (the group's state needs them) but not
-        # handed out (docs/safety.md); being added is shown, as the request's notice.
-        if (
-            event is not None
-            and event.kind != "added"
-            and self._requests.is_group_request(event.group_id)
-        ):
-            pass
-        elif (
-            event is not None
-            and event.message is not None
-            and not self._blocklist.is_blocked(event.message.sender)
-        ):
-            m = event.message
-            message = ReceivedMessage(
-                m.message_id,
-                m.sender,
-                m.sender_device,
-                m.text,
-                m.sent_at,
-                datetime_from_ms(_now_ms()),
-                group=m.group,
-            )
-        elif (
-            event is not None
-            and event.kind == "added"
-            and event.actor is not None
-            and not self._blocklist.is_blocked(event.actor)
-        ):
-            now = datetime_from_ms(_now_ms())
-            request = self._requests.is_group_request(event.group_id)
-            message = ReceivedMessage(
-                f"group-added-{event.group_id.hex()}",
-                event.actor,
-                0,
-                f"you were added to {event.group} by {event.actor}"
-                + (" (a message request: accept or decline it)" if request else ""),
-                now,
-                now,
-                group=event.group,
-                event="group-added",
-            )
-        return _Outcome(message, queue_id if acknowledge else None)
-
-    async def listen(self) -> AsyncIterator[ReceivedMessage]:
-        """Messages as they arrive over the WebSocket, forever.
-
-        The server first sends the queued backlog, then ``queue_empty``, then new
-        messages live. A broken connection is reopened with exponential backoff
-        and jitter; what was not acknowledged is sent again and dropped here as a
-        duplicate if it was already stored. Only a refused upgrade (e.g. this
-        device is unknown to the server) ends the iteration, with ServerError.
-        """
-        backoff = Backoff()
-        while True:
-            try:
-                connection = await self._transport.connect_websocket()
-            except NetworkError as exc:
-                log.info("live connection unavailable (%s); retrying", exc)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            try:
-                await self.check_transparency()  # each (re)connection is a sync
-                await self._follow_own_devices()
-                await self._outbox.flush()
-                async for message in self._stream(connection, backoff.reset):
-                    yield message
-            except (ConnectionClosed, OSError, NetworkError, ServerError, MalformedResponse) as exc:
-                log.info("live connection lost (%s); reconnecting", type(exc).__name__)
-            finally:
-                await connection.close()
-            await asyncio.sleep(backoff.next_delay())
-
-    async def _stream(
-        self, connection: LiveConnection, healthy: Callable[[], None]
-    ) -> AsyncIterator[ReceivedMessage]:
-        """The messages of one WebSocket connection, acknowledged after commit: the
-        envelopes one read brought (a ``batch`` frame's, docs/api.md) in one ack."""
-        async for frames in connection:
-            acks: list[int] = []
-            messages: list[ReceivedMessage] = []
-            envelopes = 0
-            for raw in frames:
-                try:
-                    frame = sj.as_object(raw, "frame")
-                    kind = sj.string(frame, "type", "frame")
-                except MalformedResponse:
-                    log.warning("ignoring a malformed frame from the server")
-                    continue
-                if kind == "queue_empty":
-                    healthy()
-                elif kind == "prekeys_low":
-                    await self._replenish_quietly()
-                elif kind == "key_packages_low":
-                    await self._replenish_key_packages_quietly()
-                elif kind == "error":
-                    log.warning("the server rejected a frame: %s", frame.get("detail"))
-                elif kind == "envelope":
-                    envelopes += 1
-                    outcome = await self._receive(frame.get("envelope"))
-                    if outcome.ack is not None:
-                        acks.append(outcome.ack)
-                    if outcome.message is not None:
-                        messages.append(outcome.message)
-            for start in range(0, len(acks), ACK_IDS_PER_FRAME):
-                ids = acks[start : start + ACK_IDS_PER_FRAME]
-                await connection.send(json.dumps({"type": "ack", "ids": ids}))
-            if envelopes:
-                await self._flush_receipts()
-                await self._add_ready_device()
-            for message in messages:
-                yield message
-
-    async def _receive(self, raw: object) -> _Outcome:
-        """Validate, decrypt and store one delivered envelope.
-
-        Dropped (acknowledged, with a warning that never includes content):
-        malformed, forged or undecryptable envelopes. Held (not acknowledged):
-        messages from a contact whose identity changed. Network and server
-        errors propagate and leave the envelope queued.
-        """
-        queue_id = queue_id_of(raw)
-        if queue_id is None:
-            log.warning("ignoring an envelope without a usable queue id")
-            return _Outcome(None, None)
-        if isinstance(raw, dict) and raw.get("type") in GROUP_TYPES:
-            return await self._receive_group(raw, queue_id)
-        if is_operator_notice(raw):  # signed by the operator, not encrypted (docs/legal.md)
-            try:
-                notice = await receive_operator_notice(
-                    self._store,
-                    self._transport,
-                    self.address,
-                    raw,  # type: ignore[arg-type]
-                )
-            except (SecurityError, MalformedResponse) as exc:
-                log.warning("dropping an operator notice: %s", exc)
-                return _Outcome(None, queue_id)
-            return _Outcome(notice, queue_id)
-        try:
-            envelope = parse_envelope(raw)
-        except MalformedResponse as exc:
-            log.warning("dropping a malformed envelope: %s", exc)
-            return _Outcome(None, queue_id)
-        if envelope.sealed:
-            try:
-                envelope = await self._sealed.open(envelope)
-            except (SecurityError, MalformedResponse) as exc:
-                log.warning("dropping a sealed message: %s", exc)
-                return _Outcome(None, queue_id)
-        if self._store.get(_SEEN, envelope.dedup_key) is not None:
-            return _Outcome(None, queue_id)
-        if self._blocklist.is_blocked(envelope.sender):
-            # Dropped unread: a blocked account's sessions are never touched.
-            log.info("dropping a message from a blocked account")
-            return _Outcome(None, queue_id)
-        try:
-            message = await self._decrypt_and_store(envelope)
-        except IdentityChanged:
-            log.warning(
-                "holding a message from %s until its new identity is trusted", envelope.sender
-            )
-            return _Outcome(None, None)
-        except (SecurityError, UnknownAccount, InvalidMessage, ProtocolError) as exc:
-            log.warning("dropping a message from %s: %s", envelope.sender, exc)
-            return _Outcome(None, queue_id)
-        return _Outcome(message, queue_id)
-
-    async def _sender_device(self, envelope: InboundEnvelope) -> DeviceEntry:
-        """The sender device's entry in its verified device list. The cached list is
-        refreshed once if it lacks the device or names another identity than the
-        message (or our session) claims, e.g. after the sender added a device."""
-        record = SessionRecord.load(self._store, envelope.sender, envelope.sender_device)
-        claimed = claimed_identity(record, envelope.kind, envelope.body)
-        entry = (await self._contact(envelope.sender)).device(envelope.sender_device)
-        if entry is None or (claimed is not None and entry.identity != claimed):
-            refreshed = await self._contact(envelope.sender, refresh=True)
-            entry = refreshed.device(envelope.sender_device)
-        if entry is None:
-            raise SecurityError(f"{envelope.sender} lists no device {envelope.sender_device}")
-        return entry
-
-    async def _decrypt_and_store(self, envelope: InboundEnvelope) -> ReceivedMessage | None:
-        entry = await self._sender_device(envelope)
-        # No await from here to the commit (see the module docstring). The dedup mark
-        # is checked again: another fetch or listen may have stored it meanwhile.
-        if self._store.get(_SEEN, envelope.dedup_key) is not None:
-            return None
-        record = SessionRecord.load(self._store, envelope.sender, envelope.sender_device)
-        opened = decrypt(record, self._identity, self._prekeys.keys, envelope.kind, envelope.body)
-        if opened.session.remote_identity != entry.identity:
-            raise SecurityError(f"{record.name} used an identity its device list does not hold")
-        if envelope.sender == self.address:
-            self._store_transcript(envelope, record, opened)
-            return None
-        check_sender_identity(envelope, opened.session.remote_identity)
-        franked = open_franked(envelope, opened.plaintext, envelope.sender_certificate or b"")
-        content = decode_payload(franked.content)
-        # A sealed message's outer id is a fresh delivery id (see _deliver).
-        if not envelope.sealed and content.message_id != envelope.message_id:
-            raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
-        if isinstance(content, ReceiptContent | DeleteContent | TypingContent):
-            self._store_control(envelope, record, opened, content, franked.profile_key)
-            return None
-        with self._store.transaction():
-            self._sealed.learn(envelope.sender, franked.profile_key)
-            self._evidence.keep(content.message_id, envelope, franked, envelope.sender_certificate)
-            record.save(self._store)
-            if opened.inbound is not None:
-                self._prekeys.keys.consume(
-                    opened.inbound.one_time_prekey_id,
-                    opened.inbound.kem_prekey_id,
-                    opened.inbound.kem_prekey_last_resort,
-                )
-            self._store.put(_SEEN, envelope.dedup_key, b"")
-            # A stranger's first message opens a message request (client.requests).
-            self._requests.incoming(envelope.sender, _now_ms())
-            self._record(envelope.sender, content, "in", _now_ms(), envelope.server_ts)
-            self._gossip.heard(envelope.sender, content.tree_head)
-        if self._receipts.enabled() and not self._requests.is_request(envelope.sender):
-            self._pending_receipts.setdefault(envelope.sender, []).append(content.message_id)
-        return ReceivedMessage(
-            content.message_id,
-            envelope.sender,
-            envelope.sender_device,
-            content.text,
-            datetime_from_ms(content.sent_at_ms),
-            datetime_from_ms(_now_ms()),
-            content.forwarded,
-        )
-
-    def _store_control(
-        self,
-        envelope: InboundEnvelope,
-        record: SessionRecord,
-        opened: Decrypted,
-        control: ReceiptContent | DeleteContent | TypingContent,
-        profile_key: bytes | None,
-    ) -> None:
-        """A receipt moves our sent messages forward; a deletion withdraws one of the
-        sender's messages. Neither is a message of its own."""
-        removed: list[dict[str, object]] = []
-        with self._store.transaction():
-            self._sealed.learn(envelope.sender, profile_key)
-            record.save(self._store)
-            if opened.inbound is not None:
-                self._prekeys.keys.consume(
-                    opened.inbound.one_time_prekey_id,
-                    opened.inbound.kem_prekey_id,
-                    opened.inbound.kem_prekey_last_resort,
-                )
-            self._store.put(_SEEN, envelope.dedup_key, b"")
-            changed = False
-            if isinstance(control, ReceiptContent):
-                changed = bool(
-                    self._receipts.apply(envelope.sender, control.receipt_type, control.message_ids)
-                )
-            elif isinstance(control, DeleteContent):
-                removed, _ = self._store.delete_history_where(
-                    envelope.sender,
-                    lambda e: (
-                        e.get("id") == control.target
-                        and e.get("direction") == "in"
-                        # On the server's clock, not the dates the sender wrote.
-                        and deletion.withdrawable(e, envelope.server_ts)
-                    ),
-                )
-                if removed:
-                    self._history.refresh_conversation(envelope.sender)
-                changed = bool(removed)
-        self._forget_attachments(removed)
-        if changed and self.on_update is not None:
-            self.on_update(envelope.sender)
-        if (
-            isinstance(control, TypingContent)
-            and control.sent_at_ms >= _now_ms() - TYPING_FRESH_MS
-            and self.on_typing is not None
-            and self._receipts.enabled(TYPING)
-        ):
-            self.on_typing(envelope.sender, control.started)
-
     def _forget_attachments(self, entries: list[dict[str, object]]) -> None:
-        for entry in entries:
-            attachment = entry.get("att")
-            blob = attachment.get("blob") if isinstance(attachment, dict) else None
-            if isinstance(blob, str) and "/" not in blob:
-                (self._store.directory / ATTACHMENT_DIR / blob).unlink(missing_ok=True)
+        forget_attachments(self._store.directory, entries)
 
     # -- deleting (client.deletion) ---------------------------------------------------
 
@@ -1233,90 +693,12 @@ class Client:
             raise ClientError(f"a message can be deleted for everyone within {hours} hours")
         withdrawal = DeleteContent(new_message_id(), message_id, now)
         # The sent transcript of the withdrawal removes it on this account's devices too.
-        await self._transmit(withdrawal.message_id, peer, withdrawal.encode(), own_copies=True)
+        await self._outgoing.transmit(
+            withdrawal.message_id, peer, withdrawal.encode(), own_copies=True
+        )
         with self._store.transaction():
             removed = deletion.remove(self._store, self._history, peer, message_id, "out")
         self._forget_attachments([removed] if removed else [])
-
-    def _store_transcript(
-        self, envelope: InboundEnvelope, record: SessionRecord, opened: Decrypted
-    ) -> None:
-        """What another device of this account sent or did: sent history, or a
-        deletion or timer change to apply here too (``client.own_sync``)."""
-        sync = decode_sync(opened.plaintext)
-        if sync.message_id != envelope.message_id:
-            raise SecurityError(f"{record.name} sent a message whose inner and outer ids differ")
-        with self._store.transaction():
-            record.save(self._store)
-            if opened.inbound is not None:
-                self._prekeys.keys.consume(
-                    opened.inbound.one_time_prekey_id,
-                    opened.inbound.kem_prekey_id,
-                    opened.inbound.kem_prekey_last_resort,
-                )
-            self._store.put(_SEEN, envelope.dedup_key, b"")
-            if isinstance(sync, DeviceReadySync):
-                self._device_ready = True  # acted on by _add_ready_device
-                return
-            applied = apply_sync(
-                sync,
-                self._store,
-                self._history,
-                self._disappearing,
-                lambda peer, content: self._record(peer, content, "out", content.sent_at_ms),
-            )
-        self._forget_attachments(applied.removed)
-        group = self._groups.name_of(applied.peer)  # a group's delete for me
-        if group is not None:
-            if self._groups.on_update is not None:
-                self._groups.on_update(f"#{group}")
-        elif self.on_update is not None:
-            self.on_update(applied.peer)
-
-    async def _send_to_own_devices(self, message_id: str, payload: bytes) -> None:
-        """``payload`` to this account's other devices only (a sync message)."""
-        for attempt in range(STALE_DEVICE_ATTEMPTS):
-            own = await self._contact(self.address, refresh=attempt > 0)
-            others = tuple(d for d in own.devices if d.device_id != self.device_id)
-            if not others:
-                return
-            others_list = DeviceList(own.address, own.version, others)
-            envelopes = await self._encrypt_for(self.address, others_list, payload)
-            try:
-                await self._post(message_id, self.address, envelopes)
-                return
-            except ServerError as exc:
-                if exc.problem_type != "stale-devices" or attempt == STALE_DEVICE_ATTEMPTS - 1:
-                    raise
-
-    def _record(
-        self,
-        peer: str,
-        content: TextContent,
-        direction: Direction,
-        timer_start_ms: int,
-        server_ts_ms: int | None = None,
-    ) -> None:
-        """Into history, inside the caller's transaction. The message's timer becomes
-        the conversation's (``client.disappearing``) and starts at ``timer_start_ms``;
-        ``server_ts_ms`` is when the server stored a received one (``client.deletion``)."""
-        if content.timer_s != self._disappearing.timer(peer):
-            self._disappearing.set_timer(peer, content.timer_s)
-        expires = timer_start_ms + content.timer_s * 1000 if content.timer_s else None
-        if expires is not None:
-            self._disappearing.due_at(peer, expires)
-        self._history.record(
-            peer,
-            content.message_id,
-            direction,
-            content.text,
-            content.sent_at_ms,
-            content.forwarded,
-            content.attachment,
-            expires,
-            content.quote,
-            server_ts_ms,
-        )
 
     # -- linked devices, key transparency, safety numbers ----------------------------
 
@@ -1330,6 +712,12 @@ class Client:
             await self._kt.sync()
         except SecurityAlert as exc:
             log.warning("%s", exc)
+
+    def tree_head(self) -> SignedTreeHead | None:
+        """The newest signed tree head of the log this device verified (None before its
+        first sync): what it gossips, and what a person hands an auditor to compare
+        (``sottovoce audit --compare``, docs/transparency.md)."""
+        return self._kt.latest_head()
 
     def security_alerts(self) -> list[Alert]:
         """Alerts not yet dismissed, oldest first (``client.alerts``)."""
@@ -1447,7 +835,7 @@ class Client:
 
     def attachment_file(self, pointer: AttachmentPointer) -> Path:
         """Where a downloaded attachment's (still encrypted, checked) ciphertext lives."""
-        return self._store.directory / ATTACHMENT_DIR / pointer.blob_id
+        return attachment_path(self._store.directory, pointer.blob_id)
 
     async def download_attachment(
         self, pointer: AttachmentPointer, *, progress: Progress | None = None
@@ -1484,7 +872,7 @@ class Client:
                 self._groups.chat.forget_receipts([g.message_id for g in gone if g.peer == peer])
         for g in gone:
             if g.blob_id is not None:
-                (self._store.directory / ATTACHMENT_DIR / g.blob_id).unlink(missing_ok=True)
+                forget_blob(self._store.directory, g.blob_id)
         return gone
 
     def export_backup(
@@ -1675,31 +1063,3 @@ class Client:
             )
             for target in checked
         ]
-
-
-async def _register(transport: Transport, payload: dict[str, object], account_key: bytes) -> None:
-    """``POST /v1/accounts``, signed by the new device's key (proof of possession).
-
-    If the answer is lost the request is sent again; the server then says
-    ``handle-taken``, and the account is ours if it holds our account key.
-    """
-    backoff = Backoff()
-    sent = False
-    for attempt in range(POST_ATTEMPTS):
-        try:
-            await transport.request("POST", "/v1/accounts", payload)
-            return
-        except NetworkError:
-            if attempt == POST_ATTEMPTS - 1:
-                raise
-            sent = True
-            await asyncio.sleep(backoff.next_delay())
-        except ServerError as exc:
-            if sent and exc.problem_type == "handle-taken":
-                address = Address.parse(transport.address)
-                view = await transport.request(
-                    "GET", f"/v1/accounts/{address.app}/{address.handle}"
-                )
-                if sj.binary(view, "account_key", "account") == account_key:
-                    return
-            raise

@@ -3,20 +3,23 @@
 Compact UTF-8 JSON like one-to-one content (``client.content``). A ``text``
 (``{"v": 1, "kind": "text", "id", "text", "sent_at"}``) may carry, as one-to-one
 messages do, an attachment's pointer (``"att"``, the text then a caption), the
-message it replies to (``"quote"``) and the group's disappearing timer
-(``"timer"``). A ``name`` (``{"v": 1, "kind": "name", "id", "name", "sent_at"}``)
-is sent after adding people so that every member shows the group under the name
-its creator gave it. A ``timer`` (``{"v": 1, "kind": "timer", "id", "timer",
-"sent_at"}``) is a member's change of the group's disappearing timer. Receipts,
-typing indicators and deletions are the one-to-one payloads
-(``content.ReceiptContent``, ``TypingContent``, ``DeleteContent``) sent as MLS
-application messages. The server never sees any of it: all of it is content.
+message it replies to (``"quote"``), the group's disappearing timer
+(``"timer"``) and the newest signed tree head of the transparency log the sender
+verified (``"sth"``, ``client.head_gossip``; a malformed one is dropped with a
+warning and costs the message nothing). A ``name`` (``{"v": 1, "kind": "name",
+"id", "name", "sent_at"}``) is sent after adding people so that every member
+shows the group under the name its creator gave it. A ``timer`` (``{"v": 1,
+"kind": "timer", "id", "timer", "sent_at"}``) is a member's change of the group's
+disappearing timer. Receipts, typing indicators and deletions are the one-to-one
+payloads (``content.ReceiptContent``, ``TypingContent``, ``DeleteContent``) sent
+as MLS application messages. The server never sees any of it: all of it is content.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sottovoce.client.attachments import AttachmentPointer
@@ -32,6 +35,14 @@ from sottovoce.client.content import (
 )
 from sottovoce.client.disappearing import check_timer
 from sottovoce.client.errors import InvalidMessage
+from sottovoce.client.head_gossip import (
+    HEAD_FIELD,
+    MalformedGossip,
+    decode_head_field,
+    encode_head_field,
+)
+
+log = logging.getLogger(__name__)
 
 # A group name is a short label typed on a command line: printable, one line.
 MAX_GROUP_NAME_LEN = 64
@@ -57,21 +68,25 @@ class GroupContent:
     attachment: AttachmentPointer | None = None
     quote: Quote | None = None
     timer_s: int = 0
+    # A signed tree head gossiped to the group (client.head_gossip), texts only.
+    tree_head: bytes | None = field(default=None, repr=False)
 
     def encode(self) -> bytes:
         if not self.value and (self.kind != "text" or self.attachment is None):
             raise InvalidMessage("a message needs some text")
-        field = "text" if self.kind == "text" else "name"
+        name = "text" if self.kind == "text" else "name"
+        head = self.tree_head if self.kind == "text" else None
         data = json.dumps(
             {
                 "v": CONTENT_VERSION,
                 "kind": self.kind,
                 "id": self.message_id,
-                field: self.value,
+                name: self.value,
                 "sent_at": self.sent_at_ms,
                 **({"att": self.attachment.to_json()} if self.attachment else {}),
                 **({"quote": self.quote.to_json()} if self.quote else {}),
                 **({"timer": self.timer_s} if self.timer_s else {}),
+                **({HEAD_FIELD: encode_head_field(head)} if head else {}),
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -115,7 +130,13 @@ def decode_group_content(data: bytes) -> GroupContent:
     timer = obj.get("timer", 0) if kind == "text" else 0
     if not isinstance(timer, int) or isinstance(timer, bool) or not check_timer(timer):
         raise InvalidMessage("the payload's disappearing timer is not one this client offers")
-    return GroupContent(kind, message_id, value, sent_at, attachment, quote, timer)
+    tree_head = None
+    if kind == "text" and HEAD_FIELD in obj:
+        try:
+            tree_head = decode_head_field(obj[HEAD_FIELD])
+        except MalformedGossip as exc:
+            log.warning("ignoring a group message's gossiped tree head: %s", exc)
+    return GroupContent(kind, message_id, value, sent_at, attachment, quote, timer, tree_head)
 
 
 def _check_id_and_time(message_id: object, sent_at: object) -> None:

@@ -79,6 +79,7 @@ from sottovoce.client.group_franking import (
     open_group_franked,
     parse_group_franking,
 )
+from sottovoce.client.head_gossip import HeadGossip
 from sottovoce.client.key_package_supply import CIPHER_SUITE, KeyPackageSupply
 from sottovoce.client.message_id import new_message_id
 from sottovoce.client.messages import datetime_from_ms
@@ -281,8 +282,9 @@ class Groups:
     """The groups of one device. Made by :class:`~sottovoce.client.client.Client`,
     which hands it what it needs: the store, the transport, this device's identity,
     the verified device list of any account (``device_list``), a way to process
-    everything queued for this device (``catch_up``, used to rebase) and the outbox
-    to this account's other devices (``own_sync``, for delete for me)."""
+    everything queued for this device (``catch_up``, used to rebase), the outbox
+    to this account's other devices (``own_sync``, for delete for me) and the
+    gossip of tree heads (``gossip``: group texts carry heads as one-to-one ones do)."""
 
     def __init__(
         self,
@@ -292,9 +294,11 @@ class Groups:
         device_list: Callable[..., Awaitable[DeviceList]],
         catch_up: Callable[[], Awaitable[object]],
         own_sync: Outbox,
+        gossip: HeadGossip,
     ) -> None:
         self._store = store
         self._own_sync = own_sync
+        self._gossip = gossip
         self._transport = transport
         self._signer = signer
         self._device_list = device_list
@@ -580,9 +584,8 @@ class Groups:
     async def _announce_name(self, group_id: bytes) -> None:
         record = self._load(group_id)
         if record is not None:
-            await self._send_content(
-                group_id, GroupContent("name", new_message_id(), record.name, _now_ms())
-            )
+            name = GroupContent("name", new_message_id(), record.name, _now_ms())
+            await self._send_payload(group_id, name.encode())
 
     # -- this account's own devices follow its device list ------------------------------
 
@@ -739,7 +742,10 @@ class Groups:
                 None if reply_to is None else self._quote(record, reply_to),
                 self.chat.timer(record.group_id),
             )
-            content.encode()
+            # Encoded once, with the newest tree head if the group was not told it yet
+            # (client.head_gossip); refused here if empty or oversized.
+            told = history_peer(record.group_id)
+            content, payload = self._gossip.encode(told, content)
             elapsed_ms = _now_ms() - record.last_commit_ms
             if (
                 record.sent_since_update >= UPDATE_AFTER_MESSAGES
@@ -747,7 +753,8 @@ class Groups:
                 or self._departed_still_present(record)
             ):
                 await self._self_update(record.group_id)
-            await self._send_content(record.group_id, content)
+            await self._send_payload(record.group_id, payload)
+            self._gossip.sent(told, content.tree_head)
             with self._store.transaction():
                 entry = self.chat.record(
                     record.group_id,
@@ -857,9 +864,6 @@ class Groups:
                     ),
                 )
         self.forget_attachments(removed)
-
-    async def _send_content(self, group_id: bytes, content: GroupContent) -> None:
-        await self._send_payload(group_id, content.encode())
 
     async def _send_payload(self, group_id: bytes, payload: bytes, *, counts: bool = True) -> None:
         """Protect and post one payload. ``counts``: a message the self-update policy
@@ -1026,6 +1030,8 @@ class Groups:
                 return GroupEvent("added", record.name, record.group_id, str(added_by["by"]))
             return GroupEvent("renamed", record.name, record.group_id, envelope.sender)
         own = envelope.sender == self.identity.address
+        if not own and not self.is_blocked(envelope.sender):
+            self._gossip.heard(envelope.sender, content.tree_head)
         entry = self.chat.record(
             record.group_id,
             content,

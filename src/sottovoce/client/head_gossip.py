@@ -6,21 +6,24 @@ heads with someone shown the real log exposes it. CONIKS (Melara et al., USENIX
 Security 2015) has clients cross-check the provider's signed tree roots for
 exactly this, and CT's gossip draft (draft-ietf-trans-gossip, "STH
 pollination") passes signed tree heads between parties that already talk.
-Here the heads ride in the content of one-to-one messages, which the server
-cannot read, tell apart, strip or change (docs/transparency.md, "Gossip between
-contacts").
+Here the heads ride in the content of one-to-one and group text messages, which
+the server cannot read, tell apart, strip or change (docs/transparency.md,
+"Gossip between contacts").
 
 What rides along: the newest head this device verified, in a text message's
 ``"sth"`` field (standard base64 of the 125-byte head, 177 bytes of JSON), only
-when that head is newer than the newest one this contact is known to hold (one
-sent to them or received from them). Quiet conversations carry nothing; a busy
-log costs one head per contact per change of this device's view.
+when that head is newer than the newest one the recipient is known to hold (a
+contact: one sent to them or received from them; a group: one sent to it).
+Quiet conversations carry nothing; a busy log costs one head per contact or
+group per change of this device's view.
 
 What a received head gets: a signature check by the pinned log key, then
 ``LogMonitor.check_gossiped`` (catch up if it is newer, then RFC 9162 §2.1.4
 consistency with this device's head). A fork is a ``log-fork`` alert about the
-contact holding both heads. A malformed head is :class:`MalformedGossip`: the
-message carrying it is shown all the same, since only its gossip is bad.
+contact holding both heads. A well-formed head the pinned key did not sign is a
+head of another log (:class:`ForeignLogHead`), a ``foreign-log`` alert the
+first time a contact sends one. A malformed head is :class:`MalformedGossip`.
+Either way the message carrying it is shown, since only its gossip is bad.
 """
 
 from __future__ import annotations
@@ -29,24 +32,30 @@ import base64
 import binascii
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sottovoce.client import server_json as sj
 from sottovoce.client.alerts import SecurityAlert
 from sottovoce.client.errors import ClientError, InvalidMessage, NetworkError
 from sottovoce.client.store import Store
 from sottovoce.client.transparency import LogMonitor
-from sottovoce.protocol.errors import ProtocolError
+from sottovoce.protocol.errors import ProtocolError, VerificationError
 from sottovoce.protocol.public.tree_head import SIGNED_TREE_HEAD_LEN
 
 if TYPE_CHECKING:  # client.content imports this module for the field's wire form
     from sottovoce.client.content import TextContent
+    from sottovoce.client.group_content import GroupContent
+
+    Gossiping = TypeVar("Gossiping", TextContent, GroupContent)
 
 log = logging.getLogger(__name__)
 
 GOSSIP = "kt-gossip"
 # The record of heads heard and not yet checked (no address is a bare word).
 _HEARD = "heard"
+# The record of a contact whose heads are of another log, alerted about once
+# ("foreign:" + address: no address contains a colon).
+_FOREIGN = "foreign:"
 # The content field that carries a head (client.content).
 HEAD_FIELD = "sth"
 # A head is exactly SIGNED_TREE_HEAD_LEN bytes, so its base64 has exactly this length;
@@ -58,7 +67,14 @@ MAX_HEARD = 64
 
 
 class MalformedGossip(InvalidMessage):
-    """A gossiped tree head that is not a head signed by this device's log key."""
+    """A gossiped tree head that does not parse as a signed tree head at all."""
+
+
+class ForeignLogHead(ClientError):
+    """A well-formed signed tree head that the pinned log key did not sign: the head of
+    another log (its sender's device pinned another log key), or one its sender made
+    up. Not evidence against the operator, who may never have signed it; the contact's
+    safety number tells whether either of the two was shown a different log."""
 
 
 def encode_head_field(head: bytes) -> str:
@@ -126,18 +142,20 @@ class HeadGossip:
             return None
         return head
 
-    def attach(self, peer: str, content: TextContent) -> TextContent:
-        """``content`` with the head :meth:`outgoing` names, unless the head would make
-        it too large to send: gossip never costs a message."""
+    def encode(self, peer: str, content: Gossiping) -> tuple[Gossiping, bytes]:
+        """``content`` with the head :meth:`outgoing` names, and its payload, encoded
+        once; without the head if it would make the message too large to send (gossip
+        never costs a message). ``peer`` is a contact's address, or a group's history
+        key (``group_chat.history_peer``). Raises :class:`InvalidMessage` as
+        ``content.encode`` does."""
         head = self.outgoing(peer)
-        if head is None:
-            return content
-        gossiping = dataclasses.replace(content, tree_head=head)
-        try:
-            gossiping.encode()
-        except InvalidMessage:
-            return content
-        return gossiping
+        if head is not None and content.tree_head is None:
+            gossiping = dataclasses.replace(content, tree_head=head)
+            try:
+                return gossiping, gossiping.encode()
+            except InvalidMessage:
+                pass
+        return content, content.encode()
 
     def sent(self, peer: str, head: bytes | None) -> None:
         """``head`` (from :meth:`outgoing`) reached the server in a message to ``peer``."""
@@ -183,11 +201,33 @@ class HeadGossip:
                 log.warning("a gossiped tree head was not checked: %s", exc)
 
     async def check(self, peer: str, head: bytes) -> None:
-        """Check ``head``, gossiped by ``peer``; :class:`MalformedGossip` if it is not a
-        head of this device's log, :class:`SecurityAlert` if it forks from its view."""
+        """Check ``head``, gossiped by ``peer``: :class:`MalformedGossip` if it is not a
+        signed tree head, :class:`ForeignLogHead` (the first time from ``peer``, as a
+        ``foreign-log`` :class:`SecurityAlert`) if the pinned log key did not sign it,
+        :class:`SecurityAlert` (``log-fork``) if it forks from this device's view."""
         try:
             parsed = self._monitor.parse_head(head)
+        except VerificationError as exc:
+            raise self._foreign(peer) from exc
         except ProtocolError as exc:
             raise MalformedGossip(f"the tree head {peer} gossiped fails: {exc}") from exc
         await self._monitor.check_gossiped(peer, parsed)
         self._knows(peer, parsed.epoch)
+        if self._store.get_json(GOSSIP, _FOREIGN + peer) is not None:
+            with self._store.transaction():  # a later head of another log alerts again
+                self._store.delete(GOSSIP, _FOREIGN + peer)
+
+    def _foreign(self, peer: str) -> ClientError:
+        """A head of another log from ``peer``: an alert the first time (until a head of
+        this device's log comes from them), then only a warning, so that a contact
+        cannot fill the alerts by sending many."""
+        detail = (
+            f"{peer}'s device gossiped a tree head that the transparency log key this "
+            "device pinned did not sign: one of you may be shown another log. Compare "
+            f"safety numbers with {peer}."
+        )
+        if self._store.get_json(GOSSIP, _FOREIGN + peer) is not None:
+            return ForeignLogHead(detail)
+        with self._store.transaction():
+            self._store.put_json(GOSSIP, _FOREIGN + peer, {})
+            return self._monitor.foreign_log(peer, detail)

@@ -51,7 +51,7 @@ from sottovoce.protocol.sealed_sender import first_profile_key, open_sealed, sea
 log = logging.getLogger("sottovoce.client")
 
 SEALED_PATH = "/v1/messages/sealed"
-# Sealed sends retry like signed ones (client.client.POST_ATTEMPTS): the server keys
+# Sealed sends retry like signed ones (client.outgoing.POST_ATTEMPTS): the server keys
 # storage on the message id, so a retry is stored at most once.
 POST_ATTEMPTS = 5
 ACCESS_KEY_HEADER = "unidentified-access-key"

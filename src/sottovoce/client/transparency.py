@@ -285,6 +285,10 @@ class LogMonitor:
 
     # -- heads gossiped by contacts (client.head_gossip) -------------------------------
 
+    def foreign_log(self, witness: str, detail: str) -> SecurityAlert:
+        """Record that contact ``witness`` gossiped a head of another log (``foreign-log``)."""
+        return self._alerts.raise_alert("foreign-log", witness, detail)
+
     def parse_head(self, data: bytes) -> SignedTreeHead:
         """A head as the log's pinned key signed it; :class:`ProtocolError` otherwise."""
         return parse_signed_tree_head(data, self._log_key(self._state()))

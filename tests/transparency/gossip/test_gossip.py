@@ -14,12 +14,17 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from sottovoce.cli.main import app
+from sottovoce.cli.render import StderrLog
 from sottovoce.client import Client
 from sottovoce.client.auditor import ForkedView, LogAuditor
 from sottovoce.client.content import MAX_CONTENT_LEN, TextContent
-from sottovoce.client.head_gossip import HEAD_FIELD_CHARS, MalformedGossip
+from sottovoce.client.group_chat import history_peer
+from sottovoce.client.head_gossip import HEAD_FIELD_CHARS, ForeignLogHead, MalformedGossip
 from sottovoce.client.message_id import new_message_id
+from sottovoce.crypto.signing import SigningKey
 from sottovoce.protocol.public.tree_head import SignedTreeHead, parse_signed_tree_head
 from tests.support.people import MakeClient
 from tests.transparency.gossip.conftest import SplitViewProcess
@@ -47,6 +52,15 @@ async def wait_for_size(client: Client, size: int) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"no head covering {size} entries")
+
+
+async def heads_cover(looker: Client, newest: Client) -> None:
+    """From now on every head the server signs covers ``newest``'s account and all
+    logged before it: a lookup makes the server end the epoch when its head does not
+    cover the account yet. A test that shows someone a split view right after making
+    the accounts needs it, or the victim's first head may predate the target's key
+    entry (an epoch is 0.5 s), and then the forked log and the real one agree."""
+    await looker.safety_number(newest.address)
 
 
 async def test_two_contacts_converge_on_the_newest_head(make_client: MakeClient) -> None:
@@ -134,6 +148,20 @@ async def test_a_split_view_from_the_start_is_exposed_by_gossip(
     assert set(evidence) == {head_of(alice).to_bytes(), gossiped.to_bytes()}
 
 
+async def send_raw(sender: Client, recipient: str, text: str, sth: object) -> None:
+    """A text whose ``"sth"`` is whatever the test says (a misbehaving client's)."""
+    message_id = new_message_id()
+    payload = {"v": 1, "kind": "text", "id": message_id, "text": text, "sent_at": 1, "sth": sth}
+    await sender._outgoing.transmit(
+        message_id, recipient, json.dumps(payload).encode(), own_copies=False
+    )
+
+
+def foreign_head(like: SignedTreeHead) -> str:
+    """``like`` as another log's key signs it: a well-formed head of another log."""
+    return base64.b64encode(like.head.sign(SigningKey.generate()).to_bytes()).decode()
+
+
 async def test_malformed_or_oversized_gossip_is_refused_and_the_message_shows(
     make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -141,31 +169,54 @@ async def test_malformed_or_oversized_gossip_is_refused_and_the_message_shows(
     bob = await make_client("bob", "photos")
     await bob.send(alice.address, "hi")
     assert await texts(alice) == ["hi"]
-    genuine = head_of(bob).to_bytes()
-    forged = bytearray(genuine)
-    forged[-1] ^= 1  # the signature no longer verifies
-
     bad: dict[str, object] = {
         "not a string": 7,
         "too short": "AAAA",
         "oversized": "A" * (HEAD_FIELD_CHARS * 40),
         "not base64": "*" * HEAD_FIELD_CHARS,
-        "bad signature": base64.b64encode(bytes(forged)).decode(),
+        "not a head": base64.b64encode(b"SVTX" + head_of(bob).to_bytes()[4:]).decode(),
     }
     caplog.set_level(logging.WARNING)
     for text, sth in bad.items():
-        message_id = new_message_id()
-        payload = {"v": 1, "kind": "text", "id": message_id, "text": text, "sent_at": 1, "sth": sth}
-        await bob._transmit(
-            message_id, alice.address, json.dumps(payload).encode(), own_copies=False
-        )
+        await send_raw(bob, alice.address, text, sth)
     assert await texts(alice) == list(bad)
     assert alice.security_alerts() == []
     warnings = " ".join(r.getMessage() for r in caplog.records)
     assert "is not a string" in warnings
     assert "characters, a head is" in warnings
     assert "not standard base64" in warnings
-    assert "signature does not verify" in warnings
+    assert "wrong magic" in warnings
+
+
+async def test_a_head_of_another_log_is_a_foreign_log_alert_once_per_contact(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A well-formed head the pinned log key did not sign is not a parse error: the
+    contact's device follows another log (or made the head up). It is a ``foreign-log``
+    alert about that contact, once until a head of this log comes from them again;
+    the messages show all the same."""
+    alice = await make_client("alice")
+    bob = await make_client("bob", "photos")
+    await bob.send(alice.address, "hi")
+    assert await texts(alice) == ["hi"]
+    caplog.set_level(logging.WARNING)
+    await send_raw(bob, alice.address, "from another log", foreign_head(head_of(bob)))
+    await send_raw(bob, alice.address, "and again", foreign_head(head_of(bob)))
+    assert await texts(alice) == ["from another log", "and again"]
+    [alert] = alice.security_alerts()
+    assert (alert.kind, alert.address, alert.is_attack) == ("foreign-log", bob.address, True)
+    assert "Compare safety numbers" in alert.detail
+    assert "log key this device pinned did not sign" in caplog.text
+    assert log_forks(alice) == []
+    alice.dismiss_alerts([alert])
+
+    # A head of this log from bob settles it; another foreign one alerts anew.
+    await send_raw(bob, alice.address, "honest", base64.b64encode(head_of(bob).to_bytes()).decode())
+    assert await texts(alice) == ["honest"]
+    assert alice.security_alerts() == []
+    await send_raw(bob, alice.address, "foreign again", foreign_head(head_of(bob)))
+    assert await texts(alice) == ["foreign again"]
+    assert [a.kind for a in alice.security_alerts()] == ["foreign-log"]
 
 
 @pytest.fixture
@@ -181,6 +232,7 @@ async def test_an_auditor_compares_heads_gossiped_to_it(
     carol = await make_client("carol")
     bob = await make_client("bob", "photos")
     alice = await make_client("alice")
+    await heads_cover(bob, alice)
     split_server.split(victim=alice.address, target=carol.address)
     await alice._kt.sync()
     await bob._kt.sync()
@@ -191,6 +243,8 @@ async def test_an_auditor_compares_heads_gossiped_to_it(
     assert head_of(alice).to_bytes() in fork.value.evidence
     with pytest.raises(MalformedGossip, match="must be 125 bytes"):
         await auditor.compare(b"not a head")
+    with pytest.raises(ForeignLogHead, match="a head of another log"):
+        await auditor.compare(base64.b64decode(foreign_head(head_of(bob))))
 
 
 async def test_a_message_too_large_for_a_head_goes_without_it(make_client: MakeClient) -> None:
@@ -206,3 +260,63 @@ async def test_a_message_too_large_for_a_head_goes_without_it(make_client: MakeC
     await alice.send(bob.address, "small")
     assert alice._gossip.outgoing(bob.address) is None
     assert await texts(bob) == ["small"]
+
+
+async def test_group_texts_gossip_heads_and_expose_a_split_view(
+    split_server: SplitViewProcess, make_client: MakeClient
+) -> None:
+    """alice and bob share only a group: its texts carry heads as one-to-one texts do,
+    once per group per change of the sender's view, and expose alice's split view."""
+    carol = await make_client("carol")
+    bob = await make_client("bob", "photos")
+    alice = await make_client("alice")
+    split_server.split(victim=alice.address, target=carol.address)
+    await alice.groups.create("split")
+    info = await alice.groups.add("split", bob.address)
+    told = history_peer(info.group_id)
+    forked = head_of(alice)
+    assert alice._gossip.outgoing(told) == forked.to_bytes()
+    await alice.groups.send("split", "hello group")
+    assert alice._gossip.outgoing(told) is None  # the group was told this head
+    await bob.fetch()
+    [(about, evidence)] = log_forks(bob)
+    assert about == alice.address
+    assert set(evidence) == {head_of(bob).to_bytes(), forked.to_bytes()}
+    assert alice.security_alerts() == []
+
+
+def b64(head: SignedTreeHead) -> str:
+    return base64.b64encode(head.to_bytes()).decode()
+
+
+def cli(args: list[str]) -> Result:
+    """``sottovoce ARGS…`` in-process, leaving the SDK's logger as it was (the CLI adds
+    a stderr handler to it) for the tests that follow in this worker."""
+    logger = logging.getLogger("sottovoce")
+    try:
+        return CliRunner().invoke(app, args)
+    finally:
+        for handler in [h for h in logger.handlers if isinstance(h, StderrLog)]:
+            logger.removeHandler(handler)
+
+
+async def test_the_audit_command_compares_heads_and_shows_a_fork(
+    split_server: SplitViewProcess, make_client: MakeClient
+) -> None:
+    """``sottovoce audit --compare``: bob's head is of the log the auditor follows,
+    alice's (shown a split view) is not, and the fork's two heads are printed."""
+    carol = await make_client("carol")
+    bob = await make_client("bob", "photos")
+    alice = await make_client("alice")
+    await heads_cover(bob, alice)
+    split_server.split(victim=alice.address, target=carol.address)
+    await alice._kt.sync()
+    await bob._kt.sync()
+    args = ["audit", "--server", split_server.url, "--rounds", "1", "--interval", "0"]
+    compare = ["--compare", b64(head_of(bob)), "--compare", b64(head_of(alice))]
+    result = await asyncio.to_thread(cli, [*args, *compare])
+    assert result.exit_code == 1, result.output
+    assert "head 1: one log with this auditor's view" in result.stdout
+    assert "head 2: FORK: the head epoch" in result.stdout
+    assert f"evidence {b64(head_of(alice))}" in result.stdout
+    assert result.stderr.startswith("error: 1 of 2 head(s) are not of the log")
