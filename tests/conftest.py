@@ -6,8 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
-from tests.support.live_server import LiveServer
+from tests.support.live_server import OWN_SERVER, LiveServer
+
+# Hypothesis fails an example that runs longer than 200 ms of wall time. On the 2-core
+# machine the workers share with their servers, a millisecond example can wait that
+# long for a core (session 7: test_metrics_tally at load 16), which says nothing of
+# the code under test; how long a test may take is pytest-timeout's (pyproject.toml).
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 # Starts PostgreSQL and Redis when the run selects them, and stops them at the end;
 # pins the CLI's console width (tests/support/cli_console.py); the ``browser``
@@ -25,6 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{START_FIRST}: runs for minutes; its file is scheduled before all others "
         "(the Makefile passes --no-loadscope-reorder so xdist keeps this order)",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{OWN_SERVER}: stops, restarts or kills its server, so where its package shares "
+        "one server it gets its own (tests/support/live_server.py server_for)",
     )
 
 

@@ -78,12 +78,14 @@ class AppProcess:
         assert match, f"unexpected first line {line!r}; see {self.log_path}"
         self.base, self.port, self.token = match.group(1), int(match.group(2)), match.group(3)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.base, timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
+        # One client for every poll (a new one per request builds a TLS context).
+        with httpx.Client(timeout=1.0) as http:
+            while time.monotonic() < deadline:
+                try:
+                    http.get(self.base)
+                    return
+                except httpx.TransportError:
+                    time.sleep(0.05)
         raise AssertionError(f"the app did not start; see {self.log_path}")
 
     @contextlib.contextmanager

@@ -38,11 +38,11 @@ def _wait(check: object, timeout_s: float = 30) -> None:
         time.sleep(0.2)
 
 
-async def test_devices_alerts_report_and_block(live_server: LiveServer, tmp_path: Path) -> None:
-    app = AppProcess(tmp_path / "bob", live_server.url, tmp_path / "bob.log")
+async def test_devices_alerts_report_and_block(app_server: LiveServer, tmp_path: Path) -> None:
+    app = AppProcess(tmp_path / "bob", app_server.url, tmp_path / "bob.log")
     app.start()
     tag = secrets.token_hex(3)
-    alice = await Client.create_account(tmp_path / "alice", live_server.url, "chat", f"a-{tag}")
+    alice = await Client.create_account(tmp_path / "alice", app_server.url, "chat", f"a-{tag}")
     try:
         with _signed_up(app, "photos", f"bob-{tag}") as http:
             devices = http.get("/api/devices").json()["devices"]

@@ -19,11 +19,11 @@ SEARCH = "async (q) => (await (await fetch(`/api/search?q=${q}`)).json()).hits.l
 async def test_block_and_report_from_the_conversation(
     apps: Apps,  # noqa: F811
     browser: Any,
-    live_server: LiveServer,
+    app_server: LiveServer,
     tmp_path: Path,
 ) -> None:
     tag = secrets.token_hex(3)
-    alice = await Client.create_account(tmp_path / "alice", live_server.url, "chat", f"a-{tag}")
+    alice = await Client.create_account(tmp_path / "alice", app_server.url, "chat", f"a-{tag}")
     try:
         bob_app = apps.start("bob")
         page = await (await browser.new_context()).new_page()

@@ -67,8 +67,8 @@ class Apps:
 
 
 @pytest.fixture
-def apps(live_server: LiveServer, tmp_path: Path) -> Iterator[Apps]:
-    made = Apps(live_server, tmp_path)
+def apps(app_server: LiveServer, tmp_path: Path) -> Iterator[Apps]:
+    made = Apps(app_server, tmp_path)
     try:
         yield made
     finally:

@@ -63,13 +63,13 @@ QUIET_MS = 1500
 
 
 async def test_a_window_that_fell_behind_reconnects_and_catches_up(
-    live_server: LiveServer, tmp_path: Path
+    app_server: LiveServer, tmp_path: Path
 ) -> None:
     tag = secrets.token_hex(3)
     alice = await Client.create_account(
-        tmp_path / "alice", live_server.url, "chat", f"alice-{tag}", passphrase=PASSPHRASE
+        tmp_path / "alice", app_server.url, "chat", f"alice-{tag}", passphrase=PASSPHRASE
     )
-    bob = await Client.create_account(tmp_path / "bob", live_server.url, "photos", f"bob-{tag}")
+    bob = await Client.create_account(tmp_path / "bob", app_server.url, "photos", f"bob-{tag}")
     try:
         await alice.send(bob.address, "hi bob")  # a contact, not a message request
         await bob.fetch()
@@ -78,7 +78,7 @@ async def test_a_window_that_fell_behind_reconnects_and_catches_up(
         await alice.close()
     app = AppProcess(
         tmp_path / "alice",
-        live_server.url,
+        app_server.url,
         tmp_path / "app.log",
         app_args=("--feed-queue", str(QUEUE)),
     )

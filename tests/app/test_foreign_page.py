@@ -82,12 +82,12 @@ async def _own_state(page: Any) -> str:
 async def test_a_page_on_another_origin_is_refused_where_the_app_itself_is_not(
     apps: Apps,  # noqa: F811
     browser: Any,
-    live_server: LiveServer,
+    app_server: LiveServer,
     foreign_site: str,
     tmp_path: Path,
 ) -> None:
     tag = secrets.token_hex(3)
-    bob = await Client.create_account(tmp_path / "bob", live_server.url, "photos", f"bob-{tag}")
+    bob = await Client.create_account(tmp_path / "bob", app_server.url, "photos", f"bob-{tag}")
     try:
         alice_app = apps.start("alice")
         window = await browser.new_context()

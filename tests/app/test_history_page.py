@@ -15,10 +15,10 @@ MESSAGES = 450
 
 
 async def test_pages_cover_all_history_in_order_and_end_with_no_cursor(
-    live_server: LiveServer, tmp_path: Path
+    app_server: LiveServer, tmp_path: Path
 ) -> None:
     alice = await Client.create_account(
-        tmp_path / "alice", live_server.url, "chat", f"alice-{secrets.token_hex(3)}"
+        tmp_path / "alice", app_server.url, "chat", f"alice-{secrets.token_hex(3)}"
     )
     peer, other = "bob-page@photos", "carol-page@photos"
     try:

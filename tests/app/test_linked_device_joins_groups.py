@@ -33,10 +33,10 @@ PASSPHRASE = "p"  # two_people's
 
 @pytest.fixture
 async def group_of_two(
-    live_server: LiveServer, tmp_path: Path
+    app_server: LiveServer, tmp_path: Path
 ) -> AsyncIterator[tuple[Client, Client]]:
     """Alice (her phone) and Bob in Alice's group ``plans``."""
-    async with two_people(live_server.url, tmp_path) as (alice, bob):
+    async with two_people(app_server.url, tmp_path) as (alice, bob):
         bob.set_group_invites_from_anyone(True)  # not a group request (tests/safety)
         await alice.groups.create(GROUP)
         await alice.groups.add(GROUP, bob.address)
@@ -81,12 +81,12 @@ async def listening(client: Client) -> AsyncIterator[None]:
 
 
 async def test_a_device_linked_in_the_app_joins_its_groups_at_once(
-    group_of_two: tuple[Client, Client], live_server: LiveServer, tmp_path: Path
+    group_of_two: tuple[Client, Client], app_server: LiveServer, tmp_path: Path
 ) -> None:
     phone, bob = group_of_two
     profile = phone._store.directory
     await phone.close()  # the app opens the phone's profile
-    app = AppProcess(profile, live_server.url, tmp_path / "app.log")
+    app = AppProcess(profile, app_server.url, tmp_path / "app.log")
     app.start()
     laptop: Client | None = None
     try:
@@ -98,9 +98,9 @@ async def test_a_device_linked_in_the_app_joins_its_groups_at_once(
                 assert time.monotonic() < deadline, "the app did not fetch"
                 await asyncio.sleep(0.2)
             await asyncio.sleep(SETTLE_S)
-            pending = await Client.begin_link(live_server.url)
+            pending = await Client.begin_link(app_server.url)
             finishing = asyncio.create_task(
-                Client.finish_link(pending, tmp_path / "laptop", live_server.url)
+                Client.finish_link(pending, tmp_path / "laptop", app_server.url)
             )
             linked = await asyncio.to_thread(
                 http.post, "/api/devices/link", json={"code": pending.code_text}
@@ -119,12 +119,12 @@ async def test_a_device_linked_in_the_app_joins_its_groups_at_once(
 
 
 async def test_a_live_device_adds_it_when_the_linking_one_went_offline(
-    group_of_two: tuple[Client, Client], live_server: LiveServer, tmp_path: Path
+    group_of_two: tuple[Client, Client], app_server: LiveServer, tmp_path: Path
 ) -> None:
     """The phone links the laptop and goes away (a `sottovoce device accept` that
     exits); the tablet, on its live connection, adds the laptop to the group."""
     phone, bob = group_of_two
-    tablet = await link(phone, tmp_path / "tablet", live_server.url)
+    tablet = await link(phone, tmp_path / "tablet", app_server.url)
     laptop: Client | None = None
     try:
         await phone.fetch()  # adds the tablet
@@ -132,11 +132,9 @@ async def test_a_live_device_adds_it_when_the_linking_one_went_offline(
         assert [g.name for g in tablet.groups.all()] == [GROUP]
         async with listening(tablet):
             await asyncio.sleep(SETTLE_S)
-            pending = await Client.begin_link(live_server.url)
+            pending = await Client.begin_link(app_server.url)
             finishing = asyncio.create_task(
-                Client.finish_link(
-                    pending, tmp_path / "laptop", live_server.url, argon2=FAST_ARGON2
-                )
+                Client.finish_link(pending, tmp_path / "laptop", app_server.url, argon2=FAST_ARGON2)
             )
             await phone.accept_link(pending.code_text)
             laptop = await finishing

@@ -24,13 +24,13 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture
-async def accounts(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
+async def accounts(app_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
     """Alice's first device and Bob, both SDK clients; Alice's laptop is linked into
     tmp_path/laptop for the app to open."""
     tag = secrets.token_hex(3)
-    alice = await Client.create_account(tmp_path / "a1", live_server.url, "chat", f"alice-{tag}")
-    bob = await Client.create_account(tmp_path / "b", live_server.url, "photos", f"bob-{tag}")
-    await (await link(alice, tmp_path / "laptop", live_server.url, passphrase=PASSPHRASE)).close()
+    alice = await Client.create_account(tmp_path / "a1", app_server.url, "chat", f"alice-{tag}")
+    bob = await Client.create_account(tmp_path / "b", app_server.url, "photos", f"bob-{tag}")
+    await (await link(alice, tmp_path / "laptop", app_server.url, passphrase=PASSPHRASE)).close()
     try:
         yield alice, bob
     finally:
@@ -39,10 +39,10 @@ async def accounts(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tup
 
 
 async def test_the_other_devices_window_follows(
-    accounts: tuple[Client, Client], live_server: LiveServer, tmp_path: Path
+    accounts: tuple[Client, Client], app_server: LiveServer, tmp_path: Path
 ) -> None:
     alice, bob = accounts
-    laptop = AppProcess(tmp_path / "laptop", live_server.url, tmp_path / "laptop.log")
+    laptop = AppProcess(tmp_path / "laptop", app_server.url, tmp_path / "laptop.log")
     laptop.start()
     try:
         async with chromium() as browser:

@@ -15,12 +15,12 @@ from tests.support.live_server import LiveServer
 
 
 async def test_group_members_verification_leaving_and_devices(
-    live_server: LiveServer, tmp_path: Path
+    app_server: LiveServer, tmp_path: Path
 ) -> None:
     tag = secrets.token_hex(3)
-    bob = await Client.create_account(tmp_path / "bob", live_server.url, "photos", f"bob-{tag}")
-    carol = await Client.create_account(tmp_path / "carol", live_server.url, "chat", f"c-{tag}")
-    app = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "alice.log")
+    bob = await Client.create_account(tmp_path / "bob", app_server.url, "photos", f"bob-{tag}")
+    carol = await Client.create_account(tmp_path / "carol", app_server.url, "chat", f"c-{tag}")
+    app = AppProcess(tmp_path / "alice", app_server.url, tmp_path / "alice.log")
     app.start()
     laptop: Client | None = None
     try:
@@ -54,9 +54,9 @@ async def test_group_members_verification_leaving_and_devices(
             ids = [c["id"] for c in http.get("/api/conversations").json()["conversations"]]
             assert "#trip" not in ids
 
-            pending = await Client.begin_link(live_server.url)
+            pending = await Client.begin_link(app_server.url)
             finishing = asyncio.create_task(
-                Client.finish_link(pending, tmp_path / "laptop", live_server.url)
+                Client.finish_link(pending, tmp_path / "laptop", app_server.url)
             )
             linked = await asyncio.to_thread(
                 http.post, "/api/devices/link", json={"code": pending.code_text}

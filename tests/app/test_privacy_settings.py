@@ -62,11 +62,11 @@ async def _read_and_answer(page: Any, shown: str, answer: str) -> None:
 async def test_receipts_and_typing_can_each_be_turned_off(
     apps: Apps,  # noqa: F811
     browser: Any,
-    live_server: LiveServer,
+    app_server: LiveServer,
     tmp_path: Path,
 ) -> None:
     tag = secrets.token_hex(3)
-    alice = await Client.create_account(tmp_path / "alice", live_server.url, "chat", f"a-{tag}")
+    alice = await Client.create_account(tmp_path / "alice", app_server.url, "chat", f"a-{tag}")
     alice.set_receipts(True)
     alice.set_typing_indicators(True)
     typing: list[bool] = []

@@ -59,8 +59,8 @@ def _png(text: str, path: Path) -> None:
 
 
 @pytest.fixture
-def alice_app(live_server: LiveServer, tmp_path: Path) -> Iterator[AppProcess]:
-    app = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "alice.log")
+def alice_app(app_server: LiveServer, tmp_path: Path) -> Iterator[AppProcess]:
+    app = AppProcess(tmp_path / "alice", app_server.url, tmp_path / "alice.log")
     app.start()
     try:
         yield app
@@ -73,13 +73,13 @@ async def _finish(pending: object, profile: Path, server_url: str) -> Client:
 
 
 async def test_link_a_device_by_scanning_its_code(
-    alice_app: AppProcess, live_server: LiveServer, tmp_path: Path
+    alice_app: AppProcess, app_server: LiveServer, tmp_path: Path
 ) -> None:
     # The new device shows its code; the camera will see it.
-    pending = await Client.begin_link(live_server.url)
+    pending = await Client.begin_link(app_server.url)
     video = tmp_path / "camera.y4m"
     _y4m(pending.code_text, video)
-    finishing = asyncio.create_task(_finish(pending, tmp_path / "laptop", live_server.url))
+    finishing = asyncio.create_task(_finish(pending, tmp_path / "laptop", app_server.url))
     handle = f"alice-{secrets.token_hex(3)}"
     linked: list[Client] = []
     camera = (
@@ -125,10 +125,10 @@ async def test_link_a_device_by_scanning_its_code(
             await page.wait_for_selector(
                 "#scan-status:has-text('not a Sottovoce linking code')", timeout=WAIT_MS
             )
-            phone = await Client.begin_link(live_server.url)
+            phone = await Client.begin_link(app_server.url)
             picture = tmp_path / "code.png"
             _png(phone.code_text, picture)
-            finishing = asyncio.create_task(_finish(phone, tmp_path / "phone", live_server.url))
+            finishing = asyncio.create_task(_finish(phone, tmp_path / "phone", app_server.url))
             await page.set_input_files("#scan-file", str(picture))
             await page.wait_for_function(
                 "(code) => document.getElementById('link-code').value === code",

@@ -37,19 +37,19 @@ def _query(resume: str | None = None) -> str:
 
 
 async def test_the_app_finishes_an_upload_after_it_was_killed(
-    live_server: LiveServer, tmp_path: Path
+    app_server: LiveServer, tmp_path: Path
 ) -> None:
     tag = secrets.token_hex(3)
     bob = await Client.create_account(
         tmp_path / "bob",
-        live_server.url,
+        app_server.url,
         "photos",
         f"bob-{tag}",
         passphrase="p",
         argon2=Argon2Parameters(memory_kib=8192, iterations=1, lanes=1),
     )
     data = secrets.token_bytes(FILE_BYTES)
-    app = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "alice.log")
+    app = AppProcess(tmp_path / "alice", app_server.url, tmp_path / "alice.log")
     app.start()
     release = threading.Event()
     try:
@@ -79,7 +79,7 @@ async def test_the_app_finishes_an_upload_after_it_was_killed(
     finally:
         app.stop()
 
-    again = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "alice.log")
+    again = AppProcess(tmp_path / "alice", app_server.url, tmp_path / "alice.log")
     again.start()
     try:
         with again.signed_in("a passphrase", timeout_s=120) as http:

@@ -26,11 +26,11 @@ async def _verify(page: Any) -> str:
 async def test_a_new_device_of_a_verified_contact_shows_a_banner_and_holds_sending(
     apps: Apps,  # noqa: F811
     browser: Any,
-    live_server: LiveServer,
+    app_server: LiveServer,
     tmp_path: Path,
 ) -> None:
     tag = secrets.token_hex(3)
-    bob = await Client.create_account(tmp_path / "bob", live_server.url, "photos", f"bob-{tag}")
+    bob = await Client.create_account(tmp_path / "bob", app_server.url, "photos", f"bob-{tag}")
     linked: list[Client] = []
     try:
         alice_app = apps.start("alice")
@@ -44,7 +44,7 @@ async def test_a_new_device_of_a_verified_contact_shows_a_banner_and_holds_sendi
         first = await _verify(page)
         assert await page.is_hidden("#banner")
 
-        linked.append(await link(bob, tmp_path / "bob-tablet", live_server.url))
+        linked.append(await link(bob, tmp_path / "bob-tablet", app_server.url))
         await page.reload()  # Alice comes back to the conversation later
         await page.click(f"#conversations button:has-text('{bob.address}')", timeout=WAIT_MS)
         await page.wait_for_selector(

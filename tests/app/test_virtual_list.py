@@ -52,10 +52,10 @@ async def _rows(page: object) -> int:
 
 
 async def test_scrolls_to_the_first_of_2000_messages_with_bounded_rows(
-    live_server: LiveServer, tmp_path: Path, browser: object
+    app_server: LiveServer, tmp_path: Path, browser: object
 ) -> None:
-    peer, _ = await _profile_with_history(tmp_path, live_server.url)
-    app = AppProcess(tmp_path / "alice", live_server.url, tmp_path / "app.log")
+    peer, _ = await _profile_with_history(tmp_path, app_server.url)
+    app = AppProcess(tmp_path / "alice", app_server.url, tmp_path / "app.log")
     app.start()
     try:
         page = await browser.new_page()  # type: ignore[attr-defined]

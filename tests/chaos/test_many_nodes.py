@@ -14,7 +14,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -140,6 +140,71 @@ async def receive(client: Client, view: list[ReceivedMessage], expected: int) ->
             return
 
 
+def what_went_wrong(numbers: list[int]) -> str:
+    """How the numbers one sender's messages arrived with differ from 0, 1, 2, ...:
+    missing, duplicated, out of order (empty when they do not)."""
+    missing = sorted(set(range(PER_SENDER)) - set(numbers))
+    twice = sorted(n for n, times in Counter(numbers).items() if times > 1)
+    late = next((i for i in range(1, len(numbers)) if numbers[i] < numbers[i - 1]), None)
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)}: {missing[:20]}")
+    if twice:
+        problems.append(f"twice {len(twice)}: {twice[:20]}")
+    if late is not None:
+        problems.append(f"out of order at position {late}: {numbers[max(0, late - 3) : late + 3]}")
+    return "; ".join(problems)
+
+
+async def still_queued(db_url: str, message_ids: list[str]) -> dict[str, int]:
+    """How many rows the server still queues for each of these sends: a lost message
+    that is still queued was stored and never delivered; one that is not was never
+    stored, or was acknowledged without being handed out."""
+    repo = Repository.connect(db_url)
+    try:
+        async with repo.engine.connect() as conn:
+            rows = await conn.execute(
+                select(queued_messages.c.message_id, func.count())
+                .where(queued_messages.c.message_id.in_(message_ids))
+                .group_by(queued_messages.c.message_id)
+            )
+            counted = {str(message_id): int(count) for message_id, count in rows}
+    finally:
+        await repo.close()
+    return {message_id: counted.get(message_id, 0) for message_id in message_ids}
+
+
+async def delivery_report(
+    views: dict[str, list[ReceivedMessage]],
+    expected: dict[str, int],
+    sent: dict[str, list[str]],
+    target: dict[str, str],
+    db_url: str,
+    events: list[str],
+) -> str:
+    """Every recipient's count, then for each sender whose messages did not arrive
+    exactly once each and in order what went wrong, and where the lost ones are."""
+    lines = []
+    for address, view in views.items():
+        lines.append(f"{address}: {len(view)} of {expected[address]} received")
+        by_sender: dict[str, list[int]] = defaultdict(list)
+        for message in view:
+            by_sender[message.sender].append(int(message.text.rsplit(" ", 1)[1]))
+        for sender in sorted(s for s, to in target.items() if to == address):
+            numbers = by_sender[sender]
+            if problem := what_went_wrong(numbers):
+                lines.append(f"  from {sender}: {problem}")
+                lost = sorted(set(range(PER_SENDER)) - set(numbers))[:20]
+                answered = [sent[sender][n] for n in lost if n < len(sent[sender])]
+                queued = await still_queued(db_url, answered)
+                lines.append(
+                    f"  rows still queued for the first lost ones (message id: rows): {queued}; "
+                    f"sends answered stored: {len(sent[sender])} of {PER_SENDER}"
+                )
+    lines.append(f"chaos: {events}")
+    return "\n".join(lines)
+
+
 @pytest.mark.start_first
 @pytest.mark.timeout(SEND_TIMEOUT_S + DRAIN_TIMEOUT_S + 120)
 async def test_no_message_is_lost_or_duplicated_while_nodes_crash(
@@ -179,17 +244,22 @@ async def test_no_message_is_lost_or_duplicated_while_nodes_crash(
     done = asyncio.Event()
     events: list[str] = []
 
+    # Each sender's message ids in the order the server answered them stored.
+    sent: dict[str, list[str]] = {s.address: [] for s in senders}
+
     async def send_all(index: int, sender: Client) -> None:
         to = target[sender.address].address
         for n in range(1, PER_SENDER):
-            await sender.send(to, f"{sender.address} {n}")
+            stored = await sender.send(to, f"{sender.address} {n}")
+            sent[sender.address].append(stored.message_id)
             progress[index] = n + 1
 
     # Each sender's first message starts its session (device list, prekey claim,
     # access-key upload: requests the SDK does not retry), so it goes before chaos.
     # Every later send is one POST that the SDK retries with the same message id.
     for sender in senders:
-        await sender.send(target[sender.address].address, f"{sender.address} 0")
+        stored = await sender.send(target[sender.address].address, f"{sender.address} 0")
+        sent[sender.address].append(stored.message_id)
     # Half the senders keep a live connection, so their sends go over the WebSocket;
     # the others send by HTTP: both paths cross the crashes.
     connected = [asyncio.create_task(stay_connected(s)) for s in senders[::2]]
@@ -211,23 +281,31 @@ async def test_no_message_is_lost_or_duplicated_while_nodes_crash(
             await asyncio.to_thread(node.start)
     try:
         await asyncio.wait_for(asyncio.gather(*listeners), DRAIN_TIMEOUT_S)
+        drained = True
     except TimeoutError:
-        counts = {a: (len(v), expected[a]) for a, v in views.items()}
-        raise AssertionError(f"undelivered after the drain: {counts}; {events}") from None
+        drained = False
 
     assert any("killed" in e for e in events), events
     for recipient in recipients:
         view = views[recipient.address]
-        by_sender: dict[str, list[int]] = defaultdict(list)
+        arrived: dict[str, list[int]] = defaultdict(list)
         for message in view:
             address, number = message.text.rsplit(" ", 1)
             assert address == message.sender
-            by_sender[message.sender].append(int(number))
-        for sender in senders:
-            if target[sender.address] is recipient:
-                # Exactly once each, in the order sent.
-                assert by_sender[sender.address] == list(range(PER_SENDER)), sender.address
-        assert len(view) == expected[recipient.address]
+            arrived[message.sender].append(int(number))
+        # Exactly once each, in the order sent.
+        exactly = all(
+            arrived[s.address] == list(range(PER_SENDER))
+            for s in senders
+            if target[s.address] is recipient
+        )
+        if not (drained and exactly and len(view) == expected[recipient.address]):
+            to = {s.address: target[s.address].address for s in senders}
+            report = await delivery_report(views, expected, sent, to, db_url, events)
+            raise AssertionError(
+                f"{'undelivered after the drain' if not drained else 'delivered wrongly'}:\n"
+                f"{report}"
+            )
     # A last fetch sends the acks a closed stream had no time to send; it finds
     # nothing new (anything redelivered is recognised as seen and dropped).
     for recipient in recipients:

@@ -54,18 +54,19 @@ async def test_delete_for_me_in_a_group_reaches_the_other_device_only(
         await laptop.groups.delete_for_me(GROUP, mine.message_id)
 
 
+@pytest.mark.own_server
 async def test_offline_it_happens_at_once_and_reaches_the_laptop_later(
-    alice_on_two_devices: Trio, live_server: LiveServer
+    alice_on_two_devices: Trio, server: LiveServer
 ) -> None:
     alice, laptop, _ = alice_on_two_devices
     sent = await alice.groups.send(GROUP, "deleted on the train")
     await laptop.fetch()
-    live_server.stop()
+    server.stop()
     await alice.groups.delete_for_me(GROUP, sent.message_id)
     # Gone here at once; the sync message waits in the outbox.
     assert _texts(alice) == []
     assert len(alice._store.all_json(OUTBOX)) == 1
-    live_server.start()
+    server.start()
     await alice.fetch()  # the next fetch sends it
     assert alice._store.all_json(OUTBOX) == []
     await laptop.fetch()

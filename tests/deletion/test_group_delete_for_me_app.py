@@ -52,12 +52,12 @@ def _sdk(client: Client) -> Callable[[], Awaitable[list[str]]]:
 
 
 async def test_delete_for_me_in_the_apps_group_view_reaches_the_other_device(
-    group_of_two: tuple[Client, Client], live_server: LiveServer, tmp_path: Path
+    group_of_two: tuple[Client, Client], server: LiveServer, tmp_path: Path
 ) -> None:
     phone, bob = group_of_two
-    await (await link(phone, tmp_path / "laptop", live_server.url, passphrase=PASSPHRASE)).close()
+    await (await link(phone, tmp_path / "laptop", server.url, passphrase=PASSPHRASE)).close()
     await phone.fetch()  # follows the new device list: adds the laptop to the group
-    app = AppProcess(tmp_path / "laptop", live_server.url, tmp_path / "laptop.log")
+    app = AppProcess(tmp_path / "laptop", server.url, tmp_path / "laptop.log")
     app.start()
     try:
         with app.signed_in(PASSPHRASE) as http:

@@ -18,8 +18,8 @@ from tests.support.people import two_people
 
 
 @pytest.fixture
-async def pair(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
-    async with two_people(live_server.url, tmp_path) as people:
+async def pair(server: LiveServer, tmp_path: Path) -> AsyncIterator[tuple[Client, Client]]:
+    async with two_people(server.url, tmp_path) as people:
         yield people
 
 

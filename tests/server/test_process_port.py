@@ -12,22 +12,22 @@ import httpx
 import pytest
 
 from sottovoce.server import process
-from sottovoce.server.process import ServerProcess
+from tests.support.live_server import LiveServer
 
 
 def test_a_port_taken_before_the_server_binds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "first").mkdir()
-    (tmp_path / "second").mkdir()
-    with ServerProcess(tmp_path / "first") as first:
+    # The launcher itself (sottovoce.server.process.ServerProcess), on copies of a
+    # migrated database, so that no start waits for a migration child.
+    with LiveServer(tmp_path / "first") as first:
         # The second server is handed the port the first one holds, as if another
         # process had taken it between the pick and the bind; the first one even
         # answers the health check there.
         picks = [first.port]
         real_pick = process.free_port
         monkeypatch.setattr(process, "free_port", lambda: picks.pop() if picks else real_pick())
-        second = ServerProcess(tmp_path / "second")
+        second = LiveServer(tmp_path / "second")
         assert second.port == first.port
         with second:
             assert second.port != first.port

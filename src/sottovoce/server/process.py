@@ -127,9 +127,19 @@ class ServerProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
+        # One HTTP client for all the polls: each new one builds a TLS context (reads
+        # the CA bundle, ~20 ms of CPU), and a start polls twenty times or more.
+        with httpx.Client(timeout=1) as http:
+            return self._became_healthy(self._process, http, log_start)
+
+    def _became_healthy(
+        self, process: subprocess.Popen[bytes], http: httpx.Client, log_start: int
+    ) -> bool:
+        """Poll ``/healthz`` until ``process`` answers it (True) or exits because its
+        port was taken (False); raise if it exits otherwise or times out."""
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 self._process = None
                 with self.log_path.open("rb") as written:
                     written.seek(log_start)
@@ -138,12 +148,12 @@ class ServerProcess:
                     return False
                 raise RuntimeError(f"server exited: {tail[-2000:]}")
             try:
-                answered = httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+                answered = http.get(self.url + "/healthz").status_code == 200
             except httpx.HTTPError:
                 answered = False
             # The answer counts only if it came from this server, not from another
             # process that holds the port.
-            if answered and _listens_on(self._process.pid, self.port):
+            if answered and _listens_on(process.pid, self.port):
                 return True
             time.sleep(0.05)
         self.stop()

@@ -376,16 +376,18 @@ function attachmentView(m) {
     preview.src = a.thumbnail;
   }
   if (preview) { preview.alt = a.name; preview.className = "preview"; box.append(preview); }
-  const bar = el("progress");
-  bar.dataset.download = m.id;
-  bar.hidden = true;
-  bar.setAttribute("aria-label", `Downloading ${a.name}`);
   if (a.downloaded || m.direction === "out") {
+    // No progress bar here: a download's late progress event would show one again,
+    // part full, under the finished file.
     const link = el("a", "download", `${a.name} (${size(a.size)})`);
     link.href = url;
     link.download = a.name;
     box.append(link);
   } else {
+    const bar = el("progress");
+    bar.dataset.download = m.id;
+    bar.hidden = true;
+    bar.setAttribute("aria-label", `Downloading ${a.name}`);
     const button = el("button", "quiet", `${a.image ? "Show" : "Download"} ${a.name} (${size(a.size)})`);
     button.type = "button";
     button.addEventListener("click", async () => {
@@ -400,9 +402,8 @@ function attachmentView(m) {
         openConversation(state.current, false);
       } catch (e) { notice(e.message); button.disabled = false; }
     });
-    box.append(button);
+    box.append(button, bar);
   }
-  box.append(bar);
   return box;
 }
 
