@@ -36,7 +36,19 @@ Figures, one JSON object per line:
   SDK drops them (acknowledged, not decrypted again), split into
   ``after_reconnect`` (at-least-once: a row whose ack had not committed when the
   receiver's next connection read its queue, as between this bench's phases)
-  and ``same_connection`` (the stream sending one row twice: a server bug).
+  and ``same_connection`` (the stream sending one row twice: a server bug);
+- with ``--intervals S``, ``interval_sent_msgs_per_s`` every S seconds of each
+  concurrent phase (``phase``: ``full`` or ``half``), with the delivered rate,
+  the server's CPU per message answered and its share of a core in that
+  interval: a warm-up or a stall that the phase's totals average away.
+
+The figures are those of a fresh node: the first few hundred messages of the
+concurrent phase cost two to four times the CPU of the later ones (each
+statement shape of the storage rounds compiled once, the pairs' first look-ups
+and first contacts, the new connections' first reads: docs/performance.md,
+"Load, session 7"). At ``--messages 4000`` that was a fifth of the phase's
+server CPU; from 20,000 (the default) it is a few percent, and the rates and
+CPU per message are those of a node that has been serving for a while.
 
 The simulated clients (encryption, decryption, framing) run in this process and
 the server in its own. The busy clients' sockets are the ``websockets``
@@ -45,7 +57,10 @@ and the senders are driven by answers and timers, not a task per message: what
 the clients cost is their cryptography, framing and JSON, little bookkeeping.
 ``--pin-cpus`` pins the server(s) to the first CPU and this process to the
 others, so on a two-core machine each side has one core and neither steals the
-other's (worth it only on an otherwise quiet machine).
+other's (worth it only on an otherwise quiet machine). The clients' heap is
+frozen for each concurrent phase (``gc.freeze``): one process holds all forty
+devices, and a full collection of it paused every receiver at once (78–97 ms
+on the loaded shared machine), which the latency figures took for the server's.
 
 Engines: one node on SQLite; one and two nodes on PostgreSQL + Redis (two nodes:
 senders on one, receivers on the other, so every delivery crosses Redis). The
@@ -59,6 +74,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -448,6 +464,68 @@ async def make_pairs(count: int, base: str) -> list[Pair]:
     return pairs
 
 
+class Intervals:
+    """``--intervals``: the concurrent phase second by second (or every ``every``
+    seconds), one ``interval_sent_msgs_per_s`` row each: messages answered and
+    delivered in it, and the server's CPU per message answered. Shows a warm-up,
+    a stall or a tail that the phase's totals average away."""
+
+    def __init__(
+        self,
+        cpu_s: Callable[[], float],
+        senders: list[Sender],
+        pairs: list[Pair],
+        every: float,
+        tags: dict[str, Any],
+    ) -> None:
+        self._cpu_s = cpu_s  # the server's CPU seconds so far (Deployment.cpu_s)
+        self._senders = senders
+        self._pairs = pairs
+        self._every = every
+        self._tags = tags
+        self._started = self._last = self._counts()
+        self._task = asyncio.create_task(self._sample())
+
+    def _counts(self) -> tuple[float, int, int, float]:
+        return (
+            time.perf_counter(),
+            sum(s.answered for s in self._senders),
+            sum(p.received for p in self._pairs),
+            self._cpu_s(),
+        )
+
+    async def _sample(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            self._emit()
+
+    def _emit(self) -> None:
+        """The row for the time since the last one."""
+        now = self._counts()
+        last, self._last = self._last, now
+        seconds = max(now[0] - last[0], 1e-9)
+        answered, delivered = now[1] - last[1], now[2] - last[2]
+        cpu_ms = (now[3] - last[3]) * 1000
+        emit(
+            metric="interval_sent_msgs_per_s",
+            value=round(answered / seconds),
+            unit="msg/s",
+            delivered_msgs_per_s=round(delivered / seconds),
+            server_cpu_ms_per_msg=round(cpu_ms / answered, 3) if answered else None,
+            server_cpu_share=round(cpu_ms / 1000 / seconds, 2),
+            t_s=round(now[0] - self._started[0], 2),
+            sent_so_far=now[1],
+            **self._tags,
+        )
+
+    async def stop(self) -> None:
+        """No more rows but the one for the time since the last."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._emit()
+
+
 async def concurrent_phase(
     deployment: Deployment,
     pairs: list[Pair],
@@ -456,9 +534,12 @@ async def concurrent_phase(
     *,
     over: str,
     window: int,
+    intervals: float = 0.0,
+    tags: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Every sender sends ``per_sender`` messages (paced to ``rate`` in all, or as
-    fast as the server answers); every receiver takes them over its WebSocket."""
+    fast as the server answers); every receiver takes them over its WebSocket.
+    ``intervals``: also a row every that many seconds (:class:`Intervals`)."""
     send_node = deployment.nodes[0].url
     receive_node = deployment.nodes[-1].url
     for pair in pairs:
@@ -470,6 +551,13 @@ async def concurrent_phase(
         channels = [
             await stack.enter_async_context(SendChannel(p.sender, send_node, over)) for p in pairs
         ]
+        # This process holds every simulated device: a full collection of its
+        # heap (sessions, sockets, the modules) paused all their receipts at once,
+        # 78-97 ms here, which the latencies took for the server's. A device's own
+        # process would hold a fortieth of it: the heap so far sits the phase out.
+        gc.collect()
+        gc.freeze()
+        stack.callback(gc.unfreeze)
         cpu_before = deployment.cpu_s()
         services_cpu_before = deployment.services_cpu_s()
         client_cpu_before = time.process_time()
@@ -482,10 +570,16 @@ async def concurrent_phase(
             Sender(p, c, per_sender, window, gap, 0.0 if gap is None else gap * i / len(pairs))
             for i, (p, c) in enumerate(zip(pairs, channels, strict=True))
         ]
+        sampler = None
+        if intervals:
+            phase = {"phase": "full" if rate is None else "half", **(tags or {})}
+            sampler = Intervals(deployment.cpu_s, senders, pairs, intervals, phase)
         await asyncio.wait_for(asyncio.gather(*(s.done for s in senders)), PHASE_TIMEOUT_S)
         sent_s = time.perf_counter() - started
         await asyncio.wait_for(asyncio.gather(*(r.done for r in receivers)), PHASE_TIMEOUT_S)
         delivered_s = time.perf_counter() - started
+        if sampler is not None:
+            await sampler.stop()
     cpu = deployment.cpu_s() - cpu_before
     client_cpu = time.process_time() - client_cpu_before
     frames_in, frames_out = ws_messages(receivers, channels)
@@ -604,8 +698,9 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
             emit(metric="seq_send_median_ms", value=round(median, 2), unit="ms", **tags)
             emit(metric="seq_server_cpu_ms_per_msg", value=round(seq_cpu_ms, 3), unit="ms", **tags)
             how = {"over": args.send_over, "window": args.window}
+            sampled = {"intervals": args.intervals, "tags": tags}
             full = await concurrent_phase(
-                deployment, pairs, args.messages // len(pairs), None, **how
+                deployment, pairs, args.messages // len(pairs), None, **how, **sampled
             )
             sent = args.messages // len(pairs) * len(pairs)
             clients = {"clients": args.clients, "messages": sent, "frames": args.frames, **how}
@@ -652,7 +747,12 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                     **clients,
                 )
             half = await concurrent_phase(
-                deployment, pairs, args.messages // len(pairs) // 2, full["delivered"] / 2, **how
+                deployment,
+                pairs,
+                args.messages // len(pairs) // 2,
+                full["delivered"] / 2,
+                **how,
+                **sampled,
             )
             rate = round(full["delivered"] / 2)
             for name in ("p50", "p99", "max"):
@@ -680,7 +780,12 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=100, help="devices (half send, half receive)"
     )
-    parser.add_argument("--messages", type=int, default=10_000, help="messages per concurrent run")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=20_000,
+        help="messages per concurrent run (fewer: a fresh node's warm-up weighs in)",
+    )
     parser.add_argument("--sequential", type=int, default=300, help="messages, one at a time")
     parser.add_argument("--idle", type=int, default=10_000, help="idle WebSockets (0: skip)")
     parser.add_argument(
@@ -697,6 +802,12 @@ def main() -> None:
         choices=("batched", "single"),
         default="batched",
         help="negotiate batch frames (as the SDK does), or one WebSocket message per frame",
+    )
+    parser.add_argument(
+        "--intervals",
+        type=float,
+        default=0.0,
+        help="also a row every that many seconds of each concurrent phase (0: none)",
     )
     parser.add_argument(
         "--pin-cpus",

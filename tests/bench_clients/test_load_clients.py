@@ -6,10 +6,12 @@ WebSocket or HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.live_server import LiveServer
@@ -81,3 +83,29 @@ async def test_the_clients_batch_their_frames_as_the_sdk_does(
         assert sends < MESSAGES and answers < MESSAGES
     else:
         assert sends == MESSAGES and answers > MESSAGES  # and queue_empty
+
+
+async def test_the_interval_rows_cover_the_phase(
+    live_server_module: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert live_server_module._process is not None
+    server = psutil.Process(live_server_module._process.pid)
+    [pair] = await load.make_pairs(1, live_server_module.url)
+    receiver = await load.Receiver(pair, MESSAGES).open(live_server_module.url)
+    capsys.readouterr()
+    async with load.SendChannel(pair.sender, live_server_module.url, "websocket") as channel:
+        sender = load.Sender(pair, channel, MESSAGES, window=8, gap=0.005, offset=0.0)
+        intervals = load.Intervals(
+            lambda: sum(server.cpu_times()[:2]), [sender], [pair], 0.05, {"phase": "paced"}
+        )
+        await asyncio.wait_for(sender.done, WAIT_S)
+        await asyncio.wait_for(receiver.done, WAIT_S)
+        await intervals.stop()
+    await receiver.close()
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # 40 sends 5 ms apart: about 0.2 s, so a few rows, the last one up to the end.
+    assert len(rows) >= 3
+    assert all(r["metric"] == "interval_sent_msgs_per_s" and r["phase"] == "paced" for r in rows)
+    sent = [r["sent_so_far"] for r in rows]
+    assert sent == sorted(sent) and sent[-1] == MESSAGES
+    assert [r["t_s"] for r in rows] == sorted(r["t_s"] for r in rows)
