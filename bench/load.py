@@ -17,8 +17,9 @@ Figures, one JSON object per line:
 - ``delivered_msgs_per_s``: those messages decrypted and acknowledged by the
   receivers, over the time from the first send to the last receipt;
 - ``delivery_p50_ms`` / ``delivery_p99_ms`` / ``delivery_max_ms``: send to
-  receipt, while sending at half the delivered rate (each sender paced, their
-  starts spread over one gap so that sends arrive evenly);
+  receipt, while sending at half the delivered rate, or at ``--latency-at``
+  messages/s (each sender paced, their starts spread over one gap so that sends
+  arrive evenly);
 - ``seq_send_median_ms``: one device sending one message at a time;
 - ``idle_rss_mib``: the server's RSS with nothing connected;
 - ``rss_per_idle_conn_kib``: its RSS growth per idle WebSocket, over ``--idle``;
@@ -746,15 +747,16 @@ async def run(args: argparse.Namespace, engine: str, nodes: int) -> None:
                     **tags,
                     **clients,
                 )
+            paced = args.latency_at or full["delivered"] / 2
             half = await concurrent_phase(
                 deployment,
                 pairs,
                 args.messages // len(pairs) // 2,
-                full["delivered"] / 2,
+                paced,
                 **how,
                 **sampled,
             )
-            rate = round(full["delivered"] / 2)
+            rate = round(paced)
             for name in ("p50", "p99", "max"):
                 emit(
                     metric=f"delivery_{name}_ms",
@@ -808,6 +810,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="also a row every that many seconds of each concurrent phase (0: none)",
+    )
+    parser.add_argument(
+        "--latency-at",
+        type=float,
+        default=None,
+        help="msg/s of the latency phase (default: half the delivered rate)",
     )
     parser.add_argument(
         "--pin-cpus",
