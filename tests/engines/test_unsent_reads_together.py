@@ -7,15 +7,15 @@ round (two connections) gets each connection's own answer."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sottovoce.server.settings import database_url
-from sottovoce.storage.repository import DeviceRecord, Envelope, Repository
+from sottovoce.storage.repository import Envelope, Repository
 from tests.support import services
+from tests.support.repository import placeholder_device
 
 DEVICES = 6
 ROWS_EACH = 5
@@ -36,21 +36,9 @@ async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         await repository.close()
 
 
-async def device(repo: Repository) -> DeviceRecord:
-    return await repo.create_account(
-        app="chat",
-        handle=secrets.token_hex(6),
-        account_key=secrets.token_bytes(32),
-        device_list=b"list",
-        device_list_version=1,
-        identity=secrets.token_bytes(32),
-        day=1,
-    )
-
-
 async def test_streams_woken_together_each_read_their_own_rows(repo: Repository) -> None:
-    sender = await device(repo)
-    recipients = [await device(repo) for _ in range(DEVICES)]
+    sender = await placeholder_device(repo)
+    recipients = [await placeholder_device(repo) for _ in range(DEVICES)]
     ids: dict[int, list[int]] = {}
     for n in range(ROWS_EACH):
         for recipient in recipients:
@@ -84,7 +72,7 @@ async def test_streams_woken_together_each_read_their_own_rows(repo: Repository)
 
 
 async def test_a_device_with_nothing_queued_reads_nothing(repo: Repository) -> None:
-    empty, other = await device(repo), await device(repo)
+    empty, other = await placeholder_device(repo), await placeholder_device(repo)
     found = await asyncio.gather(
         repo.fetch_unsent(empty.pk, 10, []), repo.fetch_unsent(other.pk, 10, [1, 2])
     )

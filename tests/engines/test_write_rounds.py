@@ -12,7 +12,6 @@ write rounds are counted by their commits."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
@@ -21,6 +20,7 @@ from sqlalchemy import event
 from sottovoce.storage.repository import DeviceRecord, Envelope, Repository
 from sottovoce.storage.rounds import Rounds
 from tests.support import services
+from tests.support.repository import placeholder_device
 
 # Only bounds a failure: every wait below ends within a few loop passes.
 WAIT_S = 5.0
@@ -80,24 +80,12 @@ async def repo() -> AsyncIterator[Repository]:
         await repository.close()
 
 
-async def device(repo: Repository) -> DeviceRecord:
-    return await repo.create_account(
-        app="chat",
-        handle=secrets.token_hex(6),
-        account_key=secrets.token_bytes(32),
-        device_list=b"list",
-        device_list_version=1,
-        identity=secrets.token_bytes(32),
-        day=1,
-    )
-
-
 async def test_chained_sends_on_postgresql_take_a_write_round_each(repo: Repository) -> None:
     """A storer's chain of sends beside other sends arriving all the time: each of
     its sends is written in the round after its previous one's, so the chain takes
     one write round per send (it took two before: the other sends that arrived
     meanwhile made a round of their own first)."""
-    sender, recipient, other_sender = await device(repo), await device(repo), await device(repo)
+    sender, recipient, other_sender = [await placeholder_device(repo) for _ in range(3)]
     commits: list[int] = []
     event.listen(repo.rounds_engine, "commit", lambda _: commits.append(1))
 

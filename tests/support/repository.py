@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,4 +34,18 @@ async def new_device(repo: Repository, handle: str) -> DeviceRecord:
         device_list_version=1,
         identity=device.identity.to_bytes(),
         day=20_000,
+    )
+
+
+async def placeholder_device(repo: Repository) -> DeviceRecord:
+    """A new account with one device whose keys are random bytes: for storage
+    tests that never verify a signature (no key generation a device)."""
+    return await repo.create_account(
+        app="chat",
+        handle=secrets.token_hex(6),
+        account_key=secrets.token_bytes(32),
+        device_list=b"list",
+        device_list_version=1,
+        identity=secrets.token_bytes(32),
+        day=1,
     )

@@ -63,6 +63,19 @@ async def heads_cover(looker: Client, newest: Client) -> None:
     await looker.safety_number(newest.address)
 
 
+async def split_view(
+    split_server: SplitViewProcess, make_client: MakeClient
+) -> tuple[Client, Client]:
+    """alice, shown a log in which carol's key is the server's, and bob, shown the
+    real one; the heads cover every account (:func:`heads_cover`)."""
+    carol = await make_client("carol")
+    bob = await make_client("bob", "photos")
+    alice = await make_client("alice")
+    await heads_cover(bob, alice)
+    split_server.split(victim=alice.address, target=carol.address)
+    return alice, bob
+
+
 async def test_two_contacts_converge_on_the_newest_head(make_client: MakeClient) -> None:
     """bob's message carries a head newer than alice's: alice, live on the WebSocket and
     never fetching, catches up to it by herself; and nothing rides along once both
@@ -121,10 +134,7 @@ async def test_a_split_view_from_the_start_is_exposed_by_gossip(
     """The server shows alice, from her very first sync, a log of its own in which
     carol's key is the server's; that log is consistent in itself, so alice's own
     checks pass. The first message between alice and bob exposes it, to both."""
-    carol = await make_client("carol")
-    bob = await make_client("bob", "photos")
-    alice = await make_client("alice")
-    split_server.split(victim=alice.address, target=carol.address)
+    alice, bob = await split_view(split_server, make_client)
     await alice.send(bob.address, "hello bob")  # alice's view passes her own checks
     assert alice.security_alerts() == []
     forked = head_of(alice)
@@ -229,11 +239,7 @@ async def auditor(split_server: SplitViewProcess) -> AsyncIterator[LogAuditor]:
 async def test_an_auditor_compares_heads_gossiped_to_it(
     split_server: SplitViewProcess, make_client: MakeClient, auditor: LogAuditor
 ) -> None:
-    carol = await make_client("carol")
-    bob = await make_client("bob", "photos")
-    alice = await make_client("alice")
-    await heads_cover(bob, alice)
-    split_server.split(victim=alice.address, target=carol.address)
+    alice, bob = await split_view(split_server, make_client)
     await alice._kt.sync()
     await bob._kt.sync()
     await auditor.check()
@@ -267,10 +273,7 @@ async def test_group_texts_gossip_heads_and_expose_a_split_view(
 ) -> None:
     """alice and bob share only a group: its texts carry heads as one-to-one texts do,
     once per group per change of the sender's view, and expose alice's split view."""
-    carol = await make_client("carol")
-    bob = await make_client("bob", "photos")
-    alice = await make_client("alice")
-    split_server.split(victim=alice.address, target=carol.address)
+    alice, bob = await split_view(split_server, make_client)
     await alice.groups.create("split")
     info = await alice.groups.add("split", bob.address)
     told = history_peer(info.group_id)
@@ -305,11 +308,7 @@ async def test_the_audit_command_compares_heads_and_shows_a_fork(
 ) -> None:
     """``sottovoce audit --compare``: bob's head is of the log the auditor follows,
     alice's (shown a split view) is not, and the fork's two heads are printed."""
-    carol = await make_client("carol")
-    bob = await make_client("bob", "photos")
-    alice = await make_client("alice")
-    await heads_cover(bob, alice)
-    split_server.split(victim=alice.address, target=carol.address)
+    alice, bob = await split_view(split_server, make_client)
     await alice._kt.sync()
     await bob._kt.sync()
     args = ["audit", "--server", split_server.url, "--rounds", "1", "--interval", "0"]
