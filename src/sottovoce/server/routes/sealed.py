@@ -29,6 +29,7 @@ from sottovoce.server.sending import (
     check_envelope_count,
     device_difference,
     queue_copies,
+    stale_devices,
 )
 from sottovoce.server.state import ServerState, server_state
 from sottovoce.storage import unidentified_access
@@ -158,13 +159,7 @@ async def send_sealed(
         raise Problem(400, "duplicate-envelope", "two envelopes name the same device")
     missing, extra = device_difference(by_device, named)
     if missing or extra:
-        raise Problem(
-            409,
-            "stale-devices",
-            f"{account.address} has devices {sorted(by_device)}",
-            missing=missing,
-            extra=extra,
-        )
+        raise stale_devices(account.address, by_device, missing, extra)
     envelopes = [
         Envelope(
             by_device[e.device_id].pk,
