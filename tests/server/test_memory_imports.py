@@ -105,17 +105,22 @@ START_A_NODE = textwrap.dedent(
 )
 
 
-def loaded_by_a_node(directory: Path) -> set[str]:
-    """The modules a node started (and stopped) with, and the markers it printed."""
-    # Arguments are this interpreter, a fixed program and a test directory.
+def run_program(program: str, *args: str) -> str:
+    """What ``program`` printed, run by a fresh interpreter (this one's)."""
+    # Arguments are this interpreter, a fixed program and the test's own values.
     result = subprocess.run(
-        [sys.executable, "-c", START_A_NODE, str(directory)],
+        [sys.executable, "-c", program, *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    *markers, modules = result.stdout.splitlines()
+    return result.stdout
+
+
+def loaded_by_a_node(directory: Path) -> set[str]:
+    """The modules a node started (and stopped) with, and the markers it printed."""
+    *markers, modules = run_program(START_A_NODE, str(directory)).splitlines()
     return set(json.loads(modules)) | set(markers)
 
 
@@ -178,15 +183,8 @@ ASK_FOR_THE_ORM_SESSION = textwrap.dedent(
 
 
 def test_the_first_use_of_the_orm_session_loads_it_whole() -> None:
-    # Arguments are this interpreter and a fixed program.
-    result = subprocess.run(
-        [sys.executable, "-c", ASK_FOR_THE_ORM_SESSION],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert json.loads(result.stdout) == {
+    result = run_program(ASK_FOR_THE_ORM_SESSION)
+    assert json.loads(result) == {
         "before": False,
         "after": True,
         "session": "sqlalchemy.ext.asyncio.session",
@@ -226,15 +224,8 @@ ASK_FOR_THE_REST = textwrap.dedent(
 
 
 def test_the_first_use_of_a_kept_out_part_loads_its_package_whole() -> None:
-    # Arguments are this interpreter and a fixed program.
-    result = subprocess.run(
-        [sys.executable, "-c", ASK_FOR_THE_REST],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert json.loads(result.stdout) == {
+    result = run_program(ASK_FOR_THE_REST)
+    assert json.loads(result) == {
         "before": [],
         "fastapi": True,
         "real_version": "importlib.metadata",
@@ -272,18 +263,11 @@ READ_THE_LAZY_MODULES = textwrap.dedent(
 
 
 def test_a_module_no_node_reads_runs_on_its_first_use() -> None:
-    # Arguments are this interpreter and a fixed program.
-    result = subprocess.run(
-        [sys.executable, "-c", READ_THE_LAZY_MODULES],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    result = run_program(READ_THE_LAZY_MODULES)
     written = io.StringIO()
     csv.writer(written).writerow(["a,b", 1])
     # What the same calls give with these modules loaded whole (this process).
-    assert json.loads(result.stdout) == {
+    assert json.loads(result) == {
         "before": ["bz2", "csv", "email.header", "lzma"],
         # shutil still knows its bz2 and xz formats, without having read the modules
         "archives": [name for name, _ in shutil.get_archive_formats()],
